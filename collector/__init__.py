@@ -1,0 +1,1 @@
+"""The collector: meter sources -> points -> spool -> InfluxDB."""

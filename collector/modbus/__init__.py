@@ -1,0 +1,1 @@
+"""Modbus source: planner and decoder (pure), client (the only pymodbus import), poller."""

@@ -1,0 +1,270 @@
+"""Plant configuration: site, InfluxDB, spool, gateways and devices.
+
+Loaded once from YAML, validated by frozen pydantic models with
+``extra="forbid"``; run-time code never re-checks it. Secrets are never in
+the file: only the name of an environment variable or a file holding them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field as PydField
+
+from plantems.meters import MeterModel, load_meter_library
+from plantems.yamlconf import ConfigError, LocatedError, load_yaml, validate
+
+__all__ = [
+    "Device",
+    "DeviceKind",
+    "Gateway",
+    "InfluxConfig",
+    "PlantConfig",
+    "Secret",
+    "Transport",
+    "load_plant",
+]
+
+Id = Annotated[str, PydField(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Secret(_Frozen):
+    """Where a secret lives: an environment variable or a file (e.g. a Docker/systemd credential)."""
+
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env: VARIABLE or file: PATH")
+        return self
+
+    def resolve(self) -> SecretStr:
+        """Read the secret now; the error names where it was looked for, never its value."""
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise ConfigError([f"secret: environment variable {self.env} is not set"])
+            return SecretStr(value)
+        assert self.file is not None
+        try:
+            return SecretStr(self.file.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise ConfigError([f"secret: cannot read file {self.file}: {exc.strerror}"]) from exc
+
+
+class Site(_Frozen):
+    id: Id
+    name: str = ""
+    name_zh: str = ""
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {value!r} (e.g. Asia/Shanghai)") from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class InfluxApi(StrEnum):
+    V1 = "v1"  # POST /write?db=&rp=, basic auth (InfluxDB 1.x, 2.x/3.x compatibility API)
+    V2 = "v2"  # POST /api/v2/write, org/bucket/token (InfluxDB 2.x, 3.x, Cloud, 1.8+)
+    AUTO = "auto"  # read X-Influxdb-Version from /ping and pick
+
+
+class InfluxConfig(_Frozen):
+    url: str = "http://127.0.0.1:8086"
+    api: InfluxApi = InfluxApi.AUTO
+    raw_database: Id = "plantems"
+    derived_database: Id = "plantems_derived"
+    raw_retention_days: int = PydField(default=400, ge=1)
+    username: str | None = None
+    password: Secret | None = None
+    token: Secret | None = None  # v2
+    org: str = ""  # v2
+    timeout_s: float = PydField(default=10.0, gt=0)
+    batch_lines: int = PydField(default=5000, ge=1, le=50_000)
+    flush_interval_s: float = PydField(default=1.0, gt=0, le=60)
+    gzip: bool = True
+    verify_tls: bool = True
+
+
+class SpoolConfig(_Frozen):
+    path: Path = Path("var/spool/collector.sqlite")
+    max_bytes: int = PydField(default=2_000_000_000, ge=1_000_000)
+
+
+class Transport(StrEnum):
+    TCP = "tcp"  # Modbus TCP (MBAP framing)
+    RTU_OVER_TCP = "rtu_over_tcp"  # RTU frames through a transparent serial server
+    RTU = "rtu"  # RS-485 on a local serial port
+
+
+class Gateway(_Frozen):
+    """One connection: a TCP meter, a Modbus gateway, or a serial line. One request at a time."""
+
+    id: Id
+    transport: Transport = Transport.TCP
+    host: str | None = None
+    port: int | None = PydField(default=None, ge=1, le=65535)
+    serial_port: str | None = None
+    baudrate: int = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    timeout_s: float = PydField(default=1.0, gt=0, le=60)
+    reconnect_max_s: float = PydField(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _endpoint(self) -> Self:
+        if self.transport is Transport.RTU:
+            if not self.serial_port:
+                raise LocatedError(("serial_port",), "transport rtu needs serial_port (e.g. /dev/ttyUSB0)")
+        elif not self.host:
+            raise LocatedError(("host",), f"transport {self.transport} needs host")
+        return self
+
+    @property
+    def endpoint(self) -> str:
+        if self.transport is Transport.RTU:
+            return f"{self.serial_port}@{self.baudrate}"
+        return f"{self.host}:{self.port or 502}"
+
+
+class DeviceKind(StrEnum):
+    INCOMER = "incomer"
+    FEEDER = "feeder"
+    COLD_MILL = "cold_mill"
+    FINISHING_MILL = "finishing_mill"
+    FOIL_MILL = "foil_mill"
+    CASTER = "caster"
+    FURNACE = "furnace"
+    COMPRESSOR = "compressor"
+    EXHAUST_FAN = "exhaust_fan"
+    PUMP = "pump"
+    CHILLER = "chiller"
+    LIGHTING = "lighting"
+    PV = "pv"
+    OTHER = "other"
+
+
+class Device(_Frozen):
+    id: Id
+    name: str = ""
+    name_zh: str = ""
+    area: Id
+    kind: DeviceKind
+    meter: str  # a model id from the meter library
+    gateway: Id | None = None
+    host: str | None = None  # shorthand: its own Modbus TCP connection
+    port: int = PydField(default=502, ge=1, le=65535)
+    unit_id: int = PydField(default=1, ge=0, le=255)
+    poll_interval_s: float = PydField(default=1.0, gt=0, le=3600)
+    timeout_s: float | None = PydField(default=None, gt=0)
+    max_gap_fill: int = PydField(default=4, ge=0, le=100)  # registers bridged by one read
+    shiftable: bool = False
+
+    @model_validator(mode="after")
+    def _where(self) -> Self:
+        if (self.gateway is None) == (self.host is None):
+            raise LocatedError(("gateway",), "give exactly one of gateway: ID or host: ADDRESS")
+        if self.timeout_s is not None and self.timeout_s >= self.poll_interval_s:
+            raise LocatedError(("timeout_s",), f"timeout_s {self.timeout_s} must be below "
+                               f"poll_interval_s {self.poll_interval_s}, or polls pile up")
+        return self
+
+    @field_validator("meter")
+    @classmethod
+    def _known_meter(cls, value: str, info: ValidationInfo) -> str:
+        library: Mapping[str, MeterModel] = (info.context or {}).get("meters", {})
+        if library and value not in library:
+            raise ValueError(f"unknown meter model {value!r}; known: {', '.join(sorted(library))}")
+        return value
+
+
+class PlantConfig(_Frozen):
+    site: Site
+    influxdb: InfluxConfig = InfluxConfig()
+    spool: SpoolConfig = SpoolConfig()
+    meters_dirs: tuple[Path, ...] = ()  # extra meter folders, after the built-in library
+    status_interval_s: float = PydField(default=10.0, gt=0)
+    gateways: tuple[Gateway, ...] = ()
+    devices: tuple[Device, ...] = PydField(min_length=1)
+    # filled in by load_plant, not by the file:
+    meters: Mapping[str, MeterModel] = PydField(default_factory=dict, exclude=True)
+    source_path: Path | None = PydField(default=None, exclude=True)
+    config_sha256: str = PydField(default="", exclude=True)
+
+    @model_validator(mode="after")
+    def _cross(self) -> Self:
+        _unique(self.gateways, "gateways", "gateway")
+        _unique(self.devices, "devices", "device")
+        gateways = {g.id: g for g in self.gateways}
+        used: dict[tuple[str, int], str] = {}
+        for index, device in enumerate(self.devices):
+            if device.gateway is not None:
+                if device.gateway not in gateways:
+                    raise LocatedError(("devices", index, "gateway"),
+                                       f"unknown gateway {device.gateway!r}; defined: {sorted(gateways) or 'none'}")
+                key = (device.gateway, device.unit_id)
+                if key in used:
+                    raise LocatedError(("devices", index, "unit_id"),
+                                       f"unit_id {device.unit_id} is already used by {used[key]!r} "
+                                       f"on gateway {device.gateway!r}")
+                used[key] = device.id
+        return self
+
+    def gateway_of(self, device: Device) -> Gateway:
+        """The connection a device is read through (a synthetic one for ``host:`` devices)."""
+        if device.gateway is not None:
+            return next(g for g in self.gateways if g.id == device.gateway)
+        return Gateway(id=device.id, transport=Transport.TCP, host=device.host, port=device.port,
+                       timeout_s=device.timeout_s or min(1.0, device.poll_interval_s * 0.8))
+
+
+def _unique(items: tuple[Any, ...], key: str, what: str) -> None:
+    seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        if item.id in seen:
+            raise LocatedError((key, index, "id"),
+                               f"duplicate {what} id {item.id!r} (first defined as {key}[{seen[item.id]}])")
+        seen[item.id] = index
+
+
+BUILTIN_METERS = Path(__file__).resolve().parent.parent / "config" / "meters"
+
+
+def load_plant(path: Path) -> PlantConfig:
+    """Load and validate a plant file and its meter library; raise ConfigError on any problem."""
+    data, lines = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: expected a mapping with site:, devices:, ..."])
+    base = path.resolve().parent
+    extra_dirs = [base / Path(p) for p in data.get("meters_dirs", []) or [] if isinstance(p, str)]
+    meters = load_meter_library(BUILTIN_METERS, *extra_dirs)
+    plant = validate(PlantConfig, data, path, lines, context={"meters": meters})
+    spool_path = plant.spool.path if plant.spool.path.is_absolute() else Path.cwd() / plant.spool.path
+    return plant.model_copy(update={
+        "meters": meters,
+        "source_path": path,
+        "config_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "spool": plant.spool.model_copy(update={"path": spool_path}),
+    })

@@ -1,0 +1,111 @@
+"""InfluxDB schema: every measurement, tag and field name used by plantems.
+
+This module is the contract between the collector, analytics and Grafana
+(see shared/design.md, "Schema"). No other module writes one of these names
+as a string literal.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+__all__ = [
+    "COLLECTOR_STATUS",
+    "COUNTER_FIELDS",
+    "DEMAND",
+    "ELECTRICAL",
+    "ENERGY_15M",
+    "FUEL",
+    "PRODUCTION",
+    "Field",
+    "Tag",
+]
+
+# Measurements written by the collector (raw database).
+ELECTRICAL: Final = "electrical"
+FUEL: Final = "fuel"
+PRODUCTION: Final = "production"
+COLLECTOR_STATUS: Final = "collector_status"
+# Measurements written by analytics (derived database).
+ENERGY_15M: Final = "energy_15m"
+DEMAND: Final = "demand"
+SCOPE2: Final = "scope2"
+OPPORTUNITY: Final = "opportunity"
+ALERT: Final = "alert"
+
+
+class Tag(StrEnum):
+    """Tag keys. Values always come from configuration, never from a payload."""
+
+    SITE = "site"
+    AREA = "area"
+    DEVICE = "device"
+    KIND = "kind"
+    SOURCE = "source"
+    LINE = "line"
+    TOU = "tou"
+    METER_GROUP = "meter_group"
+    METHOD = "method"
+    GRANULARITY = "granularity"
+    TYPE = "type"
+    RULE = "rule"
+    LEVEL = "level"
+
+
+class Field(StrEnum):
+    """Field keys: canonical quantities, each with its unit in the name."""
+
+    # electrical, instantaneous
+    P_KW = "p_kw"
+    P_L1_KW = "p_l1_kw"
+    P_L2_KW = "p_l2_kw"
+    P_L3_KW = "p_l3_kw"
+    Q_KVAR = "q_kvar"
+    Q_L1_KVAR = "q_l1_kvar"
+    Q_L2_KVAR = "q_l2_kvar"
+    Q_L3_KVAR = "q_l3_kvar"
+    S_KVA = "s_kva"
+    PF = "pf"  # signed: + inductive (lagging), - capacitive (leading)
+    PF_L1 = "pf_l1"
+    PF_L2 = "pf_l2"
+    PF_L3 = "pf_l3"
+    V_L1_V = "v_l1_v"
+    V_L2_V = "v_l2_v"
+    V_L3_V = "v_l3_v"
+    V_L12_V = "v_l12_v"
+    V_L23_V = "v_l23_v"
+    V_L31_V = "v_l31_v"
+    I_L1_A = "i_l1_a"
+    I_L2_A = "i_l2_a"
+    I_L3_A = "i_l3_a"
+    I_N_A = "i_n_a"
+    F_HZ = "f_hz"
+    DEMAND_KW = "demand_kw"
+    # electrical, counters
+    E_IMP_KWH = "e_imp_kwh"
+    E_EXP_KWH = "e_exp_kwh"
+    EQ_IMP_KVARH = "eq_imp_kvarh"
+    EQ_EXP_KVARH = "eq_exp_kvarh"
+    # fuel
+    GAS_M3 = "gas_m3"
+    GAS_M3H = "gas_m3h"
+    # production
+    OUTPUT_T = "output_t"
+    # collector_status
+    UP = "up"
+    LATENCY_MS = "latency_ms"
+    REQUESTS = "requests"
+    ERRORS = "errors"
+    SPOOL_BYTES = "spool_bytes"
+    # energy_15m
+    ENERGY_KWH = "energy_kwh"
+    REACTIVE_KVARH = "reactive_kvarh"
+    COVERAGE = "coverage"
+
+
+# Fields that are running totals. They heal gaps (a later delta covers the
+# missing interval), so the spool drops instantaneous values before them.
+COUNTER_FIELDS: Final = frozenset(
+    {Field.E_IMP_KWH, Field.E_EXP_KWH, Field.EQ_IMP_KVARH, Field.EQ_EXP_KVARH, Field.GAS_M3}
+)
