@@ -179,8 +179,12 @@ class Device(_Frozen):
     unit_id: int = PydField(default=1, ge=0, le=255)
     poll_interval_s: float = PydField(default=1.0, gt=0, le=3600)
     timeout_s: float | None = PydField(default=None, gt=0)
-    max_gap_fill: int = PydField(default=4, ge=0, le=100)  # registers bridged by one read
+    max_gap_fill: int | None = PydField(default=None, ge=0, le=124)  # default: the meter model's
     shiftable: bool = False
+    rated_kw: float | None = PydField(default=None, gt=0)  # nameplate; the simulator's scale
+    # For incomers and feeders: the areas they supply. Analytics compare the incomer with the
+    # sum of these sub-meters; the difference is losses plus unmetered load.
+    feeds: tuple[Id, ...] = ()
 
     @model_validator(mode="after")
     def _where(self) -> Self:

@@ -148,6 +148,9 @@ class MeterModel(_Frozen):
     datasheet: str = PydField(min_length=1)  # where the register map came from
     notes: str = ""
     max_read_registers: int = PydField(default=125, ge=1, le=125)
+    # Registers a read may bridge between two wanted ones; devices override it. Raise it only
+    # where the datasheet says reserved registers inside the map answer (with zeros).
+    max_gap_fill: int = PydField(default=4, ge=0, le=124)
     even_read_count: bool = False  # SDM630: odd counts answer with an exception
     holes: tuple[Hole, ...] = ()
     multipliers: tuple[Multiplier, ...] = ()

@@ -17,6 +17,7 @@ __all__ = [
     "ELECTRICAL",
     "ENERGY_15M",
     "FUEL",
+    "FUEL_FIELDS",
     "PRODUCTION",
     "Field",
     "Tag",
@@ -98,6 +99,10 @@ class Field(StrEnum):
     REQUESTS = "requests"
     ERRORS = "errors"
     SPOOL_BYTES = "spool_bytes"
+    MISSED_POLLS = "missed_polls"
+    SPOOL_LINES = "spool_lines"
+    DROPPED_LINES = "dropped_lines"
+    DEAD_LETTERED_LINES = "dead_lettered_lines"
     # energy_15m
     ENERGY_KWH = "energy_kwh"
     REACTIVE_KVARH = "reactive_kvarh"
@@ -109,3 +114,7 @@ class Field(StrEnum):
 COUNTER_FIELDS: Final = frozenset(
     {Field.E_IMP_KWH, Field.E_EXP_KWH, Field.EQ_IMP_KVARH, Field.EQ_EXP_KVARH, Field.GAS_M3}
 )
+# Fields a meter reading puts in the `fuel` measurement; everything else is `electrical`.
+FUEL_FIELDS: Final = frozenset({Field.GAS_M3, Field.GAS_M3H})
+# Source tag of the collector's own spool in `collector_status`.
+SPOOL_SOURCE: Final = "spool"

@@ -1,0 +1,171 @@
+"""Poll loop for one Modbus connection (gateway or TCP meter).
+
+Devices behind one connection are polled one request at a time (RS-485
+semantics); each connection has its own task, so separate TCP meters are
+polled concurrently and a slow gateway never holds up another. Polls are
+aligned to multiples of the device's interval (regular timestamps); a poll
+that starts a whole interval late counts the skipped slots as missed. A
+failing device backs off (jittered, capped) so it does not eat the shared
+bus time of the healthy ones. Health is logged once on down and once on up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from collector.modbus.client import ModbusBus, ModbusReadError
+from collector.modbus.decode import DecodeError, DevicePlan, decode_multipliers
+from plantems.config import Device
+from plantems.meters import MeterModel
+
+__all__ = ["DeviceRuntime", "poll_bus"]
+
+log = logging.getLogger(__name__)
+
+_DEVICE_BACKOFF_MAX_S = 60.0
+# Consecutive failed polls of every device on a connection before it is re-opened.
+_FAILED_ROUNDS_BEFORE_RECONNECT = 3
+
+Emit = Callable[["DeviceRuntime", int, dict[str, float]], None]
+
+
+@dataclass
+class DeviceRuntime:
+    """A device's plan and its health counters (read by the status reporter)."""
+
+    device: Device
+    model: MeterModel
+    plan: DevicePlan
+    tags: dict[str, str]
+    multipliers: dict[str, float] | None = None
+    up: bool | None = None
+    polls: int = 0
+    requests: int = 0
+    errors: int = 0
+    missed_polls: int = 0
+    invalid_values: int = 0
+    latency_ms: float = 0.0
+    failures: int = 0
+    next_due_s: float = field(default=0.0)
+
+    def mark_down(self, reason: str) -> None:
+        self.errors += 1
+        self.failures += 1
+        if self.up is not False:
+            log.warning("device %s (%s unit %s) is down: %s", self.device.id, self.device.gateway or
+                        self.device.host, self.device.unit_id, reason)
+        self.up = False
+        self.multipliers = None  # re-read ratios after recovery: the meter may have been swapped
+
+    def mark_up(self) -> None:
+        if self.up is False:
+            log.info("device %s recovered after %d failed polls", self.device.id, self.failures)
+        self.up = True
+        self.failures = 0
+
+
+def next_slot_s(now_s: float, interval_s: float) -> float:
+    """The next multiple of ``interval_s`` strictly after ``now_s``."""
+    return (math.floor(now_s / interval_s) + 1) * interval_s
+
+
+def _schedule_after_poll(dev: DeviceRuntime, now_s: float) -> None:
+    interval = dev.device.poll_interval_s
+    due = next_slot_s(now_s, interval)
+    if dev.failures:
+        backoff = min(interval * 2 ** min(dev.failures - 1, 10), _DEVICE_BACKOFF_MAX_S)
+        due = max(due, now_s + backoff * random.uniform(0.5, 1.0))
+    dev.next_due_s = due
+
+
+async def _poll_device(bus: ModbusBus, dev: DeviceRuntime, emit: Emit, clock: Callable[[], float]) -> bool:
+    """Read and decode one poll; return True on success."""
+    unit = dev.device.unit_id
+    started = clock()
+    try:
+        if dev.multipliers is None:
+            reads = dev.plan.multiplier_reads
+            results = []
+            for request in reads:
+                dev.requests += 1
+                results.append(await bus.read(unit, request))
+            dev.multipliers = decode_multipliers(dev.model, reads, results)
+        results = []
+        for request in dev.plan.reads:
+            dev.requests += 1
+            results.append(await bus.read(unit, request))
+        values, invalid = dev.plan.decode(results, dev.multipliers)
+    except (ModbusReadError, DecodeError) as exc:
+        dev.mark_down(str(exc))
+        return False
+    dev.latency_ms = (clock() - started) * 1000.0
+    dev.polls += 1
+    dev.mark_up()
+    if invalid:
+        dev.invalid_values += len(invalid)
+        log.debug("device %s reported non-finite %s; left out", dev.device.id, invalid)
+    if values:
+        emit(dev, int(started * 1000) * 1_000_000, values)  # ms precision: what a poll can resolve
+    return True
+
+
+async def poll_bus(bus: ModbusBus, devices: Sequence[DeviceRuntime], emit: Emit, *,
+                   stop: asyncio.Event, clock: Callable[[], float] = time.time) -> None:
+    """Poll ``devices`` through ``bus`` until ``stop`` is set."""
+    now = clock()
+    queue: list[tuple[float, int]] = []
+    for index, dev in enumerate(devices):
+        dev.next_due_s = next_slot_s(now, dev.device.poll_interval_s)
+        heapq.heappush(queue, (dev.next_due_s, index))
+    connect_backoff_s = bus.gateway.timeout_s
+    next_connect_s = 0.0
+    failed_in_a_row = 0
+    try:
+        while not stop.is_set():
+            due, index = heapq.heappop(queue)
+            dev = devices[index]
+            delay = due - clock()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                    return
+                except TimeoutError:
+                    pass
+            now = clock()
+            interval = dev.device.poll_interval_s
+            late_slots = int((now - due) // interval)
+            if late_slots > 0 and dev.up is not False:
+                dev.missed_polls += late_slots
+            if not bus.connected:
+                if now < next_connect_s:
+                    dev.next_due_s = max(next_slot_s(now, interval), next_connect_s)
+                    heapq.heappush(queue, (dev.next_due_s, index))
+                    continue
+                try:
+                    await bus.connect()
+                    connect_backoff_s = bus.gateway.timeout_s
+                except ModbusReadError as exc:
+                    for other in devices:
+                        other.mark_down(str(exc))
+                    next_connect_s = clock() + connect_backoff_s * random.uniform(0.5, 1.0)
+                    connect_backoff_s = min(connect_backoff_s * 2, bus.gateway.reconnect_max_s)
+                    dev.next_due_s = max(next_slot_s(now, interval), next_connect_s)
+                    heapq.heappush(queue, (dev.next_due_s, index))
+                    continue
+            ok = await _poll_device(bus, dev, emit, clock)
+            failed_in_a_row = 0 if ok else failed_in_a_row + 1
+            if failed_in_a_row >= _FAILED_ROUNDS_BEFORE_RECONNECT * len(devices):
+                log.debug("connection %s: every device silent, re-opening", bus.gateway.endpoint)
+                bus.close()
+                failed_in_a_row = 0
+            _schedule_after_poll(dev, clock())
+            heapq.heappush(queue, (dev.next_due_s, index))
+    finally:
+        bus.close()

@@ -1,0 +1,159 @@
+"""``plantems collect``: pollers -> spool -> InfluxDB, plus collector health.
+
+Reads the plant configuration; writes `electrical`/`fuel` points and
+`collector_status` into the raw database through the durable spool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import signal
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from collector.modbus.client import ModbusBus
+from collector.modbus.decode import compile_plan
+from collector.modbus.poller import DeviceRuntime, poll_bus
+from collector.points import reading_lines, status_line
+from collector.spool import Spool
+from collector.writer import SpoolWriter
+from plantems.config import Device, PlantConfig
+from plantems.influx import LineWriter, detect_api, make_writer
+from plantems.schema import COLLECTOR_STATUS, SPOOL_SOURCE, Field, Tag
+
+__all__ = ["Shard", "in_shard", "run_collector"]
+
+log = logging.getLogger(__name__)
+
+_FLUSH_INTERVAL_S = 0.05  # readings are durable at most this long after they arrive
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``"i/n"`` with 0 <= i < n."""
+        try:
+            i, n = (int(x) for x in text.split("/"))
+        except ValueError:
+            raise ValueError(f"shard {text!r}: expected i/n, e.g. 0/2") from None
+        if not 0 <= i < n:
+            raise ValueError(f"shard {text!r}: need 0 <= i < n")
+        return cls(i, n)
+
+
+def in_shard(plant: PlantConfig, device: Device, shard: Shard) -> bool:
+    """Stable split by connection: devices behind one gateway stay in one process."""
+    key = plant.gateway_of(device).id
+    return zlib.crc32(key.encode()) % shard.count == shard.index
+
+
+def build_runtimes(plant: PlantConfig, shard: Shard) -> dict[str, list[DeviceRuntime]]:
+    """Device runtimes grouped by connection id."""
+    groups: dict[str, list[DeviceRuntime]] = {}
+    for device in plant.devices:
+        if not in_shard(plant, device, shard):
+            continue
+        model = plant.meters[device.meter]
+        tags = {Tag.SITE.value: plant.site.id, Tag.AREA.value: device.area, Tag.DEVICE.value: device.id,
+                Tag.KIND.value: device.kind.value}
+        gap_fill = model.max_gap_fill if device.max_gap_fill is None else device.max_gap_fill
+        plan = compile_plan(model, max_gap_fill=gap_fill)
+        groups.setdefault(plant.gateway_of(device).id, []).append(DeviceRuntime(device, model, plan, tags))
+    return groups
+
+
+class Collector:
+    """Wires pollers, spool, writer and health reporting for one process."""
+
+    def __init__(self, plant: PlantConfig, *, shard: Shard = Shard(),
+                 writer_factory: Callable[[], LineWriter] | None = None) -> None:
+        self.plant = plant
+        self.groups = build_runtimes(plant, shard)
+        self.spool = Spool(plant.spool.path, max_bytes=plant.spool.max_bytes)
+        cfg = plant.influxdb
+        self.writer = SpoolWriter(self.spool, writer_factory or (lambda: make_writer(cfg, detect_api(cfg))),
+                                  batch_lines=cfg.batch_lines, flush_interval_s=cfg.flush_interval_s)
+        self.stop_event = asyncio.Event()
+        self._spool_lock = asyncio.Lock()
+
+    def _emit(self, dev: DeviceRuntime, time_ns: int, values: dict[str, float]) -> None:
+        self.spool.append(self.plant.influxdb.raw_database, reading_lines(dev.tags, time_ns, values))
+
+    async def _flush_loop(self) -> None:
+        while not self.stop_event.is_set():
+            async with self._spool_lock:
+                await asyncio.to_thread(self.spool.flush)
+            try:
+                await asyncio.wait_for(self.stop_event.wait(), timeout=_FLUSH_INTERVAL_S)
+            except TimeoutError:
+                pass
+
+    def _status_lines(self, time_ns: int) -> list[tuple[str, bool]]:
+        site = self.plant.site.id
+        lines = []
+        for devices in self.groups.values():
+            for dev in devices:
+                fields = {Field.UP.value: 1.0 if dev.up else 0.0, Field.REQUESTS.value: float(dev.requests),
+                          Field.ERRORS.value: float(dev.errors), Field.MISSED_POLLS.value: float(dev.missed_polls)}
+                if dev.up:
+                    fields[Field.LATENCY_MS.value] = round(dev.latency_ms, 3)
+                lines.append((status_line(COLLECTOR_STATUS, site=site, source=dev.device.id, time_ns=time_ns,
+                                          fields=fields), False))
+        stats = self.spool.stats()
+        lines.append((status_line(COLLECTOR_STATUS, site=site, source=SPOOL_SOURCE, time_ns=time_ns, fields={
+            Field.SPOOL_BYTES.value: float(stats.used_bytes), Field.SPOOL_LINES.value: float(stats.pending_lines),
+            Field.DROPPED_LINES.value: float(stats.dropped_lines),
+            Field.DEAD_LETTERED_LINES.value: float(stats.dead_lettered_lines),
+            Field.ERRORS.value: float(self.writer.counters.failed_requests)}), False))
+        return lines
+
+    async def _status_loop(self) -> None:
+        interval = self.plant.status_interval_s
+        while not self.stop_event.is_set():
+            try:
+                await asyncio.wait_for(self.stop_event.wait(), timeout=interval - time.time() % interval)
+                return
+            except TimeoutError:
+                pass
+            async with self._spool_lock:
+                lines = await asyncio.to_thread(self._status_lines, time.time_ns() // 1_000_000 * 1_000_000)
+            self.spool.append(self.plant.influxdb.raw_database, lines)
+
+    async def run(self) -> None:
+        self.writer.start()
+        tasks = [asyncio.create_task(self._flush_loop(), name="spool-flush"),
+                 asyncio.create_task(self._status_loop(), name="status")]
+        for connection_id, devices in self.groups.items():
+            gateway = self.plant.gateway_of(devices[0].device)
+            tasks.append(asyncio.create_task(poll_bus(ModbusBus(gateway), devices, self._emit,
+                                                      stop=self.stop_event), name=f"poll-{connection_id}"))
+        n_devices = sum(len(d) for d in self.groups.values())
+        log.info("collecting %d devices over %d connections; spool %s", n_devices, len(self.groups),
+                 self.spool.path)
+        gc.freeze()  # long-lived config objects out of the GC's way: p99 lateness (perf.md)
+        try:
+            await self.stop_event.wait()
+        finally:
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.spool.flush()
+            self.writer.stop()
+            stats = self.spool.stats()
+            self.spool.close()
+            log.info("collector stopped; %d lines left in the spool for the next start", stats.pending_lines)
+
+
+async def run_collector(plant: PlantConfig, *, shard: Shard = Shard()) -> None:
+    """Run until SIGINT/SIGTERM."""
+    collector = Collector(plant, shard=shard)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, collector.stop_event.set)
+    await collector.run()

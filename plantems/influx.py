@@ -1,0 +1,188 @@
+"""InfluxDB I/O: line-protocol writes (v1 or v2 API) and InfluxQL queries.
+
+One portable dialect (shared/design.md): writes are line protocol over HTTP,
+reads are InfluxQL over ``/query``, which every InfluxDB speaks. ``api: auto``
+reads ``X-Influxdb-Version`` from ``/ping``: 1.x gets the v1 API, 2.x and
+later the v2 API.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+
+from plantems.config import InfluxApi, InfluxConfig
+
+__all__ = [
+    "InfluxBadRequest",
+    "InfluxClient",
+    "InfluxError",
+    "InfluxUnavailable",
+    "LineWriter",
+    "detect_api",
+    "init_databases",
+    "make_writer",
+]
+
+log = logging.getLogger(__name__)
+
+
+class InfluxError(Exception):
+    """Base of InfluxDB failures; the message names the URL and the server's reason."""
+
+
+class InfluxUnavailable(InfluxError):
+    """Try again later: connection refused, timeout, 5xx, or auth/database problems a person must fix."""
+
+
+class InfluxBadRequest(InfluxError):
+    """The server rejected the body (HTTP 400): some line in it is malformed or conflicts."""
+
+
+class LineWriter(Protocol):
+    def write(self, database: str, lines: Sequence[str]) -> None: ...
+    def close(self) -> None: ...
+
+
+def _reason(response: requests.Response) -> str:
+    try:
+        return str(response.json().get("error") or response.json().get("message") or response.text)
+    except ValueError:
+        return response.text.strip()[:500]
+
+
+def _raise_for(response: requests.Response, url: str) -> None:
+    status = response.status_code
+    if status < 300:
+        return
+    reason = _reason(response)
+    if status == 400:
+        raise InfluxBadRequest(f"{url}: HTTP 400: {reason}")
+    hint = {401: " (check the InfluxDB username/password or token)",
+            403: " (the user may not write to this database)",
+            404: " (database missing? run `plantems influx init`)"}.get(status, "")
+    raise InfluxUnavailable(f"{url}: HTTP {status}{hint}: {reason}")
+
+
+class _HttpBase:
+    def __init__(self, cfg: InfluxConfig) -> None:
+        self.cfg = cfg
+        self.session = requests.Session()
+        self.session.verify = cfg.verify_tls
+        if cfg.token is not None:
+            self.session.headers["Authorization"] = f"Token {cfg.token.resolve().get_secret_value()}"
+        elif cfg.username and cfg.password is not None:
+            self.session.auth = (cfg.username, cfg.password.resolve().get_secret_value())
+
+    def _post(self, path: str, *, params: dict[str, str], body: bytes) -> None:
+        url = self.cfg.url.rstrip("/") + path
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if self.cfg.gzip:
+            body = gzip.compress(body, compresslevel=1)  # level 1: most of the size win, little CPU
+            headers["Content-Encoding"] = "gzip"
+        try:
+            response = self.session.post(url, params=params, data=body, headers=headers,
+                                         timeout=self.cfg.timeout_s)
+        except requests.RequestException as exc:
+            raise InfluxUnavailable(f"{url}: {type(exc).__name__}: {exc}") from exc
+        _raise_for(response, url)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+class V1Writer(_HttpBase):
+    """``POST /write?db=&precision=ns`` (InfluxDB 1.x; the 1.x compatibility API of 2.x/3.x)."""
+
+    def write(self, database: str, lines: Sequence[str]) -> None:
+        self._post("/write", params={"db": database, "precision": "ns"}, body="\n".join(lines).encode())
+
+
+class V2Writer(_HttpBase):
+    """``POST /api/v2/write?org=&bucket=&precision=ns`` with a token (InfluxDB 2.x, 3.x, Cloud, 1.8+).
+
+    The bucket is the database name (on 1.8 and 3.x, ``db/rp`` or the database).
+    Plain HTTP keeps the 400-splitting logic identical for both APIs; the
+    influxdb-client library is used for bucket/DBRP administration only.
+    """
+
+    def write(self, database: str, lines: Sequence[str]) -> None:
+        self._post("/api/v2/write", params={"org": self.cfg.org, "bucket": database, "precision": "ns"},
+                   body="\n".join(lines).encode())
+
+
+def detect_api(cfg: InfluxConfig) -> InfluxApi:
+    """The write API to use: the configured one, or for ``auto`` the one ``/ping`` suggests."""
+    if cfg.api is not InfluxApi.AUTO:
+        return cfg.api
+    url = cfg.url.rstrip("/") + "/ping"
+    try:
+        response = requests.get(url, timeout=cfg.timeout_s, verify=cfg.verify_tls)
+    except requests.RequestException as exc:
+        raise InfluxUnavailable(f"{url}: {type(exc).__name__}: {exc}") from exc
+    version = response.headers.get("X-Influxdb-Version", "").lstrip("v")
+    api = InfluxApi.V2 if version[:1].isdigit() and int(version.split(".")[0]) >= 2 else InfluxApi.V1
+    log.info("InfluxDB at %s reports version %r: using the %s write API", cfg.url, version or "unknown", api)
+    return api
+
+
+def make_writer(cfg: InfluxConfig, api: InfluxApi) -> LineWriter:
+    return V2Writer(cfg) if api is InfluxApi.V2 else V1Writer(cfg)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    name: str
+    tags: dict[str, str]
+    columns: list[str]
+    values: list[list[Any]]
+
+
+class InfluxClient(_HttpBase):
+    """InfluxQL over ``/query`` (reads and administration)."""
+
+    def query(self, q: str, *, database: str | None = None, epoch: str = "ns") -> list[Series]:
+        """Run one InfluxQL statement; return its series. Raises InfluxError with the server's reason."""
+        url = self.cfg.url.rstrip("/") + "/query"
+        params = {"q": q, "epoch": epoch}
+        if database:
+            params["db"] = database
+        try:
+            response = self.session.post(url, data=params, timeout=self.cfg.timeout_s)
+        except requests.RequestException as exc:
+            raise InfluxUnavailable(f"{url}: {type(exc).__name__}: {exc}") from exc
+        _raise_for(response, url)
+        series: list[Series] = []
+        for result in response.json().get("results", []):
+            if "error" in result:
+                raise InfluxError(f"{url}: query {q!r} failed: {result['error']}")
+            for s in result.get("series", []):
+                series.append(Series(s.get("name", ""), s.get("tags", {}), s["columns"], s["values"]))
+        return series
+
+
+def init_databases(cfg: InfluxConfig) -> list[str]:
+    """Create the raw and derived databases and their retention policies; idempotent.
+
+    Raw data keeps ``raw_retention_days`` (policy ``raw``, default); derived data
+    is kept forever (policy ``forever``, default). Returns what was done.
+    """
+    client = InfluxClient(cfg)
+    done = []
+    try:
+        for database, policy, duration in ((cfg.raw_database, "raw", f"{cfg.raw_retention_days}d"),
+                                           (cfg.derived_database, "forever", "INF")):
+            client.query(f'CREATE DATABASE "{database}"')
+            existing = {row[0] for s in client.query(f'SHOW RETENTION POLICIES ON "{database}"') for row in s.values}
+            verb = "ALTER" if policy in existing else "CREATE"
+            client.query(f'{verb} RETENTION POLICY "{policy}" ON "{database}" DURATION {duration} '
+                         f'REPLICATION 1 DEFAULT')
+            done.append(f"database {database}: retention policy {policy} ({duration}) default")
+    finally:
+        client.close()
+    return done
