@@ -76,25 +76,48 @@ class SimulatedPlant:
         seeds = {d.device_id: d.profile.seed for d in self.devices}
         return {dev_id: evaluate(p, pf, t_s, seeds[dev_id]) for dev_id, (p, pf) in self._raw_power(t_s).items()}
 
-    def counters_on_grid(self, start_s: float, end_s: float) -> tuple[Array, dict[str, dict[str, Array]]]:
-        """Counter values at every GRID_S point in [start_s, end_s] (trapezoid from ORIGIN_S)."""
-        first = ORIGIN_S
-        grid = np.arange(first, end_s + GRID_S / 2, GRID_S)
-        values = self.instantaneous(grid)
-        keep = grid >= start_s - 1e-6
-        result: dict[str, dict[str, Array]] = {}
-        offsets = {d.device_id: d.counter_offset_kwh for d in self.devices}
-        for dev_id, v in values.items():
-            p, q = v["p_kw"], v["q_kvar"]
-            parts = {Field.E_IMP_KWH.value: np.clip(p, 0, None), Field.E_EXP_KWH.value: np.clip(-p, 0, None),
-                     Field.EQ_IMP_KVARH.value: np.clip(q, 0, None), Field.EQ_EXP_KVARH.value: np.clip(-q, 0, None)}
-            result[dev_id] = {}
-            for name, rate in parts.items():
-                steps = (rate[1:] + rate[:-1]) * 0.5 * GRID_S / 3600.0
-                total = np.concatenate(([0.0], np.cumsum(steps)))
-                base = offsets[dev_id] if name == Field.E_IMP_KWH.value else offsets[dev_id] / 10.0
-                result[dev_id][name] = (base + total)[keep]
-        return grid[keep], result
+    def _rates(self, t_s: Array) -> dict[str, dict[str, Array]]:
+        """Counter rates (kW / kvar, each direction >= 0) per device."""
+        rates = {}
+        for dev_id, (p, pf) in self._raw_power(t_s).items():
+            q = np.abs(p) * np.tan(np.arccos(np.clip(pf, 0.05, 1.0)))
+            rates[dev_id] = {Field.E_IMP_KWH.value: np.clip(p, 0, None), Field.E_EXP_KWH.value: np.clip(-p, 0, None),
+                             Field.EQ_IMP_KVARH.value: np.clip(q, 0, None),
+                             Field.EQ_EXP_KVARH.value: np.clip(-q, 0, None)}
+        return rates
+
+    def _integrate(self, grid: Array, base: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, Array]]:
+        """Counter values on ``grid`` (trapezoid), starting from ``base`` at ``grid[0]``."""
+        out: dict[str, dict[str, Array]] = {}
+        for dev_id, rates in self._rates(grid).items():
+            out[dev_id] = {}
+            for name, rate in rates.items():
+                steps = (rate[1:] + rate[:-1]) * 0.5 * np.diff(grid) / 3600.0
+                out[dev_id][name] = base[dev_id][name] + np.concatenate(([0.0], np.cumsum(steps)))
+        return out
+
+    def origin_counters(self) -> dict[str, dict[str, float]]:
+        return {d.device_id: {name: d.counter_offset_kwh if name == Field.E_IMP_KWH.value
+                              else d.counter_offset_kwh / 10.0 for name in COUNTERS} for d in self.devices}
+
+    def counters_at(self, t_s: float) -> dict[str, dict[str, float]]:
+        """Counter values at grid time ``t_s`` (integrated from ORIGIN_S in 10-day pieces)."""
+        current = self.origin_counters()
+        piece_s = 10 * 86_400.0
+        t = ORIGIN_S
+        while t < t_s:
+            end = min(t + piece_s, t_s)
+            grid = np.arange(t, end + GRID_S / 2, GRID_S)
+            values = self._integrate(grid, current)
+            current = {dev: {k: float(v[-1]) for k, v in c.items()} for dev, c in values.items()}
+            t = float(grid[-1])
+        return current
+
+    def counters_on_grid(self, start_s: float, end_s: float, *, base: Mapping[str, Mapping[str, float]] | None = None
+                         ) -> tuple[Array, dict[str, dict[str, Array]]]:
+        """Grid times in [start_s, end_s] and counter values there; ``base`` = counters at start_s if known."""
+        grid = np.arange(start_s, end_s + GRID_S / 2, GRID_S)
+        return grid, self._integrate(grid, base if base is not None else self.counters_at(start_s))
 
 
 def integrate_step(previous: Mapping[str, float], inst_prev: Mapping[str, float],

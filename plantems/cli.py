@@ -1,0 +1,141 @@
+"""The ``plantems`` command: the composition root, the one module that wires
+collector, simulator (and later analytics and grafana) together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from plantems.config import PlantConfig, load_plant
+from plantems.influx import InfluxError, detect_api, init_databases, make_writer
+from plantems.yamlconf import ConfigError
+
+__all__ = ["main"]
+
+log = logging.getLogger("plantems")
+
+CONFIG_OPTION = click.option("--config", "config_path", type=click.Path(path_type=Path), default=Path(
+    "config/plant.demo.yaml"), show_default=True, help="Plant configuration file.")
+
+
+def _load(path: Path) -> PlantConfig:
+    try:
+        return load_plant(path)
+    except ConfigError as exc:
+        click.echo(f"configuration refused ({len(exc.problems)} problem(s)):", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(2)
+
+
+@click.group()
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+def main(log_level: str) -> None:
+    """plantems: energy-management monitoring for heavy industry."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command("check-config")
+@click.argument("config_path", type=click.Path(path_type=Path))
+def check_config(config_path: Path) -> None:
+    """Validate CONFIG_PATH and print each device's planned Modbus reads."""
+    from collector.modbus.decode import compile_plan
+    from collector.modbus.client import READ_FUNCTION_CODES
+
+    plant = _load(config_path)
+    click.echo(f"{config_path}: OK: site {plant.site.id} ({plant.site.timezone}), {len(plant.devices)} devices, "
+               f"{len(plant.meters)} meter models")
+    for device in plant.devices:
+        model = plant.meters[device.meter]
+        fill = model.max_gap_fill if device.max_gap_fill is None else device.max_gap_fill
+        plan = compile_plan(model, max_gap_fill=fill)
+        gateway = plant.gateway_of(device)
+        reads = ", ".join(f"FC{READ_FUNCTION_CODES[r.register_type]} {r.address}+{r.count}"
+                          for r in (*plan.multiplier_reads, *plan.reads))
+        click.echo(f"  {device.id:<12} {device.meter:<18} {gateway.endpoint} unit {device.unit_id} "
+                   f"every {device.poll_interval_s:g} s: {len(plan.reads)} reads/poll [{reads}]")
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--shard", default="0/1", show_default=True, help="Run only shard i of n (devices split by connection).")
+def collect(config_path: Path, shard: str) -> None:
+    """Poll the plant's meters into InfluxDB through the durable spool (until Ctrl-C)."""
+    from collector.service import Shard, run_collector
+
+    plant = _load(config_path)
+    try:
+        parsed = Shard.parse(shard)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--shard") from None
+    asyncio.run(run_collector(plant, shard=parsed))
+
+
+@main.group()
+def influx() -> None:
+    """InfluxDB administration."""
+
+
+@influx.command("init")
+@CONFIG_OPTION
+def influx_init(config_path: Path) -> None:
+    """Create the raw and derived databases and retention policies (idempotent)."""
+    plant = _load(config_path)
+    try:
+        for line in init_databases(plant.influxdb):
+            click.echo(line)
+    except InfluxError as exc:
+        click.echo(f"influx init failed: {exc}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--backfill", "backfill_days", type=float, default=None,
+              help="Write this many days of history into InfluxDB, then exit.")
+def simulate(config_path: Path, backfill_days: float | None) -> None:
+    """Serve the plant's meters as Modbus TCP servers on loopback (or back-fill history)."""
+    from simulator.run import Simulator, backfill
+
+    plant = _load(config_path)
+    if backfill_days is not None:
+        cfg = plant.influxdb
+        try:
+            writer = make_writer(cfg, detect_api(cfg))
+            count = backfill(plant, writer, days=backfill_days, batch_lines=cfg.batch_lines)
+        except InfluxError as exc:
+            click.echo(f"back-fill failed: {exc}", err=True)
+            sys.exit(1)
+        click.echo(f"back-filled {count} points ({backfill_days:g} days) into {cfg.raw_database}")
+        return
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await Simulator(plant).run(stop)
+
+    asyncio.run(serve())
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--var", "var_dir", type=click.Path(path_type=Path), default=Path("var"), show_default=True)
+@click.option("--backfill-days", type=float, default=30.0, show_default=True)
+def demo(config_path: Path, var_dir: Path, backfill_days: float) -> None:
+    """Run the demo plant: local InfluxDB and Mosquitto, simulator, collector (until Ctrl-C)."""
+    from plantems.demo import run_demo
+
+    plant = _load(config_path)
+    sys.exit(run_demo(plant, config_path=config_path, var_dir=var_dir, backfill_days=backfill_days))
+
+
+if __name__ == "__main__":
+    main()

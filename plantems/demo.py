@@ -1,0 +1,120 @@
+"""``plantems demo``: local servers, back-filled history, simulator and collector.
+
+Everything runs as child processes under ``var/`` (no systemd): InfluxDB and
+Mosquitto from Debian's packages, then ``plantems simulate`` and ``plantems
+collect``. A second run reuses the servers' data (and running servers).
+Ctrl-C stops the children in reverse order.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import requests
+
+from plantems.config import PlantConfig
+from plantems.influx import init_databases
+from plantems.localservers import ManagedProcess, start_influxd, start_mosquitto
+
+__all__ = ["run_demo"]
+
+MQTT_PORT = 11883
+
+
+def _influx_up(url: str) -> bool:
+    try:
+        return requests.get(url.rstrip("/") + "/ping", timeout=1).status_code == 204
+    except requests.RequestException:
+        return False
+
+
+def _child(name: str, args: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    out = log_path.open("ab")
+    return subprocess.Popen([sys.executable, "-m", "plantems.cli", *args], stdout=out, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the demo like Ctrl-C does
+
+
+def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_days: float) -> int:
+    var_dir = var_dir.resolve()
+    servers: list[ManagedProcess] = []
+    children: list[subprocess.Popen[bytes]] = []
+    url = plant.influxdb.url
+    port = urlparse(url).port or 8086
+    try:
+        if _influx_up(url):
+            print(f"InfluxDB already answers at {url}: reusing it")
+        else:
+            print(f"starting InfluxDB on {url} (data in {var_dir / 'influxdb'})")
+            servers.append(start_influxd(var_dir / "influxdb", port))
+        try:
+            servers.append(start_mosquitto(var_dir / "mosquitto", MQTT_PORT))
+            print(f"started Mosquitto on 127.0.0.1:{MQTT_PORT}")
+        except RuntimeError as exc:
+            print(f"Mosquitto not started ({exc}); MQTT meters come with a later release")
+        for line in init_databases(plant.influxdb):
+            print(line)
+        marker = var_dir / "demo" / "backfill.done"
+        if not marker.exists():
+            print(f"back-filling {backfill_days:g} days of simulated history (runs once)...")
+            done = subprocess.run([sys.executable, "-m", "plantems.cli", "simulate", "--config", str(config_path),
+                                   "--backfill", str(backfill_days)], check=False)
+            if done.returncode != 0:
+                print("back-fill failed; see the message above", file=sys.stderr)
+                return 1
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z\n"))
+        logs = var_dir / "log"
+        children.append(_child("simulator", ["simulate", "--config", str(config_path)], logs / "simulator.log"))
+        time.sleep(1.0)  # servers listening before the first poll; the collector copes either way
+        children.append(_child("collector", ["collect", "--config", str(config_path)], logs / "collector.log"))
+        _print_summary(plant, var_dir)
+        signal.signal(signal.SIGTERM, _interrupt)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        print("a demo process exited; see the logs in", logs, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping...")
+        return 0
+    finally:
+        for child in reversed(children):
+            _stop(child)
+        for server in reversed(servers):
+            server.stop()
+
+
+def _print_summary(plant: PlantConfig, var_dir: Path) -> None:
+    db = plant.influxdb.raw_database
+    url = plant.influxdb.url
+    print(f"""
+plantems demo is running (Ctrl-C stops everything):
+  InfluxDB       {url}  databases {db} (raw), {plant.influxdb.derived_database} (derived)
+  Mosquitto      127.0.0.1:{MQTT_PORT}
+  simulator      {len(plant.devices)} meters on 127.0.0.1 (log {var_dir / 'log/simulator.log'})
+  collector      spool {plant.spool.path} (log {var_dir / 'log/collector.log'})
+
+Try:
+  curl -sG {url}/query --data-urlencode db={db} \\
+    --data-urlencode "q=SELECT last(p_kw) FROM electrical WHERE time > now() - 1m GROUP BY device"
+  curl -sG {url}/query --data-urlencode db={db} \\
+    --data-urlencode "q=SELECT mean(p_kw) FROM electrical WHERE time > now() - 1d GROUP BY time(1h), area"
+""", flush=True)

@@ -1,0 +1,146 @@
+"""``plantems simulate``: serve the plant's meters over Modbus TCP, or back-fill history.
+
+Live: one Modbus TCP server per configured endpoint (a gateway serves all its
+unit ids), registers laid out by each device's real meter model and refreshed
+every ``tick_s`` from the plant model. Back-fill: the same model written
+straight into InfluxDB on a 60-s grid, with a progress bar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any, Final
+
+import numpy as np
+from tqdm import tqdm
+
+from plantems.config import PlantConfig
+from plantems.influx import LineWriter
+from plantems.lineproto import Point, format_line
+from plantems.schema import ELECTRICAL, Tag
+from simulator.plant import GRID_S, SimulatedPlant, integrate_step
+from simulator.server import MeterRegisters, ModbusEndpoint, encode_reading
+
+__all__ = ["Simulator", "backfill", "multipliers_for"]
+
+log = logging.getLogger(__name__)
+
+_BACKFILL_CHUNK_S: Final = 6 * 3600.0
+
+
+def multipliers_for(model_multipliers: list[str], rated_kw: float) -> dict[str, float]:
+    """CT/PT ratios a simulated secondary-side meter reports: a CT sized for the load, no PT."""
+    ratios = {"ct": 600.0 if rated_kw > 1000 else 40.0, "pt": 1.0}
+    return {name: ratios.get(name, 1.0) for name in model_multipliers}
+
+
+class Simulator:
+    """The live Modbus side of the demo plant."""
+
+    def __init__(self, plant: PlantConfig, *, tick_s: float = 0.25) -> None:
+        self.plant = plant
+        self.model = SimulatedPlant(plant)
+        self.tick_s = tick_s
+        self.units: dict[str, MeterRegisters] = {}
+        endpoints: dict[tuple[str, int], dict[int, MeterRegisters]] = {}
+        for device in plant.devices:
+            gateway = plant.gateway_of(device)
+            unit = MeterRegisters()
+            self.units[device.id] = unit
+            endpoints.setdefault((gateway.host or "127.0.0.1", gateway.port or 502), {})[device.unit_id] = unit
+        self.endpoints = [ModbusEndpoint(host, port, units) for (host, port), units in endpoints.items()]
+        rated = {d.device_id: d.profile.rated_kw for d in self.model.devices}
+        self.multipliers = {d.id: multipliers_for([m.name for m in plant.meters[d.meter].multipliers], rated[d.id])
+                            for d in plant.devices}
+        self.counters: dict[str, dict[str, float]] = {}
+        self._last: tuple[float, dict[str, dict[str, float]]] | None = None
+
+    def _instant(self, t_s: float) -> dict[str, dict[str, float]]:
+        values = self.model.instantaneous(np.array([t_s]))
+        return {dev: {k: float(v[0]) for k, v in fields.items()} for dev, fields in values.items()}
+
+    def update(self, t_s: float) -> None:
+        """Advance the plant to ``t_s`` and write every device's registers."""
+        inst = self._instant(t_s)
+        if self._last is None:
+            grid_t = float(np.floor(t_s / GRID_S) * GRID_S)
+            start_inst = self._instant(grid_t)
+            self.counters = {dev: integrate_step(c, start_inst[dev], inst[dev], t_s - grid_t)
+                             for dev, c in self.model.counters_at(grid_t).items()}
+        else:
+            last_t, last_inst = self._last
+            self.counters = {dev: integrate_step(self.counters[dev], last_inst[dev], inst[dev], t_s - last_t)
+                             for dev in inst}
+        self._last = (t_s, inst)
+        for device in self.plant.devices:
+            values = {**inst[device.id], **self.counters[device.id]}
+            encode_reading(self.plant.meters[device.meter], values, self.multipliers[device.id],
+                           self.units[device.id])
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.update(time.time())
+        for endpoint in self.endpoints:
+            await endpoint.start()
+            log.info("simulated Modbus endpoint %s:%d with units %s", endpoint.host, endpoint.port,
+                     sorted(endpoint.units))
+        try:
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self.tick_s - time.time() % self.tick_s)
+                except TimeoutError:
+                    self.update(time.time())
+        finally:
+            for endpoint in self.endpoints:
+                await endpoint.stop()
+
+
+def _chunks(start_s: float, end_s: float) -> Iterator[tuple[float, float]]:
+    """Consecutive windows that share their boundary point (the next chunk's counter base)."""
+    t = start_s
+    while t < end_s:
+        yield t, min(t + _BACKFILL_CHUNK_S, end_s)
+        t += _BACKFILL_CHUNK_S
+
+
+def backfill_lines(plant: PlantConfig, model: SimulatedPlant, grid: Any,
+                   counters: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Line protocol for every device at the ``grid`` times (pure given the model)."""
+    inst = model.instantaneous(grid)
+    lines = []
+    for device in plant.devices:
+        quantities = {r.quantity.value for r in plant.meters[device.meter].registers}
+        tags = {Tag.SITE.value: plant.site.id, Tag.AREA.value: device.area, Tag.DEVICE.value: device.id,
+                Tag.KIND.value: device.kind.value}
+        series = {**inst[device.id], **counters[device.id]}
+        names = [q for q in series if q in quantities]
+        for i, t in enumerate(grid):
+            fields = {q: float(series[q][i]) for q in names}
+            lines.append(format_line(Point(ELECTRICAL, tags, fields, int(t) * 1_000_000_000)))
+    return lines
+
+
+def backfill(plant: PlantConfig, writer: LineWriter, *, days: float, end_s: float | None = None,
+             batch_lines: int = 5000, progress: bool = True) -> int:
+    """Write ``days`` of simulated history ending now (or ``end_s``) into the raw database."""
+    model = SimulatedPlant(plant)
+    end = np.floor((end_s or time.time()) / GRID_S) * GRID_S
+    start = end - days * 86_400.0
+    written = 0
+    chunks = list(_chunks(start, end))
+    base = model.counters_at(start)
+    with tqdm(total=len(chunks), unit="chunk", desc=f"back-fill {days:g} d", disable=not progress) as bar:
+        for index, (chunk_start, chunk_end) in enumerate(chunks):
+            grid, counters = model.counters_on_grid(chunk_start, chunk_end, base=base)
+            base = {dev: {k: float(v[-1]) for k, v in c.items()} for dev, c in counters.items()}
+            if index:  # the boundary point was written by the previous chunk
+                grid, counters = grid[1:], {d: {k: v[1:] for k, v in c.items()} for d, c in counters.items()}
+            lines = backfill_lines(plant, model, grid, counters)
+            for i in range(0, len(lines), batch_lines):
+                writer.write(plant.influxdb.raw_database, lines[i:i + batch_lines])
+            written += len(lines)
+            bar.update(1)
+            bar.set_postfix(points=written)
+    return written
