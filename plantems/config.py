@@ -45,6 +45,13 @@ class Secret(_Frozen):
     env: str | None = None
     file: Path | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _not_a_value(cls, data: Any) -> Any:
+        if isinstance(data, str | int | float):
+            raise ValueError("a secret is never written in the config: give {env: VARIABLE} or {file: PATH}")
+        return data
+
     @model_validator(mode="after")
     def _one_source(self) -> Self:
         if (self.env is None) == (self.file is None):

@@ -19,6 +19,8 @@ __all__ = ["ConfigError", "LocatedError", "load_yaml", "validate"]
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
+# Keys whose values are never echoed in an error message.
+SECRET_KEYS = frozenset({"password", "token", "secret", "api_key"})
 
 
 class ConfigError(Exception):
@@ -69,17 +71,19 @@ def load_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
 
 
 def _describe_object(data: Any, loc: Loc) -> str:
-    """Name the innermost object on ``loc`` that has an id, e.g. "device 'mill-2'"."""
+    """Name the innermost object on ``loc``: "device 'mill-2'", or the section ("influxdb")."""
     described = ""
     node = data
-    for index, part in enumerate(loc):
+    for index, part in enumerate(loc[:-1]):
         try:
             node = node[part]
         except (KeyError, IndexError, TypeError):
             break
-        if isinstance(node, Mapping) and "id" in node and index > 0:
-            container = str(loc[index - 1]) if isinstance(part, int) else str(part)
-            described = f"{container.rstrip('s')} {node['id']!r}"
+        if isinstance(node, Mapping) and "id" in node:
+            container = str(loc[index - 1]) if isinstance(part, int) and index > 0 else str(part)
+            described = f"{container.removesuffix('s')} {node['id']!r}"
+        elif isinstance(node, Mapping) and isinstance(part, str) and not described:
+            described = ".".join(str(p) for p in loc[:index + 1])
     return described
 
 
@@ -107,7 +111,9 @@ def _format_problem(path: Path, data: Any, lines: Mapping[Loc, int], loc: Loc, m
     key = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
     found, value = _value_at(data, loc)
     subject = ""
-    if key and found and not isinstance(value, Mapping | list):
+    if key and found and key in SECRET_KEYS:
+        subject = f"{key} = <hidden>: "  # a secret typed into the file must not reach a log as well
+    elif key and found and not isinstance(value, Mapping | list):
         subject = f"{key} = {value!r}: "
     elif key and not found:
         subject = f"{key}: "

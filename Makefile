@@ -1,0 +1,20 @@
+# Each target does its own set-up (idempotent): a fresh Debian machine needs nothing else.
+.PHONY: setup demo test bench check-config clean
+
+setup:
+	./deploy/setup-debian.sh
+
+demo: setup
+	.venv/bin/plantems demo --config config/plant.demo.yaml
+
+test: setup
+	.venv/bin/python -m pytest -q
+
+bench: setup
+	.venv/bin/python bench/bench_collector.py
+
+check-config: setup
+	.venv/bin/plantems check-config config/plant.demo.yaml
+
+clean:
+	rm -rf var reports .pytest_cache
