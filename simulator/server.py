@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from pymodbus import FramerType
@@ -135,15 +135,24 @@ class ModbusEndpoint:
                  framer: str = "socket") -> None:
         self.host, self.port = host, port
         self.units = dict(units)
-        context = ModbusServerContext(devices=self.units, single=False)
-        self._server = ModbusTcpServer(context, address=(host, port), ignore_missing_devices=True,
-                                       framer=FramerType.RTU if framer == "rtu" else FramerType.SOCKET)
+        # Fault injection: replaces every outgoing frame while set (a noisy line, a broken gateway).
+        self.garble: Callable[[bytes], bytes] | None = None
+        self._framer = FramerType.RTU if framer == "rtu" else FramerType.SOCKET
+        self._server: ModbusTcpServer | None = None
+
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        return self.garble(data) if sending and self.garble is not None else data
 
     async def start(self) -> None:
+        """Listen (inside the event loop that will serve the requests)."""
+        context = ModbusServerContext(devices=self.units, single=False)
+        self._server = ModbusTcpServer(context, address=(self.host, self.port), ignore_missing_devices=True,
+                                       framer=self._framer, trace_packet=self._trace)
         await self._server.serve_forever(background=True)
 
     async def stop(self) -> None:
-        await self._server.shutdown()
+        if self._server is not None:
+            await self._server.shutdown()
 
     def function_codes(self) -> Counter[int]:
         total: Counter[int] = Counter()

@@ -59,7 +59,7 @@ class SequenceMeter(MeterRegisters):
 
     async def async_getValues(self, func_code: int, address: int, count: int = 1) -> Any:
         covers = func_code == 3 and address <= self._counter.address < address + count
-        if covers and not self.faults.exception_code and not self.faults.delay_s:
+        if covers and self.faults.exception_code is None:
             self.seq += 1
             self.load(RegisterType.HOLDING, self._counter.address, encode_value(self._counter, float(self.seq)))
             self.load(RegisterType.HOLDING, self._power.address, encode_value(self._power, 1.5 * self.seq))
@@ -93,7 +93,12 @@ def rows(url: str, db: str, q: str) -> list[dict[str, Any]]:
     return out
 
 
-def write_plant(tmp: Path, *, influx_url: str, db: str, body: str, status_interval_s: float = 2.0) -> Path:
+def write_plant(tmp: Path, *, influx_url: str, db: str, body: str, status_interval_s: float = 2.0,
+                init: bool = True) -> Path:
+    """Write a plant file for a test (and create its databases, as `plantems influx init` does)."""
+    from plantems.config import load_plant
+    from plantems.influx import init_databases
+
     path = tmp / "plant.yaml"
     path.write_text(f"""\
 site: {{id: testsite, timezone: Asia/Shanghai}}
@@ -102,6 +107,8 @@ influxdb: {{url: "{influx_url}", api: v1, raw_database: {db}, derived_database: 
 spool: {{path: "{tmp}/spool.sqlite", max_bytes: 50000000}}
 status_interval_s: {status_interval_s}
 {body}""")
+    if init:
+        init_databases(load_plant(path).influxdb)
     return path
 
 
