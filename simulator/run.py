@@ -80,8 +80,12 @@ class Simulator:
             encode_reading(self.plant.meters[device.meter], values, self.multipliers[device.id],
                            self.units[device.id])
 
+    def _tick_time(self) -> float:
+        """Now, on the tick grid: served values are the model at exact tick times (reproducible)."""
+        return round(time.time() / self.tick_s) * self.tick_s
+
     async def run(self, stop: asyncio.Event) -> None:
-        self.update(time.time())
+        self.update(self._tick_time())
         for endpoint in self.endpoints:
             await endpoint.start()
             log.info("simulated Modbus endpoint %s:%d with units %s", endpoint.host, endpoint.port,
@@ -91,7 +95,7 @@ class Simulator:
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=self.tick_s - time.time() % self.tick_s)
                 except TimeoutError:
-                    self.update(time.time())
+                    self.update(self._tick_time())
         finally:
             for endpoint in self.endpoints:
                 await endpoint.stop()
