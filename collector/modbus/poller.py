@@ -17,6 +17,7 @@ import logging
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -54,6 +55,8 @@ class DeviceRuntime:
     latency_ms: float = 0.0
     failures: int = 0
     next_due_s: float = field(default=0.0)
+    # start lateness of the recent polls (ms): benchmarks read percentiles from it
+    lateness_ms: deque[float] = field(default_factory=lambda: deque(maxlen=64))
 
     def mark_down(self, reason: str) -> None:
         self.errors += 1
@@ -140,6 +143,7 @@ async def poll_bus(bus: ModbusBus, devices: Sequence[DeviceRuntime], emit: Emit,
                     pass
             now = clock()
             interval = dev.device.poll_interval_s
+            dev.lateness_ms.append((now - due) * 1000.0)
             late_slots = int((now - due) // interval)
             if late_slots > 0 and dev.up is not False:
                 dev.missed_polls += late_slots
