@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from collector.modbus.client import ModbusBus
 from collector.modbus.decode import compile_plan
-from collector.modbus.poller import DeviceRuntime, poll_bus
-from collector.points import reading_lines, status_line
+from collector.modbus.poller import DeviceRuntime, Stopper, poll_bus
+from collector.points import ReadingFormatter, status_line
 from collector.spool import Spool
 from collector.writer import SpoolWriter
 from plantems.config import Device, PlantConfig
@@ -66,7 +66,8 @@ def build_runtimes(plant: PlantConfig, shard: Shard) -> dict[str, list[DeviceRun
                 Tag.KIND.value: device.kind.value}
         gap_fill = model.max_gap_fill if device.max_gap_fill is None else device.max_gap_fill
         plan = compile_plan(model, max_gap_fill=gap_fill)
-        groups.setdefault(plant.gateway_of(device).id, []).append(DeviceRuntime(device, model, plan, tags))
+        groups.setdefault(plant.gateway_of(device).id, []).append(
+            DeviceRuntime(device, model, plan, tags, ReadingFormatter(tags)))
     return groups
 
 
@@ -82,10 +83,11 @@ class Collector:
         self.writer = SpoolWriter(self.spool, writer_factory or (lambda: make_writer(cfg, detect_api(cfg))),
                                   batch_lines=cfg.batch_lines, flush_interval_s=cfg.flush_interval_s)
         self.stop_event = asyncio.Event()
+        self._pollers = Stopper()
         self._spool_lock = asyncio.Lock()
 
     def _emit(self, dev: DeviceRuntime, time_ns: int, values: dict[str, float]) -> None:
-        self.spool.append(self.plant.influxdb.raw_database, reading_lines(dev.tags, time_ns, values))
+        self.spool.append(self.plant.influxdb.raw_database, dev.formatter.lines(time_ns, values))
 
     async def _flush_loop(self) -> None:
         while not self.stop_event.is_set():
@@ -96,7 +98,7 @@ class Collector:
             except TimeoutError:
                 pass
 
-    def _status_lines(self, time_ns: int) -> list[tuple[str, bool]]:
+    def _status_lines(self, time_ns: int) -> list[tuple[str, str | None]]:
         site = self.plant.site.id
         lines = []
         for devices in self.groups.values():
@@ -106,13 +108,13 @@ class Collector:
                 if dev.up:
                     fields[Field.LATENCY_MS.value] = round(dev.latency_ms, 3)
                 lines.append((status_line(COLLECTOR_STATUS, site=site, source=dev.device.id, time_ns=time_ns,
-                                          fields=fields), False))
+                                          fields=fields), None))
         stats = self.spool.stats()
         lines.append((status_line(COLLECTOR_STATUS, site=site, source=SPOOL_SOURCE, time_ns=time_ns, fields={
             Field.SPOOL_BYTES.value: float(stats.used_bytes), Field.SPOOL_LINES.value: float(stats.pending_lines),
-            Field.DROPPED_LINES.value: float(stats.dropped_lines),
+            Field.DROPPED_LINES.value: float(stats.dropped_lines), Field.SHED_LINES.value: float(stats.shed_lines),
             Field.DEAD_LETTERED_LINES.value: float(stats.dead_lettered_lines),
-            Field.ERRORS.value: float(self.writer.counters.failed_requests)}), False))
+            Field.ERRORS.value: float(self.writer.counters.failed_requests)}), None))
         return lines
 
     async def _status_loop(self) -> None:
@@ -134,7 +136,7 @@ class Collector:
         for connection_id, devices in self.groups.items():
             gateway = self.plant.gateway_of(devices[0].device)
             tasks.append(asyncio.create_task(poll_bus(ModbusBus(gateway), devices, self._emit,
-                                                      stop=self.stop_event), name=f"poll-{connection_id}"))
+                                                      stop=self._pollers), name=f"poll-{connection_id}"))
         n_devices = sum(len(d) for d in self.groups.values())
         log.info("collecting %d devices over %d connections; spool %s", n_devices, len(self.groups),
                  self.spool.path)
@@ -142,6 +144,7 @@ class Collector:
         try:
             await self.stop_event.wait()
         finally:
+            self._pollers.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.spool.flush()
             self.writer.stop()

@@ -6,9 +6,10 @@ or an InfluxDB outage loses nothing that reached the spool. Lines leave in
 the order they came (at least once: a line can be sent twice after a crash,
 which InfluxDB absorbs because the same series and timestamp overwrite).
 
-Bounded in bytes: when full, the oldest *instantaneous* lines are dropped
-first; counter lines (energy totals) go last because the next counter value
-heals the gap in interval energy. Lines InfluxDB rejects as malformed are
+Bounded in bytes: when full, the oldest lines first lose their instantaneous
+fields (each row keeps a counters-only copy of its line, so this is a cheap
+UPDATE); lines go whole only when nothing is left to shed, because the next
+counter value heals a gap in interval energy but nothing heals a lost total. Lines InfluxDB rejects as malformed are
 moved to a dead-letter table, never retried forever, never silently lost.
 
 Two connections: the producer side (event loop) appends and flushes, the
@@ -33,10 +34,11 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY,
     target TEXT NOT NULL,
-    counter INTEGER NOT NULL,
-    line TEXT NOT NULL
+    line TEXT NOT NULL,
+    counters_only TEXT,          -- the line without instantaneous fields; NULL: it has no counters
+    shed INTEGER NOT NULL DEFAULT 0  -- 1: instantaneous fields already dropped
 );
-CREATE INDEX IF NOT EXISTS outbox_counter ON outbox (counter, id);
+CREATE INDEX IF NOT EXISTS outbox_shed ON outbox (shed, id);
 CREATE TABLE IF NOT EXISTS dead_letter (
     id INTEGER PRIMARY KEY,
     target TEXT NOT NULL,
@@ -47,6 +49,7 @@ CREATE TABLE IF NOT EXISTS dead_letter (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 _DROP_CHUNK_ROWS = 5000
+_ROW_BYTES = "length(line) + ifnull(length(counters_only), 0)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +67,8 @@ class Batch:
 class SpoolStats:
     used_bytes: int
     pending_lines: int
-    dropped_lines: int
+    dropped_lines: int  # whole lines lost (instantaneous-only lines first, counter lines last)
+    shed_lines: int  # lines that lost their instantaneous fields but kept their counters
     dead_lettered_lines: int
 
 
@@ -87,16 +91,21 @@ class Spool:
         self._producer = _connect(path)
         self._producer.executescript(_SCHEMA)
         self._consumer = _connect(path)
-        self._buffer: list[tuple[str, int, str]] = []
+        self._buffer: list[tuple[str, str, str | None]] = []
         self._buffer_lock = threading.Lock()
         self._pending = threading.Event()
-        self._page_size = int(self._producer.execute("PRAGMA page_size").fetchone()[0])
+        if self._producer.execute("SELECT 1 FROM meta WHERE key = 'bytes'").fetchone() is None:
+            with self._producer:  # a spool from before byte accounting, or a new one
+                self._producer.execute("BEGIN IMMEDIATE")
+                total = self._producer.execute(f"SELECT total({_ROW_BYTES}) FROM outbox").fetchone()[0]
+                self._producer.execute("INSERT INTO meta (key, value) VALUES ('bytes', ?)", (int(total),))
 
     # -- producer side -------------------------------------------------------------
-    def append(self, target: str, lines: Sequence[tuple[str, bool]]) -> None:
-        """Queue ``(line, is_counter)`` pairs; they are durable after the next ``flush()``."""
+    def append(self, target: str, lines: Sequence[tuple[str, str | None]]) -> None:
+        """Queue ``(line, counters_only_line)`` pairs (second: None if the line has no counter
+        fields); they are durable after the next ``flush()``."""
         with self._buffer_lock:
-            self._buffer.extend((target, int(counter), line) for line, counter in lines)
+            self._buffer.extend((target, line, counters) for line, counters in lines)
 
     def flush(self) -> int:
         """Commit queued lines in one transaction, then enforce the size bound. Returns lines committed."""
@@ -106,37 +115,85 @@ class Spool:
             return 0
         with self._producer:
             self._producer.execute("BEGIN IMMEDIATE")
-            self._producer.executemany("INSERT INTO outbox (target, counter, line) VALUES (?, ?, ?)", rows)
+            self._producer.executemany("INSERT INTO outbox (target, line, counters_only) VALUES (?, ?, ?)", rows)
+            self._bump(self._producer, "bytes", sum(len(line) + len(c or "") for _, line, c in rows))
         self._enforce_bound()
         self._pending.set()
         return len(rows)
 
     def used_bytes(self) -> int:
-        pages, free = (int(self._producer.execute(f"PRAGMA {p}").fetchone()[0])
-                       for p in ("page_count", "freelist_count"))
-        return (pages - free) * self._page_size
+        """Bytes of pending line text (the bound); the file is about 1.5x that with SQLite's overhead."""
+        row = self._producer.execute("SELECT value FROM meta WHERE key = 'bytes'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _delete(self, conn: sqlite3.Connection, where: str, params: tuple[int, ...]) -> int:
+        """Delete rows, keeping the byte count right; returns rows deleted."""
+        freed = conn.execute(f"SELECT total({_ROW_BYTES}) FROM outbox WHERE {where}", params).fetchone()[0]
+        count = conn.execute(f"DELETE FROM outbox WHERE {where}", params).rowcount
+        self._bump(conn, "bytes", -int(freed))
+        return count
 
     def _enforce_bound(self) -> None:
-        while self.used_bytes() > self.max_bytes:
-            for counter in (0, 1):
-                dropped = self._drop_oldest(counter)
-                if dropped:
-                    level = logging.ERROR if counter else logging.WARNING
-                    log.log(level, "spool %s is full (%d bytes > max %d): dropped the %d oldest %s lines",
-                            self.path, self.used_bytes(), self.max_bytes, dropped,
-                            "counter" if counter else "instantaneous")
-                    break
-            else:
-                return  # nothing left to drop
+        while (excess := self.used_bytes() - self.max_bytes) > 0:
+            shed = self._shed_oldest(excess)
+            if shed:
+                log.warning("spool %s is full (max %d bytes): dropped the instantaneous values of the %d "
+                            "oldest readings (counters kept)", self.path, self.max_bytes, shed)
+                continue
+            dropped = self._drop_oldest(excess)
+            if not dropped:
+                return
+            log.error("spool %s is full (max %d bytes) with counters only: dropped the %d oldest lines",
+                      self.path, self.max_bytes, dropped)
 
-    def _drop_oldest(self, counter: int) -> int:
-        with self._producer:
-            self._producer.execute("BEGIN IMMEDIATE")
-            cur = self._producer.execute(
-                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE counter = ? ORDER BY id LIMIT ?)",
-                (counter, _DROP_CHUNK_ROWS))
-            self._bump(self._producer, "dropped_lines", cur.rowcount)
-        return cur.rowcount
+    def _shed_oldest(self, excess: int) -> int:
+        """Strip instantaneous fields from just enough of the oldest unshed rows to free ``excess``
+        bytes; rows without counters go whole. Returns rows touched."""
+        conn = self._producer
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            rows = conn.execute("SELECT id, length(line), ifnull(length(counters_only), 0), counters_only IS NULL "
+                                "FROM outbox WHERE shed = 0 ORDER BY id LIMIT ?", (_DROP_CHUNK_ROWS,)).fetchall()
+            freed, saved_by_shedding, last = 0, 0, None
+            for row_id, line_bytes, counter_bytes, no_counters in rows:
+                if no_counters:
+                    freed += line_bytes
+                else:
+                    freed += line_bytes - counter_bytes
+                    saved_by_shedding += line_bytes - counter_bytes
+                last = row_id
+                if freed >= excess:
+                    break
+            if last is None:
+                return 0
+            span = "shed = 0 AND id <= ?"
+            gone = self._delete(conn, f"{span} AND counters_only IS NULL", (last,))
+            shed = conn.execute(f"UPDATE outbox SET line = counters_only, shed = 1 WHERE {span} "
+                                "AND line != counters_only", (last,)).rowcount
+            touched = gone + shed + conn.execute(f"UPDATE outbox SET shed = 1 WHERE {span}", (last,)).rowcount
+            self._bump(conn, "bytes", -saved_by_shedding)  # _delete counted the rows it removed
+            self._bump(conn, "dropped_lines", gone)
+            self._bump(conn, "shed_lines", shed)
+        return touched
+
+    def _drop_oldest(self, excess: int) -> int:
+        """Delete just enough of the oldest lines to free ``excess`` bytes."""
+        conn = self._producer
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            rows = conn.execute(f"SELECT id, {_ROW_BYTES} FROM outbox ORDER BY id LIMIT ?",
+                                (_DROP_CHUNK_ROWS,)).fetchall()
+            freed, last = 0, None
+            for row_id, row_bytes in rows:
+                freed += row_bytes
+                last = row_id
+                if freed >= excess:
+                    break
+            if last is None:
+                return 0
+            count = self._delete(conn, "id <= ?", (last,))
+            self._bump(conn, "dropped_lines", count)
+        return count
 
     @staticmethod
     def _bump(conn: sqlite3.Connection, key: str, amount: int) -> None:
@@ -168,7 +225,7 @@ class Spool:
         """Delete lines InfluxDB acknowledged (a consecutive id range of one batch)."""
         with self._consumer:
             self._consumer.execute("BEGIN IMMEDIATE")
-            self._consumer.execute("DELETE FROM outbox WHERE id BETWEEN ? AND ?", (first_id, last_id))
+            self._delete(self._consumer, "id BETWEEN ? AND ?", (first_id, last_id))
 
     def dead_letter(self, spooled_id: int, target: str, line: str, error: str) -> None:
         """Move one rejected line out of the outbox, keeping it and the reason for inspection."""
@@ -176,7 +233,7 @@ class Spool:
             self._consumer.execute("BEGIN IMMEDIATE")
             self._consumer.execute("INSERT INTO dead_letter (target, line, error, at_ns) VALUES (?, ?, ?, ?)",
                                    (target, line, error, time.time_ns()))
-            self._consumer.execute("DELETE FROM outbox WHERE id = ?", (spooled_id,))
+            self._delete(self._consumer, "id = ?", (spooled_id,))
             self._bump(self._consumer, "dead_lettered_lines", 1)
 
     def dead_letters(self) -> list[tuple[str, str, str]]:
@@ -188,7 +245,7 @@ class Spool:
         meta = dict(self._producer.execute("SELECT key, value FROM meta").fetchall())
         pending = int(self._producer.execute("SELECT count(*) FROM outbox").fetchone()[0])
         return SpoolStats(self.used_bytes(), pending, int(meta.get("dropped_lines", 0)),
-                          int(meta.get("dead_lettered_lines", 0)))
+                          int(meta.get("shed_lines", 0)), int(meta.get("dead_lettered_lines", 0)))
 
     def close(self) -> None:
         self.flush()

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["LineProtocolError", "Point", "format_line"]
+__all__ = ["LineProtocolError", "Point", "format_fields", "format_line", "series_key"]
 
 _MEASUREMENT_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n"})
 _KEY_ESCAPES = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n"})
@@ -48,22 +48,30 @@ def _field_value(measurement: str, key: str, value: float | str) -> str:
     return repr(number)
 
 
+def series_key(measurement: str, tags: Mapping[str, str]) -> str:
+    """``measurement,tag=value,...`` (tags sorted, escaped): cache it per series on hot paths."""
+    parts = [measurement.translate(_MEASUREMENT_ESCAPES)]
+    for key in sorted(tags):
+        value = tags[key]
+        if not value:
+            raise LineProtocolError(f"measurement {measurement!r}: tag {key!r} is empty")
+        parts.append(f",{key.translate(_KEY_ESCAPES)}={value.translate(_KEY_ESCAPES)}")
+    return "".join(parts)
+
+
+def format_fields(measurement: str, fields: Mapping[str, float | str]) -> str:
+    """``key=value,...`` with every number a float; raises LineProtocolError as format_line does."""
+    if not fields:
+        raise LineProtocolError(f"measurement {measurement!r}: a point needs at least one field")
+    return ",".join(f"{key.translate(_KEY_ESCAPES)}={_field_value(measurement, key, value)}"
+                    for key, value in fields.items())
+
+
 def format_line(point: Point) -> str:
     """Return the line-protocol line for ``point`` (tags sorted, floats only).
 
     Raises LineProtocolError for a non-finite field, an empty field set or an
     empty tag value (InfluxDB rejects those lines).
     """
-    if not point.fields:
-        raise LineProtocolError(f"measurement {point.measurement!r}: a point needs at least one field")
-    parts = [point.measurement.translate(_MEASUREMENT_ESCAPES)]
-    for key in sorted(point.tags):
-        value = point.tags[key]
-        if not value:
-            raise LineProtocolError(f"measurement {point.measurement!r}: tag {key!r} is empty")
-        parts.append(f",{key.translate(_KEY_ESCAPES)}={value.translate(_KEY_ESCAPES)}")
-    fields = ",".join(
-        f"{key.translate(_KEY_ESCAPES)}={_field_value(point.measurement, key, value)}"
-        for key, value in point.fields.items()
-    )
-    return f"{''.join(parts)} {fields} {point.time_ns}"
+    fields = format_fields(point.measurement, point.fields)
+    return f"{series_key(point.measurement, point.tags)} {fields} {point.time_ns}"

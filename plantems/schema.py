@@ -102,6 +102,7 @@ class Field(StrEnum):
     MISSED_POLLS = "missed_polls"
     SPOOL_LINES = "spool_lines"
     DROPPED_LINES = "dropped_lines"
+    SHED_LINES = "shed_lines"
     DEAD_LETTERED_LINES = "dead_lettered_lines"
     # energy_15m
     ENERGY_KWH = "energy_kwh"

@@ -1,5 +1,6 @@
 """The spool: ordered, acknowledged deletes, bounded with counters kept longest, survives kill -9."""
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -9,9 +10,9 @@ from collector.spool import Spool
 
 def test_fifo_per_target_and_ack(tmp_path):
     spool = Spool(tmp_path / "s.sqlite", max_bytes=10**9)
-    spool.append("raw", [("a 1", False), ("b 2", True)])
-    spool.append("derived", [("c 3", False)])
-    spool.append("raw", [("d 4", False)])
+    spool.append("raw", [("a 1", None), ("b 2", "b 2")])
+    spool.append("derived", [("c 3", None)])
+    spool.append("raw", [("d 4", None)])
     assert spool.flush() == 4
     batch = spool.peek(10)
     assert (batch.target, batch.lines) == ("raw", ("a 1", "b 2"))  # stops where the target changes
@@ -23,25 +24,49 @@ def test_fifo_per_target_and_ack(tmp_path):
     assert spool.stats().pending_lines == 1
 
 
-def test_full_spool_drops_instantaneous_before_counters(tmp_path):
-    spool = Spool(tmp_path / "s.sqlite", max_bytes=400_000)
-    filler = "x" * 200
-    spool.append("raw", [(f"counter {i} {filler}", True) for i in range(500)])
-    spool.flush()
+def test_full_spool_sheds_instantaneous_values_before_counters(tmp_path):
+    spool = Spool(tmp_path / "s.sqlite", max_bytes=600_000)
+    pad = ",".join(f"v{i}=230.0" for i in range(25))
+
+    def reading(n: int) -> tuple[str, str]:
+        return f"electrical,device=d {pad},e_imp_kwh={n}.0 {n}", f"electrical,device=d e_imp_kwh={n}.0 {n}"
+
     for chunk in range(10):
-        spool.append("raw", [(f"inst {chunk}-{i} {filler}", False) for i in range(500)])
+        spool.append("raw", [reading(chunk * 500 + i) for i in range(500)])
+        spool.append("raw", [(f"collector_status,source=x up=1.0 {chunk}{i}", None) for i in range(50)])
         spool.flush()
+    assert spool.used_bytes() <= 600_000
+    with sqlite3.connect(tmp_path / "s.sqlite") as check:  # the byte account matches the rows
+        actual = check.execute("SELECT total(length(line) + ifnull(length(counters_only), 0)) FROM outbox")
+        assert spool.used_bytes() == int(actual.fetchone()[0])
     lines = []
     while (batch := spool.peek(5000)) is not None:
         lines.extend(batch.lines)
         spool.ack(batch.first_id, batch.last_id)
-    counters = [line for line in lines if line.startswith("counter")]
-    instantaneous = [line for line in lines if line.startswith("inst")]
-    assert len(counters) == 500  # every counter line kept
-    assert 0 < len(instantaneous) < 5000  # the oldest instantaneous lines were dropped
-    assert instantaneous[-1].startswith("inst 9-499")  # ... and the newest kept
+    assert spool.used_bytes() == 0
+    energy = [line for line in lines if line.startswith("electrical")]
+    # every reading's counter survived, in order; the oldest lost their instantaneous values
+    assert [int(line.rsplit(" ", 1)[1]) for line in energy] == list(range(5000))
+    shed = [line for line in energy if "v0=" not in line]
+    assert 0 < len(shed) < 5000 and "v0=" not in energy[0] and "v0=" in energy[-1]
+    assert all(line == reading(int(line.rsplit(" ", 1)[1]))[1] for line in shed)
+    status = [line for line in lines if line.startswith("collector_status")]
+    assert 0 < len(status) < 500  # lines without counters went whole, oldest first
     stats = spool.stats()
-    assert stats.dropped_lines == 5000 - len(instantaneous)
+    assert stats.shed_lines == len(shed) and stats.dropped_lines == 500 - len(status)
+
+
+def test_full_spool_of_counters_drops_oldest_lines(tmp_path):
+    spool = Spool(tmp_path / "s.sqlite", max_bytes=300_000)
+    for chunk in range(10):
+        spool.append("raw", [(f"m,d=x e_imp_kwh={n}.0,{'c' * 150}=1.0 {n}",) * 2 for n in range(chunk * 500, chunk * 500 + 500)])
+        spool.flush()
+    kept = []
+    while (batch := spool.peek(5000)) is not None:
+        kept.extend(int(line.rsplit(" ", 1)[1]) for line in batch.lines)
+        spool.ack(batch.first_id, batch.last_id)
+    assert kept == list(range(5000 - len(kept), 5000))  # the newest, contiguous
+    assert 0 < len(kept) < 5000 and spool.stats().dropped_lines == 5000 - len(kept)
 
 
 def test_survives_kill_9(tmp_path):
@@ -52,7 +77,7 @@ def test_survives_kill_9(tmp_path):
         from collector.spool import Spool
         spool = Spool(Path({str(path)!r}), max_bytes=10**9)
         for i in range(20):
-            spool.append("raw", [(f"m v={{i * 100 + j}}.0 {{i}}", False) for j in range(100)])
+            spool.append("raw", [(f"m v={{i * 100 + j}}.0 {{i}}", None) for j in range(100)])
             spool.flush()
         print("flushed", flush=True)
         time.sleep(60)
@@ -69,7 +94,7 @@ def test_survives_kill_9(tmp_path):
 
 def test_dead_letter_keeps_line_and_reason(tmp_path):
     spool = Spool(tmp_path / "s.sqlite", max_bytes=10**9)
-    spool.append("raw", [("good 1", False), ("bad", False)])
+    spool.append("raw", [("good 1", None), ("bad", None)])
     spool.flush()
     batch = spool.peek(10)
     spool.dead_letter(batch.ids[1], "raw", "bad", "HTTP 400: unable to parse")

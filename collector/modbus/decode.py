@@ -36,11 +36,32 @@ class _Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class _ReadUnpacker:
+    """One struct call per read: the words as bytes, then every ABCD value (gaps skipped with pad bytes)."""
+
+    words: struct.Struct
+    values: struct.Struct
+    entry_indices: tuple[int, ...]
+
+
+def _unpacker(read: ReadRequest, read_index: int, entries: Sequence[_Entry]) -> _ReadUnpacker:
+    mine = sorted((e.offset_bytes, i) for i, e in enumerate(entries) if e.fast and e.read_index == read_index)
+    fmt, position = ">", 0
+    for offset, index in mine:
+        fmt += f"{offset - position}x" if offset > position else ""
+        fmt += entries[index].fmt[1:]
+        position = offset + entries[index].layout.words * 2
+    return _ReadUnpacker(struct.Struct(f">{read.count}H"), struct.Struct(fmt), tuple(i for _, i in mine))
+
+
+@dataclass(frozen=True, slots=True)
 class DevicePlan:
     reads: tuple[ReadRequest, ...]
     multiplier_reads: tuple[ReadRequest, ...]
     entries: tuple[_Entry, ...]
     counters: frozenset[str]
+    unpackers: tuple[_ReadUnpacker, ...]
+    slow: tuple[int, ...]  # entries with swapped words/bytes
 
     def decode(self, results: Sequence[Sequence[int]],
                multipliers: Mapping[str, float]) -> tuple[dict[str, float], list[str]]:
@@ -51,21 +72,21 @@ class DevicePlan:
         """
         if len(results) != len(self.reads):
             raise DecodeError(f"expected {len(self.reads)} read results, got {len(results)}")
-        blobs = []
-        for read, words in zip(self.reads, results, strict=True):
+        raws = [0.0] * len(self.entries)
+        for read, unpacker, words in zip(self.reads, self.unpackers, results, strict=True):
             if len(words) < read.count:
                 raise DecodeError(f"read {read.register_type}@{read.address}: expected {read.count} "
                                   f"registers, got {len(words)}")
-            blobs.append(struct.pack(f">{read.count}H", *words[:read.count]))
+            blob = unpacker.words.pack(*words[:read.count])
+            for index, raw in zip(unpacker.entry_indices, unpacker.values.unpack_from(blob), strict=True):
+                raws[index] = raw
+        for index in self.slow:
+            entry = self.entries[index]
+            start = entry.offset_bytes // 2
+            raws[index] = decode_words(entry.layout, results[entry.read_index][start:start + entry.layout.words])
         values: dict[str, float] = {}
         invalid: list[str] = []
-        for entry in self.entries:
-            if entry.fast:
-                raw = struct.unpack_from(entry.fmt, blobs[entry.read_index], entry.offset_bytes)[0]
-            else:
-                start = entry.offset_bytes // 2
-                words = results[entry.read_index][start:start + entry.layout.words]
-                raw = decode_words(entry.layout, words)
+        for entry, raw in zip(self.entries, raws, strict=True):
             value = raw * entry.scale
             for name in entry.multiply_by:
                 value *= multipliers[name]
@@ -95,7 +116,9 @@ def compile_plan(model: MeterModel, *, max_gap_fill: int) -> DevicePlan:
         entries.append(_Entry(reg.quantity.value, index, offset, ">" + STRUCT_CODES[reg.data_type], fast,
                               reg, reg.scale, reg.multiply_by))
     counters = frozenset(r.quantity.value for r in model.registers if r.counter)
-    return DevicePlan(reads, tuple(plan_multipliers(model)), tuple(entries), counters)
+    unpackers = tuple(_unpacker(read, index, entries) for index, read in enumerate(reads))
+    slow = tuple(i for i, e in enumerate(entries) if not e.fast)
+    return DevicePlan(reads, tuple(plan_multipliers(model)), tuple(entries), counters, unpackers, slow)
 
 
 def decode_multipliers(model: MeterModel, reads: Sequence[ReadRequest],
