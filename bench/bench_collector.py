@@ -37,6 +37,26 @@ def bench_model_yaml() -> str:
     return f"vendor: bench\nmodel: 40 registers\ndatasheet: bench\nregisters:\n{regs}\n"
 
 
+def free_port_range(count: int) -> int:
+    """A base port with ``count`` consecutive free loopback ports after it."""
+    import socket
+
+    for base in range(20000, 60000, count + 7):
+        socks = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
 def cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -154,7 +174,7 @@ def main() -> None:
     from plantems.localservers import free_port, start_influxd
 
     units = max(1, args.meters // args.gateways)
-    port_base = free_port() + 100
+    port_base = free_port_range(args.gateways)
     folder = Path(tempfile.mkdtemp(prefix="plantems-bench-"))
     influxd = start_influxd(folder / "influxd", free_port())
     server = subprocess.Popen([sys.executable, __file__, "--serve", str(port_base), str(args.gateways), str(units)],

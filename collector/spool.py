@@ -7,9 +7,9 @@ the order they came (at least once: a line can be sent twice after a crash,
 which InfluxDB absorbs because the same series and timestamp overwrite).
 
 Bounded in bytes: when full, the oldest lines first lose their instantaneous
-fields (each row keeps a counters-only copy of its line, so this is a cheap
-UPDATE); lines go whole only when nothing is left to shed, because the next
-counter value heals a gap in interval energy but nothing heals a lost total. Lines InfluxDB rejects as malformed are
+fields (rewritten to their counter fields, or deleted if they have none);
+lines go whole only when nothing is left to shed, because the next counter
+value heals a gap in interval energy but nothing heals a lost total. Lines InfluxDB rejects as malformed are
 moved to a dead-letter table, never retried forever, never silently lost.
 
 Two connections: the producer side (event loop) appends and flushes, the
@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from plantems.schema import COUNTER_FIELDS
+
 __all__ = ["Batch", "Spool", "SpoolStats"]
 
 log = logging.getLogger(__name__)
@@ -35,8 +37,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY,
     target TEXT NOT NULL,
     line TEXT NOT NULL,
-    counters_only TEXT,          -- the line without instantaneous fields; NULL: it has no counters
-    shed INTEGER NOT NULL DEFAULT 0  -- 1: instantaneous fields already dropped
+    shed INTEGER NOT NULL DEFAULT 0  -- 1: only counter fields are left
 );
 CREATE INDEX IF NOT EXISTS outbox_shed ON outbox (shed, id);
 CREATE TABLE IF NOT EXISTS dead_letter (
@@ -49,7 +50,27 @@ CREATE TABLE IF NOT EXISTS dead_letter (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 _DROP_CHUNK_ROWS = 5000
-_ROW_BYTES = "length(line) + ifnull(length(counters_only), 0)"
+_ROW_BYTES = "length(line)"
+
+
+def counters_only(line: str) -> str | None:
+    """``line`` with only its counter fields (schema COUNTER_FIELDS), or None if it has none.
+
+    Lines with string fields are treated as having none (the collector writes only floats).
+    """
+    key, sep, rest = _split_unescaped_space(line)
+    if not sep or '"' in rest:
+        return None
+    fields, _, time_ns = rest.rpartition(" ")
+    kept = [f for f in fields.split(",") if f.partition("=")[0] in COUNTER_FIELDS]
+    return f"{key} {','.join(kept)} {time_ns}" if kept else None
+
+
+def _split_unescaped_space(line: str) -> tuple[str, str, str]:
+    index = 0
+    while (index := line.find(" ", index)) > 0 and line[index - 1] == "\\":
+        index += 1
+    return (line[:index], " ", line[index + 1:]) if index > 0 else (line, "", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +112,11 @@ class Spool:
         self._producer = _connect(path)
         self._producer.executescript(_SCHEMA)
         self._consumer = _connect(path)
-        self._buffer: list[tuple[str, str, str | None]] = []
+        self._buffer: list[tuple[str, str]] = []
         self._buffer_lock = threading.Lock()
         self._pending = threading.Event()
+        self._committed_since_wait = 0
+        self.wake_after_lines = 1  # the writer raises it to its batch size
         if self._producer.execute("SELECT 1 FROM meta WHERE key = 'bytes'").fetchone() is None:
             with self._producer:  # a spool from before byte accounting, or a new one
                 self._producer.execute("BEGIN IMMEDIATE")
@@ -101,11 +124,10 @@ class Spool:
                 self._producer.execute("INSERT INTO meta (key, value) VALUES ('bytes', ?)", (int(total),))
 
     # -- producer side -------------------------------------------------------------
-    def append(self, target: str, lines: Sequence[tuple[str, str | None]]) -> None:
-        """Queue ``(line, counters_only_line)`` pairs (second: None if the line has no counter
-        fields); they are durable after the next ``flush()``."""
+    def append(self, target: str, lines: Sequence[str]) -> None:
+        """Queue lines for ``target``; they are durable after the next ``flush()``."""
         with self._buffer_lock:
-            self._buffer.extend((target, line, counters) for line, counters in lines)
+            self._buffer.extend((target, line) for line in lines)
 
     def flush(self) -> int:
         """Commit queued lines in one transaction, then enforce the size bound. Returns lines committed."""
@@ -115,10 +137,12 @@ class Spool:
             return 0
         with self._producer:
             self._producer.execute("BEGIN IMMEDIATE")
-            self._producer.executemany("INSERT INTO outbox (target, line, counters_only) VALUES (?, ?, ?)", rows)
-            self._bump(self._producer, "bytes", sum(len(line) + len(c or "") for _, line, c in rows))
+            self._producer.executemany("INSERT INTO outbox (target, line) VALUES (?, ?)", rows)
+            self._bump(self._producer, "bytes", sum(len(line) for _, line in rows))
         self._enforce_bound()
-        self._pending.set()
+        self._committed_since_wait += len(rows)
+        if self._committed_since_wait >= self.wake_after_lines:
+            self._pending.set()
         return len(rows)
 
     def used_bytes(self) -> int:
@@ -147,34 +171,30 @@ class Spool:
                       self.path, self.max_bytes, dropped)
 
     def _shed_oldest(self, excess: int) -> int:
-        """Strip instantaneous fields from just enough of the oldest unshed rows to free ``excess``
-        bytes; rows without counters go whole. Returns rows touched."""
+        """Cut just enough of the oldest unshed lines down to their counter fields (deleting
+        those without any) to free ``excess`` bytes. Returns lines touched."""
         conn = self._producer
         with conn:
             conn.execute("BEGIN IMMEDIATE")
-            rows = conn.execute("SELECT id, length(line), ifnull(length(counters_only), 0), counters_only IS NULL "
-                                "FROM outbox WHERE shed = 0 ORDER BY id LIMIT ?", (_DROP_CHUNK_ROWS,)).fetchall()
-            freed, saved_by_shedding, last = 0, 0, None
-            for row_id, line_bytes, counter_bytes, no_counters in rows:
-                if no_counters:
-                    freed += line_bytes
+            rows = conn.execute("SELECT id, line FROM outbox WHERE shed = 0 ORDER BY id LIMIT ?",
+                                (_DROP_CHUNK_ROWS,)).fetchall()
+            freed, gone, shed = 0, [], []
+            for row_id, line in rows:
+                kept = counters_only(line)
+                if kept is None:
+                    gone.append((row_id,))
+                    freed += len(line)
                 else:
-                    freed += line_bytes - counter_bytes
-                    saved_by_shedding += line_bytes - counter_bytes
-                last = row_id
+                    shed.append((kept, row_id))
+                    freed += len(line) - len(kept)
                 if freed >= excess:
                     break
-            if last is None:
-                return 0
-            span = "shed = 0 AND id <= ?"
-            gone = self._delete(conn, f"{span} AND counters_only IS NULL", (last,))
-            shed = conn.execute(f"UPDATE outbox SET line = counters_only, shed = 1 WHERE {span} "
-                                "AND line != counters_only", (last,)).rowcount
-            touched = gone + shed + conn.execute(f"UPDATE outbox SET shed = 1 WHERE {span}", (last,)).rowcount
-            self._bump(conn, "bytes", -saved_by_shedding)  # _delete counted the rows it removed
-            self._bump(conn, "dropped_lines", gone)
-            self._bump(conn, "shed_lines", shed)
-        return touched
+            conn.executemany("DELETE FROM outbox WHERE id = ?", gone)
+            conn.executemany("UPDATE outbox SET line = ?, shed = 1 WHERE id = ?", shed)
+            self._bump(conn, "bytes", -freed)
+            self._bump(conn, "dropped_lines", len(gone))
+            self._bump(conn, "shed_lines", len(shed))
+        return len(gone) + len(shed)
 
     def _drop_oldest(self, excess: int) -> int:
         """Delete just enough of the oldest lines to free ``excess`` bytes."""
@@ -203,9 +223,10 @@ class Spool:
 
     # -- consumer side -------------------------------------------------------------
     def wait(self, timeout_s: float) -> None:
-        """Block the writer until lines are flushed or ``timeout_s`` passes."""
+        """Block the writer until ``wake_after_lines`` lines were committed or ``timeout_s`` passes."""
         self._pending.wait(timeout_s)
         self._pending.clear()
+        self._committed_since_wait = 0
 
     def peek(self, limit: int) -> Batch | None:
         """The oldest up-to-``limit`` lines that share the oldest line's target."""

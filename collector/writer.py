@@ -38,6 +38,7 @@ class SpoolWriter:
     def __init__(self, spool: Spool, make_writer: Callable[[], LineWriter], *, batch_lines: int,
                  flush_interval_s: float, backoff_max_s: float = 30.0) -> None:
         self.spool = spool
+        spool.wake_after_lines = batch_lines  # full batches go at once, partial ones every interval
         self._make_writer = make_writer
         self._writer: LineWriter | None = None
         self.batch_lines = batch_lines

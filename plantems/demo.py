@@ -23,9 +23,6 @@ from plantems.localservers import ManagedProcess, start_influxd, start_mosquitto
 
 __all__ = ["run_demo"]
 
-MQTT_PORT = 11883
-
-
 def _influx_up(url: str) -> bool:
     try:
         return requests.get(url.rstrip("/") + "/ping", timeout=1).status_code == 204
@@ -53,7 +50,8 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM stops the demo like Ctrl-C does
 
 
-def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_days: float) -> int:
+def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_days: float,
+             mqtt_port: int = 11883) -> int:
     var_dir = var_dir.resolve()
     servers: list[ManagedProcess] = []
     children: list[subprocess.Popen[bytes]] = []
@@ -66,8 +64,8 @@ def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_d
             print(f"starting InfluxDB on {url} (data in {var_dir / 'influxdb'})")
             servers.append(start_influxd(var_dir / "influxdb", port))
         try:
-            servers.append(start_mosquitto(var_dir / "mosquitto", MQTT_PORT))
-            print(f"started Mosquitto on 127.0.0.1:{MQTT_PORT}")
+            servers.append(start_mosquitto(var_dir / "mosquitto", mqtt_port))
+            print(f"started Mosquitto on 127.0.0.1:{mqtt_port}")
         except RuntimeError as exc:
             print(f"Mosquitto not started ({exc}); MQTT meters come with a later release")
         for line in init_databases(plant.influxdb):
@@ -86,7 +84,7 @@ def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_d
         children.append(_child("simulator", ["simulate", "--config", str(config_path)], logs / "simulator.log"))
         time.sleep(1.0)  # servers listening before the first poll; the collector copes either way
         children.append(_child("collector", ["collect", "--config", str(config_path)], logs / "collector.log"))
-        _print_summary(plant, var_dir)
+        _print_summary(plant, var_dir, mqtt_port)
         signal.signal(signal.SIGTERM, _interrupt)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
@@ -102,13 +100,13 @@ def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_d
             server.stop()
 
 
-def _print_summary(plant: PlantConfig, var_dir: Path) -> None:
+def _print_summary(plant: PlantConfig, var_dir: Path, mqtt_port: int) -> None:
     db = plant.influxdb.raw_database
     url = plant.influxdb.url
     print(f"""
 plantems demo is running (Ctrl-C stops everything):
   InfluxDB       {url}  databases {db} (raw), {plant.influxdb.derived_database} (derived)
-  Mosquitto      127.0.0.1:{MQTT_PORT}
+  Mosquitto      127.0.0.1:{mqtt_port}
   simulator      {len(plant.devices)} meters on 127.0.0.1 (log {var_dir / 'log/simulator.log'})
   collector      spool {plant.spool.path} (log {var_dir / 'log/collector.log'})
 

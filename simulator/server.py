@@ -19,7 +19,7 @@ from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
 from pymodbus.datastore import ModbusServerContext
 from pymodbus.datastore.context import ModbusBaseDeviceContext
-from pymodbus.server import ModbusTcpServer
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
 from plantems.meters import MeterModel, RawLayout, RegisterType
 from plantems.registers import encode_value
@@ -132,13 +132,15 @@ class ModbusEndpoint:
     """One listening Modbus server (a TCP meter or a gateway) with its units."""
 
     def __init__(self, host: str, port: int, units: Mapping[int, MeterRegisters], *,
-                 framer: str = "socket") -> None:
+                 framer: str = "socket", serial_port: str | None = None, baudrate: int = 9600) -> None:
+        """A TCP server on host:port, or with ``serial_port`` an RTU slave on that serial line."""
         self.host, self.port = host, port
+        self.serial_port, self.baudrate = serial_port, baudrate
         self.units = dict(units)
         # Fault injection: replaces every outgoing frame while set (a noisy line, a broken gateway).
         self.garble: Callable[[bytes], bytes] | None = None
         self._framer = FramerType.RTU if framer == "rtu" else FramerType.SOCKET
-        self._server: ModbusTcpServer | None = None
+        self._server: ModbusTcpServer | ModbusSerialServer | None = None
 
     def _trace(self, sending: bool, data: bytes) -> bytes:
         return self.garble(data) if sending and self.garble is not None else data
@@ -146,8 +148,13 @@ class ModbusEndpoint:
     async def start(self) -> None:
         """Listen (inside the event loop that will serve the requests)."""
         context = ModbusServerContext(devices=self.units, single=False)
-        self._server = ModbusTcpServer(context, address=(self.host, self.port), ignore_missing_devices=True,
-                                       framer=self._framer, trace_packet=self._trace)
+        if self.serial_port is not None:
+            self._server = ModbusSerialServer(context, framer=FramerType.RTU, port=self.serial_port,
+                                              baudrate=self.baudrate, ignore_missing_devices=True,
+                                              trace_packet=self._trace)
+        else:
+            self._server = ModbusTcpServer(context, address=(self.host, self.port), ignore_missing_devices=True,
+                                           framer=self._framer, trace_packet=self._trace)
         await self._server.serve_forever(background=True)
 
     async def stop(self) -> None:

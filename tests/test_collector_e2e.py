@@ -201,3 +201,38 @@ def test_rtu_over_tcp_gateway(influx_url, db, tmp_path, meters, loop_thread, col
     for dev_id, unit in (("a", units[1]), ("b", units[9])):
         assert unit.seq >= 3
         assert sequence_of(stored(influx_url, db, dev_id)) == list(range(1, unit.seq + 1))
+
+
+@pytest.fixture
+def serial_pair(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Two connected pseudo-terminals (socat): a virtual RS-485 line between collector and meter."""
+    import subprocess
+
+    a, b = str(tmp_path / "ttyA"), str(tmp_path / "ttyB")
+    proc = subprocess.Popen(["socat", f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
+                            stderr=subprocess.DEVNULL)
+    wait_for(lambda: Path(a).exists() and Path(b).exists(), timeout_s=10, what="socat ptys")
+    yield a, b
+    proc.terminate()
+    proc.wait(5)
+
+
+def test_rtu_over_serial_line(influx_url, db, tmp_path, meters, loop_thread, collector_factory, serial_pair):
+    from simulator.server import ModbusEndpoint
+
+    meter_side, collector_side = serial_pair
+    units = {3: SequenceMeter(meters["generic_float32"]), 4: SequenceMeter(meters["generic_float32"])}
+    endpoint = ModbusEndpoint("", 0, units, serial_port=meter_side, baudrate=19200)
+    loop_thread.run(endpoint.start())
+    config = write_plant(tmp_path, influx_url=influx_url, db=db, body=(
+        f"gateways:\n  - {{id: rs485-1, transport: rtu, serial_port: {collector_side}, baudrate: 19200, "
+        "timeout_s: 0.4}\n"
+        "devices:\n" + device_line("s3", "gateway: rs485-1, unit_id: 3", interval_s=1.0)
+        + device_line("s4", "gateway: rs485-1, unit_id: 4", interval_s=1.0)))
+    collector = collector_factory(config)
+    wait_for(lambda: len(stored(influx_url, db, "s4")) >= 3, timeout_s=20, what="readings over the serial line")
+    collector.stop()
+    loop_thread.run(endpoint.stop())
+    for dev_id, unit in (("s3", units[3]), ("s4", units[4])):
+        assert sequence_of(stored(influx_url, db, dev_id)) == list(range(1, unit.seq + 1))
+    assert set(endpoint.function_codes()) == {3}

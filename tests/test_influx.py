@@ -39,7 +39,7 @@ def test_bad_lines_are_isolated_and_dead_lettered(influx_url, db, tmp_path):
     conflict = f'electrical,device=d p_kw="oops" {t0 + 5000}'  # field type conflict -> HTTP 400 partial write
     garbage = "electrical,device=d this is not line protocol"  # parse error -> HTTP 400
     lines = [*good[:10], conflict, *good[10:30], garbage, *good[30:]]
-    spool.append(db, [(line, None) for line in lines])
+    spool.append(db, lines)
     spool.flush()
     writer = SpoolWriter(spool, lambda: V1Writer(cfg), batch_lines=5000, flush_interval_s=0.1)
     writer.start()
@@ -75,7 +75,7 @@ def test_v2_write_api_against_victoria_metrics(victoria):
 def test_unreachable_influx_keeps_lines_spooled(tmp_path):
     cfg = InfluxConfig(url="http://127.0.0.1:9", raw_database="x", timeout_s=0.5)
     spool = Spool(tmp_path / "s.sqlite", max_bytes=10**9)
-    spool.append("x", [("m v=1.0 1", "m v=1.0 1")])
+    spool.append("x", ["m v=1.0 1"])
     spool.flush()
     writer = SpoolWriter(spool, lambda: V1Writer(cfg), batch_lines=10, flush_interval_s=0.1)
     writer.start()

@@ -5,14 +5,16 @@ import subprocess
 import sys
 import textwrap
 
-from collector.spool import Spool
+import pytest
+
+from collector.spool import Spool, counters_only
 
 
 def test_fifo_per_target_and_ack(tmp_path):
     spool = Spool(tmp_path / "s.sqlite", max_bytes=10**9)
-    spool.append("raw", [("a 1", None), ("b 2", "b 2")])
-    spool.append("derived", [("c 3", None)])
-    spool.append("raw", [("d 4", None)])
+    spool.append("raw", ["a 1", "b 2"])
+    spool.append("derived", ["c 3"])
+    spool.append("raw", ["d 4"])
     assert spool.flush() == 4
     batch = spool.peek(10)
     assert (batch.target, batch.lines) == ("raw", ("a 1", "b 2"))  # stops where the target changes
@@ -29,15 +31,16 @@ def test_full_spool_sheds_instantaneous_values_before_counters(tmp_path):
     pad = ",".join(f"v{i}=230.0" for i in range(25))
 
     def reading(n: int) -> tuple[str, str]:
-        return f"electrical,device=d {pad},e_imp_kwh={n}.0 {n}", f"electrical,device=d e_imp_kwh={n}.0 {n}"
+        return (f"electrical,device=d\\ 1 {pad},e_imp_kwh={n}.0,eq_exp_kvarh=1.0 {n}",
+                f"electrical,device=d\\ 1 e_imp_kwh={n}.0,eq_exp_kvarh=1.0 {n}")
 
     for chunk in range(10):
-        spool.append("raw", [reading(chunk * 500 + i) for i in range(500)])
-        spool.append("raw", [(f"collector_status,source=x up=1.0 {chunk}{i}", None) for i in range(50)])
+        spool.append("raw", [reading(chunk * 500 + i)[0] for i in range(500)])
+        spool.append("raw", [f"collector_status,source=x up=1.0 {chunk}{i}" for i in range(50)])
         spool.flush()
     assert spool.used_bytes() <= 600_000
     with sqlite3.connect(tmp_path / "s.sqlite") as check:  # the byte account matches the rows
-        actual = check.execute("SELECT total(length(line) + ifnull(length(counters_only), 0)) FROM outbox")
+        actual = check.execute("SELECT total(length(line)) FROM outbox")
         assert spool.used_bytes() == int(actual.fetchone()[0])
     lines = []
     while (batch := spool.peek(5000)) is not None:
@@ -59,7 +62,8 @@ def test_full_spool_sheds_instantaneous_values_before_counters(tmp_path):
 def test_full_spool_of_counters_drops_oldest_lines(tmp_path):
     spool = Spool(tmp_path / "s.sqlite", max_bytes=300_000)
     for chunk in range(10):
-        spool.append("raw", [(f"m,d=x e_imp_kwh={n}.0,{'c' * 150}=1.0 {n}",) * 2 for n in range(chunk * 500, chunk * 500 + 500)])
+        spool.append("raw", [f"m,d=x e_imp_kwh={n}.0,eq_imp_kvarh={'9' * 150}.0 {n}"
+                             for n in range(chunk * 500, chunk * 500 + 500)])
         spool.flush()
     kept = []
     while (batch := spool.peek(5000)) is not None:
@@ -77,7 +81,7 @@ def test_survives_kill_9(tmp_path):
         from collector.spool import Spool
         spool = Spool(Path({str(path)!r}), max_bytes=10**9)
         for i in range(20):
-            spool.append("raw", [(f"m v={{i * 100 + j}}.0 {{i}}", None) for j in range(100)])
+            spool.append("raw", [f"m v={{i * 100 + j}}.0 {{i}}" for j in range(100)])
             spool.flush()
         print("flushed", flush=True)
         time.sleep(60)
@@ -94,10 +98,21 @@ def test_survives_kill_9(tmp_path):
 
 def test_dead_letter_keeps_line_and_reason(tmp_path):
     spool = Spool(tmp_path / "s.sqlite", max_bytes=10**9)
-    spool.append("raw", [("good 1", None), ("bad", None)])
+    spool.append("raw", ["good 1", "bad"])
     spool.flush()
     batch = spool.peek(10)
     spool.dead_letter(batch.ids[1], "raw", "bad", "HTTP 400: unable to parse")
     assert spool.dead_letters() == [("raw", "bad", "HTTP 400: unable to parse")]
     assert spool.peek(10).lines == ("good 1",)
     assert spool.stats().dead_lettered_lines == 1
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("electrical,device=m1 p_kw=1.5,e_imp_kwh=10.0 7", "electrical,device=m1 e_imp_kwh=10.0 7"),
+    ("electrical,device=a\\ b,area=x p_kw=1.5,eq_exp_kvarh=2.0,pf=0.9 7",
+     "electrical,device=a\\ b,area=x eq_exp_kvarh=2.0 7"),
+    ("collector_status,source=m1 up=1.0 7", None),
+    ('alert,rule=x text="e_imp_kwh=1.0",value=2.0 7', None),
+], ids=["counters-kept", "escaped-space-in-tag", "no-counters", "string-fields"])
+def test_counters_only(line, expected):
+    assert counters_only(line) == expected

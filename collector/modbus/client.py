@@ -43,7 +43,6 @@ class ModbusBus:
 
     def __init__(self, gateway: Gateway, *, trace_packet: Callable[[bool, bytes], bytes] | None = None) -> None:
         self.gateway = gateway
-        self._lock = asyncio.Lock()
         common: dict[str, Any] = {"timeout": gateway.timeout_s, "retries": 0, "reconnect_delay": 0}
         if trace_packet is not None:
             common["trace_packet"] = trace_packet
@@ -75,13 +74,16 @@ class ModbusBus:
         self._client.close()
 
     async def read(self, unit_id: int, request: ReadRequest) -> list[int]:
-        """Read one planned request; return its register words (bits as 0/1)."""
-        async with self._lock:  # one request in flight per connection (RS-485 semantics)
-            try:
-                response = await self._dispatch(unit_id, request)
-            except ModbusException as exc:
-                raise ModbusReadError(f"unit {unit_id} {request.register_type}@{request.address}"
-                                      f"+{request.count}: {exc}") from exc
+        """Read one planned request; return its register words (bits as 0/1).
+
+        One request in flight per connection (RS-485 semantics) holds because exactly one
+        poll task owns each bus; pymodbus serialises requests on a client as well.
+        """
+        try:
+            response = await self._dispatch(unit_id, request)
+        except ModbusException as exc:
+            raise ModbusReadError(f"unit {unit_id} {request.register_type}@{request.address}"
+                                  f"+{request.count}: {exc}") from exc
         if response.isError():
             code = getattr(response, "exception_code", "?")
             raise ModbusReadError(f"unit {unit_id} {request.register_type}@{request.address}"
