@@ -131,10 +131,13 @@ async def run_collector(config: Path, seconds: float) -> dict[str, float]:
 async def run_bare(port_base: int, gateways: int, units: int, seconds: float, *, paced: bool) -> dict[str, float]:
     """A bare pymodbus loop: one client per gateway, reading 40 registers of each unit in turn.
 
-    paced: every unit once per second, like the collector's workload (no decode, no storage);
-    otherwise as fast as the servers answer (the saturated rate amortises event-loop wake-ups
-    over many responses, so its CPU per poll is a lower bound no scheduler reaches at 1 s).
+    paced: every unit once per second on the collector's schedule (each gateway at its own
+    phase of the second, see collector.modbus.poller.connection_phase), with no decode and no
+    storage: the same workload minus plantems. Otherwise as fast as the servers answer (the
+    saturated rate amortises event-loop wake-ups over many responses).
     """
+    from collector.modbus.poller import connection_phase
+
     from pymodbus.client import AsyncModbusTcpClient
 
     clients = [AsyncModbusTcpClient("127.0.0.1", port=port_base + g, timeout=1, retries=0) for g in range(gateways)]
@@ -143,18 +146,19 @@ async def run_bare(port_base: int, gateways: int, units: int, seconds: float, *,
     count = 0
     stop_at = time.monotonic() + seconds
 
-    async def loop(client: AsyncModbusTcpClient) -> None:
+    async def loop(gateway: int, client: AsyncModbusTcpClient) -> None:
         nonlocal count
         unit = 1
+        phase = connection_phase(f"gw{gateway}")
         while time.monotonic() < stop_at:
             if paced and unit == 1:
-                await asyncio.sleep(1.0 - time.time() % 1.0)
+                await asyncio.sleep(1.0 - (time.time() - phase) % 1.0)
             await client.read_holding_registers(0, count=40, device_id=unit)
             count += 1
             unit = unit % units + 1
 
     cpu0, t0 = cpu_s(), time.monotonic()
-    await asyncio.gather(*(loop(c) for c in clients))
+    await asyncio.gather(*(loop(g, c) for g, c in enumerate(clients)))
     cpu, elapsed = cpu_s() - cpu0, time.monotonic() - t0
     for client in clients:
         client.close()

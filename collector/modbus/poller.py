@@ -3,7 +3,8 @@
 Devices behind one connection are polled one request at a time (RS-485
 semantics); each connection has its own task, so separate TCP meters are
 polled concurrently and a slow gateway never holds up another. Polls are
-aligned to multiples of the device's interval (regular timestamps); a poll
+aligned to multiples of the device's interval plus a stable per-connection
+phase (regular timestamps, no plant-wide burst at each second); a poll
 that starts a whole interval late counts the skipped slots as missed. A
 failing device backs off (jittered, capped) so it does not eat the shared
 bus time of the healthy ones. Health is logged once on down and once on up.
@@ -17,6 +18,7 @@ import logging
 import math
 import random
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -111,14 +113,24 @@ class DeviceRuntime:
         self.failures = 0
 
 
-def next_slot_s(now_s: float, interval_s: float) -> float:
-    """The next multiple of ``interval_s`` strictly after ``now_s``."""
-    return (math.floor(now_s / interval_s) + 1) * interval_s
+def next_slot_s(now_s: float, interval_s: float, phase: float = 0.0) -> float:
+    """The next ``k * interval_s + phase * interval_s`` strictly after ``now_s`` (0 <= phase < 1)."""
+    offset = phase * interval_s
+    return (math.floor((now_s - offset) / interval_s) + 1) * interval_s + offset
 
 
-def _schedule_after_poll(dev: DeviceRuntime, now_s: float) -> None:
+def connection_phase(connection_id: str) -> float:
+    """A stable fraction of the interval by which a connection's polls are offset.
+
+    Spreads the connections' polls over the interval instead of every meter in the plant
+    being asked at the same instant (a burst that queues at gateways and servers).
+    """
+    return zlib.crc32(connection_id.encode()) / 2**32
+
+
+def _schedule_after_poll(dev: DeviceRuntime, now_s: float, phase: float) -> None:
     interval = dev.device.poll_interval_s
-    due = next_slot_s(now_s, interval)
+    due = next_slot_s(now_s, interval, phase)
     if dev.failures:
         backoff = min(interval * 2 ** min(dev.failures - 1, 10), _DEVICE_BACKOFF_MAX_S)
         due = max(due, now_s + backoff * random.uniform(0.5, 1.0))
@@ -160,9 +172,10 @@ async def poll_bus(bus: ModbusBus, devices: Sequence[DeviceRuntime], emit: Emit,
                    stop: Stopper, clock: Callable[[], float] = time.time) -> None:
     """Poll ``devices`` through ``bus`` until ``stop.stop()`` is called."""
     now = clock()
+    phase = connection_phase(bus.gateway.id)
     queue: list[tuple[float, int]] = []
     for index, dev in enumerate(devices):
-        dev.next_due_s = next_slot_s(now, dev.device.poll_interval_s)
+        dev.next_due_s = next_slot_s(now, dev.device.poll_interval_s, phase)
         heapq.heappush(queue, (dev.next_due_s, index))
     connect_backoff_s = bus.gateway.timeout_s
     next_connect_s = 0.0
@@ -182,7 +195,7 @@ async def poll_bus(bus: ModbusBus, devices: Sequence[DeviceRuntime], emit: Emit,
                 dev.missed_polls += late_slots
             if not bus.connected:
                 if now < next_connect_s:
-                    dev.next_due_s = max(next_slot_s(now, interval), next_connect_s)
+                    dev.next_due_s = max(next_slot_s(now, interval, phase), next_connect_s)
                     heapq.heappush(queue, (dev.next_due_s, index))
                     continue
                 try:
@@ -193,7 +206,7 @@ async def poll_bus(bus: ModbusBus, devices: Sequence[DeviceRuntime], emit: Emit,
                         other.mark_down(str(exc))
                     next_connect_s = clock() + connect_backoff_s * random.uniform(0.5, 1.0)
                     connect_backoff_s = min(connect_backoff_s * 2, bus.gateway.reconnect_max_s)
-                    dev.next_due_s = max(next_slot_s(now, interval), next_connect_s)
+                    dev.next_due_s = max(next_slot_s(now, interval, phase), next_connect_s)
                     heapq.heappush(queue, (dev.next_due_s, index))
                     continue
             ok = await _poll_device(bus, dev, emit, clock)
@@ -202,7 +215,7 @@ async def poll_bus(bus: ModbusBus, devices: Sequence[DeviceRuntime], emit: Emit,
                 log.debug("connection %s: every device silent, re-opening", bus.gateway.endpoint)
                 bus.close()
                 failed_in_a_row = 0
-            _schedule_after_poll(dev, clock())
+            _schedule_after_poll(dev, clock(), phase)
             heapq.heappush(queue, (dev.next_due_s, index))
     finally:
         bus.close()
