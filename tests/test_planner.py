@@ -31,3 +31,13 @@ def test_plan_reads(given, options, expected):
 def test_register_types_never_merge():
     reads = plan_reads([Span(H, 0, 2), Span(I, 2, 2)], max_gap_fill=10)
     assert [(r.register_type, r.address, r.count) for r in reads] == [(H, 0, 2), (I, 2, 2)]
+
+
+@pytest.mark.parametrize(("now", "interval", "phase", "expected"), [
+    (10.2, 1.0, 0.0, 11.0), (10.0, 1.0, 0.0, 11.0), (10.2, 1.0, 0.25, 10.25), (10.3, 1.0, 0.25, 11.25),
+    (59.0, 15.0, 0.5, 67.5), (67.5, 15.0, 0.5, 82.5),
+], ids=["next-second", "strictly-after", "phase-ahead", "phase-passed", "long-interval", "on-the-slot"])
+def test_poll_slots(now, interval, phase, expected):
+    from collector.modbus.poller import next_slot_s
+
+    assert next_slot_s(now, interval, phase) == pytest.approx(expected)

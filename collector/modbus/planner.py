@@ -17,17 +17,6 @@ __all__ = ["ReadRequest", "Span", "plan_device", "plan_reads"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
-class Span:
-    register_type: RegisterType
-    address: int
-    count: int
-
-    @property
-    def end(self) -> int:
-        return self.address + self.count
-
-
-@dataclass(frozen=True, slots=True, order=True)
 class ReadRequest:
     """One read: ``count`` registers of ``register_type`` from ``address``."""
 
@@ -38,6 +27,9 @@ class ReadRequest:
     @property
     def end(self) -> int:
         return self.address + self.count
+
+
+Span = ReadRequest  # the planner's input: the registers one value occupies
 
 
 def _crosses_hole(register_type: RegisterType, start: int, end: int, holes: Sequence[Hole]) -> bool:

@@ -168,17 +168,54 @@ async def _poll_device(bus: ModbusBus, dev: DeviceRuntime, emit: Emit, clock: Ca
     return True
 
 
+class _Reconnect:
+    """When a connection may be tried again: jittered exponential backoff, capped."""
+
+    def __init__(self, first_s: float, max_s: float) -> None:
+        self.first_s, self.max_s = first_s, max_s
+        self.backoff_s = first_s
+        self.not_before_s = 0.0
+
+    def failed(self, now_s: float) -> None:
+        self.not_before_s = now_s + self.backoff_s * random.uniform(0.5, 1.0)
+        self.backoff_s = min(self.backoff_s * 2, self.max_s)
+
+    def succeeded(self) -> None:
+        self.backoff_s = self.first_s
+
+
+async def _connected(bus: ModbusBus, devices: Sequence[DeviceRuntime], reconnect: _Reconnect, now_s: float) -> bool:
+    """Open the connection if needed; on failure mark every device behind it down."""
+    if bus.connected:
+        return True
+    if now_s < reconnect.not_before_s:
+        return False
+    try:
+        await bus.connect()
+    except ModbusReadError as exc:
+        for dev in devices:
+            dev.mark_down(str(exc))
+        reconnect.failed(now_s)
+        return False
+    reconnect.succeeded()
+    return True
+
+
+def _count_lateness(dev: DeviceRuntime, due_s: float, now_s: float) -> None:
+    dev.lateness_ms.append((now_s - due_s) * 1000.0)
+    late_slots = int((now_s - due_s) // dev.device.poll_interval_s)
+    if late_slots > 0 and dev.up is not False:
+        dev.missed_polls += late_slots
+
+
 async def poll_bus(bus: ModbusBus, devices: Sequence[DeviceRuntime], emit: Emit, *,
                    stop: Stopper, clock: Callable[[], float] = time.time) -> None:
     """Poll ``devices`` through ``bus`` until ``stop.stop()`` is called."""
-    now = clock()
     phase = connection_phase(bus.gateway.id)
     queue: list[tuple[float, int]] = []
     for index, dev in enumerate(devices):
-        dev.next_due_s = next_slot_s(now, dev.device.poll_interval_s, phase)
-        heapq.heappush(queue, (dev.next_due_s, index))
-    connect_backoff_s = bus.gateway.timeout_s
-    next_connect_s = 0.0
+        heapq.heappush(queue, (next_slot_s(clock(), dev.device.poll_interval_s, phase), index))
+    reconnect = _Reconnect(bus.gateway.timeout_s, bus.gateway.reconnect_max_s)
     failed_in_a_row = 0
     try:
         while not stop.stopping:
@@ -188,27 +225,11 @@ async def poll_bus(bus: ModbusBus, devices: Sequence[DeviceRuntime], emit: Emit,
             if delay > 0 and not await stop.sleep(delay):
                 return
             now = clock()
-            interval = dev.device.poll_interval_s
-            dev.lateness_ms.append((now - due) * 1000.0)
-            late_slots = int((now - due) // interval)
-            if late_slots > 0 and dev.up is not False:
-                dev.missed_polls += late_slots
-            if not bus.connected:
-                if now < next_connect_s:
-                    dev.next_due_s = max(next_slot_s(now, interval, phase), next_connect_s)
-                    heapq.heappush(queue, (dev.next_due_s, index))
-                    continue
-                try:
-                    await bus.connect()
-                    connect_backoff_s = bus.gateway.timeout_s
-                except ModbusReadError as exc:
-                    for other in devices:
-                        other.mark_down(str(exc))
-                    next_connect_s = clock() + connect_backoff_s * random.uniform(0.5, 1.0)
-                    connect_backoff_s = min(connect_backoff_s * 2, bus.gateway.reconnect_max_s)
-                    dev.next_due_s = max(next_slot_s(now, interval, phase), next_connect_s)
-                    heapq.heappush(queue, (dev.next_due_s, index))
-                    continue
+            _count_lateness(dev, due, now)
+            if not await _connected(bus, devices, reconnect, now):
+                due = max(next_slot_s(now, dev.device.poll_interval_s, phase), reconnect.not_before_s)
+                heapq.heappush(queue, (due, index))
+                continue
             ok = await _poll_device(bus, dev, emit, clock)
             failed_in_a_row = 0 if ok else failed_in_a_row + 1
             if failed_in_a_row >= _FAILED_ROUNDS_BEFORE_RECONNECT * len(devices):
