@@ -58,10 +58,10 @@ def in_shard(plant: PlantConfig, device: Device, shard: Shard) -> bool:
 def build_runtimes(plant: PlantConfig, shard: Shard) -> dict[str, list[DeviceRuntime]]:
     """Device runtimes grouped by connection id."""
     groups: dict[str, list[DeviceRuntime]] = {}
-    for device in plant.devices:
+    for device in plant.modbus_devices:
         if not in_shard(plant, device, shard):
             continue
-        model = plant.meters[device.meter]
+        model = plant.meter_of(device)
         tags = {Tag.SITE.value: plant.site.id, Tag.AREA.value: device.area, Tag.DEVICE.value: device.id,
                 Tag.KIND.value: device.kind.value}
         gap_fill = model.max_gap_fill if device.max_gap_fill is None else device.max_gap_fill

@@ -51,8 +51,8 @@ def check_config(config_path: Path) -> None:
     plant = _load(config_path)
     click.echo(f"{config_path}: OK: site {plant.site.id} ({plant.site.timezone}), {len(plant.devices)} devices, "
                f"{len(plant.meters)} meter models")
-    for device in plant.devices:
-        model = plant.meters[device.meter]
+    for device in plant.modbus_devices:
+        model = plant.meter_of(device)
         fill = model.max_gap_fill if device.max_gap_fill is None else device.max_gap_fill
         plan = compile_plan(model, max_gap_fill=fill)
         gateway = plant.gateway_of(device)
@@ -60,6 +60,11 @@ def check_config(config_path: Path) -> None:
                           for r in (*plan.multiplier_reads, *plan.reads))
         click.echo(f"  {device.id:<12} {device.meter:<18} {gateway.endpoint} unit {device.unit_id} "
                    f"every {device.poll_interval_s:g} s: {len(plan.reads)} reads/poll [{reads}]")
+    for device in plant.mqtt_devices:
+        mapping = plant.mapping_of(device)
+        topic = mapping.subscription(site=plant.site.id, device=device.mqtt.topic_id or device.id)
+        click.echo(f"  {device.id:<12} mqtt {mapping.id:<13} {topic} ({mapping.format}): "
+                   f"{', '.join(sorted(plant.quantities_of(device)))}")
 
 
 @main.command()

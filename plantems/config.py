@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationInfo, field_val
 from pydantic import Field as PydField
 
 from plantems.meters import MeterModel, load_meter_library
+from plantems.mqttconfig import MqttBinding, MqttConfig, MqttMapping
+from plantems.secret import Secret
 from plantems.yamlconf import ConfigError, LocatedError, load_yaml, validate
 
 __all__ = [
@@ -37,39 +39,6 @@ Id = Annotated[str, PydField(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Secret(_Frozen):
-    """Where a secret lives: an environment variable or a file (e.g. a Docker/systemd credential)."""
-
-    env: str | None = None
-    file: Path | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _not_a_value(cls, data: Any) -> Any:
-        if isinstance(data, str | int | float):
-            raise ValueError("a secret is never written in the config: give {env: VARIABLE} or {file: PATH}")
-        return data
-
-    @model_validator(mode="after")
-    def _one_source(self) -> Self:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("give exactly one of env: VARIABLE or file: PATH")
-        return self
-
-    def resolve(self) -> SecretStr:
-        """Read the secret now; the error names where it was looked for, never its value."""
-        if self.env is not None:
-            value = os.environ.get(self.env)
-            if value is None:
-                raise ConfigError([f"secret: environment variable {self.env} is not set"])
-            return SecretStr(value)
-        assert self.file is not None
-        try:
-            return SecretStr(self.file.read_text(encoding="utf-8").strip())
-        except OSError as exc:
-            raise ConfigError([f"secret: cannot read file {self.file}: {exc.strerror}"]) from exc
 
 
 class Site(_Frozen):
@@ -179,7 +148,8 @@ class Device(_Frozen):
     name_zh: str = ""
     area: Id
     kind: DeviceKind
-    meter: str  # a model id from the meter library
+    meter: str | None = None  # a model id from the meter library (Modbus devices)
+    mqtt: MqttBinding | None = None  # instead of Modbus: the device publishes over MQTT
     gateway: Id | None = None
     host: str | None = None  # shorthand: its own Modbus TCP connection
     port: int = PydField(default=502, ge=1, le=65535)
@@ -195,8 +165,14 @@ class Device(_Frozen):
 
     @model_validator(mode="after")
     def _where(self) -> Self:
+        if self.mqtt is not None:
+            if self.gateway is not None or self.host is not None or self.meter is not None:
+                raise LocatedError(("mqtt",), "an MQTT device has no gateway, host or meter")
+            return self
         if (self.gateway is None) == (self.host is None):
-            raise LocatedError(("gateway",), "give exactly one of gateway: ID or host: ADDRESS")
+            raise LocatedError(("gateway",), "give exactly one of gateway: ID, host: ADDRESS or mqtt: {mapping: ID}")
+        if self.meter is None:
+            raise LocatedError(("meter",), "a Modbus device needs meter: MODEL (see config/meters/)")
         if self.timeout_s is not None and self.timeout_s >= self.poll_interval_s:
             raise LocatedError(("timeout_s",), f"timeout_s {self.timeout_s} must be below "
                                f"poll_interval_s {self.poll_interval_s}, or polls pile up")
@@ -204,9 +180,9 @@ class Device(_Frozen):
 
     @field_validator("meter")
     @classmethod
-    def _known_meter(cls, value: str, info: ValidationInfo) -> str:
+    def _known_meter(cls, value: str | None, info: ValidationInfo) -> str | None:
         library: Mapping[str, MeterModel] = (info.context or {}).get("meters", {})
-        if library and value not in library:
+        if value is not None and library and value not in library:
             raise ValueError(f"unknown meter model {value!r}; known: {', '.join(sorted(library))}")
         return value
 
@@ -217,6 +193,7 @@ class PlantConfig(_Frozen):
     spool: SpoolConfig = SpoolConfig()
     meters_dirs: tuple[Path, ...] = ()  # extra meter folders, after the built-in library
     status_interval_s: float = PydField(default=10.0, gt=0)
+    mqtt: MqttConfig | None = None
     gateways: tuple[Gateway, ...] = ()
     devices: tuple[Device, ...] = PydField(min_length=1)
     # filled in by load_plant, not by the file:
@@ -230,6 +207,7 @@ class PlantConfig(_Frozen):
         _unique(self.devices, "devices", "device")
         gateways = {g.id: g for g in self.gateways}
         used: dict[tuple[str, int], str] = {}
+        _check_mqtt_bindings(self)
         for index, device in enumerate(self.devices):
             if device.gateway is not None:
                 if device.gateway not in gateways:
@@ -243,12 +221,55 @@ class PlantConfig(_Frozen):
                 used[key] = device.id
         return self
 
+    @property
+    def modbus_devices(self) -> tuple[Device, ...]:
+        return tuple(d for d in self.devices if d.mqtt is None)
+
+    @property
+    def mqtt_devices(self) -> tuple[Device, ...]:
+        return tuple(d for d in self.devices if d.mqtt is not None)
+
+    def meter_of(self, device: Device) -> MeterModel:
+        """A Modbus device's meter model."""
+        if device.meter is None:
+            raise ValueError(f"device {device.id!r} is not a Modbus device")
+        return self.meters[device.meter]
+
+    def mapping_of(self, device: Device) -> MqttMapping:
+        """An MQTT device's mapping."""
+        if device.mqtt is None or self.mqtt is None:
+            raise ValueError(f"device {device.id!r} is not an MQTT device")
+        return next(m for m in self.mqtt.mappings if m.id == device.mqtt.mapping)
+
+    def quantities_of(self, device: Device) -> frozenset[str]:
+        """The canonical fields a device delivers."""
+        if device.mqtt is not None:
+            return frozenset(f.value for f in self.mapping_of(device).fields)
+        return frozenset(r.quantity.value for r in self.meter_of(device).registers)
+
     def gateway_of(self, device: Device) -> Gateway:
         """The connection a device is read through (a synthetic one for ``host:`` devices)."""
         if device.gateway is not None:
             return next(g for g in self.gateways if g.id == device.gateway)
         return Gateway(id=device.id, transport=Transport.TCP, host=device.host, port=device.port,
                        timeout_s=device.timeout_s or min(1.0, device.poll_interval_s * 0.8))
+
+
+def _check_mqtt_bindings(plant: PlantConfig) -> None:
+    mappings = {m.id for m in plant.mqtt.mappings} if plant.mqtt else set()
+    seen: dict[tuple[str, str], str] = {}
+    for index, device in enumerate(plant.devices):
+        if device.mqtt is None:
+            continue
+        if device.mqtt.mapping not in mappings:
+            raise LocatedError(("devices", index, "mqtt", "mapping"),
+                               f"unknown MQTT mapping {device.mqtt.mapping!r}; defined under mqtt.mappings: "
+                               f"{sorted(mappings) or 'none'}")
+        key = (device.mqtt.mapping, device.mqtt.topic_id or device.id)
+        if key in seen:
+            raise LocatedError(("devices", index, "mqtt"), f"topic id {key[1]!r} of mapping {key[0]!r} is "
+                               f"already bound to device {seen[key]!r}")
+        seen[key] = device.id
 
 
 def _unique(items: tuple[Any, ...], key: str, what: str) -> None:

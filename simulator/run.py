@@ -46,15 +46,15 @@ class Simulator:
         self.tick_s = tick_s
         self.units: dict[str, MeterRegisters] = {}
         endpoints: dict[tuple[str, int], dict[int, MeterRegisters]] = {}
-        for device in plant.devices:
+        for device in plant.modbus_devices:
             gateway = plant.gateway_of(device)
             unit = MeterRegisters()
             self.units[device.id] = unit
             endpoints.setdefault((gateway.host or "127.0.0.1", gateway.port or 502), {})[device.unit_id] = unit
         self.endpoints = [ModbusEndpoint(host, port, units) for (host, port), units in endpoints.items()]
         rated = {d.device_id: d.profile.rated_kw for d in self.model.devices}
-        self.multipliers = {d.id: multipliers_for([m.name for m in plant.meters[d.meter].multipliers], rated[d.id])
-                            for d in plant.devices}
+        self.multipliers = {d.id: multipliers_for([m.name for m in plant.meter_of(d).multipliers], rated[d.id])
+                            for d in plant.modbus_devices}
         self.counters: dict[str, dict[str, float]] = {}
         self._last: tuple[float, dict[str, dict[str, float]]] | None = None
 
@@ -75,10 +75,9 @@ class Simulator:
             self.counters = {dev: integrate_step(self.counters[dev], last_inst[dev], inst[dev], t_s - last_t)
                              for dev in inst}
         self._last = (t_s, inst)
-        for device in self.plant.devices:
+        for device in self.plant.modbus_devices:
             values = {**inst[device.id], **self.counters[device.id]}
-            encode_reading(self.plant.meters[device.meter], values, self.multipliers[device.id],
-                           self.units[device.id])
+            encode_reading(self.plant.meter_of(device), values, self.multipliers[device.id], self.units[device.id])
 
     def _tick_time(self) -> float:
         """Now, on the tick grid: served values are the model at exact tick times (reproducible)."""
@@ -115,7 +114,7 @@ def backfill_lines(plant: PlantConfig, model: SimulatedPlant, grid: Any,
     inst = model.instantaneous(grid)
     lines = []
     for device in plant.devices:
-        quantities = {r.quantity.value for r in plant.meters[device.meter].registers}
+        quantities = plant.quantities_of(device)
         tags = {Tag.SITE.value: plant.site.id, Tag.AREA.value: device.area, Tag.DEVICE.value: device.id,
                 Tag.KIND.value: device.kind.value}
         series = {**inst[device.id], **counters[device.id]}
