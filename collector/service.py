@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from collector.modbus.client import ModbusBus
 from collector.modbus.decode import compile_plan
 from collector.modbus.poller import DeviceRuntime, Stopper, poll_bus
+from collector.mqtt.client import MqttSource
 from collector.points import ReadingFormatter, status_line
 from collector.spool import Spool
 from collector.writer import SpoolWriter
 from plantems.config import Device, PlantConfig
 from plantems.influx import LineWriter, detect_api, make_writer
-from plantems.schema import COLLECTOR_STATUS, SPOOL_SOURCE, Field, Tag
+from plantems.schema import COLLECTOR_STATUS, MQTT_SOURCE, SPOOL_SOURCE, Field, Tag
 
 __all__ = ["Shard", "in_shard", "run_collector"]
 
@@ -50,9 +51,24 @@ class Shard:
 
 
 def in_shard(plant: PlantConfig, device: Device, shard: Shard) -> bool:
-    """Stable split by connection: devices behind one gateway stay in one process."""
-    key = plant.gateway_of(device).id
+    """Stable split: Modbus devices by connection (a gateway stays in one process), MQTT ones by id."""
+    key = device.id if device.mqtt is not None else plant.gateway_of(device).id
     return zlib.crc32(key.encode()) % shard.count == shard.index
+
+
+def mqtt_topic_filters(plant: PlantConfig, shard: Shard) -> list[str]:
+    """One wildcard filter per mapping for a single process; per-device topics for a shard.
+
+    With a wildcard, unknown devices are seen (counted, logged); with per-device topics each
+    shard receives only its own devices' messages (fixed topic partitioning).
+    """
+    if plant.mqtt is None:
+        return []
+    if shard.count == 1:
+        return sorted({m.subscription(site=plant.site.id) for m in plant.mqtt.mappings
+                       if any(d.mqtt and d.mqtt.mapping == m.id for d in plant.mqtt_devices)})
+    return sorted(plant.mapping_of(d).subscription(site=plant.site.id, device=d.mqtt.topic_id or d.id)
+                  for d in plant.mqtt_devices if d.mqtt and in_shard(plant, d, shard))
 
 
 def build_runtimes(plant: PlantConfig, shard: Shard) -> dict[str, list[DeviceRuntime]]:
@@ -82,6 +98,13 @@ class Collector:
         cfg = plant.influxdb
         self.writer = SpoolWriter(self.spool, writer_factory or (lambda: make_writer(cfg, detect_api(cfg))),
                                   batch_lines=cfg.batch_lines, flush_interval_s=cfg.flush_interval_s)
+        self.mqtt: MqttSource | None = None
+        filters = mqtt_topic_filters(plant, shard)
+        if filters:
+            suffix = f"-{shard.index}of{shard.count}" if shard.count > 1 else ""
+            client_id = (plant.mqtt.client_id if plant.mqtt and plant.mqtt.client_id
+                         else f"plantems-{plant.site.id}-collector") + suffix
+            self.mqtt = MqttSource(plant, self.spool, topic_filters=filters, client_id=client_id)
         self.stop_event = asyncio.Event()
         self._pollers = Stopper()
         self._spool_lock = asyncio.Lock()
@@ -111,6 +134,11 @@ class Collector:
                     fields[Field.LATENCY_MS.value] = round(dev.latency_ms, 3)
                 lines.append(status_line(COLLECTOR_STATUS, site=site, source=dev.device.id, time_ns=time_ns,
                                          fields=fields))
+        if self.mqtt is not None:
+            c = self.mqtt.counters
+            lines.append(status_line(COLLECTOR_STATUS, site=site, source=MQTT_SOURCE, time_ns=time_ns, fields={
+                Field.UP.value: 1.0 if c.connected else 0.0, Field.MESSAGES.value: float(c.messages),
+                Field.REJECTED.value: float(c.rejected), Field.UNKNOWN.value: float(c.unknown)}))
         stats = self.spool.stats()
         lines.append(status_line(COLLECTOR_STATUS, site=site, source=SPOOL_SOURCE, time_ns=time_ns, fields={
             Field.SPOOL_BYTES.value: float(stats.used_bytes), Field.SPOOL_LINES.value: float(stats.pending_lines),
@@ -133,6 +161,8 @@ class Collector:
 
     async def run(self) -> None:
         self.writer.start()
+        if self.mqtt is not None:
+            self.mqtt.start()
         tasks = [asyncio.create_task(self._flush_loop(), name="spool-flush"),
                  asyncio.create_task(self._status_loop(), name="status")]
         for connection_id, devices in self.groups.items():
@@ -140,14 +170,16 @@ class Collector:
             tasks.append(asyncio.create_task(poll_bus(ModbusBus(gateway), devices, self._emit,
                                                       stop=self._pollers), name=f"poll-{connection_id}"))
         n_devices = sum(len(d) for d in self.groups.values())
-        log.info("collecting %d devices over %d connections; spool %s", n_devices, len(self.groups),
-                 self.spool.path)
+        log.info("collecting %d Modbus devices over %d connections%s; spool %s", n_devices, len(self.groups),
+                 f" and MQTT topics {self.mqtt.topic_filters}" if self.mqtt else "", self.spool.path)
         gc.freeze()  # long-lived config objects out of the GC's way: p99 lateness (perf.md)
         try:
             await self.stop_event.wait()
         finally:
             self._pollers.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if self.mqtt is not None:
+                self.mqtt.stop()
             self.spool.flush()
             self.writer.stop()
             stats = self.spool.stats()

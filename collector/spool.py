@@ -114,6 +114,9 @@ class Spool:
         self._consumer = _connect(path)
         self._buffer: list[tuple[str, str]] = []
         self._buffer_lock = threading.Lock()
+        # Modbus (event loop) and MQTT (its own thread) both flush: one at a time on the producer
+        # connection, and a flush that returns has committed everything appended before it.
+        self._flush_lock = threading.Lock()
         self._pending = threading.Event()
         self._committed_since_wait = 0
         self.wake_after_lines = 1  # the writer raises it to its batch size
@@ -131,6 +134,10 @@ class Spool:
 
     def flush(self) -> int:
         """Commit queued lines in one transaction, then enforce the size bound. Returns lines committed."""
+        with self._flush_lock:
+            return self._flush()
+
+    def _flush(self) -> int:
         with self._buffer_lock:
             rows, self._buffer = self._buffer, []
         if not rows:
@@ -257,15 +264,23 @@ class Spool:
             self._delete(self._consumer, "id = ?", (spooled_id,))
             self._bump(self._consumer, "dead_lettered_lines", 1)
 
+    def reject(self, source: str, payload: str, reason: str) -> None:
+        """Keep an input that never became a line (e.g. a bad MQTT payload) with the reason."""
+        with self._flush_lock, self._producer:
+            self._producer.execute("BEGIN IMMEDIATE")
+            self._producer.execute("INSERT INTO dead_letter (target, line, error, at_ns) VALUES (?, ?, ?, ?)",
+                                   (source, payload, reason, time.time_ns()))
+
     def dead_letters(self) -> list[tuple[str, str, str]]:
         """``(target, line, error)`` of every dead-lettered line, oldest first."""
         return self._consumer.execute("SELECT target, line, error FROM dead_letter ORDER BY id").fetchall()
 
     def stats(self) -> SpoolStats:
-        """Called from the producer's thread (health reporting)."""
-        meta = dict(self._producer.execute("SELECT key, value FROM meta").fetchall())
-        pending = int(self._producer.execute("SELECT count(*) FROM outbox").fetchone()[0])
-        return SpoolStats(self.used_bytes(), pending, int(meta.get("dropped_lines", 0)),
+        """Health figures (read on the producer connection, between flushes)."""
+        with self._flush_lock:
+            meta = dict(self._producer.execute("SELECT key, value FROM meta").fetchall())
+            pending = int(self._producer.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        return SpoolStats(int(meta.get("bytes", 0)), pending, int(meta.get("dropped_lines", 0)),
                           int(meta.get("shed_lines", 0)), int(meta.get("dead_lettered_lines", 0)))
 
     def close(self) -> None:

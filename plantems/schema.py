@@ -100,6 +100,9 @@ class Field(StrEnum):
     ERRORS = "errors"
     SPOOL_BYTES = "spool_bytes"
     MISSED_POLLS = "missed_polls"
+    MESSAGES = "messages"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
     SPOOL_LINES = "spool_lines"
     DROPPED_LINES = "dropped_lines"
     SHED_LINES = "shed_lines"
@@ -119,3 +122,4 @@ COUNTER_FIELDS: Final = frozenset(
 FUEL_FIELDS: Final = frozenset({Field.GAS_M3, Field.GAS_M3H})
 # Source tag of the collector's own spool in `collector_status`.
 SPOOL_SOURCE: Final = "spool"
+MQTT_SOURCE: Final = "mqtt"
