@@ -123,12 +123,17 @@ def start_influxd(data_dir: Path, port: int) -> ManagedProcess:
         _http_ok(f"http://127.0.0.1:{port}/ping"))
 
 
-def start_mosquitto(data_dir: Path, port: int, *, extra_conf: str = "") -> ManagedProcess:
-    """Mosquitto on 127.0.0.1:``port``, anonymous (loopback only), persistence in ``data_dir``."""
+def start_mosquitto(data_dir: Path, port: int, *, extra_conf: str = "", listener: bool = True) -> ManagedProcess:
+    """Mosquitto on 127.0.0.1:``port`` with persistence in ``data_dir``.
+
+    By default an anonymous plain listener (loopback only: the demo and tests); with
+    ``listener=False`` ``extra_conf`` defines the listener (TLS, password file).
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     conf = data_dir / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                    f"persistence_location {data_dir}/\nlog_dest stderr\n{extra_conf}")
+    plain = f"listener {port} 127.0.0.1\nallow_anonymous true\n" if listener else ""
+    conf.write_text(f"{plain}persistence true\npersistence_location {data_dir}/\nlog_dest stderr\n"
+                    f"max_queued_messages 100000\n{extra_conf}")
     argv = [_binary("mosquitto", "mosquitto"), "-c", str(conf)]
     return ManagedProcess("mosquitto", argv, data_dir / "mosquitto.log", port=port).start(_tcp_open(port))
 

@@ -147,3 +147,28 @@ def wait_for(predicate: Callable[[], bool], *, timeout_s: float, what: str) -> N
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+class Publisher:
+    """A paho QoS-1 publisher (a PLC gateway in the tests); queues while the broker is away."""
+
+    def __init__(self, port: int, *, client_id: str = "test-publisher") -> None:
+        import paho.mqtt.client as paho
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client.max_queued_messages_set(0)  # unlimited: keep everything until the broker is back
+        self.client.reconnect_delay_set(0.2, 1)
+        self.client.connect_async("127.0.0.1", port)
+        self.client.loop_start()
+        wait_for(self.client.is_connected, timeout_s=10, what="publisher connected")
+
+    def publish(self, topic: str, payload: object) -> None:
+        import json
+
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.client.publish(topic, data, qos=1)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()

@@ -66,11 +66,12 @@ def _number(field: str, raw: Any, spec: FieldMapping) -> float:
 _EPOCH_UNITS = (("ns", 1e17, 1), ("us", 1e14, 1_000), ("ms", 1e11, 1_000_000), ("s", 0.0, 1_000_000_000))
 
 
-def _epoch_ns(raw: float, unit: str) -> int:
+def _epoch_ns(raw: int | float, unit: str) -> int:
     if unit == "auto":  # by magnitude: seconds ~1.7e9, ms ~1.7e12, us ~1.7e15, ns ~1.7e18
         unit = next(name for name, floor, _ in _EPOCH_UNITS if abs(raw) >= floor)
     factor = {name: f for name, _, f in _EPOCH_UNITS}[unit]
-    return int(round(raw * factor))
+    # integers stay exact (a float holds ns epochs only to ~256 ns)
+    return raw * factor if isinstance(raw, int) else int(round(raw * factor))
 
 
 def _timestamp_ns(raw: Any, spec: TimestampMapping, default_tz: ZoneInfo) -> int:
@@ -79,7 +80,7 @@ def _timestamp_ns(raw: Any, spec: TimestampMapping, default_tz: ZoneInfo) -> int
     if isinstance(raw, int | float) and spec.unit != "iso":
         if not math.isfinite(raw):
             raise PayloadError(f"timestamp {raw!r} is not finite")
-        return _epoch_ns(float(raw), spec.unit)
+        return _epoch_ns(raw, spec.unit)
     if isinstance(raw, str) and spec.unit in ("auto", "iso"):
         try:
             moment = datetime.fromisoformat(raw)
