@@ -132,6 +132,10 @@ def start_mosquitto(data_dir: Path, port: int, *, extra_conf: str = "", listener
     data_dir.mkdir(parents=True, exist_ok=True)
     conf = data_dir / "mosquitto.conf"
     plain = f"listener {port} 127.0.0.1\nallow_anonymous true\n" if listener else ""
+    # Started as root, Mosquitto switches to the user "mosquitto", which cannot write its
+    # persistence file into our folder: the sessions would silently not survive a restart.
+    if os.geteuid() == 0:
+        plain += "user root\n"
     conf.write_text(f"{plain}persistence true\npersistence_location {data_dir}/\nlog_dest stderr\n"
                     f"max_queued_messages 100000\n{extra_conf}")
     argv = [_binary("mosquitto", "mosquitto"), "-c", str(conf)]

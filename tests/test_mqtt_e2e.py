@@ -217,7 +217,8 @@ def test_tls_with_username_and_password(influx_url, db, tmp_path, tls_files, sta
     started.append(collector)
     if password == "wrong-password":
         wait_for(lambda: "refused the connection" in collector.output(), timeout_s=15, what="the refusal")
-        assert "refused the connection: Bad user name or password (check mqtt.username and the password secret)" \
+        # Mosquitto answers a wrong password with "Not authorized" (reason code 135)
+        assert "refused the connection: Not authorized (check mqtt.username and the password secret)" \
             in collector.output()
         assert password not in collector.output()
         return
