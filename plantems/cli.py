@@ -134,14 +134,12 @@ def simulate(config_path: Path, backfill_days: float | None) -> None:
 @CONFIG_OPTION
 @click.option("--var", "var_dir", type=click.Path(path_type=Path), default=Path("var"), show_default=True)
 @click.option("--backfill-days", type=float, default=30.0, show_default=True)
-@click.option("--mqtt-port", type=int, default=11883, show_default=True)
-def demo(config_path: Path, var_dir: Path, backfill_days: float, mqtt_port: int) -> None:
+def demo(config_path: Path, var_dir: Path, backfill_days: float) -> None:
     """Run the demo plant: local InfluxDB and Mosquitto, simulator, collector (until Ctrl-C)."""
     from plantems.demo import run_demo
 
     plant = _load(config_path)
-    sys.exit(run_demo(plant, config_path=config_path, var_dir=var_dir, backfill_days=backfill_days,
-                      mqtt_port=mqtt_port))
+    sys.exit(run_demo(plant, config_path=config_path, var_dir=var_dir, backfill_days=backfill_days))
 
 
 if __name__ == "__main__":

@@ -50,8 +50,7 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM stops the demo like Ctrl-C does
 
 
-def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_days: float,
-             mqtt_port: int = 11883) -> int:
+def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_days: float) -> int:
     var_dir = var_dir.resolve()
     servers: list[ManagedProcess] = []
     children: list[subprocess.Popen[bytes]] = []
@@ -63,11 +62,9 @@ def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_d
         else:
             print(f"starting InfluxDB on {url} (data in {var_dir / 'influxdb'})")
             servers.append(start_influxd(var_dir / "influxdb", port))
-        try:
-            servers.append(start_mosquitto(var_dir / "mosquitto", mqtt_port))
-            print(f"started Mosquitto on 127.0.0.1:{mqtt_port}")
-        except RuntimeError as exc:
-            print(f"Mosquitto not started ({exc}); MQTT meters come with a later release")
+        mqtt_port = plant.mqtt.port if plant.mqtt else 11883
+        servers.append(start_mosquitto(var_dir / "mosquitto", mqtt_port))
+        print(f"started Mosquitto on 127.0.0.1:{mqtt_port}")
         for line in init_databases(plant.influxdb):
             print(line)
         marker = var_dir / "demo" / "backfill.done"
@@ -106,8 +103,9 @@ def _print_summary(plant: PlantConfig, var_dir: Path, mqtt_port: int) -> None:
     print(f"""
 plantems demo is running (Ctrl-C stops everything):
   InfluxDB       {url}  databases {db} (raw), {plant.influxdb.derived_database} (derived)
-  Mosquitto      127.0.0.1:{mqtt_port}
-  simulator      {len(plant.devices)} meters on 127.0.0.1 (log {var_dir / 'log/simulator.log'})
+  Mosquitto      127.0.0.1:{mqtt_port}  (watch: mosquitto_sub -p {mqtt_port} -t 'plant/#' -v)
+  simulator      {len(plant.modbus_devices)} Modbus meters on 127.0.0.1, {len(plant.mqtt_devices)} MQTT devices
+                 published by a simulated PLC (log {var_dir / 'log/simulator.log'})
   collector      spool {plant.spool.path} (log {var_dir / 'log/collector.log'})
 
 Try:

@@ -22,6 +22,7 @@ from plantems.influx import LineWriter
 from plantems.lineproto import Point, format_line
 from plantems.schema import ELECTRICAL, Tag
 from simulator.plant import GRID_S, SimulatedPlant, integrate_step
+from simulator.mqtt_publisher import MqttPublisher
 from simulator.server import MeterRegisters, ModbusEndpoint, encode_reading
 
 __all__ = ["Simulator", "backfill", "multipliers_for"]
@@ -79,6 +80,11 @@ class Simulator:
             values = {**inst[device.id], **self.counters[device.id]}
             encode_reading(self.plant.meter_of(device), values, self.multipliers[device.id], self.units[device.id])
 
+    def values(self, device_id: str) -> dict[str, float]:
+        """The device's quantities at the last update."""
+        assert self._last is not None
+        return {**self._last[1][device_id], **self.counters[device_id]}
+
     def _tick_time(self) -> float:
         """Now, on the tick grid: served values are the model at exact tick times (reproducible)."""
         return round(time.time() / self.tick_s) * self.tick_s
@@ -89,13 +95,22 @@ class Simulator:
             await endpoint.start()
             log.info("simulated Modbus endpoint %s:%d with units %s", endpoint.host, endpoint.port,
                      sorted(endpoint.units))
+        publisher = MqttPublisher(self.plant) if self.plant.mqtt_devices else None
+        if publisher is not None:
+            log.info("simulated PLC gateway publishing %d MQTT devices every second",
+                     len(self.plant.mqtt_devices))
         try:
             while not stop.is_set():
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=self.tick_s - time.time() % self.tick_s)
                 except TimeoutError:
-                    self.update(self._tick_time())
+                    t_s = self._tick_time()
+                    self.update(t_s)
+                    if publisher is not None and t_s % 1.0 == 0:  # PLC gateways publish once a second
+                        publisher.publish({d.id: self.values(d.id) for d in self.plant.mqtt_devices}, t_s)
         finally:
+            if publisher is not None:
+                publisher.close()
             for endpoint in self.endpoints:
                 await endpoint.stop()
 

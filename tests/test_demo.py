@@ -18,20 +18,22 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
     for port in sorted(set(re.findall(r"port: (150\d\d)", text))):
         text = text.replace(f"port: {port}", f"port: {free_port()}")
     text = text.replace("path: var/spool/collector.sqlite", f"path: {tmp_path}/spool.sqlite")
+    text = text.replace("port: 11883", f"port: {free_port()}")
     config = tmp_path / "plant.yaml"
     config.write_text(text)
     log = (tmp_path / "demo.log").open("w")
     demo = subprocess.Popen([sys.executable, "-m", "plantems.cli", "demo", "--config", str(config), "--var",
-                             str(tmp_path / "var"), "--backfill-days", "0.2", "--mqtt-port", str(free_port())],
+                             str(tmp_path / "var"), "--backfill-days", "0.2"],
                             stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     url = f"http://127.0.0.1:{influx_port}"
     try:
         wait_for(lambda: "plantems demo is running" in (tmp_path / "demo.log").read_text(), timeout_s=90,
                  what="the demo to start")
         wait_for(lambda: len(rows(url, "plantems", "SELECT last(p_kw) FROM electrical WHERE time > now() - 10s "
-                                                   "GROUP BY device")) == 11, timeout_s=30, what="live data from all 11 meters")
+                                                   "GROUP BY device")) == 13, timeout_s=30,
+                 what="live data from all 13 devices (11 Modbus, 2 MQTT)")
         history = rows(url, "plantems", "SELECT count(p_kw) FROM electrical WHERE time < now() - 1h")
-        assert history and history[0]["count"] >= 11 * 60  # the back-fill is there
+        assert history and history[0]["count"] >= 13 * 60  # the back-fill is there
     finally:
         demo.send_signal(signal.SIGTERM)
         demo.wait(60)

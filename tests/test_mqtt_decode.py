@@ -106,3 +106,18 @@ def test_random_payloads_never_crash_and_never_yield_invalid_points(decoder, top
         assert -1 <= reading.values.get("pf", 0) <= 1
         assert 0 <= reading.values.get("v_l1_v", 0) <= 1000
         assert reading.time_ns <= NOW_NS + 300 * 10**9
+
+
+def test_simulated_plc_payloads_decode_to_what_was_published():
+    from simulator.mqtt_publisher import payloads_for
+
+    root = Path(__file__).resolve().parent.parent
+    plant = load_plant(root / "config" / "plant.demo.yaml")
+    decoder = MqttDecoder(plant)
+    values = {"p_kw": 123.456, "q_kvar": 50.0, "pf": 0.91, "v_l1_v": 229.5, "i_l1_a": 180.25,
+              "e_imp_kwh": 98765.4321, "eq_imp_kvarh": 4321.5, "f_hz": 50.0}
+    for device in plant.mqtt_devices:
+        (topic, payload), = payloads_for(plant, device, values, NOW_NS / 1e9)
+        (reading,) = decoder.decode(topic, payload, received_ns=NOW_NS)
+        assert reading.device.id == device.id and reading.time_ns == NOW_NS
+        assert reading.values == pytest.approx({k: v for k, v in values.items() if k != "f_hz"})
