@@ -234,3 +234,58 @@ def test_tls_with_username_and_password(influx_url, db, tmp_path, tls_files, sta
     pub.publish("meters/C1/e_imp_kwh", b"77.5", qos=1).wait_for_publish(5)
     pub.loop_stop()
     wait_for(lambda: counters(influx_url, db, "comp-1") == [77], timeout_s=10, what="the reading over TLS")
+
+
+def test_deploy_config_enforces_tls_and_acls(tmp_path, tls_files, started):
+    """deploy/mosquitto runs as written (paths swapped for test ones); the collector may not publish."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+    from tests.support import REPO
+
+    port = free_port()
+    subprocess.run(["mosquitto_passwd", "-b", str(tls_files["passwd"]), "plc", "plc-password"], check=True)
+    conf = (REPO / "deploy" / "mosquitto" / "plantems.conf").read_text()
+    for old, new in [("/etc/mosquitto/plantems.passwd", tls_files["passwd"]),
+                     ("/etc/mosquitto/plantems.acl", REPO / "deploy" / "mosquitto" / "plantems.acl"),
+                     ("/etc/mosquitto/certs/ca.crt", tls_files["ca.crt"]),
+                     ("/etc/mosquitto/certs/server.crt", tls_files["server.crt"]),
+                     ("/etc/mosquitto/certs/server.key", tls_files["server.key"]),
+                     ("persistence_location /var/lib/mosquitto/\n", ""), ("listener 8883", f"listener {port} 127.0.0.1")]:
+        assert str(old) in conf
+        conf = conf.replace(str(old), str(new))
+    broker = start_mosquitto(tmp_path / "mosquitto", port, listener=False, extra_conf=conf.replace(
+        "persistence true\n", ""))
+    started.append(broker)
+    received: list[tuple[str, bytes]] = []
+
+    def client(user: str, password: str) -> paho.Client:
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"acl-{user}", protocol=MQTTProtocolVersion.MQTTv5)
+        c.tls_set(ca_certs=str(tls_files["ca.crt"]))
+        c.username_pw_set(user, password)
+        c.on_message = lambda cl, ud, msg: received.append((msg.topic, msg.payload))
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        wait_for(c.is_connected, timeout_s=10, what=f"{user} connected over TLS")
+        started.append(type("Closer", (), {"close": lambda self: (c.loop_stop(), c.disconnect())})())
+        return c
+
+    collector = client("collector", "right-password")
+    collector.subscribe("plant/+/+/telemetry", qos=1)
+    plc = client("plc", "plc-password")
+    time.sleep(0.5)
+    plc.publish("plant/cs/fan-1/telemetry", b'{"power": {"total_kw": 1}}', qos=1).wait_for_publish(5)
+    collector.publish("plant/cs/fan-2/telemetry", b'{"power": {"total_kw": 666}}', qos=1).wait_for_publish(5)
+    time.sleep(1.0)
+    assert received == [("plant/cs/fan-1/telemetry", b'{"power": {"total_kw": 1}}')]  # the collector's was denied
+    plain = paho.Client(CallbackAPIVersion.VERSION2, client_id="plain")  # no TLS: the listener must refuse
+    plain.username_pw_set("plc", "plc-password")
+    try:
+        plain.connect("127.0.0.1", port)
+        plain.loop_start()
+        time.sleep(1.5)
+        assert not plain.is_connected()
+    except OSError:
+        pass  # refused outright: also fine
+    finally:
+        plain.loop_stop()
