@@ -43,8 +43,10 @@ def counters(url: str, db: str, device: str) -> list[int]:
     return sorted(int(r["e_imp_kwh"]) for r in series(url, db, device) if r["e_imp_kwh"] is not None)
 
 
-def test_payload_formats_map_to_fields_tags_and_times(influx_url, db, tmp_path, mosquitto, started):
+@pytest.mark.parametrize("protocol", ["v311", "v5"])
+def test_payload_formats_map_to_fields_tags_and_times(influx_url, db, tmp_path, mosquitto, started, protocol):
     config = plant(tmp_path, influx_url, db, mosquitto.port)
+    config.write_text(config.read_text().replace("  client_id:", f"  protocol: {protocol}\n  client_id:"))
     started.append(CollectorProcess(config, tmp_path / "collector.log").start())
     publisher = Publisher(mosquitto.port)
     started.append(publisher)

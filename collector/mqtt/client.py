@@ -65,11 +65,14 @@ class MqttSource:
         self._worker = threading.Thread(target=self._work, name="mqtt-spool", daemon=True)
         self._warned: dict[str, tuple[float, int]] = {}
         self._refused_logged = False
+        self._stopping = False
         self.client = self._make_client()
 
     def _make_client(self) -> paho.Client:
+        v5 = self.cfg.protocol == "v5"
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             protocol=MQTTProtocolVersion.MQTTv5, manual_ack=True)
+                             protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+                             clean_session=None if v5 else False, manual_ack=True)
         if self.cfg.tls is not None:
             tls = self.cfg.tls
             client.tls_set(ca_certs=str(tls.ca_file), certfile=str(tls.cert_file) if tls.cert_file else None,
@@ -89,16 +92,20 @@ class MqttSource:
         return f"{self.cfg.host}:{self.cfg.port}"
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.cfg.session_expiry_s
         self._worker.start()
-        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s,
-                                  clean_start=False, properties=props)
+        if self.cfg.protocol == "v5":
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.cfg.session_expiry_s
+            self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s,
+                                      clean_start=False, properties=props)
+        else:
+            self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
         self.client.loop_start()
         log.info("MQTT: connecting to %s as %s, topics %s", self.endpoint, self.client_id, self.topic_filters)
 
     def stop(self) -> None:
         """Disconnect (the session stays on the broker), then spool what was received."""
+        self._stopping = True
         self.client.disconnect()
         self.client.loop_stop()
         self._stop.set()
@@ -109,7 +116,8 @@ class MqttSource:
                     reason: paho.ReasonCode, properties: Properties | None) -> None:
         if reason.is_failure:
             if not self._refused_logged:
-                hint = " (check mqtt.username and the password secret)" if reason.value in (134, 135) else ""
+                # 134/135 (MQTT 5), 4/5 (3.1.1): bad user name or password / not authorised
+                hint = " (check mqtt.username and the password secret)" if reason.value in (4, 5, 134, 135) else ""
                 log.error("MQTT broker %s refused the connection: %s%s", self.endpoint, reason, hint)
                 self._refused_logged = True
             return
@@ -120,7 +128,9 @@ class MqttSource:
 
     def _on_disconnect(self, client: paho.Client, userdata: object, flags: paho.DisconnectFlags,
                        reason: paho.ReasonCode, properties: Properties | None) -> None:
-        if self.counters.connected:
+        if self._stopping:
+            log.info("MQTT disconnected from %s; the broker keeps the session", self.endpoint)
+        elif self.counters.connected:
             log.warning("MQTT disconnected from %s: %s; reconnecting", self.endpoint, reason)
         self.counters.connected = False
 
