@@ -1,5 +1,5 @@
 # Each target does its own set-up (idempotent): a fresh Debian machine needs nothing else.
-.PHONY: setup demo test bench check-config clean
+.PHONY: setup demo test bench bench-mqtt check-config clean
 
 setup:
 	./deploy/setup-debian.sh
@@ -12,6 +12,9 @@ test: setup
 
 bench: setup
 	.venv/bin/python bench/bench_collector.py
+
+bench-mqtt: setup
+	.venv/bin/python bench/bench_mqtt.py --messages 30000
 
 check-config: setup
 	.venv/bin/plantems check-config config/plant.demo.yaml
