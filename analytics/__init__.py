@@ -1,0 +1,1 @@
+"""Scheduled jobs over stored data; each job is pure computation plus thin I/O."""
