@@ -109,8 +109,11 @@ class Field(StrEnum):
     DEAD_LETTERED_LINES = "dead_lettered_lines"
     # energy_15m
     ENERGY_KWH = "energy_kwh"
+    ENERGY_EXP_KWH = "energy_exp_kwh"
     REACTIVE_KVARH = "reactive_kvarh"
+    REACTIVE_EXP_KVARH = "reactive_exp_kvarh"
     COVERAGE = "coverage"
+    FROM_POWER = "from_power"
 
 
 # Fields that are running totals. They heal gaps (a later delta covers the

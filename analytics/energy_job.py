@@ -1,0 +1,136 @@
+"""The ``energy_15m`` job: reads raw `electrical` samples, writes `energy_15m` (derived database).
+
+Per device and 15-minute interval (local calendar): import/export energy and
+reactive energy from the counters (power integration where a device has no
+import counter), the interval's average demand, the data coverage, and the
+tariff period as the ``tou`` tag. Points are stamped at the interval start and
+the window is deleted before it is rewritten, so re-running a window (or
+back-filling it after a tariff change) leaves exactly one consistent result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from analytics.energy import INTERVAL_S, CounterSpec, energy_from_counter, energy_from_power, interval_edges
+from plantems.config import Device, PlantConfig
+from plantems.influx import InfluxClient, LineWriter
+from plantems.lineproto import Point, format_line
+from plantems.schema import ELECTRICAL, ENERGY_15M, Field, Tag
+from plantems.tariffs import Tariff, tariff_for
+
+__all__ = ["compute_energy_15m", "read_samples", "run_energy_15m"]
+
+log = logging.getLogger(__name__)
+
+_NS = 1_000_000_000
+# Counters and what they become in energy_15m.
+_COUNTERS = {Field.E_IMP_KWH: Field.ENERGY_KWH, Field.E_EXP_KWH: Field.ENERGY_EXP_KWH,
+             Field.EQ_IMP_KVARH: Field.REACTIVE_KVARH, Field.EQ_EXP_KVARH: Field.REACTIVE_EXP_KVARH}
+_READ_MARGIN_NS = INTERVAL_S * _NS  # samples just outside the window anchor its first and last interval
+
+
+def _rollover(plant: PlantConfig, device: Device, field: Field) -> float | None:
+    if device.mqtt is not None:
+        return None
+    rollovers = [r.rollover for r in plant.meter_of(device).registers if r.quantity == field]
+    return rollovers[0] if len(rollovers) == 1 else None  # a summed quantity has no single wrap point
+
+
+def _max_gap_s(device: Device) -> float:
+    """Samples further apart than this leave the interval partly uncovered."""
+    return max(60.0, 3 * device.poll_interval_s)
+
+
+def _tou(tariffs: Sequence[Tariff], plant: PlantConfig, starts_ns: np.ndarray) -> list[str]:
+    tz = plant.site.tz
+    periods = []
+    for start in starts_ns:
+        local = datetime.fromtimestamp(start / _NS, tz)
+        periods.append(tariff_for(tariffs, local.date()).period_at(local).value)
+    return periods
+
+
+def compute_energy_15m(plant: PlantConfig, tariffs: Sequence[Tariff], samples: Mapping[str, pd.DataFrame],
+                       start_ns: int, end_ns: int) -> list[Point]:
+    """energy_15m points for [start_ns, end_ns) from each device's samples (pure).
+
+    ``samples[device_id]`` has an int64 ``time`` column (UTC ns) and the raw fields.
+    Intervals without any data are left out rather than written as zero.
+    """
+    edges = interval_edges(start_ns, end_ns - 1, plant.site.tz)
+    tou = _tou(tariffs, plant, edges[:-1])
+    points = []
+    for device in plant.devices:
+        frame = samples.get(device.id)
+        if frame is None or frame.empty:
+            continue
+        times = frame["time"].to_numpy(dtype=np.int64)
+        gap = _max_gap_s(device)
+        fields: dict[str, np.ndarray] = {}
+        coverage = np.zeros(len(edges) - 1)
+        from_power = False
+        for counter, target in _COUNTERS.items():
+            if counter.value in frame and frame[counter.value].notna().sum() >= 2:
+                result = energy_from_counter(times, frame[counter.value].to_numpy(dtype=float), edges,
+                                             spec=CounterSpec(_rollover(plant, device, counter)), max_gap_s=gap)
+                fields[target.value] = result["energy"].to_numpy()
+                if result.attrs["resets"]:
+                    log.warning("device %s: counter %s dropped %d time(s) without wrapping (meter reset or "
+                                "replaced); counted from zero", device.id, counter.value, result.attrs["resets"])
+                if counter is Field.E_IMP_KWH:
+                    coverage = result["coverage"].to_numpy()
+        if Field.ENERGY_KWH.value not in fields and Field.P_KW.value in frame:
+            power = frame[Field.P_KW.value].to_numpy(dtype=float)
+            result = energy_from_power(times, np.clip(power, 0.0, None), edges, max_gap_s=gap)
+            fields[Field.ENERGY_KWH.value] = result["energy"].to_numpy()
+            coverage = result["coverage"].to_numpy()
+            from_power = True
+        if Field.ENERGY_KWH.value not in fields:
+            continue
+        tags = {Tag.SITE.value: plant.site.id, Tag.AREA.value: device.area, Tag.DEVICE.value: device.id,
+                Tag.KIND.value: device.kind.value}
+        for index, start in enumerate(edges[:-1]):
+            if start < start_ns or start >= end_ns:
+                continue
+            if coverage[index] == 0 and fields[Field.ENERGY_KWH.value][index] == 0:
+                continue  # no data at all for this interval
+            values = {name: float(series[index]) for name, series in fields.items()}
+            values[Field.DEMAND_KW.value] = values[Field.ENERGY_KWH.value] / (INTERVAL_S / 3600.0)
+            values[Field.COVERAGE.value] = float(round(coverage[index], 6))
+            values[Field.FROM_POWER.value] = 1.0 if from_power else 0.0
+            points.append(Point(ENERGY_15M, {**tags, Tag.TOU.value: tou[index]}, values, int(start)))
+    return points
+
+
+def read_samples(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int) -> dict[str, pd.DataFrame]:
+    """Raw counter and power samples per device around [start_ns, end_ns)."""
+    columns = [f.value for f in _COUNTERS] + [Field.P_KW.value]
+    select = ", ".join(f'"{c}"' for c in columns)
+    query = (f'SELECT {select} FROM "{ELECTRICAL}" WHERE "{Tag.SITE.value}" = \'{plant.site.id}\' '
+             f"AND time >= {start_ns - _READ_MARGIN_NS} AND time < {end_ns + _READ_MARGIN_NS} "
+             f'GROUP BY "{Tag.DEVICE.value}"')
+    out = {}
+    for series in client.query(query, database=plant.influxdb.raw_database):
+        frame = pd.DataFrame(series.values, columns=series.columns)
+        out[series.tags[Tag.DEVICE.value]] = frame.astype({"time": "int64"})
+    return out
+
+
+def run_energy_15m(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxClient, writer: LineWriter,
+                   start_ns: int, end_ns: int) -> int:
+    """Recompute [start_ns, end_ns): delete the window's energy_15m points, write the new ones."""
+    points = compute_energy_15m(plant, tariffs, read_samples(client, plant, start_ns, end_ns), start_ns, end_ns)
+    database = plant.influxdb.derived_database
+    client.query(f'DELETE FROM "{ENERGY_15M}" WHERE time >= {start_ns} AND time < {end_ns}', database=database)
+    lines = [format_line(p) for p in points]
+    for i in range(0, len(lines), plant.influxdb.batch_lines):
+        writer.write(database, lines[i:i + plant.influxdb.batch_lines])
+    log.info("energy_15m: %d points for %s .. %s", len(points), pd.Timestamp(start_ns, tz="UTC"),
+             pd.Timestamp(end_ns, tz="UTC"))
+    return len(points)
