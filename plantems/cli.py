@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -128,6 +129,39 @@ def simulate(config_path: Path, backfill_days: float | None) -> None:
         await Simulator(plant).run(stop)
 
     asyncio.run(serve())
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--tariffs", "tariffs_dir", type=click.Path(path_type=Path), default=None,
+              help="Tariff folder (default: tariffs/ beside the plant file).")
+@click.option("--backfill", nargs=2, type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="FROM TO",
+              help="Recompute every local day FROM..TO (inclusive), with progress, then exit.")
+def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetime, datetime] | None) -> None:
+    """Run the analytics jobs on their schedules (until Ctrl-C), or back-fill a date range."""
+    from analytics.service import backfill_energy, run_scheduler
+    from plantems.influx import InfluxClient
+    from plantems.tariffs import load_tariffs
+
+    plant = _load(config_path)
+    try:
+        tariffs = load_tariffs(tariffs_dir or config_path.parent / "tariffs")
+    except ConfigError as exc:
+        click.echo("tariffs refused:\n  " + "\n  ".join(exc.problems), err=True)
+        sys.exit(2)
+    if not tariffs:
+        click.echo(f"no tariff in {tariffs_dir or config_path.parent / 'tariffs'}", err=True)
+        sys.exit(2)
+    cfg = plant.influxdb
+    client, writer = InfluxClient(cfg), make_writer(cfg, detect_api(cfg))
+    if backfill is not None:
+        first, last = (d.date() for d in backfill)
+        if last < first:
+            raise click.BadParameter(f"{last} is before {first}", param_hint="--backfill")
+        count = backfill_energy(plant, tariffs, client, writer, first, last)
+        click.echo(f"energy_15m: {count} points for {first} .. {last}")
+        return
+    run_scheduler(plant, tariffs, client, writer)
 
 
 @main.command()

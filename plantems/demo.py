@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -75,12 +76,21 @@ def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_d
             if done.returncode != 0:
                 print("back-fill failed; see the message above", file=sys.stderr)
                 return 1
+            first = (datetime.now(plant.site.tz) - timedelta(days=backfill_days)).date()
+            print(f"computing 15-minute energy for the history ({first} .. today)...")
+            done = subprocess.run([sys.executable, "-m", "plantems.cli", "analyze", "--config", str(config_path),
+                                   "--backfill", first.isoformat(), datetime.now(plant.site.tz).date().isoformat()],
+                                  check=False)
+            if done.returncode != 0:
+                print("energy back-fill failed; see the message above", file=sys.stderr)
+                return 1
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z\n"))
         logs = var_dir / "log"
         children.append(_child("simulator", ["simulate", "--config", str(config_path)], logs / "simulator.log"))
         time.sleep(1.0)  # servers listening before the first poll; the collector copes either way
         children.append(_child("collector", ["collect", "--config", str(config_path)], logs / "collector.log"))
+        children.append(_child("analytics", ["analyze", "--config", str(config_path)], logs / "analytics.log"))
         _print_summary(plant, var_dir, mqtt_port)
         signal.signal(signal.SIGTERM, _interrupt)
         while all(child.poll() is None for child in children):
@@ -107,10 +117,13 @@ plantems demo is running (Ctrl-C stops everything):
   simulator      {len(plant.modbus_devices)} Modbus meters on 127.0.0.1, {len(plant.mqtt_devices)} MQTT devices
                  published by a simulated PLC (log {var_dir / 'log/simulator.log'})
   collector      spool {plant.spool.path} (log {var_dir / 'log/collector.log'})
+  analytics      energy_15m every 15 minutes (log {var_dir / 'log/analytics.log'})
 
 Try:
   curl -sG {url}/query --data-urlencode db={db} \\
     --data-urlencode "q=SELECT last(p_kw) FROM electrical WHERE time > now() - 1m GROUP BY device"
   curl -sG {url}/query --data-urlencode db={db} \\
     --data-urlencode "q=SELECT mean(p_kw) FROM electrical WHERE time > now() - 1d GROUP BY time(1h), area"
+  curl -sG {url}/query --data-urlencode db={plant.influxdb.derived_database} \\
+    --data-urlencode "q=SELECT sum(energy_kwh) FROM energy_15m WHERE time > now() - 7d GROUP BY tou, area"
 """, flush=True)

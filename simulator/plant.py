@@ -86,7 +86,7 @@ class SimulatedPlant:
                              Field.EQ_EXP_KVARH.value: np.clip(-q, 0, None)}
         return rates
 
-    def _integrate(self, grid: Array, base: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, Array]]:
+    def integrate(self, grid: Array, base: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, Array]]:
         """Counter values on ``grid`` (trapezoid), starting from ``base`` at ``grid[0]``."""
         out: dict[str, dict[str, Array]] = {}
         for dev_id, rates in self._rates(grid).items():
@@ -108,7 +108,7 @@ class SimulatedPlant:
         while t < t_s:
             end = min(t + piece_s, t_s)
             grid = np.arange(t, end + GRID_S / 2, GRID_S)
-            values = self._integrate(grid, current)
+            values = self.integrate(grid, current)
             current = {dev: {k: float(v[-1]) for k, v in c.items()} for dev, c in values.items()}
             t = float(grid[-1])
         return current
@@ -117,7 +117,7 @@ class SimulatedPlant:
                          ) -> tuple[Array, dict[str, dict[str, Array]]]:
         """Grid times in [start_s, end_s] and counter values there; ``base`` = counters at start_s if known."""
         grid = np.arange(start_s, end_s + GRID_S / 2, GRID_S)
-        return grid, self._integrate(grid, base if base is not None else self.counters_at(start_s))
+        return grid, self.integrate(grid, base if base is not None else self.counters_at(start_s))
 
 
 def integrate_step(previous: Mapping[str, float], inst_prev: Mapping[str, float],

@@ -67,10 +67,12 @@ class Simulator:
         """Advance the plant to ``t_s`` and write every device's registers."""
         inst = self._instant(t_s)
         if self._last is None:
+            # from the last history grid point to now, at the tick's resolution: a single
+            # trapezoid over up to a minute of rolling-mill power would be off by kWh
             grid_t = float(np.floor(t_s / GRID_S) * GRID_S)
-            start_inst = self._instant(grid_t)
-            self.counters = {dev: integrate_step(c, start_inst[dev], inst[dev], t_s - grid_t)
-                             for dev, c in self.model.counters_at(grid_t).items()}
+            fine = np.append(np.arange(grid_t, t_s, self.tick_s), t_s)
+            integrated = self.model.integrate(fine, self.model.counters_at(grid_t))
+            self.counters = {dev: {k: float(v[-1]) for k, v in c.items()} for dev, c in integrated.items()}
         else:
             last_t, last_inst = self._last
             self.counters = {dev: integrate_step(self.counters[dev], last_inst[dev], inst[dev], t_s - last_t)

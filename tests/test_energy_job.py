@@ -54,3 +54,48 @@ def test_energy_matches_counter_differences_and_is_idempotent(filled, influx_url
         assert sum(p["energy_kwh"] for p in mine) == pytest.approx(raw[end_ns] - raw[start_ns], rel=1e-9)
     pv = [r for r in stored if r["device"] == "pv"]
     assert all(r["energy_exp_kwh"] >= 0 for r in pv)
+
+
+def test_recent_window_is_whole_quarter_hours():
+    from analytics.service import recent_window
+
+    now_s = 1_795_000_450.0
+    start, end = recent_window(now_s)
+    assert end == 1_794_999_600 * 10**9  # the last quarter hour that has ended (14:00 local)
+    assert end <= now_s * 1e9 < end + 900 * 10**9
+    assert end - start == 2 * H
+
+
+def test_cli_backfill_and_scheduler(filled, influx_url, db, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    from plantems.cli import main
+    from tests.support import wait_for
+
+    plant, end_ns = filled
+    config = tmp_path / "plant.yaml"
+    day = datetime.fromtimestamp(end_ns / 1e9, plant.site.tz).date().isoformat()
+    result = CliRunner().invoke(main, ["analyze", "--config", str(config), "--tariffs", str(REPO / "config" / "tariffs"),
+                                       "--backfill", day, day])
+    assert result.exit_code == 0, result.output
+    import re
+
+    count = int(re.search(r"energy_15m: (\d+) points for", result.output).group(1))
+    stored = rows(influx_url, f"{db}_derived", "SELECT count(energy_kwh) FROM energy_15m")
+    assert count > 0 and stored[0]["count"] == count
+    bad = CliRunner().invoke(main, ["analyze", "--config", str(config), "--tariffs", str(tmp_path / "none")])
+    assert bad.exit_code == 2 and "no tariff in" in bad.output
+    # the scheduler runs the job once at start, then every quarter hour
+    rows(influx_url, f"{db}_derived", "DROP MEASUREMENT energy_15m")
+    proc = subprocess.Popen([sys.executable, "-m", "plantems.cli", "analyze", "--config", str(config), "--tariffs",
+                             str(REPO / "config" / "tariffs")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: rows(influx_url, f"{db}_derived", "SELECT count(energy_kwh) FROM energy_15m"), timeout_s=20,
+                 what="the first scheduled run")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
