@@ -52,6 +52,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_days: float) -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # ordered with the children's output
     var_dir = var_dir.resolve()
     servers: list[ManagedProcess] = []
     children: list[subprocess.Popen[bytes]] = []

@@ -1,6 +1,7 @@
 """`plantems demo` as the README runs it: servers, back-fill, simulator, collector, clean stop."""
 
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
     text = text.replace("port: 11883", f"port: {free_port()}")
     config = tmp_path / "plant.yaml"
     config.write_text(text)
+    shutil.copytree(REPO / "config" / "tariffs", tmp_path / "tariffs")  # tariffs live beside the plant file
     log = (tmp_path / "demo.log").open("w")
     demo = subprocess.Popen([sys.executable, "-m", "plantems.cli", "demo", "--config", str(config), "--var",
                              str(tmp_path / "var"), "--backfill-days", "0.2"],
@@ -34,6 +36,8 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
                  what="live data from all 13 devices (11 Modbus, 2 MQTT)")
         history = rows(url, "plantems", "SELECT count(p_kw) FROM electrical WHERE time < now() - 1h")
         assert history and history[0]["count"] >= 13 * 60  # the back-fill is there
+        energy = rows(url, "plantems_derived", "SELECT count(energy_kwh) FROM energy_15m GROUP BY device")
+        assert len(energy) == 13 and all(r["count"] >= 4 for r in energy)  # and its 15-minute energy
     finally:
         demo.send_signal(signal.SIGTERM)
         demo.wait(60)
