@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -22,7 +23,7 @@ from plantems.config import PlantConfig
 from plantems.influx import InfluxClient, LineWriter
 from plantems.tariffs import Tariff
 
-__all__ = ["backfill_energy", "recent_window", "run_scheduler"]
+__all__ = ["backfill_energy", "recent_window", "run_rollup", "run_scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +57,61 @@ def backfill_energy(plant: PlantConfig, tariffs: Sequence[Tariff], client: Influ
     return written
 
 
-def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxClient, writer: LineWriter) -> None:
+def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxClient, writer: LineWriter, *,
+                  config_dir: Path, reports_dir: Path) -> None:
     """Run the jobs until SIGINT/SIGTERM."""
+    from analytics.rollup import previous_month
+
     def energy_job() -> None:
         run_energy_15m(plant, tariffs, client, writer, *recent_window(time.time()))
+
+    def rollup_job() -> None:
+        now = datetime.now(plant.site.tz)
+        month = previous_month(now)
+        paths = run_rollup(plant, month, config_dir=config_dir, client=client, writer=writer, out_root=reports_dir,
+                           as_of=now.date(), progress=False)
+        log.info("monthly rollup %s written: %s", month, ", ".join(str(p) for p in paths))
 
     scheduler = BlockingScheduler(timezone=plant.site.timezone)
     # a minute past each quarter hour: the interval just closed has its samples spooled by then
     scheduler.add_job(energy_job, CronTrigger(minute="1,16,31,46", timezone=plant.site.timezone),
                       id="energy_15m", coalesce=True, max_instances=1, misfire_grace_time=600,
                       next_run_time=datetime.now(plant.site.tz))
-    log.info("analytics: energy_15m every 15 minutes (recomputing the last %d h), timezone %s",
-             RECOMPUTE_S // 3600, plant.site.timezone)
+    # the first of the month, 02:00 local: the month before, once its last intervals are in
+    scheduler.add_job(rollup_job, CronTrigger(day=1, hour=2, minute=0, timezone=plant.site.timezone),
+                      id="monthly_rollup", coalesce=True, max_instances=1, misfire_grace_time=7 * 86400)
+    log.info("analytics: energy_15m every 15 minutes (recomputing the last %d h), monthly rollup on the 1st at "
+             "02:00, timezone %s", RECOMPUTE_S // 3600, plant.site.timezone)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         log.info("analytics stopped")
+
+
+def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: InfluxClient, writer: LineWriter,
+               out_root: Path, as_of: date, progress: bool = True) -> list[Path]:
+    """The month end to end: recompute its energy, compute, write `scope2` points and the report files."""
+    from analytics.report import write_report
+    from analytics.rollup import compute_rollup, month_bounds, read_month, write_scope2_points
+    from plantems.factors import load_factors
+    from plantems.ledger import load_ledger
+    from plantems.tariffs import load_tariffs
+    from plantems.targets import load_targets
+
+    tariffs = load_tariffs(config_dir / "tariffs")
+    factors = load_factors(config_dir / "emission_factors.yaml")
+    ledger = load_ledger(config_dir / "green_power.csv")
+    targets = load_targets(config_dir / "targets.yaml")
+    start, end = month_bounds(month, plant.site.tz)
+    last_day = (end - timedelta(days=1)).date()
+    with tqdm(total=4, desc=f"rollup {month}", unit="step", disable=not progress) as bar:
+        backfill_energy(plant, tariffs, client, writer, start.date(), last_day, progress=False)
+        bar.update(1)
+        rollup = compute_rollup(plant, month, read_month(client, plant, month), tariffs=tariffs, factors=factors,
+                                ledger=ledger, targets=targets, as_of=as_of)
+        bar.update(1)
+        write_scope2_points(plant, rollup, writer, client)
+        bar.update(1)
+        paths = write_report(rollup, out_root / month)
+        bar.update(1)
+    return paths

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from plantems.config import PlantConfig, load_plant
-from plantems.influx import InfluxError, detect_api, init_databases, make_writer
+from plantems.influx import InfluxClient, InfluxError, detect_api, init_databases, make_writer
 from plantems.yamlconf import ConfigError
 
 __all__ = ["main"]
@@ -140,7 +140,6 @@ def simulate(config_path: Path, backfill_days: float | None) -> None:
 def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetime, datetime] | None) -> None:
     """Run the analytics jobs on their schedules (until Ctrl-C), or back-fill a date range."""
     from analytics.service import backfill_energy, run_scheduler
-    from plantems.influx import InfluxClient
     from plantems.tariffs import load_tariffs
 
     plant = _load(config_path)
@@ -161,7 +160,58 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
         count = backfill_energy(plant, tariffs, client, writer, first, last)
         click.echo(f"energy_15m: {count} points for {first} .. {last}")
         return
-    run_scheduler(plant, tariffs, client, writer)
+    run_scheduler(plant, tariffs, client, writer, config_dir=config_path.parent, reports_dir=Path("reports"))
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--month", required=True, help="YYYY-MM, in the site's calendar.")
+@click.option("--reports", "reports_dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
+def rollup(config_path: Path, month: str, reports_dir: Path) -> None:
+    """Monthly rollup for MONTH: recompute its energy, write scope2 points and reports/MONTH/."""
+    from analytics.service import run_rollup
+
+    plant = _load(config_path)
+    try:
+        datetime.strptime(month, "%Y-%m")
+    except ValueError:
+        raise click.BadParameter(f"{month!r} is not YYYY-MM", param_hint="--month") from None
+    cfg = plant.influxdb
+    try:
+        paths = run_rollup(plant, month, config_dir=config_path.parent, client=InfluxClient(cfg),
+                           writer=make_writer(cfg, detect_api(cfg)), out_root=reports_dir,
+                           as_of=datetime.now(plant.site.tz).date())
+    except ConfigError as exc:
+        click.echo("configuration refused:\n  " + "\n  ".join(exc.problems), err=True)
+        sys.exit(2)
+    except (InfluxError, LookupError) as exc:
+        click.echo(f"rollup {month} failed: {exc}", err=True)
+        sys.exit(1)
+    for path in paths:
+        click.echo(str(path))
+
+
+@main.group()
+def production() -> None:
+    """Production tonnage (for intensity per tonne)."""
+
+
+@production.command("import")
+@CONFIG_OPTION
+@click.argument("csv_path", type=click.Path(exists=True, path_type=Path))
+def production_import(config_path: Path, csv_path: Path) -> None:
+    """Import CSV_PATH (columns: date, line, output_t) as `production` points at local midnight."""
+    from plantems.production import read_production_csv
+
+    plant = _load(config_path)
+    try:
+        lines = read_production_csv(csv_path, plant)
+    except ValueError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    cfg = plant.influxdb
+    make_writer(cfg, detect_api(cfg)).write(cfg.raw_database, lines)
+    click.echo(f"imported {len(lines)} production rows from {csv_path}")
 
 
 @main.command()

@@ -46,6 +46,10 @@ class Site(_Frozen):
     name: str = ""
     name_zh: str = ""
     timezone: str = "Asia/Shanghai"
+    # Grid-factor regions, most specific first (see config/emission_factors.yaml). Put "hunan"
+    # first once the provincial factors are confirmed from the MEE annex.
+    grid_factor_regions: tuple[str, ...] = ("central_china", "national")
+    residual_factor_regions: tuple[str, ...] = ("national",)
 
     @field_validator("timezone")
     @classmethod

@@ -114,6 +114,10 @@ class Field(StrEnum):
     REACTIVE_EXP_KVARH = "reactive_exp_kvarh"
     COVERAGE = "coverage"
     FROM_POWER = "from_power"
+    # scope2
+    KGCO2E = "kgco2e"
+    FACTOR_KG_PER_KWH = "factor_kg_per_kwh"
+    GREEN_KWH = "green_kwh"
 
 
 # Fields that are running totals. They heal gaps (a later delta covers the

@@ -1,0 +1,223 @@
+"""Monthly report files from a Rollup: report.html (self-contained, inline SVG charts),
+scope2.csv, scope2.xlsx and rollup.json (all numbers plus provenance)."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+from openpyxl import Workbook  # noqa: E402
+
+from analytics.rollup import Rollup  # noqa: E402
+
+__all__ = ["write_report"]
+
+_TOU_COLOURS = {"sharp": "#b2182b", "peak": "#ef8a62", "flat": "#67a9cf", "valley": "#2166ac"}
+
+
+def _svg(figure: Any) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(figure)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _daily_chart(rollup: Rollup) -> str:
+    figure, axis = plt.subplots(figsize=(9, 3.2))
+    daily = rollup.daily
+    if not daily.empty:
+        table = daily.pivot_table(index="date", columns="tou", values="energy_kwh", aggfunc="sum").fillna(0) / 1000
+        bottom = None
+        for tou in ("valley", "flat", "peak", "sharp"):
+            if tou in table:
+                axis.bar(table.index, table[tou], bottom=bottom, label=tou, color=_TOU_COLOURS[tou])
+                bottom = table[tou] if bottom is None else bottom + table[tou]
+        axis.legend(ncol=4, fontsize=8)
+    axis.set_ylabel("MWh per day")
+    axis.set_title("Sub-metered energy by tariff period")
+    return _svg(figure)
+
+
+def _emissions_chart(rollup: Rollup) -> str:
+    s2 = rollup.scope2
+    figure, axis = plt.subplots(figsize=(6, 3))
+    labels = ["location", "market (monthly)", "market (hourly)"]
+    values = [s2.location_kgco2e / 1000, s2.market_monthly.kgco2e / 1000, s2.market_hourly.kgco2e / 1000]
+    axis.bar(labels, values, color=["#636363", "#31a354", "#a1d99b"])
+    axis.set_ylabel("t CO2e")
+    axis.set_title("Scope 2: location- vs market-based")
+    return _svg(figure)
+
+
+def _intensity_chart(rollup: Rollup) -> str:
+    figure, axis = plt.subplots(figsize=(6, 3))
+    labels, values, colours = [], [], []
+    for key, label, colour in (("location_t_per_t", "location", "#636363"), ("market_t_per_t", "market", "#31a354"),
+                               ("target_t_per_t", "pathway target", "#fdae6b")):
+        if rollup.intensity.get(key) is not None:
+            labels.append(label)
+            values.append(rollup.intensity[key])
+            colours.append(colour)
+    axis.bar(labels, values, color=colours)
+    axis.set_ylabel("t CO2e / t Al")
+    axis.set_title("Scope 2 intensity against the pathway (Scope 1+2 target)")
+    if not values:
+        axis.text(0.5, 0.5, "no production recorded for the month", ha="center", transform=axis.transAxes)
+    return _svg(figure)
+
+
+def _share_chart(rollup: Rollup) -> str:
+    figure, axis = plt.subplots(figsize=(6, 2.4))
+    axis.barh(["renewable share"], [rollup.scope2.renewable_share * 100], color="#31a354")
+    if rollup.renewable_share_target is not None:
+        axis.axvline(rollup.renewable_share_target * 100, color="#fdae6b", linestyle="--", label="2030 goal")
+        axis.legend(fontsize=8)
+    axis.set_xlim(0, 100)
+    axis.set_xlabel("% of consumption")
+    return _svg(figure)
+
+
+def _coverage_chart(rollup: Rollup) -> str:
+    devices = rollup.devices
+    figure, axis = plt.subplots(figsize=(9, 3))
+    colours = ["#d73027" if c < 0.95 else "#1a9850" for c in devices["coverage"]]
+    axis.bar(devices["device"], devices["coverage"] * 100, color=colours)
+    axis.set_ylim(0, 105)
+    axis.set_ylabel("% of intervals with data")
+    axis.set_title("Data coverage per meter")
+    axis.tick_params(axis="x", rotation=45)
+    return _svg(figure)
+
+
+def _table(rows: list[list[Any]], header: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 100 else f"{value:,.4g}"
+    return str(value)
+
+
+def _summary_rows(rollup: Rollup) -> list[list[Any]]:
+    s2 = rollup.scope2
+    return [
+        ["Grid import (kWh)", s2.grid_import_kwh], ["On-site PV consumed (kWh)", s2.pv_self_kwh],
+        ["Consumption (kWh)", s2.consumption_kwh],
+        ["Scope 2 location-based (t CO2e)", s2.location_kgco2e / 1000],
+        ["Scope 2 market-based, monthly matching (t CO2e)", s2.market_monthly.kgco2e / 1000],
+        ["Scope 2 market-based, hourly matching, 2025 draft (t CO2e)", s2.market_hourly.kgco2e / 1000],
+        ["Green instruments matched, monthly / hourly (kWh)",
+         f"{s2.market_monthly.instruments_kwh:,.0f} / {s2.market_hourly.instruments_kwh:,.0f}"],
+        ["Renewable share", f"{s2.renewable_share:.1%}"],
+        ["Location factor", s2.location_factor.label], ["Residual factor", s2.residual_factor.label],
+    ]
+
+
+def _html(rollup: Rollup) -> str:
+    warnings = []
+    if rollup.poor_coverage:
+        warnings.append("Poor data coverage this month: " + ", ".join(rollup.poor_coverage)
+                        + ". Totals use counter deltas and stay exact, but interval detail is interpolated.")
+    for key in ("location_factor", "residual_factor"):
+        factor = rollup.provenance[key]
+        if factor["provisional"]:
+            warnings.append(f"Provisional: {factor['id']} ({factor['year']}) stands in for {rollup.month[:4]}, "
+                            "whose factor is not yet published; the month will be restated.")
+        if factor["status"] == "uncertain":
+            warnings.append(f"Factor {factor['id']} is marked uncertain; confirm it before signing.")
+    if rollup.provenance["tariff"]["status"] != "confirmed":
+        warnings.append(f"Tariff {rollup.provenance['tariff']['id']} is to be confirmed: costs are indicative.")
+    warning_html = "".join(f'<p class="warn">{html.escape(w)}</p>' for w in warnings)
+    devices = rollup.devices
+    device_rows = [[r.device, r.area, r.kind, r.energy_kwh, r.cost_cny, f"{r.coverage:.1%}"]
+                   for r in devices.itertuples()]
+    allocation = [[name, line["kwh"], line["location_kg"] / 1000, line["market_kg"] / 1000]
+                  for name, line in rollup.scope2.allocation.items()]
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>plantems {rollup.site} {rollup.month}</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}
+.warn{{background:#fee;border-left:4px solid #d73027;padding:6px}}figure{{margin:1em 0}}</style></head><body>
+<h1>Energy and Scope 2 report: {html.escape(rollup.site)}, {rollup.month}</h1>
+<p>Computed {rollup.as_of.isoformat()} by plantems; configuration sha256 {rollup.provenance['config_sha256'][:12]}.</p>
+{warning_html}
+<h2>Summary</h2>{_table(_summary_rows(rollup), ["", "value"])}
+<h2>Charts</h2>
+<figure id="chart-daily">{_daily_chart(rollup)}</figure>
+<figure id="chart-emissions">{_emissions_chart(rollup)}</figure>
+<figure id="chart-intensity">{_intensity_chart(rollup)}</figure>
+<figure id="chart-share">{_share_chart(rollup)}</figure>
+<figure id="chart-coverage">{_coverage_chart(rollup)}</figure>
+<h2>Meters</h2>{_table(device_rows, ["device", "area", "kind", "kWh", "cost (CNY)", "coverage"])}
+<h2>Allocation of site emissions (by sub-metered energy)</h2>
+{_table(allocation, ["meter", "kWh", "location t CO2e", "market t CO2e"])}
+<h2>Provenance</h2><pre>{html.escape(json.dumps(rollup.provenance, indent=2, ensure_ascii=False))}</pre>
+</body></html>"""
+
+
+def _lines(rollup: Rollup) -> list[list[Any]]:
+    s2 = rollup.scope2
+    rows = [["site", rollup.site, "location", s2.grid_import_kwh, s2.location_kgco2e, s2.location_factor.factor.id],
+            ["site", rollup.site, "market", s2.grid_import_kwh, s2.market_monthly.kgco2e,
+             s2.residual_factor.factor.id],
+            ["site", rollup.site, "market_hourly", s2.grid_import_kwh, s2.market_hourly.kgco2e,
+             s2.residual_factor.factor.id]]
+    for name, line in s2.allocation.items():
+        for method in ("location", "market", "market_hourly"):
+            rows.append(["meter", name, method, line["kwh"], line[f"{method}_kg"], ""])
+    return rows
+
+
+def write_report(rollup: Rollup, folder: Path) -> list[Path]:
+    """Write the four report files into ``folder``; return their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    header = ["scope", "name", "method", "kwh", "kgco2e", "factor_id"]
+    csv_path = folder / "scope2.csv"
+    with csv_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(_lines(rollup))
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "Scope 2"
+    sheet.append(header)
+    for row in _lines(rollup):
+        sheet.append(row)
+    meters = workbook.create_sheet("Meters")
+    meters.append(list(rollup.devices.columns))
+    for row in rollup.devices.itertuples(index=False):
+        meters.append(list(row))
+    provenance = workbook.create_sheet("Provenance")
+    for key, value in rollup.provenance.items():
+        provenance.append([key, json.dumps(value, ensure_ascii=False)])
+    xlsx_path = folder / "scope2.xlsx"
+    workbook.save(xlsx_path)
+    json_path = folder / "rollup.json"
+    s2 = rollup.scope2
+    json_path.write_text(json.dumps({
+        "site": rollup.site, "month": rollup.month, "as_of": rollup.as_of.isoformat(),
+        "grid_import_kwh": s2.grid_import_kwh, "grid_export_kwh": s2.grid_export_kwh,
+        "pv_generation_kwh": s2.pv_generation_kwh, "pv_self_kwh": s2.pv_self_kwh,
+        "consumption_kwh": s2.consumption_kwh,
+        "scope2_kgco2e": {"location": s2.location_kgco2e, "market": s2.market_monthly.kgco2e,
+                          "market_hourly": s2.market_hourly.kgco2e},
+        "green_kwh": {"monthly": s2.market_monthly.instruments_kwh, "hourly": s2.market_hourly.instruments_kwh},
+        "renewable_share": s2.renewable_share, "production_t": rollup.production_t, "intensity": rollup.intensity,
+        "meters": rollup.devices.to_dict(orient="records"), "allocation": s2.allocation,
+        "poor_coverage": rollup.poor_coverage, "provenance": rollup.provenance,
+    }, indent=2, ensure_ascii=False, default=str))
+    html_path = folder / "report.html"
+    html_path.write_text(_html(rollup), encoding="utf-8")
+    return [html_path, csv_path, xlsx_path, json_path]

@@ -1,0 +1,210 @@
+"""Monthly rollup: reads `energy_15m` and `production`, writes `scope2` points and the report data.
+
+Pure core: ``compute_rollup`` turns a month's 15-minute energy into device
+totals and costs, Scope 2 (location, market monthly, market hourly), its
+allocation, intensity against the pathway, the renewable share, and the
+provenance an auditor needs (coverage per meter, factor, tariff and ledger
+versions, config hash). Re-running a month gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analytics.scope2 import UNMETERED, Scope2Result, compute_scope2
+from plantems.config import DeviceKind, PlantConfig
+from plantems.factors import Factor, select_factor
+from plantems.influx import InfluxClient, LineWriter
+from plantems.ledger import LedgerEntry
+from plantems.lineproto import Point, format_line
+from plantems.schema import ENERGY_15M, PRODUCTION, SCOPE2, Field, Tag
+from plantems.tariffs import Period, Tariff, tariff_for
+from plantems.targets import Targets
+
+__all__ = ["MonthData", "Rollup", "compute_rollup", "month_bounds", "read_month", "write_scope2_points"]
+
+log = logging.getLogger(__name__)
+
+POOR_COVERAGE = 0.95  # below this a meter's month is flagged on the report's first page
+_GRID = (DeviceKind.INCOMER,)
+_NOT_SUB_METERS = (DeviceKind.INCOMER, DeviceKind.FEEDER, DeviceKind.PV)
+
+
+def month_bounds(month: str, tz: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Local start of ``month`` (YYYY-MM) and of the next month."""
+    start = pd.Timestamp(f"{month}-01", tz=tz)
+    return start, pd.Timestamp(start.tz_localize(None) + pd.offsets.MonthBegin(1), tz=tz)
+
+
+@dataclass(frozen=True)
+class MonthData:
+    intervals: pd.DataFrame  # time (ns), device, tou, energy_kwh, energy_exp_kwh, coverage
+    production_t: float | None  # tonnes of output in the month, None if none was recorded
+
+
+@dataclass(frozen=True)
+class Rollup:
+    month: str
+    site: str
+    as_of: date
+    devices: pd.DataFrame  # device, area, kind, energy_kwh, energy_exp_kwh, cost_cny, coverage, kwh per tou
+    daily: pd.DataFrame  # date, area, tou, energy_kwh (sub-meters)
+    scope2: Scope2Result
+    production_t: float | None
+    intensity: dict[str, float | None]
+    renewable_share_target: float | None
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def poor_coverage(self) -> list[str]:
+        return [f"{r.device} ({r.coverage:.1%})" for r in self.devices.itertuples() if r.coverage < POOR_COVERAGE]
+
+
+def _device_table(plant: PlantConfig, frame: pd.DataFrame, tariffs: Sequence[Tariff], tz: Any,
+                  expected_intervals: int) -> pd.DataFrame:
+    rows = []
+    for device in plant.devices:
+        mine = frame[frame["device"] == device.id]
+        local = pd.to_datetime(mine["time"], utc=True).dt.tz_convert(tz)
+        prices = [tariff_for(tariffs, t.date()).prices_per_kwh[Period(tou)]
+                  for t, tou in zip(local, mine["tou"], strict=True)]
+        by_tou = mine.groupby("tou")["energy_kwh"].sum()
+        rows.append({"device": device.id, "area": device.area, "kind": device.kind.value,
+                     "energy_kwh": float(mine["energy_kwh"].sum()),
+                     "energy_exp_kwh": float(mine["energy_exp_kwh"].fillna(0).sum()),
+                     "cost_cny": float((mine["energy_kwh"].to_numpy() * pd.Series(prices, dtype=float)).sum())
+                     if len(mine) else 0.0,
+                     "coverage": float(mine["coverage"].sum() / expected_intervals),
+                     **{f"kwh_{p}": float(by_tou.get(p, 0.0)) for p in ("sharp", "peak", "flat", "valley")}})
+    return pd.DataFrame(rows)
+
+
+def compute_rollup(plant: PlantConfig, month: str, data: MonthData, *, tariffs: Sequence[Tariff],
+                   factors: Sequence[Factor], ledger: Sequence[LedgerEntry], targets: Targets,
+                   as_of: date) -> Rollup:
+    """Everything the monthly report states, from the month's data (pure)."""
+    tz = plant.site.tz
+    start, end = month_bounds(month, tz)
+    expected = int((end - start) / pd.Timedelta(minutes=15))
+    frame = data.intervals
+    devices = _device_table(plant, frame, tariffs, tz, expected)
+    kinds = {d.id: d.kind for d in plant.devices}
+    grid = frame[frame["device"].map(kinds).isin(_GRID)]
+    hours = pd.date_range(start, end, freq="1h", inclusive="left").tz_convert("UTC")
+    hourly = (grid.assign(hour=pd.to_datetime(grid["time"], utc=True).dt.floor("1h"))
+              .groupby("hour")["energy_kwh"].sum().reindex(hours, fill_value=0.0))
+    pv = devices[devices["kind"] == DeviceKind.PV.value]
+    subs = devices[~devices["kind"].isin([k.value for k in _NOT_SUB_METERS])]
+    year = start.year
+    location = select_factor(factors, method="location", regions=plant.site.grid_factor_regions, year=year,
+                             as_of=as_of)
+    residual = select_factor(factors, method="residual", regions=plant.site.residual_factor_regions, year=year,
+                             as_of=as_of)
+    site_entries = [e for e in ledger if e.site == plant.site.id]
+    scope2 = compute_scope2(month=month, tz=tz, grid_import_hourly=hourly,
+                            grid_export_kwh=float(grid["energy_exp_kwh"].fillna(0).sum()),
+                            pv_generation_kwh=float(pv["energy_exp_kwh"].sum()),
+                            device_kwh=dict(zip(subs["device"], subs["energy_kwh"], strict=True)),
+                            entries=site_entries, location=location, residual=residual)
+    daily = _daily(frame[frame["device"].isin(subs["device"])], plant, tz)
+    production = data.production_t
+    intensity = {
+        "location_t_per_t": scope2.location_kgco2e / 1000 / production if production else None,
+        "market_t_per_t": scope2.market_monthly.kgco2e / 1000 / production if production else None,
+        "target_t_per_t": targets.intensity.for_year(year),
+    }
+    tariff = tariff_for(tariffs, start.date())
+    provenance = {
+        "config_sha256": plant.config_sha256,
+        "tariff": {"id": tariff.id, "status": tariff.status, "valid_from": tariff.valid_from.isoformat()},
+        "location_factor": {**location.factor.model_dump(mode="json"), "provisional": location.provisional},
+        "residual_factor": {**residual.factor.model_dump(mode="json"), "provisional": residual.provisional},
+        "ledger_entries_used": list(scope2.entries_used),
+        "coverage_per_meter": dict(zip(devices["device"], devices["coverage"].round(4), strict=True)),
+        "expected_intervals": expected,
+        "scope1": "not metered: no fuel meters are configured" if not any(
+            d.kind is DeviceKind.FURNACE for d in plant.devices) else "see fuel meters",
+        "as_of": as_of.isoformat(),
+    }
+    return Rollup(month, plant.site.id, as_of, devices, daily, scope2, production, intensity,
+                  targets.renewable_share.by_year.get(max(targets.renewable_share.by_year)), provenance)
+
+
+def _daily(frame: pd.DataFrame, plant: PlantConfig, tz: Any) -> pd.DataFrame:
+    if frame.empty:
+        return pd.DataFrame(columns=["date", "area", "tou", "energy_kwh"])
+    areas = {d.id: d.area for d in plant.devices}
+    local = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(tz).dt.date
+    return (frame.assign(date=local, area=frame["device"].map(areas))
+            .groupby(["date", "area", "tou"], as_index=False)["energy_kwh"].sum())
+
+
+def read_month(client: InfluxClient, plant: PlantConfig, month: str) -> MonthData:
+    """The month's energy_15m rows and production total (InfluxQL)."""
+    start, end = month_bounds(month, plant.site.tz)
+    window = f"time >= {start.value} AND time < {end.value}"
+    site = f"\"{Tag.SITE.value}\" = '{plant.site.id}'"
+    series = client.query(f'SELECT "{Field.ENERGY_KWH.value}", "{Field.ENERGY_EXP_KWH.value}", '
+                          f'"{Field.COVERAGE.value}" FROM "{ENERGY_15M}" WHERE {site} AND {window} '
+                          f'GROUP BY "{Tag.DEVICE.value}", "{Tag.TOU.value}"', database=plant.influxdb.derived_database)
+    frames = [pd.DataFrame(s.values, columns=s.columns).assign(device=s.tags[Tag.DEVICE.value],
+                                                               tou=s.tags[Tag.TOU.value]) for s in series]
+    columns = ["time", "device", "tou", "energy_kwh", "energy_exp_kwh", "coverage"]
+    intervals = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    produced = client.query(f'SELECT sum("{Field.OUTPUT_T.value}") FROM "{PRODUCTION}" WHERE {site} AND {window}',
+                            database=plant.influxdb.raw_database)
+    production = float(produced[0].values[0][1]) if produced and produced[0].values else None
+    return MonthData(intervals.astype({"time": "int64"}), production)
+
+
+def write_scope2_points(plant: PlantConfig, rollup: Rollup, writer: LineWriter, client: InfluxClient) -> int:
+    """`scope2` points for the month (site total and per area), replacing the month's previous ones."""
+    start, end = month_bounds(rollup.month, plant.site.tz)
+    s2 = rollup.scope2
+    methods = {"location": (s2.location_kgco2e, s2.location_factor.factor.kg_per_kwh, 0.0),
+               "market": (s2.market_monthly.kgco2e, s2.residual_factor.factor.kg_per_kwh,
+                          s2.market_monthly.instruments_kwh),
+               "market_hourly": (s2.market_hourly.kgco2e, s2.residual_factor.factor.kg_per_kwh,
+                                 s2.market_hourly.instruments_kwh)}
+    base = {Tag.SITE.value: plant.site.id, Tag.GRANULARITY.value: "month"}
+    points = []
+    for method, (kg, factor, green) in methods.items():
+        points.append(Point(SCOPE2, {**base, Tag.AREA.value: "site", Tag.METHOD.value: method}, {
+            Field.ENERGY_KWH.value: s2.grid_import_kwh, Field.KGCO2E.value: kg,
+            Field.FACTOR_KG_PER_KWH.value: factor, Field.GREEN_KWH.value: green}, start.value))
+        areas = {d.id: d.area for d in plant.devices}
+        by_area: dict[str, list[float]] = {}
+        for device, line in s2.allocation.items():
+            area = areas.get(device, UNMETERED)
+            totals = by_area.setdefault(area, [0.0, 0.0])
+            totals[0] += line["kwh"]
+            totals[1] += line[f"{method}_kg"]
+        for area, (kwh, area_kg) in by_area.items():
+            points.append(Point(SCOPE2, {**base, Tag.AREA.value: area, Tag.METHOD.value: method},
+                                {Field.ENERGY_KWH.value: kwh, Field.KGCO2E.value: area_kg}, start.value))
+    database = plant.influxdb.derived_database
+    client.query(f'DELETE FROM "{SCOPE2}" WHERE time >= {start.value} AND time < {end.value}', database=database)
+    writer.write(database, [format_line(p) for p in points])
+    return len(points)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def month_of(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def previous_month(today: datetime) -> str:
+    first = today.replace(day=1)
+    last = first - pd.Timedelta(days=1)
+    return month_of(last.date())

@@ -1,0 +1,112 @@
+"""Monthly rollup end to end: a back-filled month -> energy_15m -> scope2 points and report files."""
+
+import json
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from plantems.cli import main
+from plantems.config import load_plant
+from plantems.influx import V1Writer
+from plantems.localservers import free_port
+from simulator.run import backfill
+from tests.support import REPO, rows, write_plant
+from tests.test_simulator import BODY
+
+MONTH = "2026-10"
+
+
+@pytest.fixture(scope="module")
+def month_plant(tmp_path_factory, influx_url):
+    tmp = tmp_path_factory.mktemp("rollup")
+    path = write_plant(tmp, influx_url=influx_url, db="rollupdb",
+                       body=BODY.format(gw=free_port(), inc=free_port(), pv=free_port()))
+    for name in ("emission_factors.yaml", "targets.yaml"):
+        shutil.copy(REPO / "config" / name, tmp / name)
+    shutil.copytree(REPO / "config" / "tariffs", tmp / "tariffs")
+    (tmp / "green_power.csv").write_text(
+        (REPO / "config" / "green_power.csv").read_text().replace(",changsha,", ",testsite,"))
+    (tmp / "production.csv").write_text("date,line,output_t\n" + "".join(
+        f"2026-10-{d:02d},cast-1,{100 + d}\n" for d in range(1, 32)) + "2026-11-01,cast-1,999\n")
+    plant = load_plant(path)
+    end = datetime(2026, 11, 1, 1, 0, tzinfo=plant.site.tz).timestamp()
+    backfill(plant, V1Writer(plant.influxdb), days=32, end_s=end, progress=False)
+    result = CliRunner().invoke(main, ["production", "import", "--config", str(path), str(tmp / "production.csv")])
+    assert result.exit_code == 0 and "imported 32 production rows" in result.output, result.output
+    return plant, path, tmp
+
+
+def run_rollup(path: Path, reports: Path) -> dict:
+    result = CliRunner().invoke(main, ["rollup", "--config", str(path), "--month", MONTH, "--reports", str(reports)])
+    assert result.exit_code == 0, result.output
+    return json.loads((reports / MONTH / "rollup.json").read_text())
+
+
+def counter_at(influx_url: str, device: str, t: datetime, field: str = "e_imp_kwh") -> float:
+    ns = int(t.timestamp()) * 10**9
+    (row,) = rows(influx_url, "rollupdb", f"SELECT {field} FROM electrical WHERE device = '{device}' AND time = {ns}")
+    return row[field]
+
+
+def test_rollup_numbers_match_the_raw_counters(month_plant, influx_url):
+    plant, path, tmp = month_plant
+    first = run_rollup(path, tmp / "reports")
+    tz = plant.site.tz
+    start, end = datetime(2026, 10, 1, tzinfo=tz), datetime(2026, 11, 1, tzinfo=tz)
+    grid = counter_at(influx_url, "inc", end) - counter_at(influx_url, "inc", start)
+    pv_gen = counter_at(influx_url, "pv", end, "e_exp_kwh") - counter_at(influx_url, "pv", start, "e_exp_kwh")
+    assert first["grid_import_kwh"] == pytest.approx(grid, rel=1e-9)
+    assert first["pv_generation_kwh"] == pytest.approx(pv_gen, rel=1e-9)
+    assert first["scope2_kgco2e"]["location"] == pytest.approx(grid * 0.5271, rel=1e-9)  # central China 2023
+    assert first["green_kwh"]["monthly"] == 300_000.0  # the October wind trade in the ledger
+    assert first["scope2_kgco2e"]["market"] == pytest.approx((grid - 300_000) * 0.6096, rel=1e-9)
+    assert first["green_kwh"]["hourly"] <= first["green_kwh"]["monthly"]
+    assert first["production_t"] == sum(100 + d for d in range(1, 32))  # November's row is not October's
+    assert first["intensity"]["location_t_per_t"] == pytest.approx(grid * 0.5271 / 1000 / first["production_t"])
+    assert first["intensity"]["target_t_per_t"] == 0.32
+    provenance = first["provenance"]
+    assert provenance["location_factor"]["id"] == "mee-central-2023" and provenance["location_factor"]["provisional"]
+    assert provenance["tariff"]["status"] == "to-be-confirmed"
+    assert provenance["ledger_entries_used"] == ["demo-2026-10-wind"]
+    assert all(c == 1.0 for c in provenance["coverage_per_meter"].values())
+    assert provenance["config_sha256"] == plant.config_sha256
+    mill = next(m for m in first["meters"] if m["device"] == "mill")
+    assert mill["energy_kwh"] == pytest.approx(counter_at(influx_url, "mill", end) - counter_at(influx_url, "mill", start))
+    allocation = first["allocation"]
+    assert sum(line["location_kg"] for line in allocation.values()) == pytest.approx(first["scope2_kgco2e"]["location"])
+    points = rows(influx_url, "rollupdb_derived", "SELECT kgco2e FROM scope2 WHERE area = 'site' GROUP BY method")
+    assert {p["method"]: p["kgco2e"] for p in points} == pytest.approx(first["scope2_kgco2e"])
+    again = run_rollup(path, tmp / "reports")  # re-running changes nothing
+    assert again == first
+    assert len(rows(influx_url, "rollupdb_derived", "SELECT kgco2e FROM scope2 WHERE area = 'site'")) == 3
+    assert {p.name for p in (tmp / "reports" / MONTH).iterdir()} == {"report.html", "scope2.csv", "scope2.xlsx",
+                                                                      "rollup.json"}
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(tmp / "reports" / MONTH / "scope2.xlsx")["Scope 2"]
+    assert sheet["E2"].value == pytest.approx(first["scope2_kgco2e"]["location"])
+
+
+def test_report_renders_in_headless_chromium(month_plant, tmp_path):
+    plant, path, tmp = month_plant
+    run_rollup(path, tmp / "reports2")
+    html = tmp / "reports2" / MONTH / "report.html"
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "install Debian's chromium (deploy/setup-debian.sh does)"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
+    for chart in ("chart-daily", "chart-emissions", "chart-intensity", "chart-share", "chart-coverage"):
+        section = dom.split(f'id="{chart}"')[1].split("</figure>")[0]
+        assert "<svg" in section and "<path" in section, chart
+    assert "Provisional: mee-central-2023 (2023) stands in for 2026" in dom
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1100,1600", html.as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20_000
