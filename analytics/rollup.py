@@ -9,12 +9,10 @@ versions, config hash). Re-running a month gives the same numbers.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from pathlib import Path
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -194,17 +192,3 @@ def write_scope2_points(plant: PlantConfig, rollup: Rollup, writer: LineWriter, 
     client.query(f'DELETE FROM "{SCOPE2}" WHERE time >= {start.value} AND time < {end.value}', database=database)
     writer.write(database, [format_line(p) for p in points])
     return len(points)
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def month_of(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
-
-
-def previous_month(today: datetime) -> str:
-    first = today.replace(day=1)
-    last = first - pd.Timedelta(days=1)
-    return month_of(last.date())

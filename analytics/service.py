@@ -60,7 +60,7 @@ def backfill_energy(plant: PlantConfig, tariffs: Sequence[Tariff], client: Influ
 def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxClient, writer: LineWriter, *,
                   config_dir: Path, reports_dir: Path) -> None:
     """Run the jobs until SIGINT/SIGTERM."""
-    from analytics.rollup import previous_month
+    from plantems.calendar import previous_month
 
     def energy_job() -> None:
         run_energy_15m(plant, tariffs, client, writer, *recent_window(time.time()))

@@ -217,7 +217,8 @@ def production_import(config_path: Path, csv_path: Path) -> None:
 @main.command()
 @CONFIG_OPTION
 @click.option("--var", "var_dir", type=click.Path(path_type=Path), default=Path("var"), show_default=True)
-@click.option("--backfill-days", type=float, default=30.0, show_default=True)
+@click.option("--backfill-days", type=float, default=None,
+              help="Days of history to simulate (default: from the first day of last month).")
 def demo(config_path: Path, var_dir: Path, backfill_days: float) -> None:
     """Run the demo plant: local InfluxDB and Mosquitto, simulator, collector (until Ctrl-C)."""
     from plantems.demo import run_demo

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 import requests
 
+from plantems.calendar import previous_month
 from plantems.config import PlantConfig
 from plantems.influx import init_databases
 from plantems.localservers import ManagedProcess, start_influxd, start_mosquitto
@@ -51,8 +52,17 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM stops the demo like Ctrl-C does
 
 
-def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_days: float) -> int:
+def default_backfill_days(plant: PlantConfig) -> float:
+    """From the first day of last month: the demo's first rollup has a whole month."""
+    now = datetime.now(plant.site.tz)
+    first = datetime(now.year - (now.month == 1), 12 if now.month == 1 else now.month - 1, 1, tzinfo=plant.site.tz)
+    return float((now - first).days + 1)
+
+
+def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_days: float | None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # ordered with the children's output
+    if backfill_days is None:
+        backfill_days = default_backfill_days(plant)
     var_dir = var_dir.resolve()
     servers: list[ManagedProcess] = []
     children: list[subprocess.Popen[bytes]] = []
@@ -84,6 +94,13 @@ def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_d
                                   check=False)
             if done.returncode != 0:
                 print("energy back-fill failed; see the message above", file=sys.stderr)
+                return 1
+            month = previous_month(datetime.now(plant.site.tz))
+            print(f"monthly rollup for {month} (reports/{month}/)...")
+            done = subprocess.run([sys.executable, "-m", "plantems.cli", "rollup", "--config", str(config_path),
+                                   "--month", month, "--reports", str(var_dir.parent / "reports")], check=False)
+            if done.returncode != 0:
+                print("rollup failed; see the message above", file=sys.stderr)
                 return 1
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z\n"))
@@ -118,7 +135,8 @@ plantems demo is running (Ctrl-C stops everything):
   simulator      {len(plant.modbus_devices)} Modbus meters on 127.0.0.1, {len(plant.mqtt_devices)} MQTT devices
                  published by a simulated PLC (log {var_dir / 'log/simulator.log'})
   collector      spool {plant.spool.path} (log {var_dir / 'log/collector.log'})
-  analytics      energy_15m every 15 minutes (log {var_dir / 'log/analytics.log'})
+  analytics      energy_15m every 15 minutes, monthly rollup on the 1st (log {var_dir / 'log/analytics.log'})
+  reports        {var_dir.parent / 'reports'}/YYYY-MM/report.html (also scope2.csv, scope2.xlsx, rollup.json)
 
 Try:
   curl -sG {url}/query --data-urlencode db={db} \\

@@ -22,7 +22,9 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
     text = text.replace("port: 11883", f"port: {free_port()}")
     config = tmp_path / "plant.yaml"
     config.write_text(text)
-    shutil.copytree(REPO / "config" / "tariffs", tmp_path / "tariffs")  # tariffs live beside the plant file
+    shutil.copytree(REPO / "config" / "tariffs", tmp_path / "tariffs")  # these live beside the plant file
+    for name in ("emission_factors.yaml", "green_power.csv", "targets.yaml"):
+        shutil.copy(REPO / "config" / name, tmp_path / name)
     log = (tmp_path / "demo.log").open("w")
     demo = subprocess.Popen([sys.executable, "-m", "plantems.cli", "demo", "--config", str(config), "--var",
                              str(tmp_path / "var"), "--backfill-days", "0.2"],
@@ -38,6 +40,8 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
         assert history and history[0]["count"] >= 13 * 60  # the back-fill is there
         energy = rows(url, "plantems_derived", "SELECT count(energy_kwh) FROM energy_15m GROUP BY device")
         assert len(energy) == 13 and all(r["count"] >= 4 for r in energy)  # and its 15-minute energy
+        reports = list((tmp_path / "reports").glob("*/report.html"))
+        assert len(reports) == 1 and "Poor data coverage" in reports[0].read_text()  # 0.2 days of last month
     finally:
         demo.send_signal(signal.SIGTERM)
         demo.wait(60)

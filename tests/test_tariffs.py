@@ -57,3 +57,11 @@ def test_bad_calendars_are_refused_with_the_line(tmp_path, edit, message):
     with pytest.raises(ConfigError, match=message) as info:
         load_tariffs(tmp_path)
     assert info.value.problems[0].startswith(f"{tmp_path / 't.yaml'}:")
+
+
+@pytest.mark.parametrize(("now", "month"), [("2026-11-25T10:00", "2026-10"), ("2026-01-01T00:30", "2025-12"),
+                                            ("2026-03-31T23:59", "2026-02")])
+def test_previous_month(now, month):
+    from plantems.calendar import previous_month
+
+    assert previous_month(datetime.fromisoformat(now)) == month
