@@ -137,6 +137,11 @@ def _html(rollup: Rollup) -> str:
                             "whose factor is not yet published; the month will be restated.")
         if factor["status"] == "uncertain":
             warnings.append(f"Factor {factor['id']} is marked uncertain; confirm it before signing.")
+    restates = rollup.provenance.get("restates")
+    if restates:
+        changes = ", ".join(f"{c['was']} -> {c['now']}" for c in restates["factors"].values())
+        warnings.append(f"Restated: this report replaces the one of {restates['as_of']} ({changes}); previous "
+                        f"totals are kept in the provenance.")
     if rollup.provenance["tariff"]["status"] != "confirmed":
         warnings.append(f"Tariff {rollup.provenance['tariff']['id']} is to be confirmed: costs are indicative.")
     warning_html = "".join(f'<p class="warn">{html.escape(w)}</p>' for w in warnings)

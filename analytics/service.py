@@ -23,7 +23,7 @@ from plantems.config import PlantConfig
 from plantems.influx import InfluxClient, LineWriter
 from plantems.tariffs import Tariff
 
-__all__ = ["backfill_energy", "recent_window", "run_rollup", "run_scheduler"]
+__all__ = ["backfill_energy", "recent_window", "restate_provisional", "run_rollup", "run_scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,8 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
         paths = run_rollup(plant, month, config_dir=config_dir, client=client, writer=writer, out_root=reports_dir,
                            as_of=now.date(), progress=False)
         log.info("monthly rollup %s written: %s", month, ", ".join(str(p) for p in paths))
+        restate_provisional(plant, config_dir=config_dir, client=client, writer=writer, reports_dir=reports_dir,
+                            as_of=now.date())
 
     scheduler = BlockingScheduler(timezone=plant.site.timezone)
     # a minute past each quarter hour: the interval just closed has its samples spooled by then
@@ -89,7 +91,7 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
 
 
 def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: InfluxClient, writer: LineWriter,
-               out_root: Path, as_of: date, progress: bool = True) -> list[Path]:
+               out_root: Path, as_of: date, progress: bool = True, restates: dict | None = None) -> list[Path]:
     """The month end to end: recompute its energy, compute, write `scope2` points and the report files."""
     from analytics.report import write_report
     from analytics.rollup import compute_rollup, month_bounds, read_month, write_scope2_points
@@ -109,9 +111,46 @@ def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: Infl
         bar.update(1)
         rollup = compute_rollup(plant, month, read_month(client, plant, month), tariffs=tariffs, factors=factors,
                                 ledger=ledger, targets=targets, as_of=as_of)
+        if restates is not None:
+            rollup.provenance["restates"] = restates
         bar.update(1)
         write_scope2_points(plant, rollup, writer, client)
         bar.update(1)
         paths = write_report(rollup, out_root / month)
         bar.update(1)
     return paths
+
+
+def restate_provisional(plant: PlantConfig, *, config_dir: Path, client: InfluxClient, writer: LineWriter,
+                        reports_dir: Path, as_of: date) -> list[str]:
+    """Re-run every reported month whose factor was provisional once a better one is published.
+
+    The new report keeps what it replaces under ``provenance.restates``: the previous factors,
+    totals and run date, so the restatement is traceable.
+    """
+    import json
+
+    from plantems.factors import load_factors, select_factor
+
+    factors = load_factors(config_dir / "emission_factors.yaml")
+    chains = {"location_factor": ("location", plant.site.grid_factor_regions),
+              "residual_factor": ("residual", plant.site.residual_factor_regions)}
+    restated = []
+    for path in sorted(reports_dir.glob("*/rollup.json")):
+        report = json.loads(path.read_text())
+        year = int(report["month"][:4])
+        changed = {}
+        for key, (method, regions) in chains.items():
+            old = report["provenance"][key]
+            new = select_factor(factors, method=method, regions=regions, year=year, as_of=as_of)  # type: ignore[arg-type]
+            if old["provisional"] and new.factor.id != old["id"]:
+                changed[key] = {"was": old["id"], "now": new.factor.id}
+        if not changed:
+            continue
+        previous = {"as_of": report["as_of"], "factors": changed, "scope2_kgco2e": report["scope2_kgco2e"]}
+        run_rollup(plant, report["month"], config_dir=config_dir, client=client, writer=writer,
+                   out_root=reports_dir, as_of=as_of, progress=False, restates=previous)
+        log.warning("restated %s: %s", report["month"],
+                    ", ".join(f"{c['was']} -> {c['now']}" for c in changed.values()))
+        restated.append(report["month"])
+    return restated

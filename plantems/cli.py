@@ -165,22 +165,32 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
 
 @main.command()
 @CONFIG_OPTION
-@click.option("--month", required=True, help="YYYY-MM, in the site's calendar.")
+@click.option("--month", default=None, help="YYYY-MM, in the site's calendar.")
+@click.option("--restate", is_flag=True, help="Re-run reported months whose provisional factor now has a successor.")
 @click.option("--reports", "reports_dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
-def rollup(config_path: Path, month: str, reports_dir: Path) -> None:
+def rollup(config_path: Path, month: str | None, restate: bool, reports_dir: Path) -> None:
     """Monthly rollup for MONTH: recompute its energy, write scope2 points and reports/MONTH/."""
-    from analytics.service import run_rollup
+    from analytics.service import restate_provisional, run_rollup
 
     plant = _load(config_path)
-    try:
-        datetime.strptime(month, "%Y-%m")
-    except ValueError:
-        raise click.BadParameter(f"{month!r} is not YYYY-MM", param_hint="--month") from None
+    if (month is None) == (not restate):
+        raise click.UsageError("give --month YYYY-MM or --restate")
+    if month is not None:
+        try:
+            datetime.strptime(month, "%Y-%m")
+        except ValueError:
+            raise click.BadParameter(f"{month!r} is not YYYY-MM", param_hint="--month") from None
     cfg = plant.influxdb
     try:
-        paths = run_rollup(plant, month, config_dir=config_path.parent, client=InfluxClient(cfg),
-                           writer=make_writer(cfg, detect_api(cfg)), out_root=reports_dir,
-                           as_of=datetime.now(plant.site.tz).date())
+        client, writer = InfluxClient(cfg), make_writer(cfg, detect_api(cfg))
+        today = datetime.now(plant.site.tz).date()
+        if month is None:
+            months = restate_provisional(plant, config_dir=config_path.parent, client=client, writer=writer,
+                                         reports_dir=reports_dir, as_of=today)
+            click.echo(f"restated: {', '.join(months) or 'nothing (no provisional month has a newer factor)'}")
+            return
+        paths = run_rollup(plant, month, config_dir=config_path.parent, client=client, writer=writer,
+                           out_root=reports_dir, as_of=today)
     except ConfigError as exc:
         click.echo("configuration refused:\n  " + "\n  ".join(exc.problems), err=True)
         sys.exit(2)

@@ -110,3 +110,30 @@ def test_report_renders_in_headless_chromium(month_plant, tmp_path):
     subprocess.run([chromium, *flags, f"--screenshot={shot}", "--window-size=1100,1600", html.as_uri()],
                    capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 20_000
+
+
+def test_provisional_month_is_restated_when_its_factor_is_published(month_plant):
+    plant, path, tmp = month_plant
+    reports = tmp / "reports3"
+    before = run_rollup(path, reports)
+    assert before["provenance"]["location_factor"]["provisional"]
+    factors = tmp / "emission_factors.yaml"
+    original = factors.read_text()
+    try:
+        factors.write_text(original + (
+            "  - {id: mee-central-2026, method: location, region: central_china, year: 2026, kg_per_kwh: 0.5000,\n"
+            "     status: verified, published: 2026-11-01, source: test publication}\n"))
+        result = CliRunner().invoke(main, ["rollup", "--config", str(path), "--restate", "--reports", str(reports)])
+        assert result.exit_code == 0 and "restated: 2026-10" in result.output, result.output
+        after = json.loads((reports / MONTH / "rollup.json").read_text())
+        assert after["provenance"]["location_factor"]["id"] == "mee-central-2026"
+        assert not after["provenance"]["location_factor"]["provisional"]
+        assert after["scope2_kgco2e"]["location"] == pytest.approx(after["grid_import_kwh"] * 0.5)
+        assert after["provenance"]["restates"]["factors"]["location_factor"] == {"was": "mee-central-2023",
+                                                                                 "now": "mee-central-2026"}
+        assert after["provenance"]["restates"]["scope2_kgco2e"] == before["scope2_kgco2e"]
+        assert "Restated: this report replaces" in (reports / MONTH / "report.html").read_text()
+        again = CliRunner().invoke(main, ["rollup", "--config", str(path), "--restate", "--reports", str(reports)])
+        assert "restated: nothing" in again.output  # the residual stays provisional, but has no successor
+    finally:
+        factors.write_text(original)
