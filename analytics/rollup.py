@@ -44,7 +44,7 @@ def month_bounds(month: str, tz: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 @dataclass(frozen=True)
 class MonthData:
-    intervals: pd.DataFrame  # time (ns), device, tou, energy_kwh, energy_exp_kwh, coverage
+    intervals: pd.DataFrame  # time (ns, hour start), device, tou, energy_kwh, energy_exp_kwh, coverage (sums)
     production_t: float | None  # tonnes of output in the month, None if none was recorded
 
 
@@ -146,16 +146,22 @@ def _daily(frame: pd.DataFrame, plant: PlantConfig, tz: Any) -> pd.DataFrame:
 
 
 def read_month(client: InfluxClient, plant: PlantConfig, month: str) -> MonthData:
-    """The month's energy_15m rows and production total (InfluxQL)."""
+    """The month's energy_15m summed per hour, device and tariff period, and its production total.
+
+    Hourly sums are all the rollup needs (hourly matching, daily charts, costs per period,
+    coverage) and are a quarter of the rows of the 15-minute points.
+    """
     start, end = month_bounds(month, plant.site.tz)
     window = f"time >= {start.value} AND time < {end.value}"
     site = f"\"{Tag.SITE.value}\" = '{plant.site.id}'"
-    series = client.query(f'SELECT "{Field.ENERGY_KWH.value}", "{Field.ENERGY_EXP_KWH.value}", '
-                          f'"{Field.COVERAGE.value}" FROM "{ENERGY_15M}" WHERE {site} AND {window} '
-                          f'GROUP BY "{Tag.DEVICE.value}", "{Tag.TOU.value}"', database=plant.influxdb.derived_database)
+    fields = (Field.ENERGY_KWH.value, Field.ENERGY_EXP_KWH.value, Field.COVERAGE.value)
+    select = ", ".join(f'sum("{f}") AS "{f}"' for f in fields)
+    series = client.query(f'SELECT {select} FROM "{ENERGY_15M}" WHERE {site} AND {window} '
+                          f'GROUP BY time(1h), "{Tag.DEVICE.value}", "{Tag.TOU.value}" fill(none)',
+                          database=plant.influxdb.derived_database)
     frames = [pd.DataFrame(s.values, columns=s.columns).assign(device=s.tags[Tag.DEVICE.value],
                                                                tou=s.tags[Tag.TOU.value]) for s in series]
-    columns = ["time", "device", "tou", "energy_kwh", "energy_exp_kwh", "coverage"]
+    columns = ["time", "device", "tou", *fields]
     intervals = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
     produced = client.query(f'SELECT sum("{Field.OUTPUT_T.value}") FROM "{PRODUCTION}" WHERE {site} AND {window}',
                             database=plant.influxdb.raw_database)

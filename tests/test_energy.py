@@ -72,3 +72,15 @@ def test_a_local_day_has_92_96_or_100_intervals(tz, day, count):
     end = pd.Timestamp(pd.Timestamp(day) + pd.Timedelta(days=1), tz=zone)  # next local midnight
     edges = interval_edges(start.value, end.value - 1, zone)
     assert len(edges) - 1 == count
+
+
+@pytest.mark.parametrize(("count", "offset_s"), [(1, 0.0), (4, 45.0), (60, 59.0)], ids=["60s-grid", "15s", "1s"])
+def test_minute_buckets_become_samples_at_their_last_reading(count, offset_s):
+    import pandas as pd
+
+    from analytics.energy_job import minute_samples
+
+    frame = pd.DataFrame({"time": [T0], "e_imp_kwh": [5.0], "n": [count]})
+    out = minute_samples(frame)
+    assert out["time"].tolist() == [T0 + int(offset_s * 1e9)] and out["e_imp_kwh"].tolist() == [5.0]
+    assert "n" not in out
