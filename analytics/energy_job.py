@@ -76,7 +76,7 @@ def compute_energy_15m(plant: PlantConfig, tariffs: Sequence[Tariff], samples: M
         coverage = np.zeros(len(edges) - 1)
         from_power = False
         for counter, target in _COUNTERS.items():
-            if counter.value in frame and frame[counter.value].notna().sum() >= 2:
+            if counter.value in frame and np.count_nonzero(np.isfinite(frame[counter.value].to_numpy(dtype=float))) >= 2:
                 result = energy_from_counter(times, frame[counter.value].to_numpy(dtype=float), edges,
                                              spec=CounterSpec(_rollover(plant, device, counter)), max_gap_s=gap)
                 fields[target.value] = result["energy"].to_numpy()
@@ -122,24 +122,36 @@ def minute_samples(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def read_samples(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int) -> dict[str, pd.DataFrame]:
-    """Counter and power samples per device around [start_ns, end_ns), aggregated to 1 minute by InfluxDB.
+def _aggregate_query(plant: PlantConfig, select: str, count_field: str, start_ns: int, end_ns: int,
+                     devices: str = "") -> str:
+    return (f'SELECT {select}, count("{count_field}") AS "n" FROM "{ELECTRICAL}" '
+            f"WHERE \"{Tag.SITE.value}\" = '{plant.site.id}'{devices} "
+            f"AND time >= {start_ns - _READ_MARGIN_NS} AND time < {end_ns + _READ_MARGIN_NS} "
+            f'GROUP BY time({_BUCKET_S}s), "{Tag.DEVICE.value}" fill(none)')
 
-    Reading every 1-s sample of 500 meters for two hours would move millions of values
-    through JSON; the last counter value and mean power per minute keep totals exact and
-    put each interval boundary within a second of the truth.
+
+def read_samples(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int) -> dict[str, pd.DataFrame]:
+    """Counter samples per device around [start_ns, end_ns), aggregated to 1 minute by InfluxDB;
+    mean power per minute only for devices without an import counter.
+
+    Reading every 1-s sample of 500 meters for an hour would move millions of values
+    through JSON; the last counter value per minute keeps totals exact and puts each
+    interval boundary within a second of the truth.
     """
     counters = ", ".join(f'last("{f.value}") AS "{f.value}"' for f in _COUNTERS)
-    query = (f'SELECT {counters}, mean("{Field.P_KW.value}") AS "{Field.P_KW.value}", '
-             f'count("{Field.E_IMP_KWH.value}") AS "n", count("{Field.P_KW.value}") AS "np" '
-             f'FROM "{ELECTRICAL}" WHERE "{Tag.SITE.value}" = \'{plant.site.id}\' '
-             f"AND time >= {start_ns - _READ_MARGIN_NS} AND time < {end_ns + _READ_MARGIN_NS} "
-             f'GROUP BY time({_BUCKET_S}s), "{Tag.DEVICE.value}" fill(none)')
+    query = _aggregate_query(plant, counters, Field.E_IMP_KWH.value, start_ns, end_ns)
     out = {}
     for series in client.query(query, database=plant.influxdb.raw_database):
         frame = pd.DataFrame(series.values, columns=series.columns).astype({"time": "int64"})
-        frame["n"] = frame["n"].fillna(0).where(frame["n"].fillna(0) > 0, frame["np"].fillna(1))
-        out[series.tags[Tag.DEVICE.value]] = minute_samples(frame.drop(columns=["np"]))
+        out[series.tags[Tag.DEVICE.value]] = minute_samples(frame)
+    without = [d.id for d in plant.devices if d.id not in out]
+    if without:
+        regex = "|".join(d.replace(".", "\\.") for d in without)
+        query = _aggregate_query(plant, f'mean("{Field.P_KW.value}") AS "{Field.P_KW.value}"', Field.P_KW.value,
+                                 start_ns, end_ns, devices=f' AND "{Tag.DEVICE.value}" =~ /^({regex})$/')
+        for series in client.query(query, database=plant.influxdb.raw_database):
+            frame = pd.DataFrame(series.values, columns=series.columns).astype({"time": "int64"})
+            out[series.tags[Tag.DEVICE.value]] = minute_samples(frame)
     return out
 
 

@@ -68,20 +68,25 @@ class Rollup:
 
 def _device_table(plant: PlantConfig, frame: pd.DataFrame, tariffs: Sequence[Tariff], tz: Any,
                   expected_intervals: int) -> pd.DataFrame:
+    """Per device: energy, export, cost (each row priced by its date's tariff and period), coverage."""
+    local_dates = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(tz).dt.date
+    pairs = {(day, tou) for day, tou in zip(local_dates, frame["tou"], strict=True)}
+    price_of = {(day, tou): tariff_for(tariffs, day).prices_per_kwh[Period(tou)] for day, tou in pairs}
+    prices = pd.Series([price_of[pair] for pair in zip(local_dates, frame["tou"], strict=True)], index=frame.index,
+                       dtype=float)
+    work = frame.assign(cost=frame["energy_kwh"] * prices, energy_exp_kwh=frame["energy_exp_kwh"].fillna(0.0))
+    totals = work.groupby("device")[["energy_kwh", "energy_exp_kwh", "cost", "coverage"]].sum()
+    by_tou = work.pivot_table(index="device", columns="tou", values="energy_kwh", aggfunc="sum").fillna(0.0)
     rows = []
     for device in plant.devices:
-        mine = frame[frame["device"] == device.id]
-        local = pd.to_datetime(mine["time"], utc=True).dt.tz_convert(tz)
-        prices = [tariff_for(tariffs, t.date()).prices_per_kwh[Period(tou)]
-                  for t, tou in zip(local, mine["tou"], strict=True)]
-        by_tou = mine.groupby("tou")["energy_kwh"].sum()
+        mine = totals.loc[device.id] if device.id in totals.index else None
+        tou = by_tou.loc[device.id] if device.id in by_tou.index else {}
         rows.append({"device": device.id, "area": device.area, "kind": device.kind.value,
-                     "energy_kwh": float(mine["energy_kwh"].sum()),
-                     "energy_exp_kwh": float(mine["energy_exp_kwh"].fillna(0).sum()),
-                     "cost_cny": float((mine["energy_kwh"].to_numpy() * pd.Series(prices, dtype=float)).sum())
-                     if len(mine) else 0.0,
-                     "coverage": float(mine["coverage"].sum() / expected_intervals),
-                     **{f"kwh_{p}": float(by_tou.get(p, 0.0)) for p in ("sharp", "peak", "flat", "valley")}})
+                     "energy_kwh": float(mine["energy_kwh"]) if mine is not None else 0.0,
+                     "energy_exp_kwh": float(mine["energy_exp_kwh"]) if mine is not None else 0.0,
+                     "cost_cny": float(mine["cost"]) if mine is not None else 0.0,
+                     "coverage": float(mine["coverage"]) / expected_intervals if mine is not None else 0.0,
+                     **{f"kwh_{p.value}": float(tou.get(p.value, 0.0)) if len(tou) else 0.0 for p in Period}})
     return pd.DataFrame(rows)
 
 

@@ -28,7 +28,8 @@ __all__ = ["backfill_energy", "recent_window", "restate_provisional", "run_rollu
 log = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
-RECOMPUTE_S = 2 * 3600  # each run redoes the last two hours: late samples and spool backlogs land
+RECOMPUTE_S = 3600  # each run redoes the last hour: late samples and short spool backlogs land
+# ...and every night the whole previous local day, for backlogs after longer outages
 
 
 def recent_window(now_s: float, *, span_s: int = RECOMPUTE_S) -> tuple[int, int]:
@@ -79,11 +80,17 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
     scheduler.add_job(energy_job, CronTrigger(minute="1,16,31,46", timezone=plant.site.timezone),
                       id="energy_15m", coalesce=True, max_instances=1, misfire_grace_time=600,
                       next_run_time=datetime.now(plant.site.tz))
+    def daily_job() -> None:
+        yesterday = (datetime.now(plant.site.tz) - timedelta(days=1)).date()
+        backfill_energy(plant, tariffs, client, writer, yesterday, yesterday, progress=False)
+
+    scheduler.add_job(daily_job, CronTrigger(hour=0, minute=30, timezone=plant.site.timezone),
+                      id="energy_15m_daily", coalesce=True, max_instances=1, misfire_grace_time=12 * 3600)
     # the first of the month, 02:00 local: the month before, once its last intervals are in
     scheduler.add_job(rollup_job, CronTrigger(day=1, hour=2, minute=0, timezone=plant.site.timezone),
                       id="monthly_rollup", coalesce=True, max_instances=1, misfire_grace_time=7 * 86400)
-    log.info("analytics: energy_15m every 15 minutes (recomputing the last %d h), monthly rollup on the 1st at "
-             "02:00, timezone %s", RECOMPUTE_S // 3600, plant.site.timezone)
+    log.info("analytics: energy_15m every 15 minutes (recomputing the last %d h) and nightly for the day "
+             "before, monthly rollup on the 1st at 02:00, timezone %s", RECOMPUTE_S // 3600, plant.site.timezone)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

@@ -23,7 +23,7 @@ def filled(tmp_path: Path, influx_url: str, db: str):
     path = write_plant(tmp_path, influx_url=influx_url, db=db,
                        body=BODY.format(gw=free_port(), inc=free_port(), pv=free_port()))
     plant = load_plant(path)
-    end_s = (time.time() // 3600 - 1) * 3600  # a whole hour, an hour ago
+    end_s = time.time() // 900 * 900  # the last whole quarter hour: the scheduler's window has data
     backfill(plant, V1Writer(plant.influxdb), days=0.25, end_s=end_s, progress=False)
     return plant, int(end_s) * 10**9
 
@@ -63,7 +63,7 @@ def test_recent_window_is_whole_quarter_hours():
     start, end = recent_window(now_s)
     assert end == 1_794_999_600 * 10**9  # the last quarter hour that has ended (14:00 local)
     assert end <= now_s * 1e9 < end + 900 * 10**9
-    assert end - start == 2 * H
+    assert end - start == H
 
 
 def test_cli_backfill_and_scheduler(filled, influx_url, db, tmp_path):
