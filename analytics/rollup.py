@@ -178,10 +178,10 @@ def write_scope2_points(plant: PlantConfig, rollup: Rollup, writer: LineWriter, 
     """`scope2` points for the month (site total and per area), replacing the month's previous ones."""
     start, end = month_bounds(rollup.month, plant.site.tz)
     s2 = rollup.scope2
-    methods = {"location": (s2.location_kgco2e, s2.location_factor.factor.kg_per_kwh, 0.0),
-               "market": (s2.market_monthly.kgco2e, s2.residual_factor.factor.kg_per_kwh,
+    methods = {"location": (s2.location_kgco2e, s2.location_factor.factor.kg_per_unit, 0.0),
+               "market": (s2.market_monthly.kgco2e, s2.residual_factor.factor.kg_per_unit,
                           s2.market_monthly.instruments_kwh),
-               "market_hourly": (s2.market_hourly.kgco2e, s2.residual_factor.factor.kg_per_kwh,
+               "market_hourly": (s2.market_hourly.kgco2e, s2.residual_factor.factor.kg_per_unit,
                                  s2.market_hourly.instruments_kwh)}
     base = {Tag.SITE.value: plant.site.id, Tag.GRANULARITY.value: "month"}
     points = []

@@ -82,7 +82,7 @@ def instrument_hourly_kwh(entries: Sequence[LedgerEntry], hours: pd.DatetimeInde
 def _market(import_kwh: float, green_kwh: float, residual: FactorChoice) -> MarketResult:
     matched = min(green_kwh, import_kwh)
     residual_kwh = import_kwh - matched
-    return MarketResult(matched, residual_kwh, residual_kwh * residual.factor.kg_per_kwh)
+    return MarketResult(matched, residual_kwh, residual_kwh * residual.factor.kg_per_unit)
 
 
 def compute_scope2(*, month: str, tz: ZoneInfo, grid_import_hourly: pd.Series, grid_export_kwh: float,
@@ -96,8 +96,8 @@ def compute_scope2(*, month: str, tz: ZoneInfo, grid_import_hourly: pd.Series, g
     monthly = _market(grid_import, sum(e.mwh for e in certificates) * 1000.0, residual)
     hourly_green = instrument_hourly_kwh(certificates, pd.DatetimeIndex(grid_import_hourly.index), tz)
     matched = float(np.minimum(grid_import_hourly.to_numpy(), hourly_green).sum())
-    hourly = MarketResult(matched, grid_import - matched, (grid_import - matched) * residual.factor.kg_per_kwh)
-    location_kg = grid_import * location.factor.kg_per_kwh
+    hourly = MarketResult(matched, grid_import - matched, (grid_import - matched) * residual.factor.kg_per_unit)
+    location_kg = grid_import * location.factor.kg_per_unit
     share = (monthly.instruments_kwh + pv_self) / consumption if consumption else 0.0
     allocation = _allocate(device_kwh, consumption, {"location": location_kg, "market": monthly.kgco2e,
                                                      "market_hourly": hourly.kgco2e})

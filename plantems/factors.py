@@ -22,17 +22,18 @@ from plantems.yamlconf import LocatedError, load_yaml, validate
 
 __all__ = ["Factor", "FactorChoice", "load_factors", "select_factor"]
 
-Method = Literal["location", "residual"]
+Method = Literal["location", "residual", "fuel"]
 
 
 class Factor(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
-    method: Method  # location: grid average; residual: excluding market-traded non-fossil power
+    method: Method  # location: grid average; residual: excluding market-traded non-fossil power; fuel: Scope 1
     region: str
     year: int = PydField(ge=2000, le=2100)
-    kg_per_kwh: float = PydField(ge=0, le=2)
+    kg_per_unit: float = PydField(ge=0, le=10)
+    unit: Literal["kWh", "Nm3"] = "kWh"  # grid factors per kWh; natural gas per normal cubic metre
     status: Literal["verified", "cross-checked", "uncertain"]
     published: date
     source: str = PydField(min_length=1)
@@ -64,7 +65,7 @@ class FactorChoice:
     def label(self) -> str:
         """How a report shows the factor and its standing."""
         note = "; provisional: a later year has no factor yet" if self.provisional else ""
-        return f"{self.factor.id} ({self.factor.kg_per_kwh} kg/kWh, {self.factor.status}{note})"
+        return f"{self.factor.id} ({self.factor.kg_per_unit} kg/{self.factor.unit}, {self.factor.status}{note})"
 
 
 def load_factors(path: Path) -> tuple[Factor, ...]:
@@ -80,5 +81,6 @@ def select_factor(factors: Sequence[Factor], *, method: Method, regions: Sequenc
         mine = [f for f in known if f.region == region]
         if mine:
             best = max(mine, key=lambda f: f.year)
-            return FactorChoice(best, provisional=best.year < year)
+            # a fuel's carbon content does not change with the year; grid factors do
+            return FactorChoice(best, provisional=best.year < year and method != "fuel")
     raise LookupError(f"no {method} factor for {year} in regions {list(regions)} published by {as_of}")

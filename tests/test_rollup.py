@@ -121,7 +121,7 @@ def test_provisional_month_is_restated_when_its_factor_is_published(month_plant)
     original = factors.read_text()
     try:
         factors.write_text(original + (
-            "  - {id: mee-central-2026, method: location, region: central_china, year: 2026, kg_per_kwh: 0.5000,\n"
+            "  - {id: mee-central-2026, method: location, region: central_china, year: 2026, kg_per_unit: 0.5000,\n"
             "     status: verified, published: 2026-11-01, source: test publication}\n"))
         result = CliRunner().invoke(main, ["rollup", "--config", str(path), "--restate", "--reports", str(reports)])
         assert result.exit_code == 0 and "restated: 2026-10" in result.output, result.output

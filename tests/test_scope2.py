@@ -11,9 +11,9 @@ from plantems.factors import Factor, FactorChoice
 from plantems.ledger import Instrument, LedgerEntry
 
 SH = ZoneInfo("Asia/Shanghai")
-LOC = FactorChoice(Factor(id="loc", method="location", region="central_china", year=2023, kg_per_kwh=0.5271,
+LOC = FactorChoice(Factor(id="loc", method="location", region="central_china", year=2023, kg_per_unit=0.5271,
                           status="verified", published=date(2026, 1, 15), source="t"), provisional=True)
-RES = FactorChoice(Factor(id="res", method="residual", region="national", year=2023, kg_per_kwh=0.6096,
+RES = FactorChoice(Factor(id="res", method="residual", region="national", year=2023, kg_per_unit=0.6096,
                           status="verified", published=date(2026, 1, 15), source="t"), provisional=True)
 
 
