@@ -111,12 +111,12 @@ def compute_energy_15m(plant: PlantConfig, tariffs: Sequence[Tariff], samples: M
 _BUCKET_S = 60
 
 
-def minute_samples(frame: pd.DataFrame) -> pd.DataFrame:
-    """Turn 1-minute aggregates into samples (pure): ``last()`` of a counter in a bucket is taken at
-    ``start + 60 s x (n - 1) / n``, where the last of ``n`` evenly spaced samples falls, so a
-    minute's single sample keeps its own time and 1-s data the time of its last second."""
+def minute_samples(frame: pd.DataFrame, bucket_s: int = _BUCKET_S) -> pd.DataFrame:
+    """Turn bucket aggregates into samples (pure): ``last()`` of a counter in a bucket is taken at
+    ``start + bucket x (n - 1) / n``, where the last of ``n`` evenly spaced samples falls, so a
+    bucket's single sample keeps its own time and 1-s data the time of its last second."""
     counts = frame["n"].clip(lower=1).to_numpy(dtype=float)
-    offset_ns = (_BUCKET_S * 1_000_000_000 * (counts - 1) / counts).astype(np.int64)
+    offset_ns = (bucket_s * 1_000_000_000 * (counts - 1) / counts).astype(np.int64)
     out = frame.drop(columns=["n"]).copy()
     out["time"] = frame["time"].to_numpy(dtype=np.int64) + offset_ns
     return out

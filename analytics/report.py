@@ -69,7 +69,7 @@ def _intensity_chart(rollup: Rollup) -> str:
             colours.append(colour)
     axis.bar(labels, values, color=colours)
     axis.set_ylabel("t CO2e / t Al")
-    axis.set_title("Scope 2 intensity against the pathway (Scope 1+2 target)")
+    axis.set_title("Scope 1+2 intensity against the pathway")
     if not values:
         axis.text(0.5, 0.5, "no production recorded for the month", ha="center", transform=axis.transAxes)
     return _svg(figure)
@@ -120,6 +120,8 @@ def _summary_rows(rollup: Rollup) -> list[list[Any]]:
         ["Scope 2 market-based, hourly matching, 2025 draft (t CO2e)", s2.market_hourly.kgco2e / 1000],
         ["Green instruments matched, monthly / hourly (kWh)",
          f"{s2.market_monthly.instruments_kwh:,.0f} / {s2.market_hourly.instruments_kwh:,.0f}"],
+        ["Scope 1, natural gas (t CO2e)", sum(rollup.scope1_kgco2e.values()) / 1000 if rollup.scope1_kgco2e
+         else "not metered"],
         ["Renewable share", f"{s2.renewable_share:.1%}"],
         ["Location factor", s2.location_factor.label], ["Residual factor", s2.residual_factor.label],
     ]
@@ -182,6 +184,9 @@ def _lines(rollup: Rollup) -> list[list[Any]]:
     for name, line in s2.allocation.items():
         for method in ("location", "market", "market_hourly"):
             rows.append(["meter", name, method, line["kwh"], line[f"{method}_kg"], ""])
+    fuel = rollup.provenance["scope1"]
+    for device, kg in rollup.scope1_kgco2e.items():
+        rows.append(["scope1", device, "natural_gas", "", kg, fuel["factor"]["id"] if isinstance(fuel, dict) else ""])
     return rows
 
 
@@ -218,6 +223,7 @@ def write_report(rollup: Rollup, folder: Path) -> list[Path]:
         "consumption_kwh": s2.consumption_kwh,
         "scope2_kgco2e": {"location": s2.location_kgco2e, "market": s2.market_monthly.kgco2e,
                           "market_hourly": s2.market_hourly.kgco2e},
+        "scope1_kgco2e": rollup.scope1_kgco2e,
         "green_kwh": {"monthly": s2.market_monthly.instruments_kwh, "hourly": s2.market_hourly.instruments_kwh},
         "renewable_share": s2.renewable_share, "production_t": rollup.production_t, "intensity": rollup.intensity,
         "meters": rollup.devices.to_dict(orient="records"), "allocation": s2.allocation,

@@ -1,8 +1,8 @@
-"""Monthly rollup: reads `energy_15m` and `production`, writes `scope2` points and the report data.
+"""Monthly rollup: reads `energy_15m`, `fuel` and `production`, writes `scope2` points and the report data.
 
 Pure core: ``compute_rollup`` turns a month's 15-minute energy into device
-totals and costs, Scope 2 (location, market monthly, market hourly), its
-allocation, intensity against the pathway, the renewable share, and the
+totals and costs, Scope 1 from natural-gas meters, Scope 2 (location, market
+monthly, market hourly), its allocation, Scope 1+2 intensity against the pathway, the renewable share, and the
 provenance an auditor needs (coverage per meter, factor, tariff and ledger
 versions, config hash). Re-running a month gives the same numbers.
 """
@@ -15,15 +15,18 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from analytics.energy import CounterSpec, energy_from_counter
+from analytics.energy_job import minute_samples
 from analytics.scope2 import UNMETERED, Scope2Result, compute_scope2
 from plantems.config import DeviceKind, PlantConfig
 from plantems.factors import Factor, select_factor
 from plantems.influx import InfluxClient, LineWriter
 from plantems.ledger import LedgerEntry
 from plantems.lineproto import Point, format_line
-from plantems.schema import ENERGY_15M, PRODUCTION, SCOPE2, Field, Tag
+from plantems.schema import ENERGY_15M, FUEL, PRODUCTION, SCOPE2, Field, Tag
 from plantems.tariffs import Period, Tariff, tariff_for
 from plantems.targets import Targets
 
@@ -46,6 +49,7 @@ def month_bounds(month: str, tz: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
 class MonthData:
     intervals: pd.DataFrame  # time (ns, hour start), device, tou, energy_kwh, energy_exp_kwh, coverage (sums)
     production_t: float | None  # tonnes of output in the month, None if none was recorded
+    fuel_m3: dict[str, float] = field(default_factory=dict)  # natural gas per fuel meter (Scope 1)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Rollup:
     devices: pd.DataFrame  # device, area, kind, energy_kwh, energy_exp_kwh, cost_cny, coverage, kwh per tou
     daily: pd.DataFrame  # date, area, tou, energy_kwh (sub-meters)
     scope2: Scope2Result
+    scope1_kgco2e: dict[str, float]  # per fuel meter; empty when none is configured
     production_t: float | None
     intensity: dict[str, float | None]
     renewable_share_target: float | None
@@ -78,7 +83,10 @@ def _device_table(plant: PlantConfig, frame: pd.DataFrame, tariffs: Sequence[Tar
     totals = work.groupby("device")[["energy_kwh", "energy_exp_kwh", "cost", "coverage"]].sum()
     by_tou = work.pivot_table(index="device", columns="tou", values="energy_kwh", aggfunc="sum").fillna(0.0)
     rows = []
+    electrical = {Field.E_IMP_KWH.value, Field.P_KW.value}
     for device in plant.devices:
+        if not electrical & plant.quantities_of(device):
+            continue  # fuel meters have their own table (Scope 1)
         mine = totals.loc[device.id] if device.id in totals.index else None
         tou = by_tou.loc[device.id] if device.id in by_tou.index else {}
         rows.append({"device": device.id, "area": device.area, "kind": device.kind.value,
@@ -119,9 +127,12 @@ def compute_rollup(plant: PlantConfig, month: str, data: MonthData, *, tariffs: 
                             entries=site_entries, location=location, residual=residual)
     daily = _daily(frame[frame["device"].isin(subs["device"])], plant, tz)
     production = data.production_t
-    intensity = {
-        "location_t_per_t": scope2.location_kgco2e / 1000 / production if production else None,
-        "market_t_per_t": scope2.market_monthly.kgco2e / 1000 / production if production else None,
+    fuel = select_factor(factors, method="fuel", regions=("natural_gas",), year=year, as_of=as_of)
+    scope1 = {device: m3 * fuel.factor.kg_per_unit for device, m3 in data.fuel_m3.items()}
+    scope1_t = sum(scope1.values()) / 1000
+    intensity = {  # Scope 1+2 per tonne, as the pathway counts it
+        "location_t_per_t": (scope1_t + scope2.location_kgco2e / 1000) / production if production else None,
+        "market_t_per_t": (scope1_t + scope2.market_monthly.kgco2e / 1000) / production if production else None,
         "target_t_per_t": targets.intensity.for_year(year),
     }
     tariff = tariff_for(tariffs, start.date())
@@ -133,11 +144,11 @@ def compute_rollup(plant: PlantConfig, month: str, data: MonthData, *, tariffs: 
         "ledger_entries_used": list(scope2.entries_used),
         "coverage_per_meter": dict(zip(devices["device"], devices["coverage"].round(4), strict=True)),
         "expected_intervals": expected,
-        "scope1": "not metered: no fuel meters are configured" if not any(
-            d.kind is DeviceKind.FURNACE for d in plant.devices) else "see fuel meters",
+        "scope1": ({"factor": fuel.factor.model_dump(mode="json"), "gas_m3": data.fuel_m3} if data.fuel_m3 else
+                   "not metered: no fuel meter delivered data this month"),
         "as_of": as_of.isoformat(),
     }
-    return Rollup(month, plant.site.id, as_of, devices, daily, scope2, production, intensity,
+    return Rollup(month, plant.site.id, as_of, devices, daily, scope2, scope1, production, intensity,
                   targets.renewable_share.by_year.get(max(targets.renewable_share.by_year)), provenance)
 
 
@@ -171,7 +182,31 @@ def read_month(client: InfluxClient, plant: PlantConfig, month: str) -> MonthDat
     produced = client.query(f'SELECT sum("{Field.OUTPUT_T.value}") FROM "{PRODUCTION}" WHERE {site} AND {window}',
                             database=plant.influxdb.raw_database)
     production = float(produced[0].values[0][1]) if produced and produced[0].values else None
-    return MonthData(intervals.astype({"time": "int64"}), production)
+    return MonthData(intervals.astype({"time": "int64"}), production, _read_fuel(client, plant, start, end))
+
+
+def _read_fuel(client: InfluxClient, plant: PlantConfig, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, float]:
+    """Natural gas per fuel meter over [start, end): hourly last counter values, rollover-aware."""
+    margin = 3600 * 10**9  # the hour before anchors the month's first hour
+    query = (f'SELECT last("{Field.GAS_M3.value}") AS "{Field.GAS_M3.value}", count("{Field.GAS_M3.value}") AS "n" '
+             f"FROM \"{FUEL}\" WHERE \"{Tag.SITE.value}\" = '{plant.site.id}' AND time >= {start.value - margin} "
+             f'AND time < {end.value + margin} GROUP BY time(1h), "{Tag.DEVICE.value}" fill(none)')
+    devices = {d.id: d for d in plant.devices}
+    edges = np.array([start.value, end.value], dtype=np.int64)
+    out = {}
+    for series in client.query(query, database=plant.influxdb.raw_database):
+        device = devices.get(series.tags[Tag.DEVICE.value])
+        if device is None:
+            continue
+        samples = minute_samples(pd.DataFrame(series.values, columns=series.columns).astype({"time": "int64"}),
+                                 bucket_s=3600)
+        rollover = next((r.rollover for r in plant.meter_of(device).registers if r.quantity == Field.GAS_M3), None) \
+            if device.mqtt is None else None
+        volume = energy_from_counter(samples["time"].to_numpy(dtype=np.int64),
+                                     samples[Field.GAS_M3.value].to_numpy(dtype=float), edges,
+                                     spec=CounterSpec(rollover), max_gap_s=7200)
+        out[device.id] = float(volume["energy"].iloc[0])
+    return out
 
 
 def write_scope2_points(plant: PlantConfig, rollup: Rollup, writer: LineWriter, client: InfluxClient) -> int:

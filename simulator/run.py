@@ -136,6 +136,8 @@ def backfill_lines(plant: PlantConfig, model: SimulatedPlant, grid: Any,
                 Tag.KIND.value: device.kind.value}
         series = {**inst[device.id], **counters[device.id]}
         names = [q for q in series if q in quantities]
+        if not names:
+            continue  # e.g. a gas meter: the plant model simulates electricity only
         for i, t in enumerate(grid):
             fields = {q: float(series[q][i]) for q in names}
             lines.append(format_line(Point(ELECTRICAL, tags, fields, int(t) * 1_000_000_000)))

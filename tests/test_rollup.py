@@ -23,8 +23,9 @@ MONTH = "2026-10"
 @pytest.fixture(scope="module")
 def month_plant(tmp_path_factory, influx_url):
     tmp = tmp_path_factory.mktemp("rollup")
-    path = write_plant(tmp, influx_url=influx_url, db="rollupdb",
-                       body=BODY.format(gw=free_port(), inc=free_port(), pv=free_port()))
+    body = BODY.format(gw=free_port(), inc=free_port(), pv=free_port()) + (
+        "  - {id: furnace-1, area: util, kind: furnace, meter: generic_gas_flow, gateway: gw, unit_id: 9}\n")
+    path = write_plant(tmp, influx_url=influx_url, db="rollupdb", body=body)
     for name in ("emission_factors.yaml", "targets.yaml"):
         shutil.copy(REPO / "config" / name, tmp / name)
     shutil.copytree(REPO / "config" / "tariffs", tmp / "tariffs")
@@ -35,6 +36,12 @@ def month_plant(tmp_path_factory, influx_url):
     plant = load_plant(path)
     end = datetime(2026, 11, 1, 1, 0, tzinfo=plant.site.tz).timestamp()
     backfill(plant, V1Writer(plant.influxdb), days=32, end_s=end, progress=False)
+    # the furnace's gas counter: 100 Nm3 per hour, read every 10 minutes, wrapping at 2^32 x 0.1 on Oct 15
+    t0 = int(datetime(2026, 9, 30, 22, tzinfo=plant.site.tz).timestamp())
+    wrap = 2**32 * 0.1
+    fuel = [f"fuel,area=util,device=furnace-1,kind=furnace,site=testsite "
+            f"gas_m3={(wrap - 33_000 + 100 * k / 6) % wrap!r} {(t0 + 600 * k) * 10**9}" for k in range(6 * 24 * 33)]
+    V1Writer(plant.influxdb).write("rollupdb", fuel)
     result = CliRunner().invoke(main, ["production", "import", "--config", str(path), str(tmp / "production.csv")])
     assert result.exit_code == 0 and "imported 32 production rows" in result.output, result.output
     return plant, path, tmp
@@ -66,7 +73,10 @@ def test_rollup_numbers_match_the_raw_counters(month_plant, influx_url):
     assert first["scope2_kgco2e"]["market"] == pytest.approx((grid - 300_000) * 0.6096, rel=1e-9)
     assert first["green_kwh"]["hourly"] <= first["green_kwh"]["monthly"]
     assert first["production_t"] == sum(100 + d for d in range(1, 32))  # November's row is not October's
-    assert first["intensity"]["location_t_per_t"] == pytest.approx(grid * 0.5271 / 1000 / first["production_t"])
+    assert first["scope1_kgco2e"] == {"furnace-1": pytest.approx(744 * 100 * 2.162, rel=1e-9)}  # across the wrap
+    scope1_t = 744 * 100 * 2.162 / 1000
+    assert first["intensity"]["location_t_per_t"] == pytest.approx((scope1_t + grid * 0.5271 / 1000)
+                                                                   / first["production_t"])
     assert first["intensity"]["target_t_per_t"] == 0.32
     provenance = first["provenance"]
     assert provenance["location_factor"]["id"] == "mee-central-2023" and provenance["location_factor"]["provisional"]
