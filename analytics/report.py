@@ -168,6 +168,12 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
 <figure id="chart-share">{_share_chart(rollup)}</figure>
 <figure id="chart-coverage">{_coverage_chart(rollup)}</figure>
 <h2>Meters</h2>{_table(device_rows, ["device", "area", "kind", "kWh", "cost (CNY)", "coverage"])}
+<h2>Process lines (Scope 1+2 of the meters in their areas)</h2>
+{_table([[name, line["production_t"] or "none", (line["scope1_kgco2e"] + line["scope2_location_kgco2e"]) / 1000,
+          (line["scope1_kgco2e"] + line["scope2_market_kgco2e"]) / 1000,
+          line["intensity_location_t_per_t"] or "n/a", line["intensity_market_t_per_t"] or "n/a"]
+         for name, line in rollup.lines.items()],
+        ["line", "output t", "location t CO2e", "market t CO2e", "location t/t", "market t/t"])}
 <h2>Allocation of site emissions (by sub-metered energy)</h2>
 {_table(allocation, ["meter", "kWh", "location t CO2e", "market t CO2e"])}
 <h2>Provenance</h2><pre>{html.escape(json.dumps(rollup.provenance, indent=2, ensure_ascii=False))}</pre>
@@ -226,6 +232,7 @@ def write_report(rollup: Rollup, folder: Path) -> list[Path]:
         "scope1_kgco2e": rollup.scope1_kgco2e,
         "green_kwh": {"monthly": s2.market_monthly.instruments_kwh, "hourly": s2.market_hourly.instruments_kwh},
         "renewable_share": s2.renewable_share, "production_t": rollup.production_t, "intensity": rollup.intensity,
+        "lines": rollup.lines,
         "meters": rollup.devices.to_dict(orient="records"), "allocation": s2.allocation,
         "poor_coverage": rollup.poor_coverage, "provenance": rollup.provenance,
     }, indent=2, ensure_ascii=False, default=str))

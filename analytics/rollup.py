@@ -50,6 +50,7 @@ class MonthData:
     intervals: pd.DataFrame  # time (ns, hour start), device, tou, energy_kwh, energy_exp_kwh, coverage (sums)
     production_t: float | None  # tonnes of output in the month, None if none was recorded
     fuel_m3: dict[str, float] = field(default_factory=dict)  # natural gas per fuel meter (Scope 1)
+    production_by_line: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Rollup:
     production_t: float | None
     intensity: dict[str, float | None]
     renewable_share_target: float | None
+    lines: dict[str, dict[str, Any]] = field(default_factory=dict)  # per production line (process step)
     provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -149,7 +151,26 @@ def compute_rollup(plant: PlantConfig, month: str, data: MonthData, *, tariffs: 
         "as_of": as_of.isoformat(),
     }
     return Rollup(month, plant.site.id, as_of, devices, daily, scope2, scope1, production, intensity,
-                  targets.renewable_share.by_year.get(max(targets.renewable_share.by_year)), provenance)
+                  targets.renewable_share.by_year.get(max(targets.renewable_share.by_year)),
+                  _per_line(plant, scope2, scope1, data.production_by_line), provenance)
+
+
+def _per_line(plant: PlantConfig, scope2: Scope2Result, scope1: dict[str, float],
+              production: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """Scope 1+2 and intensity per process step: the meters of its areas (the unmetered
+    remainder stays a site line, never guessed onto a step)."""
+    out = {}
+    for line in plant.production_lines:
+        members = {d.id for d in plant.devices if d.area in line.areas}
+        s1 = sum(kg for device, kg in scope1.items() if device in members)
+        location = sum(v["location_kg"] for device, v in scope2.allocation.items() if device in members)
+        market = sum(v["market_kg"] for device, v in scope2.allocation.items() if device in members)
+        tonnes = production.get(line.id)
+        out[line.id] = {"name": line.name, "areas": list(line.areas), "production_t": tonnes,
+                        "scope1_kgco2e": s1, "scope2_location_kgco2e": location, "scope2_market_kgco2e": market,
+                        "intensity_location_t_per_t": (s1 + location) / 1000 / tonnes if tonnes else None,
+                        "intensity_market_t_per_t": (s1 + market) / 1000 / tonnes if tonnes else None}
+    return out
 
 
 def _daily(frame: pd.DataFrame, plant: PlantConfig, tz: Any) -> pd.DataFrame:
@@ -179,10 +200,11 @@ def read_month(client: InfluxClient, plant: PlantConfig, month: str) -> MonthDat
                                                                tou=s.tags[Tag.TOU.value]) for s in series]
     columns = ["time", "device", "tou", *fields]
     intervals = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
-    produced = client.query(f'SELECT sum("{Field.OUTPUT_T.value}") FROM "{PRODUCTION}" WHERE {site} AND {window}',
-                            database=plant.influxdb.raw_database)
-    production = float(produced[0].values[0][1]) if produced and produced[0].values else None
-    return MonthData(intervals.astype({"time": "int64"}), production, _read_fuel(client, plant, start, end))
+    produced = client.query(f'SELECT sum("{Field.OUTPUT_T.value}") FROM "{PRODUCTION}" WHERE {site} AND {window} '
+                            f'GROUP BY "{Tag.LINE.value}"', database=plant.influxdb.raw_database)
+    by_line = {s.tags[Tag.LINE.value]: float(s.values[0][1]) for s in produced if s.values}
+    production = sum(by_line.values()) if by_line else None
+    return MonthData(intervals.astype({"time": "int64"}), production, _read_fuel(client, plant, start, end), by_line)
 
 
 def _read_fuel(client: InfluxClient, plant: PlantConfig, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, float]:

@@ -143,6 +143,7 @@ class DeviceKind(StrEnum):
     CHILLER = "chiller"
     LIGHTING = "lighting"
     PV = "pv"
+    PRODUCTION = "production"  # a line's output counter (output_t), e.g. a PLC publishing tonnes per coil
     OTHER = "other"
 
 
@@ -191,6 +192,14 @@ class Device(_Frozen):
         return value
 
 
+class ProductionLine(_Frozen):
+    """A process step whose output (tonnes, `production` tag line = id) and areas define its intensity."""
+
+    id: Id
+    name: str = ""
+    areas: tuple[Id, ...] = PydField(min_length=1)
+
+
 class PlantConfig(_Frozen):
     site: Site
     influxdb: InfluxConfig = InfluxConfig()
@@ -198,6 +207,7 @@ class PlantConfig(_Frozen):
     meters_dirs: tuple[Path, ...] = ()  # extra meter folders, after the built-in library
     status_interval_s: float = PydField(default=10.0, gt=0)
     mqtt: MqttConfig | None = None
+    production_lines: tuple[ProductionLine, ...] = ()
     gateways: tuple[Gateway, ...] = ()
     devices: tuple[Device, ...] = PydField(min_length=1)
     # filled in by load_plant, not by the file:
@@ -212,6 +222,12 @@ class PlantConfig(_Frozen):
         gateways = {g.id: g for g in self.gateways}
         used: dict[tuple[str, int], str] = {}
         _check_mqtt_bindings(self)
+        areas = {d.area for d in self.devices}
+        for index, line in enumerate(self.production_lines):
+            unknown = sorted(set(line.areas) - areas)
+            if unknown:
+                raise LocatedError(("production_lines", index, "areas"),
+                                   f"areas {unknown} have no device; known areas: {sorted(areas)}")
         for index, device in enumerate(self.devices):
             if device.gateway is not None:
                 if device.gateway not in gateways:

@@ -57,6 +57,7 @@ def test_payload_formats_map_to_fields_tags_and_times(influx_url, db, tmp_path, 
     publisher.publish("meters/C1/p_kw", 150_000)
     publisher.publish("batch/pump-1", [{"t": "2026-01-02T03:04:05Z", "p_kw": 1.0, "e_imp_kwh": 10.0},
                                        {"t": "2026-01-02T03:04:06Z", "p_kw": 2.0, "e_imp_kwh": 11.0}])
+    publisher.publish("production/cast-1", {"tonnes": 12.5})  # a coil off the caster
     publisher.publish("plant/testsite/fan-1/telemetry", b"garbage")  # rejected, kept, collector goes on
     publisher.publish("plant/testsite/ghost/telemetry", {"power": {"total_kw": 1}})  # unknown: no series
     wait_for(lambda: len(counters(influx_url, db, "pump-1")) == 2 and series(influx_url, db, "comp-1"),
@@ -67,6 +68,10 @@ def test_payload_formats_map_to_fields_tags_and_times(influx_url, db, tmp_path, 
                                                                                          230.5)
     assert (fan[0]["site"], fan[0]["area"], fan[0]["kind"]) == ("testsite", "util", "exhaust_fan")
     assert series(influx_url, db, "comp-1")[0]["p_kw"] == 150.0
+    produced = rows(influx_url, db, "SELECT output_t FROM production")
+    assert [(r["line"] if "line" in r else None, r["output_t"]) for r in
+            rows(influx_url, db, "SELECT output_t FROM production GROUP BY line")] == [("cast-1", 12.5)]
+    assert len(produced) == 1
     pump = series(influx_url, db, "pump-1")
     assert [(r["time"], r["p_kw"]) for r in pump] == [(1767323045 * 10**9, 1.0), (1767323046 * 10**9, 2.0)]
     assert rows(influx_url, db, "SHOW TAG VALUES FROM electrical WITH KEY = device") == [

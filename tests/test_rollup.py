@@ -25,6 +25,8 @@ def month_plant(tmp_path_factory, influx_url):
     tmp = tmp_path_factory.mktemp("rollup")
     body = BODY.format(gw=free_port(), inc=free_port(), pv=free_port()) + (
         "  - {id: furnace-1, area: util, kind: furnace, meter: generic_gas_flow, gateway: gw, unit_id: 9}\n")
+    body = ("production_lines:\n  - {id: cast-1, name: Caster line, areas: [util]}\n"
+            "  - {id: roll-1, name: Cold rolling, areas: [roll]}\n") + body
     path = write_plant(tmp, influx_url=influx_url, db="rollupdb", body=body)
     for name in ("emission_factors.yaml", "targets.yaml"):
         shutil.copy(REPO / "config" / name, tmp / name)
@@ -78,6 +80,13 @@ def test_rollup_numbers_match_the_raw_counters(month_plant, influx_url):
     assert first["intensity"]["location_t_per_t"] == pytest.approx((scope1_t + grid * 0.5271 / 1000)
                                                                    / first["production_t"])
     assert first["intensity"]["target_t_per_t"] == 0.32
+    cast = first["lines"]["cast-1"]  # util area: comp, caster, furnace (gas)
+    util_location = sum(first["allocation"][d]["location_kg"] for d in ("comp", "caster"))
+    assert cast["production_t"] == first["production_t"]
+    assert cast["scope1_kgco2e"] == pytest.approx(744 * 100 * 2.162, rel=1e-9)
+    assert cast["intensity_location_t_per_t"] == pytest.approx((cast["scope1_kgco2e"] + util_location) / 1000
+                                                               / cast["production_t"])
+    assert first["lines"]["roll-1"]["production_t"] is None  # no output recorded for that line
     provenance = first["provenance"]
     assert provenance["location_factor"]["id"] == "mee-central-2023" and provenance["location_factor"]["provisional"]
     assert provenance["tariff"]["status"] == "to-be-confirmed"

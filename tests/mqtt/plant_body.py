@@ -23,8 +23,12 @@ mqtt:
       format: json_array
       fields: {{p_kw: {{}}, e_imp_kwh: {{}}}}
       timestamp: {{path: t, unit: iso}}
+    - id: prod
+      topic: production/{{device}}
+      fields: {{output_t: {{path: tonnes, min: 0, max: 100}}}}
 devices:
   - {{id: fan-1, area: util, kind: exhaust_fan, mqtt: {{mapping: plc-json}}}}
   - {{id: comp-1, area: util, kind: compressor, mqtt: {{mapping: single, topic_id: C1}}}}
   - {{id: pump-1, area: util, kind: pump, mqtt: {{mapping: batch}}}}
+  - {{id: cast-1, area: cast, kind: production, mqtt: {{mapping: prod}}}}
 """
