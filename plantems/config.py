@@ -197,6 +197,7 @@ class ProductionLine(_Frozen):
 
     id: Id
     name: str = ""
+    name_zh: str = ""
     areas: tuple[Id, ...] = PydField(min_length=1)
 
 

@@ -42,6 +42,8 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
         assert len(energy) == 13 and all(r["count"] >= 4 for r in energy)  # and its 15-minute energy
         reports = list((tmp_path / "reports").glob("*/report.html"))
         assert len(reports) == 1 and "Poor data coverage" in reports[0].read_text()  # 0.2 days of last month
+        produced = rows(url, "plantems", "SELECT count(output_t) FROM production GROUP BY line")
+        assert sorted(r["line"] for r in produced) == ["cast-1", "roll-1"]
     finally:
         demo.send_signal(signal.SIGTERM)
         demo.wait(60)
