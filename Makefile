@@ -1,5 +1,5 @@
 # Each target does its own set-up (idempotent): a fresh Debian machine needs nothing else.
-.PHONY: setup demo test bench bench-mqtt check-config clean
+.PHONY: setup demo test bench bench-mqtt bench-analytics check-config clean
 
 setup:
 	./deploy/setup-debian.sh
@@ -15,6 +15,9 @@ bench: setup
 
 bench-mqtt: setup
 	.venv/bin/python bench/bench_mqtt.py --messages 30000
+
+bench-analytics: setup
+	.venv/bin/python bench/bench_analytics.py
 
 check-config: setup
 	.venv/bin/plantems check-config config/plant.demo.yaml
