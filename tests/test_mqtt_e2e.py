@@ -110,50 +110,50 @@ def run_publisher(publisher: Publisher, started: list) -> tuple[list[int], threa
     return sent, stop
 
 
-@pytest.mark.slow
-def test_collector_killed_for_30_s_loses_nothing(influx_url, db, tmp_path, mosquitto, started):
-    config = plant(tmp_path, influx_url, db, mosquitto.port)
-    collector = CollectorProcess(config, tmp_path / "collector.log").start()
+def streaming(tmp_path: Path, url: str, db: str, port: int, started: list
+              ) -> tuple[CollectorProcess, list[int], threading.Event]:
+    """A collector subscribed and a PLC publishing numbered readings, the first 10 stored."""
+    collector = CollectorProcess(plant(tmp_path, url, db, port), tmp_path / "collector.log").start()
     started.append(collector)
     wait_for(lambda: "MQTT connected" in collector.output(), timeout_s=15, what="subscribed")
-    publisher = Publisher(mosquitto.port)
+    publisher = Publisher(port)
     started.append(publisher)
     sent, stop = run_publisher(publisher, started)
-    wait_for(lambda: len(counters(influx_url, db, "fan-1")) >= 20, timeout_s=15, what="first readings")
+    wait_for(lambda: len(counters(url, db, "fan-1")) >= 10, timeout_s=15, what="first readings")
+    return collector, sent, stop
+
+
+def all_stored(url: str, db: str, sent: list[int], stop: threading.Event) -> list[int]:
+    """Stop publishing, wait until InfluxDB has as many readings as were sent, return them."""
+    stop.set()
+    time.sleep(0.2)  # the publisher finishes its current message (it publishes every 50 ms)
+    wait_for(lambda: len(counters(url, db, "fan-1")) >= len(sent), timeout_s=30, what="every reading sent")
+    return counters(url, db, "fan-1")
+
+
+@pytest.mark.slow
+def test_collector_killed_for_30_s_loses_nothing(influx_url, db, tmp_path, mosquitto, started):
+    collector, sent, stop = streaming(tmp_path, influx_url, db, mosquitto.port, started)
     collector.kill()
     killed_at = len(sent)
     time.sleep(30)
     assert len(sent) - killed_at >= 500  # the plant kept publishing
     collector.start()
     time.sleep(2)
-    stop.set()
-    total = len(sent)
-    wait_for(lambda: len(counters(influx_url, db, "fan-1")) >= total, timeout_s=30, what="the backlog")
-    stored = series(influx_url, db, "fan-1")
-    assert counters(influx_url, db, "fan-1") == list(range(1, total + 1))
-    assert all(r["p_kw"] == r["e_imp_kwh"] / 2 for r in stored)
+    assert all_stored(influx_url, db, sent, stop) == list(range(1, len(sent) + 1))
+    assert all(r["p_kw"] == r["e_imp_kwh"] / 2 for r in series(influx_url, db, "fan-1"))
     assert "session present: True" in collector.output()
 
 
 def test_broker_restart_mid_stream(influx_url, db, tmp_path, mosquitto, started):
-    config = plant(tmp_path, influx_url, db, mosquitto.port)
-    collector = CollectorProcess(config, tmp_path / "collector.log").start()
-    started.append(collector)
-    wait_for(lambda: "MQTT connected" in collector.output(), timeout_s=15, what="subscribed")
-    publisher = Publisher(mosquitto.port)
-    started.append(publisher)
-    sent, stop = run_publisher(publisher, started)
-    wait_for(lambda: len(counters(influx_url, db, "fan-1")) >= 10, timeout_s=15, what="first readings")
+    collector, sent, stop = streaming(tmp_path, influx_url, db, mosquitto.port, started)
     mosquitto.stop()
     time.sleep(3)
     mosquitto.start(lambda: _port_open(mosquitto.port))
     wait_for(lambda: collector.output().count("MQTT connected") >= 2, timeout_s=30, what="reconnect")
     time.sleep(2)
-    stop.set()
-    total = len(sent)
     # the publisher queued while the broker was away, the broker kept the collector's session:
-    wait_for(lambda: len(counters(influx_url, db, "fan-1")) >= total, timeout_s=30, what="all readings")
-    assert counters(influx_url, db, "fan-1") == list(range(1, total + 1))
+    assert all_stored(influx_url, db, sent, stop) == list(range(1, len(sent) + 1))
     assert collector.output().count("MQTT disconnected") == 1
 
 
@@ -171,21 +171,11 @@ def test_influxdb_down_while_mqtt_arrives(tmp_path, mosquitto, started):
     influxd = start_influxd(tmp_path / "influxd", free_port())
     started.append(influxd)
     url = f"http://127.0.0.1:{influxd.port}"
-    config = plant(tmp_path, url, "plantems", mosquitto.port)
-    collector = CollectorProcess(config, tmp_path / "collector.log").start()
-    started.append(collector)
-    wait_for(lambda: "MQTT connected" in collector.output(), timeout_s=15, what="subscribed")
-    publisher = Publisher(mosquitto.port)
-    started.append(publisher)
-    sent, stop = run_publisher(publisher, started)
-    wait_for(lambda: len(counters(url, "plantems", "fan-1")) >= 10, timeout_s=15, what="first readings")
+    _, sent, stop = streaming(tmp_path, url, "plantems", mosquitto.port, started)
     influxd.stop()
     time.sleep(10)
     influxd.start(lambda: _port_open(influxd.port))
-    stop.set()
-    total = len(sent)
-    wait_for(lambda: len(counters(url, "plantems", "fan-1")) >= total, timeout_s=30, what="the spooled backlog")
-    assert counters(url, "plantems", "fan-1") == list(range(1, total + 1))
+    assert all_stored(url, "plantems", sent, stop) == list(range(1, len(sent) + 1))
 
 
 @pytest.fixture(scope="module")
