@@ -164,6 +164,6 @@ def run_energy_15m(plant: PlantConfig, tariffs: Sequence[Tariff], client: Influx
     lines = [format_line(p) for p in points]
     for i in range(0, len(lines), plant.influxdb.batch_lines):
         writer.write(database, lines[i:i + plant.influxdb.batch_lines])
-    log.info("energy_15m: %d points for %s .. %s", len(points), pd.Timestamp(start_ns, tz="UTC"),
+    log.debug("energy_15m: %d points for %s .. %s", len(points), pd.Timestamp(start_ns, tz="UTC"),
              pd.Timestamp(end_ns, tz="UTC"))
     return len(points)

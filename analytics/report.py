@@ -44,6 +44,7 @@ def _daily_chart(rollup: Rollup) -> str:
         axis.legend(ncol=4, fontsize=8)
     axis.set_ylabel("MWh per day")
     axis.set_title("Sub-metered energy by tariff period")
+    figure.autofmt_xdate()  # rotated dates: a month of labels does not overlap
     return _svg(figure)
 
 

@@ -64,7 +64,10 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
     from plantems.calendar import previous_month
 
     def energy_job() -> None:
-        run_energy_15m(plant, tariffs, client, writer, *recent_window(time.time()))
+        start, end = recent_window(time.time())
+        count = run_energy_15m(plant, tariffs, client, writer, start, end)
+        log.info("energy_15m: %d points for the hour before %s", count, datetime.fromtimestamp(end / _NS,
+                                                                                                 plant.site.tz))
 
     def rollup_job() -> None:
         now = datetime.now(plant.site.tz)
