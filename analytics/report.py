@@ -48,6 +48,22 @@ def _daily_chart(rollup: Rollup) -> str:
     return _svg(figure)
 
 
+def _area_chart(rollup: Rollup) -> str:
+    figure, axis = plt.subplots(figsize=(9, 3.2))
+    daily = rollup.daily
+    if not daily.empty:
+        table = daily.pivot_table(index="date", columns="area", values="energy_kwh", aggfunc="sum").fillna(0) / 1000
+        bottom = None
+        for area in table.columns:
+            axis.bar(table.index, table[area], bottom=bottom, label=area)
+            bottom = table[area] if bottom is None else bottom + table[area]
+        axis.legend(ncol=4, fontsize=8)
+    axis.set_ylabel("MWh per day")
+    axis.set_title("Sub-metered energy by area")
+    figure.autofmt_xdate()
+    return _svg(figure)
+
+
 def _emissions_chart(rollup: Rollup) -> str:
     s2 = rollup.scope2
     figure, axis = plt.subplots(figsize=(6, 3))
@@ -149,8 +165,8 @@ def _html(rollup: Rollup) -> str:
         warnings.append(f"Tariff {rollup.provenance['tariff']['id']} is to be confirmed: costs are indicative.")
     warning_html = "".join(f'<p class="warn">{html.escape(w)}</p>' for w in warnings)
     devices = rollup.devices
-    device_rows = [[r.device, r.area, r.kind, r.energy_kwh, r.cost_cny, f"{r.coverage:.1%}"]
-                   for r in devices.itertuples()]
+    device_rows = [[r.device, r.area, r.kind, r.energy_kwh, r.kwh_peak + r.kwh_sharp, r.cost_cny,
+                    r.cost_peak_cny + r.cost_sharp_cny, f"{r.coverage:.1%}"] for r in devices.itertuples()]
     allocation = [[name, line["kwh"], line["location_kg"] / 1000, line["market_kg"] / 1000]
                   for name, line in rollup.scope2.allocation.items()]
     return f"""<!DOCTYPE html>
@@ -164,11 +180,13 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
 <h2>Summary</h2>{_table(_summary_rows(rollup), ["", "value"])}
 <h2>Charts</h2>
 <figure id="chart-daily">{_daily_chart(rollup)}</figure>
+<figure id="chart-areas">{_area_chart(rollup)}</figure>
 <figure id="chart-emissions">{_emissions_chart(rollup)}</figure>
 <figure id="chart-intensity">{_intensity_chart(rollup)}</figure>
 <figure id="chart-share">{_share_chart(rollup)}</figure>
 <figure id="chart-coverage">{_coverage_chart(rollup)}</figure>
-<h2>Meters</h2>{_table(device_rows, ["device", "area", "kind", "kWh", "cost (CNY)", "coverage"])}
+<h2>Meters</h2>{_table(device_rows, ["device", "area", "kind", "kWh", "of which peak+sharp", "cost (CNY)",
+                                     "peak+sharp cost", "coverage"])}
 <h2>Process lines (Scope 1+2 of the meters in their areas)</h2>
 {_table([[name, line["production_t"] or "none", (line["scope1_kgco2e"] + line["scope2_location_kgco2e"]) / 1000,
           (line["scope1_kgco2e"] + line["scope2_market_kgco2e"]) / 1000,

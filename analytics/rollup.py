@@ -58,7 +58,7 @@ class Rollup:
     month: str
     site: str
     as_of: date
-    devices: pd.DataFrame  # device, area, kind, energy_kwh, energy_exp_kwh, cost_cny, coverage, kwh per tou
+    devices: pd.DataFrame  # device, area, kind, energy_kwh, energy_exp_kwh, cost_cny, coverage, kWh and cost per tou
     daily: pd.DataFrame  # date, area, tou, energy_kwh (sub-meters)
     scope2: Scope2Result
     scope1_kgco2e: dict[str, float]  # per fuel meter; empty when none is configured
@@ -84,6 +84,7 @@ def _device_table(plant: PlantConfig, frame: pd.DataFrame, tariffs: Sequence[Tar
     work = frame.assign(cost=frame["energy_kwh"] * prices, energy_exp_kwh=frame["energy_exp_kwh"].fillna(0.0))
     totals = work.groupby("device")[["energy_kwh", "energy_exp_kwh", "cost", "coverage"]].sum()
     by_tou = work.pivot_table(index="device", columns="tou", values="energy_kwh", aggfunc="sum").fillna(0.0)
+    cost_by_tou = work.pivot_table(index="device", columns="tou", values="cost", aggfunc="sum").fillna(0.0)
     rows = []
     electrical = {Field.E_IMP_KWH.value, Field.P_KW.value}
     for device in plant.devices:
@@ -91,12 +92,15 @@ def _device_table(plant: PlantConfig, frame: pd.DataFrame, tariffs: Sequence[Tar
             continue  # fuel meters have their own table (Scope 1)
         mine = totals.loc[device.id] if device.id in totals.index else None
         tou = by_tou.loc[device.id] if device.id in by_tou.index else {}
+        tou_cost = cost_by_tou.loc[device.id] if device.id in cost_by_tou.index else {}
         rows.append({"device": device.id, "area": device.area, "kind": device.kind.value,
                      "energy_kwh": float(mine["energy_kwh"]) if mine is not None else 0.0,
                      "energy_exp_kwh": float(mine["energy_exp_kwh"]) if mine is not None else 0.0,
                      "cost_cny": float(mine["cost"]) if mine is not None else 0.0,
                      "coverage": float(mine["coverage"]) / expected_intervals if mine is not None else 0.0,
-                     **{f"kwh_{p.value}": float(tou.get(p.value, 0.0)) if len(tou) else 0.0 for p in Period}})
+                     **{f"kwh_{p.value}": float(tou.get(p.value, 0.0)) if len(tou) else 0.0 for p in Period},
+                     **{f"cost_{p.value}_cny": float(tou_cost.get(p.value, 0.0)) if len(tou_cost) else 0.0
+                        for p in Period}})
     return pd.DataFrame(rows)
 
 

@@ -129,7 +129,8 @@ class Collector:
         for devices in self.groups.values():
             for dev in devices:
                 fields = {Field.UP.value: 1.0 if dev.up else 0.0, Field.REQUESTS.value: float(dev.requests),
-                          Field.ERRORS.value: float(dev.errors), Field.MISSED_POLLS.value: float(dev.missed_polls)}
+                          Field.ERRORS.value: float(dev.errors), Field.MISSED_POLLS.value: float(dev.missed_polls),
+                          Field.INVALID_VALUES.value: float(dev.invalid_values)}
                 if dev.up:
                     fields[Field.LATENCY_MS.value] = round(dev.latency_ms, 3)
                 lines.append(status_line(COLLECTOR_STATUS, site=site, source=dev.device.id, time_ns=time_ns,

@@ -100,6 +100,7 @@ class Field(StrEnum):
     ERRORS = "errors"
     SPOOL_BYTES = "spool_bytes"
     MISSED_POLLS = "missed_polls"
+    INVALID_VALUES = "invalid_values"
     MESSAGES = "messages"
     REJECTED = "rejected"
     UNKNOWN = "unknown"

@@ -94,6 +94,9 @@ def test_rollup_numbers_match_the_raw_counters(month_plant, influx_url):
     assert all(c == 1.0 for c in provenance["coverage_per_meter"].values())
     assert provenance["config_sha256"] == plant.config_sha256
     mill = next(m for m in first["meters"] if m["device"] == "mill")
+    assert sum(mill[f"kwh_{p}"] for p in ("sharp", "peak", "flat", "valley")) == pytest.approx(mill["energy_kwh"])
+    assert sum(mill[f"cost_{p}_cny"] for p in ("sharp", "peak", "flat", "valley")) == pytest.approx(mill["cost_cny"])
+    assert mill["cost_valley_cny"] == pytest.approx(mill["kwh_valley"] * 0.3055)
     assert mill["energy_kwh"] == pytest.approx(counter_at(influx_url, "mill", end) - counter_at(influx_url, "mill", start))
     allocation = first["allocation"]
     assert sum(line["location_kg"] for line in allocation.values()) == pytest.approx(first["scope2_kgco2e"]["location"])
@@ -121,7 +124,7 @@ def test_report_renders_in_headless_chromium(month_plant, tmp_path):
              f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([chromium, *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True,
                          timeout=120).stdout
-    for chart in ("chart-daily", "chart-emissions", "chart-intensity", "chart-share", "chart-coverage"):
+    for chart in ("chart-daily", "chart-areas", "chart-emissions", "chart-intensity", "chart-share", "chart-coverage"):
         section = dom.split(f'id="{chart}"')[1].split("</figure>")[0]
         assert "<svg" in section and "<path" in section, chart
     assert "Provisional: mee-central-2023 (2023) stands in for 2026" in dom
