@@ -84,3 +84,19 @@ def test_minute_buckets_become_samples_at_their_last_reading(count, offset_s):
     out = minute_samples(frame)
     assert out["time"].tolist() == [T0 + int(offset_s * 1e9)] and out["e_imp_kwh"].tolist() == [5.0]
     assert "n" not in out
+
+
+@pytest.mark.parametrize(("tz", "month", "intervals", "utc_start"), [
+    ("Europe/Berlin", "2026-10", 31 * 96 + 4, "2026-09-30T22:00:00+00:00"),  # a 25-hour day inside
+    ("Europe/Berlin", "2026-03", 31 * 96 - 4, "2026-02-28T23:00:00+00:00"),  # a 23-hour day inside
+    ("Asia/Shanghai", "2026-10", 31 * 96, "2026-09-30T16:00:00+00:00"),
+], ids=["berlin-october", "berlin-march", "shanghai"])
+def test_month_boundaries_in_the_local_calendar(tz, month, intervals, utc_start):
+    import pandas as pd
+
+    from analytics.rollup import month_bounds
+
+    start, end = month_bounds(month, ZoneInfo(tz))
+    assert start.tz_convert("UTC").isoformat() == utc_start
+    edges = interval_edges(start.value, end.value - 1, ZoneInfo(tz))
+    assert len(edges) - 1 == intervals == int((end - start) / pd.Timedelta(minutes=15))
