@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-__all__ = ["INTERVAL_S", "CounterSpec", "interval_edges", "energy_from_counter", "energy_from_power"]
+__all__ = ["INTERVAL_S", "CounterSpec", "energy_from_counter", "energy_from_power", "interval_edges"]
 
 INTERVAL_S = 900
 _NS = 1_000_000_000
@@ -106,8 +106,11 @@ def _coverage(times_ns: np.ndarray, edges: np.ndarray, max_gap_s: float) -> np.n
     return np.clip(_spread(times_ns, covered, edges) / np.diff(edges), 0.0, 1.0)
 
 
+NO_ROLLOVER = CounterSpec()
+
+
 def energy_from_counter(times_ns: np.ndarray, counter: np.ndarray, edges: np.ndarray, *,
-                        spec: CounterSpec = CounterSpec(), max_gap_s: float = 60.0) -> pd.DataFrame:
+                        spec: CounterSpec = NO_ROLLOVER, max_gap_s: float = 60.0) -> pd.DataFrame:
     """Per interval: ``energy`` (counter units), ``coverage`` (0-1); ``attrs['resets']``."""
     times_ns, counter = _clean(times_ns, counter)
     steps, resets = _step_energy(counter, spec) if len(counter) > 1 else (np.array([]), 0)

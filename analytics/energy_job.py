@@ -76,7 +76,8 @@ def compute_energy_15m(plant: PlantConfig, tariffs: Sequence[Tariff], samples: M
         coverage = np.zeros(len(edges) - 1)
         from_power = False
         for counter, target in _COUNTERS.items():
-            if counter.value in frame and np.count_nonzero(np.isfinite(frame[counter.value].to_numpy(dtype=float))) >= 2:
+            column = frame[counter.value].to_numpy(dtype=float) if counter.value in frame else np.array([])
+            if np.count_nonzero(np.isfinite(column)) >= 2:
                 result = energy_from_counter(times, frame[counter.value].to_numpy(dtype=float), edges,
                                              spec=CounterSpec(_rollover(plant, device, counter)), max_gap_s=gap)
                 fields[target.value] = result["energy"].to_numpy()

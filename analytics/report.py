@@ -13,10 +13,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-from openpyxl import Workbook  # noqa: E402
+import matplotlib.pyplot as plt
+from openpyxl import Workbook
 
-from analytics.rollup import Rollup  # noqa: E402
+from analytics.rollup import Rollup
 
 __all__ = ["write_report"]
 

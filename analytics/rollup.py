@@ -27,8 +27,8 @@ from plantems.influx import InfluxClient, LineWriter
 from plantems.ledger import LedgerEntry
 from plantems.lineproto import Point, format_line
 from plantems.schema import ENERGY_15M, FUEL, PRODUCTION, SCOPE2, Field, Tag
-from plantems.tariffs import Period, Tariff, tariff_for
 from plantems.targets import Targets
+from plantems.tariffs import Period, Tariff, tariff_for
 
 __all__ = ["MonthData", "Rollup", "compute_rollup", "month_bounds", "read_month", "write_scope2_points"]
 

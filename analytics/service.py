@@ -107,8 +107,8 @@ def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: Infl
     from analytics.rollup import compute_rollup, month_bounds, read_month, write_scope2_points
     from plantems.factors import load_factors
     from plantems.ledger import load_ledger
-    from plantems.tariffs import load_tariffs
     from plantems.targets import load_targets
+    from plantems.tariffs import load_tariffs
 
     tariffs = load_tariffs(config_dir / "tariffs")
     factors = load_factors(config_dir / "emission_factors.yaml")

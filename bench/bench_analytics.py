@@ -17,7 +17,7 @@ import argparse
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -86,8 +86,8 @@ def main() -> None:
     from plantems.influx import InfluxClient, V1Writer, init_databases
     from plantems.ledger import load_ledger
     from plantems.localservers import free_port, start_influxd
-    from plantems.tariffs import load_tariffs
     from plantems.targets import load_targets
+    from plantems.tariffs import load_tariffs
 
     folder = Path(tempfile.mkdtemp(prefix="plantems-bench-analytics-"))
     influxd = start_influxd(folder / "influxd", free_port())
@@ -101,7 +101,8 @@ def main() -> None:
         start, end = recent_window(time.time())
         t0 = time.monotonic()
         points = write_raw(writer, devices, start // NS - 900, end // NS + 60, 1)
-        print(f"setup: {points:,} raw points (1 s, {len(devices)} devices, 1 h 16 min) in {time.monotonic() - t0:.0f} s")
+        print(f"setup: {points:,} raw points (1 s, {len(devices)} devices, 1 h 16 min) "
+              f"in {time.monotonic() - t0:.0f} s")
         runs = []
         for _ in range(3):
             t0 = time.monotonic()

@@ -136,9 +136,9 @@ async def run_bare(port_base: int, gateways: int, units: int, seconds: float, *,
     storage: the same workload minus plantems. Otherwise as fast as the servers answer (the
     saturated rate amortises event-loop wake-ups over many responses).
     """
-    from collector.modbus.poller import connection_phase
-
     from pymodbus.client import AsyncModbusTcpClient
+
+    from collector.modbus.poller import connection_phase
 
     clients = [AsyncModbusTcpClient("127.0.0.1", port=port_base + g, timeout=1, retries=0) for g in range(gateways)]
     for client in clients:
@@ -170,7 +170,8 @@ def main() -> None:
     parser.add_argument("--meters", type=int, default=5000)
     parser.add_argument("--gateways", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--serve", nargs=3, type=int, metavar=("PORT_BASE", "GATEWAYS", "UNITS"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", nargs=3, type=int, metavar=("PORT_BASE", "GATEWAYS", "UNITS"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(*args.serve)

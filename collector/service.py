@@ -7,6 +7,7 @@ Reads the plant configuration; writes `electrical`/`fuel` points and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
@@ -35,6 +36,8 @@ _FLUSH_INTERVAL_S = 0.05  # readings are durable at most this long after they ar
 
 @dataclass(frozen=True)
 class Shard:
+    """Which part of the plant this process collects: shard ``index`` of ``count``."""
+
     index: int = 0
     count: int = 1
 
@@ -90,9 +93,10 @@ def build_runtimes(plant: PlantConfig, shard: Shard) -> dict[str, list[DeviceRun
 class Collector:
     """Wires pollers, spool, writer and health reporting for one process."""
 
-    def __init__(self, plant: PlantConfig, *, shard: Shard = Shard(),
+    def __init__(self, plant: PlantConfig, *, shard: Shard | None = None,
                  writer_factory: Callable[[], LineWriter] | None = None) -> None:
         self.plant = plant
+        shard = shard or Shard()
         self.groups = build_runtimes(plant, shard)
         self.spool = Spool(plant.spool.path, max_bytes=plant.spool.max_bytes)
         cfg = plant.influxdb
@@ -118,10 +122,8 @@ class Collector:
                 # Inline, not in a worker thread: a commit of 50 ms of readings takes about 1 ms,
                 # and handing it to a thread cost more CPU (GIL hand-offs) than it saved.
                 self.spool.flush()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_event.wait(), timeout=_FLUSH_INTERVAL_S)
-            except TimeoutError:
-                pass
 
     def _status_lines(self, time_ns: int) -> list[str]:
         site = self.plant.site.id
@@ -188,7 +190,7 @@ class Collector:
             log.info("collector stopped; %d lines left in the spool for the next start", stats.pending_lines)
 
 
-async def run_collector(plant: PlantConfig, *, shard: Shard = Shard()) -> None:
+async def run_collector(plant: PlantConfig, *, shard: Shard | None = None) -> None:
     """Run until SIGINT/SIGTERM."""
     collector = Collector(plant, shard=shard)
     loop = asyncio.get_running_loop()

@@ -46,8 +46,8 @@ def main(log_level: str) -> None:
 @click.argument("config_path", type=click.Path(path_type=Path))
 def check_config(config_path: Path) -> None:
     """Validate CONFIG_PATH and print each device's planned Modbus reads."""
-    from collector.modbus.decode import compile_plan
     from collector.modbus.client import READ_FUNCTION_CODES
+    from collector.modbus.decode import compile_plan
 
     plant = _load(config_path)
     click.echo(f"{config_path}: OK: site {plant.site.id} ({plant.site.timezone}), {len(plant.devices)} devices, "

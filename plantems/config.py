@@ -8,14 +8,13 @@ the file: only the name of an environment variable or a file holding them.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 from pydantic import Field as PydField
 
 from plantems.meters import MeterModel, load_meter_library

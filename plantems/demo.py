@@ -73,6 +73,32 @@ def write_demo_production(plant: PlantConfig, path: Path, first: date, last: dat
     path.write_text("\n".join(rows) + "\n")
 
 
+def _step(what: str, args: list[str]) -> bool:
+    """One ``plantems`` command of the first run; False (with a message) if it failed."""
+    print(f"{what}...")
+    if subprocess.run([sys.executable, "-m", "plantems.cli", *args], check=False).returncode != 0:
+        print(f"{what} failed; see the message above", file=sys.stderr)
+        return False
+    return True
+
+
+def _first_run(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_days: float) -> bool:
+    """History, its 15-minute energy, production and last month's report: once per ./var."""
+    config = ["--config", str(config_path)]
+    today = datetime.now(plant.site.tz).date()
+    first = (datetime.now(plant.site.tz) - timedelta(days=backfill_days)).date()
+    production_csv = var_dir / "demo" / "production.csv"
+    write_demo_production(plant, production_csv, first, today)
+    month = previous_month(datetime.now(plant.site.tz))
+    return (_step(f"back-filling {backfill_days:g} days of simulated history",
+                  ["simulate", *config, "--backfill", str(backfill_days)])
+            and _step(f"computing 15-minute energy for the history ({first} .. {today})",
+                      ["analyze", *config, "--backfill", first.isoformat(), today.isoformat()])
+            and _step("importing simulated production", ["production", "import", *config, str(production_csv)])
+            and _step(f"monthly rollup for {month} (reports/{month}/)",
+                      ["rollup", *config, "--month", month, "--reports", str(var_dir.parent / "reports")]))
+
+
 def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_days: float | None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # ordered with the children's output
     if backfill_days is None:
@@ -95,30 +121,7 @@ def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_d
             print(line)
         marker = var_dir / "demo" / "backfill.done"
         if not marker.exists():
-            print(f"back-filling {backfill_days:g} days of simulated history (runs once)...")
-            done = subprocess.run([sys.executable, "-m", "plantems.cli", "simulate", "--config", str(config_path),
-                                   "--backfill", str(backfill_days)], check=False)
-            if done.returncode != 0:
-                print("back-fill failed; see the message above", file=sys.stderr)
-                return 1
-            first = (datetime.now(plant.site.tz) - timedelta(days=backfill_days)).date()
-            print(f"computing 15-minute energy for the history ({first} .. today)...")
-            done = subprocess.run([sys.executable, "-m", "plantems.cli", "analyze", "--config", str(config_path),
-                                   "--backfill", first.isoformat(), datetime.now(plant.site.tz).date().isoformat()],
-                                  check=False)
-            if done.returncode != 0:
-                print("energy back-fill failed; see the message above", file=sys.stderr)
-                return 1
-            production_csv = var_dir / "demo" / "production.csv"
-            write_demo_production(plant, production_csv, first, datetime.now(plant.site.tz).date())
-            subprocess.run([sys.executable, "-m", "plantems.cli", "production", "import", "--config",
-                            str(config_path), str(production_csv)], check=False)
-            month = previous_month(datetime.now(plant.site.tz))
-            print(f"monthly rollup for {month} (reports/{month}/)...")
-            done = subprocess.run([sys.executable, "-m", "plantems.cli", "rollup", "--config", str(config_path),
-                                   "--month", month, "--reports", str(var_dir.parent / "reports")], check=False)
-            if done.returncode != 0:
-                print("rollup failed; see the message above", file=sys.stderr)
+            if not _first_run(plant, config_path=config_path, var_dir=var_dir, backfill_days=backfill_days):
                 return 1
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z\n"))

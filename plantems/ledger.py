@@ -14,6 +14,7 @@ before it, and an unknown instrument.
 from __future__ import annotations
 
 import csv
+import itertools
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -115,7 +116,7 @@ def _check_overlaps(entries: list[LedgerEntry], path: Path) -> list[str]:
             by_project.setdefault(entry.project, []).append(entry)
     for group in by_project.values():
         group.sort(key=lambda e: e.serial_span)
-        for a, b in zip(group, group[1:], strict=False):
+        for a, b in itertools.pairwise(group):
             if b.serial_span[0] <= a.serial_span[1]:
                 problems.append(f"{path}:{b.line} entry {b.entry_id!r}: serials {b.serial_first}..{b.serial_last} "
                                 f"overlap entry {a.entry_id!r} (line {a.line}): a certificate is claimed twice")
@@ -139,7 +140,8 @@ def load_ledger(path: Path) -> list[LedgerEntry]:
                 problems.append(f"{path}:{line} entry {entry_id!r}: {exc}")
                 continue
             if entry.entry_id in seen:
-                problems.append(f"{path}:{line} entry {entry_id!r}: duplicate entry_id (first on line {seen[entry_id]})")
+                problems.append(f"{path}:{line} entry {entry_id!r}: duplicate entry_id "
+                                f"(first on line {seen[entry_id]})")
                 continue
             seen[entry.entry_id] = line
             entries.append(entry)

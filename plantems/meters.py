@@ -9,6 +9,7 @@ kvarh: import = QI + QII).
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Mapping
 from enum import StrEnum
@@ -167,7 +168,7 @@ class MeterModel(_Frozen):
         spans = [("registers", i, r) for i, r in enumerate(self.registers)]
         spans += [("multipliers", i, m) for i, m in enumerate(self.multipliers)]
         spans.sort(key=lambda s: (s[2].register_type, s[2].address))
-        for (_, _, a), (kind, index, b) in zip(spans, spans[1:], strict=False):
+        for (_, _, a), (kind, index, b) in itertools.pairwise(spans):
             if a.register_type == b.register_type and b.address < a.end:
                 what = getattr(a, "quantity", None) or getattr(a, "name", "")
                 raise LocatedError((kind, index, "address"),

@@ -19,7 +19,7 @@ from plantems.config import DeviceKind, PlantConfig
 from plantems.schema import Field
 from simulator.profiles import DEFAULT_RATED_KW, Array, Profile, evaluate
 
-__all__ = ["ORIGIN_S", "GRID_S", "SimulatedPlant"]
+__all__ = ["GRID_S", "ORIGIN_S", "SimulatedPlant"]
 
 ORIGIN_S: Final = 1_767_196_800.0  # 2026-01-01T00:00:00+08:00: counters start here
 GRID_S: Final = 60.0

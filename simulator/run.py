@@ -21,8 +21,8 @@ from plantems.config import PlantConfig
 from plantems.influx import LineWriter
 from plantems.lineproto import Point, format_line
 from plantems.schema import ELECTRICAL, Tag
-from simulator.plant import GRID_S, SimulatedPlant, integrate_step
 from simulator.mqtt_publisher import MqttPublisher
+from simulator.plant import GRID_S, SimulatedPlant, integrate_step
 from simulator.server import MeterRegisters, ModbusEndpoint, encode_reading
 
 __all__ = ["Simulator", "backfill", "multipliers_for"]

@@ -57,7 +57,7 @@ class SequenceMeter(MeterRegisters):
         for reg in model.registers:
             self.load(reg.register_type, reg.address, encode_value(reg, 0.0))
 
-    async def async_getValues(self, func_code: int, address: int, count: int = 1) -> Any:
+    async def async_getValues(self, func_code: int, address: int, count: int = 1) -> Any:  # noqa: N802 (pymodbus)
         covers = func_code == 3 and address <= self._counter.address < address + count
         if covers and self.faults.exception_code is None:
             self.seq += 1

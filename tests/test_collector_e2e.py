@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from plantems.localservers import ManagedProcess, free_port, start_influxd
-from tests.support import CollectorProcess, LoopThread, SequenceMeter, rows, start_endpoint, wait_for, write_plant
+from tests.support import CollectorProcess, SequenceMeter, rows, start_endpoint, wait_for, write_plant
 
 INTERVAL_S = 0.5
 

@@ -16,9 +16,9 @@ def minutes(*ms):
     return np.array([T0 + int(m * MIN) for m in ms], dtype=np.int64)
 
 
-def run(times, values, spec=CounterSpec(), span_min=30, **kw):
+def run(times, values, spec=None, span_min=30, **kw):
     edges = interval_edges(T0, T0 + span_min * MIN, SH)
-    frame = energy_from_counter(times, np.array(values, dtype=float), edges, spec=spec, **kw)
+    frame = energy_from_counter(times, np.array(values, dtype=float), edges, spec=spec or CounterSpec(), **kw)
     return list(np.round(frame["energy"], 6)), list(np.round(frame["coverage"], 6)), frame.attrs["resets"]
 
 

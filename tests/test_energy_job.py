@@ -79,7 +79,8 @@ def test_cli_backfill_and_scheduler(filled, influx_url, db, tmp_path):
     plant, end_ns = filled
     config = tmp_path / "plant.yaml"
     day = datetime.fromtimestamp(end_ns / 1e9, plant.site.tz).date().isoformat()
-    result = CliRunner().invoke(main, ["analyze", "--config", str(config), "--tariffs", str(REPO / "config" / "tariffs"),
+    tariffs = str(REPO / "config" / "tariffs")
+    result = CliRunner().invoke(main, ["analyze", "--config", str(config), "--tariffs", tariffs,
                                        "--backfill", day, day])
     assert result.exit_code == 0, result.output
     import re

@@ -69,7 +69,7 @@ def test_payload_formats_map_to_fields_tags_and_times(influx_url, db, tmp_path, 
     assert (fan[0]["site"], fan[0]["area"], fan[0]["kind"]) == ("testsite", "util", "exhaust_fan")
     assert series(influx_url, db, "comp-1")[0]["p_kw"] == 150.0
     produced = rows(influx_url, db, "SELECT output_t FROM production")
-    assert [(r["line"] if "line" in r else None, r["output_t"]) for r in
+    assert [(r.get("line"), r["output_t"]) for r in
             rows(influx_url, db, "SELECT output_t FROM production GROUP BY line")] == [("cast-1", 12.5)]
     assert len(produced) == 1
     pump = series(influx_url, db, "pump-1")
@@ -248,7 +248,8 @@ def test_deploy_config_enforces_tls_and_acls(tmp_path, tls_files, started):
                      ("/etc/mosquitto/certs/ca.crt", tls_files["ca.crt"]),
                      ("/etc/mosquitto/certs/server.crt", tls_files["server.crt"]),
                      ("/etc/mosquitto/certs/server.key", tls_files["server.key"]),
-                     ("persistence_location /var/lib/mosquitto/\n", ""), ("listener 8883", f"listener {port} 127.0.0.1")]:
+                     ("persistence_location /var/lib/mosquitto/\n", ""),
+                     ("listener 8883", f"listener {port} 127.0.0.1")]:
         assert str(old) in conf
         conf = conf.replace(str(old), str(new))
     broker = start_mosquitto(tmp_path / "mosquitto", port, listener=False, extra_conf=conf.replace(

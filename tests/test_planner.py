@@ -3,7 +3,7 @@ import pytest
 from collector.modbus.planner import Span, plan_reads
 from plantems.meters import Hole, RegisterType
 
-H, I = RegisterType.HOLDING, RegisterType.INPUT
+H, INP = RegisterType.HOLDING, RegisterType.INPUT
 
 
 def spans(addresses, kind=H, words=1):
@@ -17,10 +17,10 @@ def spans(addresses, kind=H, words=1):
     (spans([0, 100, 125]), {"max_gap_fill": 200}, [(0, 101), (125, 1)]),
     (spans([0, 2, 4], words=2), {}, [(0, 6)]),
     (spans([0, 10]), {"max_gap_fill": 20, "holes": [Hole(start=5, end=6)]}, [(0, 1), (10, 1)]),
-    (spans([0, 10]), {"max_gap_fill": 20, "holes": [Hole(start=5, end=6, register_type=I)]}, [(0, 11)]),
+    (spans([0, 10]), {"max_gap_fill": 20, "holes": [Hole(start=5, end=6, register_type=INP)]}, [(0, 11)]),
     (spans([0, 4, 7]), {"even_count": True}, [(0, 2), (4, 2), (7, 2)]),
     (spans([0, 3]), {"even_count": True, "max_gap_fill": 5}, [(0, 4)]),
-    (spans([9]) + [Span(H, 10, 1)], {"even_count": True, "holes": [Hole(start=11, end=11)]}, [(9, 2)]),
+    ([*spans([9]), Span(H, 10, 1)], {"even_count": True, "holes": [Hole(start=11, end=11)]}, [(9, 2)]),
     (spans([10]), {"even_count": True, "holes": [Hole(start=11, end=11)]}, [(9, 2)]),
 ], ids=["style-fill0", "style-fill2", "limit-125", "over-125-splits", "two-word-values", "never-across-hole",
         "hole-of-other-table", "even-pads-after", "even-merged", "even-already", "even-pads-before-hole"])
@@ -29,8 +29,8 @@ def test_plan_reads(given, options, expected):
 
 
 def test_register_types_never_merge():
-    reads = plan_reads([Span(H, 0, 2), Span(I, 2, 2)], max_gap_fill=10)
-    assert [(r.register_type, r.address, r.count) for r in reads] == [(H, 0, 2), (I, 2, 2)]
+    reads = plan_reads([Span(H, 0, 2), Span(INP, 2, 2)], max_gap_fill=10)
+    assert [(r.register_type, r.address, r.count) for r in reads] == [(H, 0, 2), (INP, 2, 2)]
 
 
 @pytest.mark.parametrize(("now", "interval", "phase", "expected"), [

@@ -51,7 +51,7 @@ def test_profiles_behave_like_the_plant(plant_path):
 def test_counters_are_continuous_between_grid_and_history(plant_path):
     model = SimulatedPlant(load_plant(plant_path))
     start = 1_795_000_000.0 - 1_795_000_000.0 % GRID_S
-    grid, counters = model.counters_on_grid(start, start + 3600)
+    _, counters = model.counters_on_grid(start, start + 3600)
     later = model.counters_at(start + 3600)
     for dev in ("mill", "inc", "pv"):
         series = counters[dev]["e_imp_kwh"]

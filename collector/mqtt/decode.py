@@ -71,7 +71,7 @@ def _epoch_ns(raw: int | float, unit: str) -> int:
         unit = next(name for name, floor, _ in _EPOCH_UNITS if abs(raw) >= floor)
     factor = {name: f for name, _, f in _EPOCH_UNITS}[unit]
     # integers stay exact (a float holds ns epochs only to ~256 ns)
-    return raw * factor if isinstance(raw, int) else int(round(raw * factor))
+    return raw * factor if isinstance(raw, int) else round(raw * factor)
 
 
 def _timestamp_ns(raw: Any, spec: TimestampMapping, default_tz: ZoneInfo) -> int:
