@@ -1,0 +1,38 @@
+"""What every channel gets (an Alert) and what it promises (send or raise ChannelError)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["Alert", "Channel", "ChannelError", "Delivery"]
+
+
+@dataclass(frozen=True)
+class Alert:
+    site: str
+    rule: str  # e.g. "demand"
+    level: str  # "warning", "critical", "clear"
+    title: str
+    text: str  # what the supervisor should do, plain text with line breaks
+    value: float
+    threshold: float
+    time_ns: int
+
+
+class ChannelError(Exception):
+    """A delivery that failed; ``str()`` names the channel and the reason (never a secret)."""
+
+
+class Channel(Protocol):
+    name: str
+
+    def send(self, alert: Alert) -> None: ...
+
+
+@dataclass(frozen=True)
+class Delivery:
+    channel: str
+    ok: bool
+    attempts: int
+    error: str = ""
