@@ -1,0 +1,90 @@
+"""Peak-demand alert rules (pure): levels, one alert per level per window, hysteresis,
+escalation and an all-clear, with a text that tells a shift supervisor what to do."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from analytics.notify.base import Alert
+
+__all__ = ["DemandAlerter", "DemandReading", "Level"]
+
+_NS_PER_MIN = 60 * 1_000_000_000
+_WINDOW_NS = 15 * _NS_PER_MIN
+
+
+@dataclass(frozen=True)
+class Level:
+    name: str  # "warning", "critical"
+    fraction: float  # of the limit, e.g. 0.9
+
+
+@dataclass(frozen=True)
+class DemandReading:
+    time_ns: int
+    demand_kw: float  # the sliding window ending now
+    projected_kw: float  # the highest projection of the windows ending in the next minutes
+    minutes_left: int  # until the window that projection is for ends
+    shiftable_kw: Sequence[tuple[str, float]] = ()  # shiftable loads running now
+
+
+@dataclass
+class _LevelState:
+    armed: bool = True
+    raised_ns: int | None = None
+    escalated: bool = False
+    blocks_alerted: set[int] = field(default_factory=set)
+
+
+class DemandAlerter:
+    """Feed it readings every few seconds; it returns the alerts to send (usually none)."""
+
+    def __init__(self, *, site: str, group: str, limit_kw: float, levels: Sequence[Level],
+                 hysteresis: float = 0.03, escalate_after_min: float = 5.0) -> None:
+        self.site, self.group, self.limit_kw = site, group, limit_kw
+        self.levels = sorted(levels, key=lambda level: level.fraction)
+        self.hysteresis, self.escalate_after_ns = hysteresis, int(escalate_after_min * _NS_PER_MIN)
+        self.state = {level.name: _LevelState() for level in self.levels}
+        self._alerted_since_clear = False
+
+    def update(self, reading: DemandReading) -> list[Alert]:
+        metric = max(reading.demand_kw, reading.projected_kw)
+        block = reading.time_ns // _WINDOW_NS  # one alert per level per 15-minute block
+        alerts = []
+        for level in self.levels:
+            state = self.state[level.name]
+            above = metric >= level.fraction * self.limit_kw
+            if not above and metric < (level.fraction - self.hysteresis) * self.limit_kw:
+                state.armed, state.raised_ns, state.escalated = True, None, False
+            if above and state.armed and block not in state.blocks_alerted:
+                state.armed, state.raised_ns = False, reading.time_ns
+                state.blocks_alerted.add(block)
+                alerts.append(self._alert(level.name, reading, metric))
+            elif (above and state.raised_ns is not None and not state.escalated
+                  and reading.time_ns - state.raised_ns >= self.escalate_after_ns):
+                state.escalated = True
+                alerts.append(self._alert(f"{level.name}-escalated", reading, metric))
+        lowest = self.levels[0].fraction
+        if alerts:
+            self._alerted_since_clear = True
+        elif self._alerted_since_clear and metric < (lowest - self.hysteresis) * self.limit_kw:
+            self._alerted_since_clear = False
+            alerts.append(self._alert("clear", reading, metric))
+        return alerts
+
+    def _alert(self, level: str, reading: DemandReading, metric: float) -> Alert:
+        if level == "clear":
+            title = f"Demand back to {reading.demand_kw:,.0f} kW (limit {self.limit_kw:,.0f} kW): all clear"
+            text = f"{self.group}: the 15-minute demand is below {self.levels[0].fraction:.0%} of the limit again."
+        else:
+            title = (f"Demand {level}: {metric:,.0f} kW projected against a limit of {self.limit_kw:,.0f} kW, "
+                     f"{reading.minutes_left} min left in the window")
+            loads = sorted(reading.shiftable_kw, key=lambda item: -item[1])
+            advice = ("Shiftable loads running now, largest first: "
+                      + ", ".join(f"{device} {kw:,.0f} kW" for device, kw in loads)) if loads else \
+                "No shiftable load is running: hold starts of large loads until the window ends."
+            text = (f"{self.group}: demand now {reading.demand_kw:,.0f} kW, projected {reading.projected_kw:,.0f} kW "
+                    f"at the end of the window ({reading.minutes_left} min).\n{advice}")
+        return Alert(site=self.site, rule="demand", level=level, title=title, text=text, value=metric,
+                     threshold=self.limit_kw, time_ns=reading.time_ns)
