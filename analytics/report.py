@@ -31,37 +31,32 @@ def _svg(figure: Any) -> str:
     return text[text.index("<svg"):]
 
 
-def _daily_chart(rollup: Rollup) -> str:
+def _stacked_daily(rollup: Rollup, by: str, title: str, colours: dict[str, str] | None = None) -> str:
+    """Daily sub-metered MWh as bars stacked by ``by`` (tou or area)."""
     figure, axis = plt.subplots(figsize=(9, 3.2))
     daily = rollup.daily
     if not daily.empty:
-        table = daily.pivot_table(index="date", columns="tou", values="energy_kwh", aggfunc="sum").fillna(0) / 1000
+        table = daily.pivot_table(index="date", columns=by, values="energy_kwh", aggfunc="sum").fillna(0) / 1000
+        order = [c for c in (colours or {}) if c in table] or list(table.columns)
         bottom = None
-        for tou in ("valley", "flat", "peak", "sharp"):
-            if tou in table:
-                axis.bar(table.index, table[tou], bottom=bottom, label=tou, color=_TOU_COLOURS[tou])
-                bottom = table[tou] if bottom is None else bottom + table[tou]
+        for column in order:
+            axis.bar(table.index, table[column], bottom=bottom, label=column,
+                     color=(colours or {}).get(column))
+            bottom = table[column] if bottom is None else bottom + table[column]
         axis.legend(ncol=4, fontsize=8)
     axis.set_ylabel("MWh per day")
-    axis.set_title("Sub-metered energy by tariff period")
+    axis.set_title(title)
     figure.autofmt_xdate()  # rotated dates: a month of labels does not overlap
     return _svg(figure)
 
 
+def _daily_chart(rollup: Rollup) -> str:
+    ordered = {tou: _TOU_COLOURS[tou] for tou in ("valley", "flat", "peak", "sharp")}
+    return _stacked_daily(rollup, "tou", "Sub-metered energy by tariff period", ordered)
+
+
 def _area_chart(rollup: Rollup) -> str:
-    figure, axis = plt.subplots(figsize=(9, 3.2))
-    daily = rollup.daily
-    if not daily.empty:
-        table = daily.pivot_table(index="date", columns="area", values="energy_kwh", aggfunc="sum").fillna(0) / 1000
-        bottom = None
-        for area in table.columns:
-            axis.bar(table.index, table[area], bottom=bottom, label=area)
-            bottom = table[area] if bottom is None else bottom + table[area]
-        axis.legend(ncol=4, fontsize=8)
-    axis.set_ylabel("MWh per day")
-    axis.set_title("Sub-metered energy by area")
-    figure.autofmt_xdate()
-    return _svg(figure)
+    return _stacked_daily(rollup, "area", "Sub-metered energy by area")
 
 
 def _emissions_chart(rollup: Rollup) -> str:
