@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in influxd:influxdb mosquitto:mosquitto victoria-metrics:victoria-metrics socat:socat openssl:openssl chromium:chromium; do
+for pair in influxd:influxdb mosquitto:mosquitto victoria-metrics:victoria-metrics socat:socat openssl:openssl chromium:chromium pgrep:procps; do
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need+=("$pkg")
 done
