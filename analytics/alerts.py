@@ -46,12 +46,15 @@ class DemandAlerter:
         self.levels = sorted(levels, key=lambda level: level.fraction)
         self.hysteresis, self.escalate_after_ns = hysteresis, int(escalate_after_min * _NS_PER_MIN)
         self.state = {level.name: _LevelState() for level in self.levels}
+        self._rank = {level.name: rank for rank, level in enumerate(self.levels)}
         self._alerted_since_clear = False
 
     def update(self, reading: DemandReading) -> list[Alert]:
         metric = max(reading.demand_kw, reading.projected_kw)
         block = reading.time_ns // _WINDOW_NS  # one alert per level per 15-minute block
         alerts = []
+        highest_above = max((lv.name for lv in self.levels if metric >= lv.fraction * self.limit_kw),
+                            key=lambda name: self._rank[name], default=None)
         for level in self.levels:
             state = self.state[level.name]
             above = metric >= level.fraction * self.limit_kw
@@ -61,8 +64,9 @@ class DemandAlerter:
                 state.armed, state.raised_ns = False, reading.time_ns
                 state.blocks_alerted.add(block)
                 alerts.append(self._alert(level.name, reading, metric))
-            elif (above and state.raised_ns is not None and not state.escalated
+            elif (level.name == highest_above and state.raised_ns is not None and not state.escalated
                   and reading.time_ns - state.raised_ns >= self.escalate_after_ns):
+                # only the highest level held escalates: one reminder, not one per level
                 state.escalated = True
                 alerts.append(self._alert(f"{level.name}-escalated", reading, metric))
         lowest = self.levels[0].fraction
@@ -87,4 +91,4 @@ class DemandAlerter:
             text = (f"{self.group}: demand now {reading.demand_kw:,.0f} kW, projected {reading.projected_kw:,.0f} kW "
                     f"at the end of the window ({reading.minutes_left} min).\n{advice}")
         return Alert(site=self.site, rule="demand", level=level, title=title, text=text, value=metric,
-                     threshold=self.limit_kw, time_ns=reading.time_ns)
+                     threshold=self.limit_kw, time_ns=reading.time_ns, group=self.group)

@@ -24,7 +24,7 @@ from plantems.lineproto import Point, format_line
 from plantems.schema import ELECTRICAL, ENERGY_15M, Field, Tag
 from plantems.tariffs import Tariff, tariff_for
 
-__all__ = ["compute_energy_15m", "read_samples", "run_energy_15m"]
+__all__ = ["compute_energy_15m", "counter_rollover", "read_samples", "run_energy_15m"]
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ _COUNTERS = {Field.E_IMP_KWH: Field.ENERGY_KWH, Field.E_EXP_KWH: Field.ENERGY_EX
 _READ_MARGIN_NS = INTERVAL_S * _NS  # samples just outside the window anchor its first and last interval
 
 
-def _rollover(plant: PlantConfig, device: Device, field: Field) -> float | None:
+def counter_rollover(plant: PlantConfig, device: Device, field: Field) -> float | None:
     if device.mqtt is not None:
         return None
     rollovers = [r.rollover for r in plant.meter_of(device).registers if r.quantity == field]
@@ -79,7 +79,7 @@ def compute_energy_15m(plant: PlantConfig, tariffs: Sequence[Tariff], samples: M
             column = frame[counter.value].to_numpy(dtype=float) if counter.value in frame else np.array([])
             if np.count_nonzero(np.isfinite(column)) >= 2:
                 result = energy_from_counter(times, frame[counter.value].to_numpy(dtype=float), edges,
-                                             spec=CounterSpec(_rollover(plant, device, counter)), max_gap_s=gap)
+                                             spec=CounterSpec(counter_rollover(plant, device, counter)), max_gap_s=gap)
                 fields[target.value] = result["energy"].to_numpy()
                 if result.attrs["resets"]:
                     log.warning("device %s: counter %s dropped %d time(s) without wrapping (meter reset or "

@@ -12,15 +12,20 @@ import time
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from tqdm import tqdm
+
+if TYPE_CHECKING:
+    from analytics.demand_job import DemandMonitor
 
 from analytics.energy import INTERVAL_S
 from analytics.energy_job import run_energy_15m
 from plantems.config import PlantConfig
-from plantems.influx import InfluxClient, LineWriter
+from plantems.influx import InfluxClient, InfluxError, LineWriter
 from plantems.tariffs import Tariff
 
 __all__ = ["backfill_energy", "recent_window", "restate_provisional", "run_rollup", "run_scheduler"]
@@ -59,7 +64,7 @@ def backfill_energy(plant: PlantConfig, tariffs: Sequence[Tariff], client: Influ
 
 
 def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxClient, writer: LineWriter, *,
-                  config_dir: Path, reports_dir: Path) -> None:
+                  config_dir: Path, reports_dir: Path, monitor: DemandMonitor | None = None) -> None:
     """Run the jobs until SIGINT/SIGTERM."""
     from plantems.calendar import previous_month
 
@@ -92,12 +97,41 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
     # the first of the month, 02:00 local: the month before, once its last intervals are in
     scheduler.add_job(rollup_job, CronTrigger(day=1, hour=2, minute=0, timezone=plant.site.timezone),
                       id="monthly_rollup", coalesce=True, max_instances=1, misfire_grace_time=7 * 86400)
+    if monitor is not None:
+        _add_demand_job(scheduler, monitor)
     log.info("analytics: energy_15m every 15 minutes (recomputing the last %d h) and nightly for the day "
              "before, monthly rollup on the 1st at 02:00, timezone %s", RECOMPUTE_S // 3600, plant.site.timezone)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         log.info("analytics stopped")
+    finally:
+        if monitor is not None:
+            monitor.close()
+
+
+def _add_demand_job(scheduler: BlockingScheduler, monitor: DemandMonitor) -> None:
+    failing = False
+
+    def demand_job() -> None:
+        nonlocal failing
+        try:
+            monitor.evaluate()
+        except InfluxError as exc:  # logged once per outage: the next round retries anyway
+            if not failing:
+                log.error("demand: cannot read InfluxDB (%s); retrying every %g s", exc,
+                          monitor.config.evaluate_every_s)
+            failing = True
+            return
+        if failing:
+            log.info("demand: InfluxDB answers again")
+        failing = False
+
+    every_s = monitor.config.evaluate_every_s
+    scheduler.add_job(demand_job, IntervalTrigger(seconds=every_s), id="demand", coalesce=True, max_instances=1,
+                      misfire_grace_time=max(1, int(every_s)), next_run_time=datetime.now(monitor.plant.site.tz))
+    log.info("demand: %d billing group(s) evaluated every %g s: %s", len(monitor.config.groups), every_s,
+             ", ".join(f"{g.id} limit {g.limit_kw:g} kW ({g.method})" for g in monitor.config.groups))
 
 
 def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: InfluxClient, writer: LineWriter,

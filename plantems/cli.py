@@ -105,16 +105,24 @@ def influx_init(config_path: Path) -> None:
 @CONFIG_OPTION
 @click.option("--backfill", "backfill_days", type=float, default=None,
               help="Write this many days of history into InfluxDB, then exit.")
-def simulate(config_path: Path, backfill_days: float | None) -> None:
+@click.option("--scenario", "extra_scenarios", multiple=True, metavar="NAME[@START][/MIN]",
+              help="Add a scenario to the plant file's simulator.scenarios, e.g. mills-peak@+30 (in 30 s).")
+def simulate(config_path: Path, backfill_days: float | None, extra_scenarios: tuple[str, ...]) -> None:
     """Serve the plant's meters as Modbus TCP servers on loopback (or back-fill history)."""
     from simulator.run import Simulator, backfill
+    from simulator.scenarios import scenarios_for
 
     plant = _load(config_path)
+    try:
+        scenarios = scenarios_for(plant.simulator.scenarios, extra_scenarios)
+    except ValueError as exc:
+        click.echo(f"{config_path}: simulator: {exc}", err=True)
+        sys.exit(2)
     if backfill_days is not None:
         cfg = plant.influxdb
         try:
             writer = make_writer(cfg, detect_api(cfg))
-            count = backfill(plant, writer, days=backfill_days, batch_lines=cfg.batch_lines)
+            count = backfill(plant, writer, days=backfill_days, batch_lines=cfg.batch_lines, scenarios=scenarios)
         except InfluxError as exc:
             click.echo(f"back-fill failed: {exc}", err=True)
             sys.exit(1)
@@ -126,7 +134,9 @@ def simulate(config_path: Path, backfill_days: float | None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await Simulator(plant).run(stop)
+        if scenarios:
+            log.info("scenarios: %s", ", ".join(plant.simulator.scenarios + extra_scenarios))
+        await Simulator(plant, scenarios=scenarios).run(stop)
 
     asyncio.run(serve())
 
@@ -160,7 +170,18 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
         count = backfill_energy(plant, tariffs, client, writer, first, last)
         click.echo(f"energy_15m: {count} points for {first} .. {last}")
         return
-    run_scheduler(plant, tariffs, client, writer, config_dir=config_path.parent, reports_dir=Path("reports"))
+    monitor = None
+    if plant.demand is not None:
+        from analytics.demand_job import DemandMonitor
+        from analytics.notify.roster import Roster
+
+        try:
+            monitor = DemandMonitor(plant, client, writer, Roster(plant))
+        except ConfigError as exc:
+            click.echo("alert channels refused:\n  " + "\n  ".join(exc.problems), err=True)
+            sys.exit(2)
+    run_scheduler(plant, tariffs, client, writer, config_dir=config_path.parent, reports_dir=Path("reports"),
+                  monitor=monitor)
 
 
 @main.command()

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 from pydantic import Field as PydField
 
+from plantems.demandconfig import AlertsConfig, DemandConfig, clock_minutes
 from plantems.meters import MeterModel, load_meter_library
 from plantems.mqttconfig import MqttBinding, MqttConfig, MqttMapping
 from plantems.secret import Secret
@@ -161,7 +162,9 @@ class Device(_Frozen):
     poll_interval_s: float = PydField(default=1.0, gt=0, le=3600)
     timeout_s: float | None = PydField(default=None, gt=0)
     max_gap_fill: int | None = PydField(default=None, ge=0, le=124)  # default: the meter model's
-    shiftable: bool = False
+    shiftable: bool = False  # its runs can be moved to cheaper hours (load shifting, demand alerts)
+    # local "HH:MM-HH:MM" ranges a shiftable load may run in; default: any time of day
+    shift_windows: tuple[str, ...] = ()
     rated_kw: float | None = PydField(default=None, gt=0)  # nameplate; the simulator's scale
     # For incomers and feeders: the areas they supply. Analytics compare the incomer with the
     # sum of these sub-meters; the difference is losses plus unmetered load.
@@ -169,6 +172,13 @@ class Device(_Frozen):
 
     @model_validator(mode="after")
     def _where(self) -> Self:
+        if self.shift_windows:
+            if not self.shiftable:
+                raise LocatedError(("shift_windows",), "shift_windows needs shiftable: true")
+            try:
+                clock_minutes(self.shift_windows)
+            except ValueError as exc:
+                raise LocatedError(("shift_windows",), str(exc)) from None
         if self.mqtt is not None:
             if self.gateway is not None or self.host is not None or self.meter is not None:
                 raise LocatedError(("mqtt",), "an MQTT device has no gateway, host or meter")
@@ -200,6 +210,12 @@ class ProductionLine(_Frozen):
     areas: tuple[Id, ...] = PydField(min_length=1)
 
 
+class SimulatorConfig(_Frozen):
+    """Only for ``plantems simulate`` (the demo and tests): scenarios laid over the load profiles."""
+
+    scenarios: tuple[str, ...] = ()  # e.g. "mills-peak@10:00/20" (see simulator/scenarios.py)
+
+
 class PlantConfig(_Frozen):
     site: Site
     influxdb: InfluxConfig = InfluxConfig()
@@ -210,18 +226,22 @@ class PlantConfig(_Frozen):
     production_lines: tuple[ProductionLine, ...] = ()
     gateways: tuple[Gateway, ...] = ()
     devices: tuple[Device, ...] = PydField(min_length=1)
+    demand: DemandConfig | None = None
+    alerts: AlertsConfig | None = None
+    simulator: SimulatorConfig = SimulatorConfig()
     # filled in by load_plant, not by the file:
     meters: Mapping[str, MeterModel] = PydField(default_factory=dict, exclude=True)
     source_path: Path | None = PydField(default=None, exclude=True)
     config_sha256: str = PydField(default="", exclude=True)
 
     @model_validator(mode="after")
-    def _cross(self) -> Self:
+    def _cross(self, info: ValidationInfo) -> Self:
         _unique(self.gateways, "gateways", "gateway")
         _unique(self.devices, "devices", "device")
         gateways = {g.id: g for g in self.gateways}
         used: dict[tuple[str, int], str] = {}
         _check_mqtt_bindings(self)
+        _check_demand(self, (info.context or {}).get("meters", {}))
         areas = {d.area for d in self.devices}
         for index, line in enumerate(self.production_lines):
             unknown = sorted(set(line.areas) - areas)
@@ -290,6 +310,32 @@ def _check_mqtt_bindings(plant: PlantConfig) -> None:
             raise LocatedError(("devices", index, "mqtt"), f"topic id {key[1]!r} of mapping {key[0]!r} is "
                                f"already bound to device {seen[key]!r}")
         seen[key] = device.id
+
+
+def _delivers(plant: PlantConfig, device: Device, library: Mapping[str, MeterModel]) -> frozenset[str]:
+    if device.mqtt is not None:
+        return plant.quantities_of(device)
+    model = library.get(device.meter or "")
+    return frozenset(r.quantity.value for r in model.registers) if model else frozenset({"p_kw"})
+
+
+def _check_demand(plant: PlantConfig, library: Mapping[str, MeterModel]) -> None:
+    devices = {d.id: d for d in plant.devices}
+    if plant.demand is not None:
+        _unique(plant.demand.groups, "demand.groups", "meter group")  # type: ignore[arg-type]
+        for index, group in enumerate(plant.demand.groups):
+            for meter in group.meters:
+                if meter not in devices:
+                    raise LocatedError(("demand", "groups", index, "meters"),
+                                       f"unknown device {meter!r}; a billing group sums configured meters")
+                if not {"e_imp_kwh", "p_kw"} & _delivers(plant, devices[meter], library):
+                    raise LocatedError(("demand", "groups", index, "meters"),
+                                       f"device {meter!r} delivers neither e_imp_kwh nor p_kw")
+    if plant.alerts is not None:
+        for index, channel in enumerate(plant.alerts.channels):
+            if channel.type == "mqtt" and channel.host is None and plant.mqtt is None:
+                raise LocatedError(("alerts", "channels", index, "host"),
+                                   f"MQTT channel {channel.id!r} needs host: (there is no plant broker under mqtt:)")
 
 
 def _unique(items: tuple[Any, ...], key: str, what: str) -> None:

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Final
 
 __all__ = [
+    "ALERT",
     "COLLECTOR_STATUS",
     "COUNTER_FIELDS",
     "DEMAND",
@@ -18,6 +19,7 @@ __all__ = [
     "ENERGY_15M",
     "FUEL",
     "FUEL_FIELDS",
+    "OPPORTUNITY",
     "PRODUCTION",
     "Field",
     "Tag",
@@ -115,6 +117,19 @@ class Field(StrEnum):
     REACTIVE_EXP_KVARH = "reactive_exp_kvarh"
     COVERAGE = "coverage"
     FROM_POWER = "from_power"
+    # demand
+    PROJECTED_KW = "projected_kw"
+    LIMIT_KW = "limit_kw"
+    MINUTES_LEFT = "minutes_left"
+    # alert (Grafana annotations: title and text)
+    VALUE = "value"
+    THRESHOLD = "threshold"
+    TITLE = "title"
+    TEXT = "text"
+    SHIFT = "shift"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    DELIVERIES = "deliveries"
     # scope2
     KGCO2E = "kgco2e"
     FACTOR_KG_PER_KWH = "factor_kg_per_kwh"

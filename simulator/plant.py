@@ -8,7 +8,7 @@ of the areas they feed plus transformer and line losses.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -17,7 +17,8 @@ import numpy as np
 
 from plantems.config import DeviceKind, PlantConfig
 from plantems.schema import Field
-from simulator.profiles import DEFAULT_RATED_KW, Array, Profile, evaluate
+from simulator.profiles import DEFAULT_RATED_KW, Array, Profile, evaluate, reactive_kvar
+from simulator.scenarios import Scenario, apply_leaf, incomer_capacitor_kvar
 
 __all__ = ["GRID_S", "ORIGIN_S", "SimulatedPlant"]
 
@@ -36,8 +37,9 @@ class SimDevice:
 
 
 class SimulatedPlant:
-    def __init__(self, plant: PlantConfig) -> None:
+    def __init__(self, plant: PlantConfig, scenarios: Sequence[Scenario] = ()) -> None:
         self.plant = plant
+        self.scenarios = tuple(scenarios)
         now = datetime.now(plant.site.tz)
         offset = now.utcoffset()
         self.utc_offset_s = offset.total_seconds() if offset else 0.0
@@ -57,17 +59,19 @@ class SimulatedPlant:
         out = {}
         for dev in self.devices:
             if not dev.feeds:
-                out[dev.device_id] = dev.profile.power(t_s, utc_offset_s=self.utc_offset_s)
+                p, pf = dev.profile.power(t_s, utc_offset_s=self.utc_offset_s)
+                out[dev.device_id] = apply_leaf(self.scenarios, dev.profile.kind, dev.profile.rated_kw, t_s,
+                                                self.utc_offset_s, p, pf)
         for dev in self.devices:
             if dev.feeds:
                 fed = [out[d.device_id] for d in self.devices if not d.feeds and areas[d.device_id] in dev.feeds]
                 p = sum((f[0] for f in fed), np.zeros_like(t_s))
-                q = sum((np.abs(f[0]) * np.tan(np.arccos(np.clip(f[1], 0.05, 1.0))) for f in fed),
-                        np.zeros_like(t_s))
+                q = sum((reactive_kvar(f[0], f[1]) for f in fed), np.zeros_like(t_s))
                 rated = dev.profile.rated_kw
                 p = p + 0.008 * np.abs(p) + 0.004 * rated + 1e-6 * p ** 2 * 1000.0 / max(rated, 1.0)
                 q = q + 0.03 * rated  # transformer magnetising
-                pf = np.abs(p) / np.maximum(np.hypot(p, q), 1e-9)
+                q = q - incomer_capacitor_kvar(self.scenarios, rated, t_s, self.utc_offset_s)
+                pf = np.where(q < 0, -1.0, 1.0) * np.abs(p) / np.maximum(np.hypot(p, q), 1e-9)  # - : leading
                 out[dev.device_id] = (p, pf)
         return out
 
@@ -80,7 +84,7 @@ class SimulatedPlant:
         """Counter rates (kW / kvar, each direction >= 0) per device."""
         rates = {}
         for dev_id, (p, pf) in self._raw_power(t_s).items():
-            q = np.abs(p) * np.tan(np.arccos(np.clip(pf, 0.05, 1.0)))
+            q = reactive_kvar(p, pf)
             rates[dev_id] = {Field.E_IMP_KWH.value: np.clip(p, 0, None), Field.E_EXP_KWH.value: np.clip(-p, 0, None),
                              Field.EQ_IMP_KVARH.value: np.clip(q, 0, None),
                              Field.EQ_EXP_KVARH.value: np.clip(-q, 0, None)}

@@ -20,7 +20,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DEFAULT_RATED_KW", "Profile", "evaluate"]
+__all__ = ["DEFAULT_RATED_KW", "Profile", "evaluate", "motor_pf", "reactive_kvar"]
 
 Array = npt.NDArray[np.float64]
 _MASK64: Final = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -59,10 +59,10 @@ def _mill(t_s: Array, seed: int, rated_kw: float, hour: Array, *, period_s: floa
     ripple = 1.0 + 0.04 * np.sin(2 * np.pi * within / 23.0)
     load = np.where(rolling, level * ripple, np.where(threading, 0.08, 0.04))
     load = np.where(skip | (_handover(hour) > 0), 0.04, load)
-    return rated_kw * load, _motor_pf(load)
+    return rated_kw * load, motor_pf(load)
 
 
-def _motor_pf(load: Array) -> Array:
+def motor_pf(load: Array) -> Array:
     return np.clip(0.5 + 0.42 * np.sqrt(np.clip(load, 0.0, 1.0)), 0.45, 0.92)
 
 
@@ -129,10 +129,15 @@ class Profile:
         return fn(t_s, self.seed, self.rated_kw, _local_hour(t_s, utc_offset_s))
 
 
+def reactive_kvar(p_kw: Array, pf: Array) -> Array:
+    """Q from P and the signed PF: + lagging (drawn), - leading (fed back)."""
+    return np.sign(pf) * np.abs(p_kw) * np.tan(np.arccos(np.clip(np.abs(pf), 0.05, 1.0)))
+
+
 def evaluate(p_kw: Array, pf: Array, t_s: Array, seed: int) -> dict[str, Array]:
-    """Derive q, s, voltages, currents and frequency from p and pf (pure)."""
-    pf = np.clip(pf, 0.05, 1.0)
-    q_kvar = np.abs(p_kw) * np.tan(np.arccos(pf))
+    """Derive q, s, voltages, currents and frequency from p and the signed pf (pure)."""
+    q_kvar = reactive_kvar(p_kw, pf)
+    pf = np.sign(pf) * np.clip(np.abs(pf), 0.05, 1.0)
     s_kva = np.hypot(p_kw, q_kvar)
     second = np.floor(t_s).astype(np.int64)
     out = {"p_kw": p_kw, "q_kvar": q_kvar, "s_kva": s_kva, "pf": pf,

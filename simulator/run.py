@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -23,6 +23,7 @@ from plantems.lineproto import Point, format_line
 from plantems.schema import ELECTRICAL, Tag
 from simulator.mqtt_publisher import MqttPublisher
 from simulator.plant import GRID_S, SimulatedPlant, integrate_step
+from simulator.scenarios import Scenario
 from simulator.server import MeterRegisters, ModbusEndpoint, encode_reading
 
 __all__ = ["Simulator", "backfill", "multipliers_for"]
@@ -41,9 +42,9 @@ def multipliers_for(model_multipliers: list[str], rated_kw: float) -> dict[str, 
 class Simulator:
     """The live Modbus side of the demo plant."""
 
-    def __init__(self, plant: PlantConfig, *, tick_s: float = 0.25) -> None:
+    def __init__(self, plant: PlantConfig, *, tick_s: float = 0.25, scenarios: Sequence[Scenario] = ()) -> None:
         self.plant = plant
-        self.model = SimulatedPlant(plant)
+        self.model = SimulatedPlant(plant, scenarios)
         self.tick_s = tick_s
         self.units: dict[str, MeterRegisters] = {}
         endpoints: dict[tuple[str, int], dict[int, MeterRegisters]] = {}
@@ -145,9 +146,9 @@ def backfill_lines(plant: PlantConfig, model: SimulatedPlant, grid: Any,
 
 
 def backfill(plant: PlantConfig, writer: LineWriter, *, days: float, end_s: float | None = None,
-             batch_lines: int = 5000, progress: bool = True) -> int:
+             batch_lines: int = 5000, progress: bool = True, scenarios: Sequence[Scenario] = ()) -> int:
     """Write ``days`` of simulated history ending now (or ``end_s``) into the raw database."""
-    model = SimulatedPlant(plant)
+    model = SimulatedPlant(plant, scenarios)
     end = np.floor((end_s or time.time()) / GRID_S) * GRID_S
     start = end - days * 86_400.0
     written = 0

@@ -11,6 +11,8 @@ from plantems.localservers import ManagedProcess, free_port, start_influxd, star
 from plantems.meters import MeterModel, load_meter_library
 from tests.support import REPO, LoopThread
 
+pytest_plugins = ["tests.receivers"]  # the HTTP and SMTP receivers for alert tests
+
 _db_numbers = itertools.count(1)
 
 

@@ -18,6 +18,8 @@ class Alert:
     value: float
     threshold: float
     time_ns: int
+    group: str = ""  # the billing meter group
+    shift: str = ""  # the shift on duty, which decided the recipients
 
 
 class ChannelError(Exception):

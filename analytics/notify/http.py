@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -38,23 +39,28 @@ def _markdown(alert: Alert) -> str:
 
 
 class Webhook:
-    """POST the alert as JSON to any receiver."""
+    """POST the alert as JSON (with the shift's recipients) to any receiver."""
 
-    def __init__(self, url: str, *, name: str = "webhook") -> None:
-        self.url, self.name = url, name
+    def __init__(self, url: str, *, name: str = "webhook", recipients: Sequence[str] = ()) -> None:
+        self.url, self.name, self.recipients = url, name, list(recipients)
 
     def send(self, alert: Alert) -> None:
-        _post(self.name, self.url, asdict(alert))
+        _post(self.name, self.url, {**asdict(alert), "recipients": self.recipients})
 
 
 class WeCom:
-    """WeCom (企业微信) group robot: ``https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...``."""
+    """WeCom (企业微信) group robot: ``https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...``.
 
-    def __init__(self, url: str, *, name: str = "wecom") -> None:
-        self.url, self.name = url, name
+    Recipients are WeCom user ids, mentioned as ``<@userid>`` in the markdown.
+    """
+
+    def __init__(self, url: str, *, name: str = "wecom", recipients: Sequence[str] = ()) -> None:
+        self.url, self.name, self.recipients = url, name, list(recipients)
 
     def send(self, alert: Alert) -> None:
-        _post(self.name, self.url, {"msgtype": "markdown", "markdown": {"content": _markdown(alert)}}, robot=True)
+        mentions = "".join(f"<@{user}>" for user in self.recipients)
+        content = _markdown(alert) + (f"\n\n{mentions}" if mentions else "")
+        _post(self.name, self.url, {"msgtype": "markdown", "markdown": {"content": content}}, robot=True)
 
 
 def dingtalk_signature(secret: str, timestamp_ms: int) -> str:
@@ -66,12 +72,16 @@ def dingtalk_signature(secret: str, timestamp_ms: int) -> str:
 class DingTalk:
     """DingTalk (钉钉) robot with its signing secret (``加签``)."""
 
-    def __init__(self, url: str, secret: str, *, name: str = "dingtalk", clock: Any = time.time) -> None:
+    def __init__(self, url: str, secret: str, *, name: str = "dingtalk", clock: Any = time.time,
+                 recipients: Sequence[str] = ()) -> None:
         self.url, self.secret, self.name, self._clock = url, secret, name, clock
+        self.recipients = list(recipients)  # mobiles to @mention; DingTalk wants them in the text too
 
     def send(self, alert: Alert) -> None:
         timestamp_ms = int(self._clock() * 1000)
         params = {"timestamp": str(timestamp_ms), "sign": dingtalk_signature(self.secret, timestamp_ms)}
-        _post(self.name, self.url, {"msgtype": "markdown", "markdown": {"title": alert.title,
-                                                                          "text": _markdown(alert)}},
+        mentions = " ".join(f"@{mobile}" for mobile in self.recipients)
+        text = _markdown(alert) + (f"\n\n{mentions}" if mentions else "")
+        _post(self.name, self.url, {"msgtype": "markdown", "markdown": {"title": alert.title, "text": text},
+                                    "at": {"atMobiles": self.recipients, "isAtAll": False}},
               params=params, robot=True)

@@ -1,0 +1,108 @@
+"""Simulator scenarios: situations the analytics must catch, laid over the normal profiles (pure).
+
+- ``mills-peak``: every rolling mill starts a heavy pass at once, a 15-minute demand peak
+  (the demand alerts' case);
+- ``light-night``: mills idle, so induction motors run at poor PF, and the incomers' fixed
+  capacitor bank over-compensates (leading PF, exported kvarh: the reactive-power case);
+- ``compressor-peak``: compressors run fully loaded through the peak and sharp tariff hours
+  (the load-shifting case).
+
+A spec is ``NAME``, ``NAME@HH:MM`` (daily, local), ``NAME@+SECONDS`` (once, from now) or
+``NAME@EPOCH`` (once), optionally ``/MINUTES`` for the duration. Being functions of absolute
+time, scenarios keep back-filled and live counters consistent when both use the same list.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from simulator.profiles import Array
+
+__all__ = ["KINDS", "Scenario", "parse_scenario", "scenarios_for"]
+
+MILL_KINDS: Final = frozenset({"cold_mill", "finishing_mill", "foil_mill"})
+# name -> (default daily start "HH:MM", default duration min)
+KINDS: Final = {"mills-peak": ("10:00", 20.0), "light-night": ("00:00", 360.0), "compressor-peak": ("15:00", 420.0)}
+_MILL_PEAK_LOAD: Final = 0.95
+_CAPACITOR_SHARE: Final = 0.12  # of the incomer's rated kW: a fixed bank left on at light load
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    duration_s: float
+    daily_start_s: float | None = None  # seconds after local midnight
+    once_start_s: float | None = None  # epoch seconds
+
+    def active(self, t_s: Array, utc_offset_s: float) -> Array:
+        """Boolean mask of the instants ``t_s`` (epoch s) inside the scenario."""
+        if self.once_start_s is not None:
+            return (t_s >= self.once_start_s) & (t_s < self.once_start_s + self.duration_s)
+        assert self.daily_start_s is not None
+        since = (t_s + utc_offset_s - self.daily_start_s) % 86_400.0
+        return since < self.duration_s
+
+
+def parse_scenario(spec: str, *, now_s: float | None = None) -> Scenario:
+    """``mills-peak@+30/20`` and the like; ValueError names the spec and the rule."""
+    head, _, duration = spec.partition("/")
+    name, _, start = head.partition("@")
+    if name not in KINDS:
+        raise ValueError(f"scenario {spec!r}: unknown name {name!r}; known: {', '.join(KINDS)}")
+    default_start, default_min = KINDS[name]
+    try:
+        minutes = float(duration) if duration else default_min
+    except ValueError:
+        raise ValueError(f"scenario {spec!r}: duration {duration!r} is not a number of minutes") from None
+    if not 0 < minutes <= 24 * 60:
+        raise ValueError(f"scenario {spec!r}: duration must be 0-1440 minutes")
+    start = start or default_start
+    if start.startswith("+"):
+        return Scenario(name, minutes * 60, once_start_s=(now_s or time.time()) + float(start[1:]))
+    if ":" in start:
+        hours, _, mins = start.partition(":")
+        if not (hours.isdigit() and mins.isdigit() and int(hours) < 24 and int(mins) < 60):
+            raise ValueError(f"scenario {spec!r}: {start!r} is not a local time HH:MM")
+        return Scenario(name, minutes * 60, daily_start_s=int(hours) * 3600.0 + int(mins) * 60.0)
+    try:
+        return Scenario(name, minutes * 60, once_start_s=float(start))
+    except ValueError:
+        raise ValueError(f"scenario {spec!r}: start {start!r} is not HH:MM, +SECONDS or epoch seconds") from None
+
+
+def scenarios_for(configured: Sequence[str], extra: Sequence[str] = (), *, now_s: float | None = None
+                  ) -> list[Scenario]:
+    """The plant file's ``simulator.scenarios`` plus command-line ones, parsed."""
+    return [parse_scenario(spec, now_s=now_s) for spec in (*configured, *extra)]
+
+
+def apply_leaf(scenarios: Sequence[Scenario], kind: str, rated_kw: float, t_s: Array, utc_offset_s: float,
+               p_kw: Array, pf: Array) -> tuple[Array, Array]:
+    """A metered load's p and pf with the scenarios active at ``t_s`` laid over."""
+    from simulator.profiles import motor_pf
+
+    for scenario in scenarios:
+        if scenario.name == "mills-peak" and kind in MILL_KINDS:
+            on = scenario.active(t_s, utc_offset_s)
+            p_kw, pf = np.where(on, rated_kw * _MILL_PEAK_LOAD, p_kw), np.where(on, motor_pf(_MILL_PEAK_LOAD), pf)
+        elif scenario.name == "light-night" and kind in MILL_KINDS:
+            on = scenario.active(t_s, utc_offset_s)
+            p_kw, pf = np.where(on, rated_kw * 0.04, p_kw), np.where(on, motor_pf(0.04), pf)
+        elif scenario.name == "compressor-peak" and kind == "compressor":
+            on = scenario.active(t_s, utc_offset_s)
+            p_kw, pf = np.where(on, rated_kw * 0.97, p_kw), np.where(on, 0.86, pf)
+    return p_kw, pf
+
+
+def incomer_capacitor_kvar(scenarios: Sequence[Scenario], rated_kw: float, t_s: Array, utc_offset_s: float) -> Array:
+    """kvar a fixed capacitor bank feeds back while ``light-night`` is on (0 otherwise)."""
+    bank = np.zeros_like(t_s)
+    for scenario in scenarios:
+        if scenario.name == "light-night":
+            bank = np.where(scenario.active(t_s, utc_offset_s), _CAPACITOR_SHARE * rated_kw, bank)
+    return bank
