@@ -1,5 +1,5 @@
 # Each target does its own set-up (idempotent): a fresh Debian machine needs nothing else.
-.PHONY: setup demo test bench bench-mqtt bench-analytics check-config clean
+.PHONY: setup demo test bench bench-mqtt bench-analytics bench-alerts check-config clean
 
 setup:
 	./deploy/setup-debian.sh
@@ -19,6 +19,9 @@ bench-mqtt: setup
 
 bench-analytics: setup
 	.venv/bin/python bench/bench_analytics.py
+
+bench-alerts: setup
+	.venv/bin/python bench/bench_alerts.py --groups 20
 
 check-config: setup
 	.venv/bin/plantems check-config config/plant.demo.yaml

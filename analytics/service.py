@@ -84,6 +84,8 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
                             as_of=now.date())
 
     scheduler = BlockingScheduler(timezone=plant.site.timezone)
+    # "Running job"/"executed successfully" every few seconds would bury the log; failures still show
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     # a minute past each quarter hour: the interval just closed has its samples spooled by then
     scheduler.add_job(energy_job, CronTrigger(minute="1,16,31,46", timezone=plant.site.timezone),
                       id="energy_15m", coalesce=True, max_instances=1, misfire_grace_time=600,
