@@ -110,6 +110,81 @@ def _coverage_chart(rollup: Rollup) -> str:
     return _svg(figure)
 
 
+def _savings_chart(rollup: Rollup) -> str:
+    """Load-shifting savings per device and the capacitor kvar each billing group needs."""
+    found = rollup.opportunities
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3))
+    shifts = found.get("load_shift", [])
+    left.barh([s["device"] for s in shifts][::-1], [s["saving_cny"] for s in shifts][::-1], color="#ef8a62")
+    left.set_xlabel("CNY this month")
+    left.set_title("Saving if moved off sharp/peak")
+    groups = [r for r in found.get("reactive", []) if r.get("pf") is not None]
+    names = [g["group"] for g in groups]
+    for offset, (key, label, colour) in enumerate((("capacitor_kvar_average", "from the average", "#92c5de"),
+                                                   ("capacitor_kvar_p95", "95 % of intervals", "#2166ac"),
+                                                   ("capacitor_kvar_max", "maximum", "#053061"))):
+        right.bar([i + 0.27 * offset for i in range(len(names))], [g[key] for g in groups], width=0.27,
+                  label=label, color=colour)
+    right.set_xticks([i + 0.27 for i in range(len(names))], names)
+    right.set_ylabel("kvar to reach the target PF")
+    right.set_title("Capacitor bank sizing")
+    right.legend(fontsize=7)
+    return _svg(figure)
+
+
+def _opportunities_html(rollup: Rollup) -> str:
+    found = rollup.opportunities
+    if not found:
+        return "<p>No opportunities computed (no shiftable device and no billing group configured).</p>"
+    parts = [f"<p>Tariff {html.escape(found['tariff'])}. Savings at this month's prices; the load-shifting "
+             "saving assumes the same energy runs at the cheapest period the device's windows reach.</p>",
+             f'<figure id="chart-opportunities">{_savings_chart(rollup)}</figure>',
+             "<h3>Load shifting (shiftable devices)</h3>",
+             _table([[s["device"], s["peak_sharp_kwh"], s["peak_sharp_cost_cny"], s["move_to"],
+                      ", ".join(s["windows"]), s["saving_cny"]] for s in found["load_shift"]],
+                    ["device", "sharp+peak kWh", "sharp+peak cost (CNY)", "move to", "allowed windows",
+                     "saving (CNY)"])]
+    for item in found["max_demand"]:
+        if item.get("max_kw") is None:
+            parts.append(f"<p>{html.escape(item['group'])}: {html.escape(item['note'])}</p>")
+            continue
+        saving = (f"{item['saving_cny']:,.0f} CNY" if item["saving_cny"] is not None
+                  else "not priced: the tariff has no demand charge yet")
+        sliding = item.get("sliding_max_kw")
+        parts.append(
+            f"<h3>Maximum demand: {html.escape(item['group'])}</h3><p>{item['max_kw']:,.0f} kW on 15-minute intervals "
+            f"starting {item['max_at_local']} ({item['max_tou']}), against a "
+            f"limit of {item['limit_kw']:,.0f} kW"
+            + (f"; the live sliding-window maximum was {sliding:,.0f} kW" if sliding else "")
+            + f". Moving the shiftable loads' sharp/peak energy would have made it {item['max_kw_if_shifted']:,.0f} "
+            f"kW ({item['reduction_kw']:,.0f} kW less): {saving}.</p>"
+            + _table([[name, kw, "yes" if any(name == s[0] for s in item["shiftable_at_max"]) else ""]
+                      for name, kw in item["contributors_kw"]], ["load in that interval", "kW", "shiftable"]))
+    for item in found["reactive"]:
+        if item.get("pf") is None:
+            continue
+        over = (f"Over-compensated: {item['kvarh_export']:,.0f} kvarh exported, {item['leading_intervals']} leading "
+                f"intervals ({item['leading_intervals_at_light_load']} at light load): switch capacitor steps off "
+                "at light load." if item["over_compensated"] else "No over-compensation.")
+        parts.append(
+            f"<h3>Reactive power: {html.escape(item['group'])}</h3>"
+            + _table([["monthly PF (kWh / sqrt(kWh² + (import + export kvarh)²))", f"{item['pf']:.2f}"],
+                      [f"bill adjustment on the {item['pf_standard']:.2f} standard", f"{item['adjustment_pct']:+.2f} % "
+                       f"({item['adjustment_cny']:+,.0f} CNY)"],
+                      [f"capacitor bank for PF {item['pf_target']:.2f}: 95 % of intervals / average / maximum",
+                       f"{item['capacitor_kvar_p95']:,.0f} / {item['capacitor_kvar_average']:,.0f} / "
+                       f"{item['capacitor_kvar_max']:,.0f} kvar"],
+                      ["losses (incomers minus sub-meters, upper bound)", f"{item['losses_kwh_upper_bound']:,.0f} kWh"],
+                      ["line-loss reduction at the target PF", f"{item['line_loss_saving_kwh']:,.0f} kWh "
+                       f"({item['line_loss_saving_cny']:,.0f} CNY)"],
+                      ["saving from compensation (adjustment avoided + losses)", f"{item['saving_cny']:,.0f} CNY"]],
+                     ["", "value"])
+            + f"<p>{html.escape(over)}</p>"
+            + _table([[d["device"], d["pf"], d["kvarh"]] for d in item["devices_by_pf"][:8]],
+                     ["device (lowest PF first)", "PF", "kvarh"]))
+    return "".join(parts)
+
+
 def _table(rows: list[list[Any]], header: list[str]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows)
@@ -188,6 +263,8 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
           line["intensity_location_t_per_t"] or "n/a", line["intensity_market_t_per_t"] or "n/a"]
          for name, line in rollup.lines.items()],
         ["line", "output t", "location t CO2e", "market t CO2e", "location t/t", "market t/t"])}
+<h2>Opportunities: load shifting, maximum demand, reactive power</h2>
+{_opportunities_html(rollup)}
 <h2>Allocation of site emissions (by sub-metered energy)</h2>
 {_table(allocation, ["meter", "kWh", "location t CO2e", "market t CO2e"])}
 <h2>Provenance</h2><pre>{html.escape(json.dumps(rollup.provenance, indent=2, ensure_ascii=False))}</pre>
@@ -248,7 +325,8 @@ def write_report(rollup: Rollup, folder: Path) -> list[Path]:
         "renewable_share": s2.renewable_share, "production_t": rollup.production_t, "intensity": rollup.intensity,
         "lines": rollup.lines,
         "meters": rollup.devices.to_dict(orient="records"), "allocation": s2.allocation,
-        "poor_coverage": rollup.poor_coverage, "provenance": rollup.provenance,
+        "poor_coverage": rollup.poor_coverage, "opportunities": rollup.opportunities,
+        "provenance": rollup.provenance,
     }, indent=2, ensure_ascii=False, default=str))
     html_path = folder / "report.html"
     html_path.write_text(_html(rollup), encoding="utf-8")

@@ -30,7 +30,8 @@ from plantems.schema import ENERGY_15M, FUEL, PRODUCTION, SCOPE2, Field, Tag
 from plantems.targets import Targets
 from plantems.tariffs import Period, Tariff, tariff_for
 
-__all__ = ["MonthData", "Rollup", "compute_rollup", "month_bounds", "read_month", "write_scope2_points"]
+__all__ = ["MonthData", "Rollup", "compute_rollup", "device_table", "month_bounds", "read_energy", "read_month",
+           "write_scope2_points"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class Rollup:
     intensity: dict[str, float | None]
     renewable_share_target: float | None
     lines: dict[str, dict[str, Any]] = field(default_factory=dict)  # per production line (process step)
+    opportunities: dict[str, Any] = field(default_factory=dict)  # load shifting, maximum demand, reactive power
     provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -73,7 +75,7 @@ class Rollup:
         return [f"{r.device} ({r.coverage:.1%})" for r in self.devices.itertuples() if r.coverage < POOR_COVERAGE]
 
 
-def _device_table(plant: PlantConfig, frame: pd.DataFrame, tariffs: Sequence[Tariff], tz: Any,
+def device_table(plant: PlantConfig, frame: pd.DataFrame, tariffs: Sequence[Tariff], tz: Any,
                   expected_intervals: int) -> pd.DataFrame:
     """Per device: energy, export, cost (each row priced by its date's tariff and period), coverage."""
     local_dates = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(tz).dt.date
@@ -112,7 +114,7 @@ def compute_rollup(plant: PlantConfig, month: str, data: MonthData, *, tariffs: 
     start, end = month_bounds(month, tz)
     expected = int((end - start) / pd.Timedelta(minutes=15))
     frame = data.intervals
-    devices = _device_table(plant, frame, tariffs, tz, expected)
+    devices = device_table(plant, frame, tariffs, tz, expected)
     kinds = {d.id: d.kind for d in plant.devices}
     grid = frame[frame["device"].map(kinds).isin(_GRID)]
     hours = pd.date_range(start, end, freq="1h", inclusive="left").tz_convert("UTC")
@@ -156,7 +158,7 @@ def compute_rollup(plant: PlantConfig, month: str, data: MonthData, *, tariffs: 
     }
     return Rollup(month, plant.site.id, as_of, devices, daily, scope2, scope1, production, intensity,
                   targets.renewable_share.by_year.get(max(targets.renewable_share.by_year)),
-                  _per_line(plant, scope2, scope1, data.production_by_line), provenance)
+                  _per_line(plant, scope2, scope1, data.production_by_line), provenance=provenance)
 
 
 def _per_line(plant: PlantConfig, scope2: Scope2Result, scope1: dict[str, float],
@@ -195,20 +197,32 @@ def read_month(client: InfluxClient, plant: PlantConfig, month: str) -> MonthDat
     start, end = month_bounds(month, plant.site.tz)
     window = f"time >= {start.value} AND time < {end.value}"
     site = f"\"{Tag.SITE.value}\" = '{plant.site.id}'"
-    fields = (Field.ENERGY_KWH.value, Field.ENERGY_EXP_KWH.value, Field.COVERAGE.value)
-    select = ", ".join(f'sum("{f}") AS "{f}"' for f in fields)
-    series = client.query(f'SELECT {select} FROM "{ENERGY_15M}" WHERE {site} AND {window} '
-                          f'GROUP BY time(1h), "{Tag.DEVICE.value}", "{Tag.TOU.value}" fill(none)',
-                          database=plant.influxdb.derived_database)
-    frames = [pd.DataFrame(s.values, columns=s.columns).assign(device=s.tags[Tag.DEVICE.value],
-                                                               tou=s.tags[Tag.TOU.value]) for s in series]
-    columns = ["time", "device", "tou", *fields]
-    intervals = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    intervals = read_energy(client, plant, start.value, end.value, bucket="1h")
     produced = client.query(f'SELECT sum("{Field.OUTPUT_T.value}") FROM "{PRODUCTION}" WHERE {site} AND {window} '
                             f'GROUP BY "{Tag.LINE.value}"', database=plant.influxdb.raw_database)
     by_line = {s.tags[Tag.LINE.value]: float(s.values[0][1]) for s in produced if s.values}
     production = sum(by_line.values()) if by_line else None
-    return MonthData(intervals.astype({"time": "int64"}), production, _read_fuel(client, plant, start, end), by_line)
+    return MonthData(intervals, production, _read_fuel(client, plant, start, end), by_line)
+
+
+_ENERGY_FIELDS = (Field.ENERGY_KWH.value, Field.ENERGY_EXP_KWH.value, Field.COVERAGE.value,
+                  Field.REACTIVE_KVARH.value, Field.REACTIVE_EXP_KVARH.value)
+
+
+def read_energy(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int, *,
+                bucket: str = "1h") -> pd.DataFrame:
+    """energy_15m over [start_ns, end_ns) summed per ``bucket`` ("1h", or "15m" for the intervals
+    themselves), device and tariff period: time, device, tou and the energy fields."""
+    select = ", ".join(f'sum("{f}") AS "{f}"' for f in _ENERGY_FIELDS)
+    series = client.query(f'SELECT {select} FROM "{ENERGY_15M}" WHERE "{Tag.SITE.value}" = \'{plant.site.id}\' '
+                          f'AND time >= {start_ns} AND time < {end_ns} '
+                          f'GROUP BY time({bucket}), "{Tag.DEVICE.value}", "{Tag.TOU.value}" fill(none)',
+                          database=plant.influxdb.derived_database)
+    frames = [pd.DataFrame(s.values, columns=s.columns).assign(device=s.tags[Tag.DEVICE.value],
+                                                               tou=s.tags[Tag.TOU.value]) for s in series]
+    columns = ["time", "device", "tou", *_ENERGY_FIELDS]
+    frame = pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+    return frame.astype({"time": "int64"})
 
 
 def _read_fuel(client: InfluxClient, plant: PlantConfig, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, float]:

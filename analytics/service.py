@@ -21,9 +21,11 @@ from tqdm import tqdm
 
 if TYPE_CHECKING:
     from analytics.demand_job import DemandMonitor
+    from analytics.rollup import Rollup
 
 from analytics.energy import INTERVAL_S
 from analytics.energy_job import run_energy_15m
+from analytics.opportunity_job import run_daily_load_shift
 from plantems.config import PlantConfig
 from plantems.influx import InfluxClient, InfluxError, LineWriter
 from plantems.tariffs import Tariff
@@ -58,7 +60,9 @@ def backfill_energy(plant: PlantConfig, tariffs: Sequence[Tariff], client: Influ
     written = 0
     with tqdm(days, unit="day", desc="energy_15m", disable=not progress) as bar:
         for day in bar:
-            written += run_energy_15m(plant, tariffs, client, writer, *local_day_bounds(plant, day))
+            bounds = local_day_bounds(plant, day)
+            written += run_energy_15m(plant, tariffs, client, writer, *bounds)
+            run_daily_load_shift(plant, tariffs, client, writer, day, *bounds)
             bar.set_postfix(points=written)
     return written
 
@@ -152,7 +156,7 @@ def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: Infl
     targets = load_targets(config_dir / "targets.yaml")
     start, end = month_bounds(month, plant.site.tz)
     last_day = (end - timedelta(days=1)).date()
-    with tqdm(total=4, desc=f"rollup {month}", unit="step", disable=not progress) as bar:
+    with tqdm(total=5, desc=f"rollup {month}", unit="step", disable=not progress) as bar:
         backfill_energy(plant, tariffs, client, writer, start.date(), last_day, progress=False)
         bar.update(1)
         rollup = compute_rollup(plant, month, read_month(client, plant, month), tariffs=tariffs, factors=factors,
@@ -162,9 +166,33 @@ def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: Infl
         bar.update(1)
         write_scope2_points(plant, rollup, writer, client)
         bar.update(1)
+        rollup = _with_opportunities(plant, rollup, tariffs, client, writer)
+        bar.update(1)
         paths = write_report(rollup, out_root / month)
         bar.update(1)
     return paths
+
+
+def _with_opportunities(plant: PlantConfig, rollup: Rollup, tariffs: Sequence[Tariff], client: InfluxClient,
+                        writer: LineWriter) -> Rollup:
+    """The month's load-shifting, maximum-demand and reactive-power opportunities, written as points."""
+    from dataclasses import replace
+
+    from analytics.opportunity_job import month_opportunities, opportunity_points, write_opportunities
+    from analytics.rollup import month_bounds, read_energy
+    from plantems.schema import DEMAND, Field, Tag
+
+    start, end = month_bounds(rollup.month, plant.site.tz)
+    intervals = read_energy(client, plant, start.value, end.value, bucket="15m")
+    found = month_opportunities(plant, rollup, intervals, tariffs)
+    for item in found["max_demand"]:  # the live monitor's sliding maximum, where it ran this month
+        series = client.query(f'SELECT max("{Field.DEMAND_KW.value}") FROM "{DEMAND}" WHERE '
+                              f"\"{Tag.METER_GROUP.value}\" = '{item['group']}' AND time >= {start.value} "
+                              f"AND time < {end.value}", database=plant.influxdb.derived_database)
+        item["sliding_max_kw"] = float(series[0].values[0][1]) if series and series[0].values else None
+    points = opportunity_points(plant, found, start.value, "month")
+    write_opportunities(plant, client, writer, points, start_ns=start.value, end_ns=end.value, granularity="month")
+    return replace(rollup, opportunities=found)
 
 
 def restate_provisional(plant: PlantConfig, *, config_dir: Path, client: InfluxClient, writer: LineWriter,

@@ -111,10 +111,10 @@ def receiver(port: int, got: dict[str, float]) -> ThreadingHTTPServer:
 
 def evaluation_cost(plant, groups: int, rounds: int = 20) -> float:
     """Seconds of one evaluation round per billing group, in this process against the live data."""
+    import logging
+
     from analytics.demand_job import DemandMonitor
     from analytics.notify.roster import Roster
-
-    import logging
 
     logging.getLogger("analytics").setLevel(logging.ERROR)  # its alerts repeat the run's; not news
     silent = plant.model_copy(update={"alerts": None})

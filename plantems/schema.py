@@ -130,6 +130,15 @@ class Field(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
     DELIVERIES = "deliveries"
+    # opportunity
+    SAVING_CNY = "saving_cny"
+    SAVING_KWH = "saving_kwh"
+    COST_CNY = "cost_cny"
+    REDUCTION_KW = "reduction_kw"
+    KVAR = "kvar"
+    ADJUSTMENT_PCT = "adjustment_pct"
+    ADJUSTMENT_CNY = "adjustment_cny"
+    SPECIFIC_POWER_KW_PER_M3MIN = "specific_power_kw_per_m3min"
     # scope2
     KGCO2E = "kgco2e"
     FACTOR_KG_PER_KWH = "factor_kg_per_kwh"

@@ -124,11 +124,16 @@ def test_peak_alerts_reach_every_channel_once_per_level(influx_url, db, tmp_path
     assert len(mails) == 2 and all(m.rcpt_tos == [f"{shift}-lead@plant"] for m in mails)
     assert {m["topic"] for m in published} == {"plantems/testsite/alerts/warning", "plantems/testsite/alerts/critical"}
 
-    alerts = rows(influx_url, f"{db}_derived", "SELECT * FROM alert")
+    _assert_points(influx_url, f"{db}_derived", shift)
+
+
+def _assert_points(influx_url: str, derived: str, shift: str) -> None:
+    """Every alert is an `alert` point with its delivery result; `demand` points carry the limit."""
+    alerts = rows(influx_url, derived, "SELECT * FROM alert")
     assert sorted(a["level"] for a in alerts) == ["critical", "warning"]
     for alert in alerts:
         assert alert["delivered"] == 4 and alert["failed"] == 1, alert
         assert "broken: failed after 3 (broken: " in alert["deliveries"] and "HTTP 500" in alert["deliveries"]
         assert alert["meter_group"] == "grid" and alert["shift"] == shift and "mill-2" in alert["text"]
-    peak = rows(influx_url, f"{db}_derived", "SELECT max(projected_kw), last(limit_kw) FROM demand")[0]
+    peak = rows(influx_url, derived, "SELECT max(projected_kw), last(limit_kw) FROM demand")[0]
     assert peak["max"] > LIMIT_KW and peak["last"] == LIMIT_KW

@@ -23,8 +23,10 @@ MONTH = "2026-10"
 @pytest.fixture(scope="module")
 def month_plant(tmp_path_factory, influx_url):
     tmp = tmp_path_factory.mktemp("rollup")
-    body = BODY.format(gw=free_port(), inc=free_port(), pv=free_port()) + (
-        "  - {id: furnace-1, area: util, kind: furnace, meter: generic_gas_flow, gateway: gw, unit_id: 9}\n")
+    body = BODY.format(gw=free_port(), inc=free_port(), pv=free_port()).replace(
+        "rated_kw: 250}", "rated_kw: 250, shiftable: true}") + (
+        "  - {id: furnace-1, area: util, kind: furnace, meter: generic_gas_flow, gateway: gw, unit_id: 9}\n"
+        "demand:\n  groups: [{id: grid, meters: [inc], limit_kw: 3000}]\n")
     body = ("production_lines:\n  - {id: cast-1, name: Caster line, areas: [util]}\n"
             "  - {id: roll-1, name: Cold rolling, areas: [roll]}\n") + body
     path = write_plant(tmp, influx_url=influx_url, db="rollupdb", body=body)
@@ -103,6 +105,7 @@ def test_rollup_numbers_match_the_raw_counters(month_plant, influx_url):
     assert sum(line["location_kg"] for line in allocation.values()) == pytest.approx(first["scope2_kgco2e"]["location"])
     points = rows(influx_url, "rollupdb_derived", "SELECT kgco2e FROM scope2 WHERE area = 'site' GROUP BY method")
     assert {p["method"]: p["kgco2e"] for p in points} == pytest.approx(first["scope2_kgco2e"])
+    _check_opportunities(first, influx_url, start, end)
     again = run_rollup(path, tmp / "reports")  # re-running changes nothing
     assert again == first
     assert len(rows(influx_url, "rollupdb_derived", "SELECT kgco2e FROM scope2 WHERE area = 'site'")) == 3
@@ -112,6 +115,35 @@ def test_rollup_numbers_match_the_raw_counters(month_plant, influx_url):
 
     sheet = load_workbook(tmp / "reports" / MONTH / "scope2.xlsx")["Scope 2"]
     assert sheet["E2"].value == pytest.approx(first["scope2_kgco2e"]["location"])
+
+
+def _check_opportunities(report: dict, influx_url: str, start: datetime, end: datetime) -> None:
+    """The month's opportunities against the raw counters and energy_15m, and as points."""
+    from analytics.reactive import monthly_pf
+
+    found = report["opportunities"]
+    comp = next(m for m in report["meters"] if m["device"] == "comp")
+    (shift,) = found["load_shift"]  # the one shiftable device
+    assert shift["device"] == "comp" and shift["move_to"] == "valley"
+    assert shift["peak_sharp_kwh"] == pytest.approx(comp["kwh_peak"] + comp["kwh_sharp"])
+    assert shift["saving_cny"] == pytest.approx(comp["cost_peak_cny"] + comp["cost_sharp_cny"]
+                                                - shift["peak_sharp_kwh"] * 0.3055)
+    window = f"time >= {int(start.timestamp()) * 10**9} AND time < {int(end.timestamp()) * 10**9}"
+    (top,) = rows(influx_url, "rollupdb_derived", f"SELECT max(energy_kwh) FROM energy_15m WHERE device = 'inc' "
+                                                  f"AND {window}")
+    (demand,) = found["max_demand"]
+    assert demand["max_kw"] == pytest.approx(top["max"] * 4)
+    assert demand["contributors_kw"][0][0] == "mill"  # the largest load in that interval
+    kvarh = {f: counter_at(influx_url, "inc", end, f) - counter_at(influx_url, "inc", start, f)
+             for f in ("e_imp_kwh", "eq_imp_kvarh", "eq_exp_kvarh")}
+    (reactive,) = found["reactive"]
+    assert reactive["pf"] == monthly_pf(kvarh["e_imp_kwh"], kvarh["eq_imp_kvarh"], kvarh["eq_exp_kvarh"])
+    assert reactive["capacitor_kvar_p95"] >= reactive["capacitor_kvar_average"] > 0
+    points = rows(influx_url, "rollupdb_derived", "SELECT * FROM opportunity WHERE granularity = 'month'")
+    assert {p["type"] for p in points} == {"load_shift", "max_demand", "reactive", "low_pf"}
+    daily = rows(influx_url, "rollupdb_derived", f"SELECT sum(energy_kwh) FROM opportunity WHERE "
+                                                 f"granularity = 'day' AND type = 'load_shift' AND {window}")
+    assert daily[0]["sum"] == pytest.approx(shift["peak_sharp_kwh"])  # the days add up to the month
 
 
 def test_report_renders_in_headless_chromium(month_plant, tmp_path):
@@ -125,7 +157,8 @@ def test_report_renders_in_headless_chromium(month_plant, tmp_path):
              f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([chromium, *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True,
                          timeout=120, check=False).stdout
-    for chart in ("chart-daily", "chart-areas", "chart-emissions", "chart-intensity", "chart-share", "chart-coverage"):
+    for chart in ("chart-daily", "chart-areas", "chart-emissions", "chart-intensity", "chart-share", "chart-coverage",
+                  "chart-opportunities"):
         section = dom.split(f'id="{chart}"')[1].split("</figure>")[0]
         assert "<svg" in section and "<path" in section, chart
     assert "Provisional: mee-central-2023 (2023) stands in for 2026" in dom

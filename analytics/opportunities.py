@@ -1,0 +1,170 @@
+"""Savings the plan asks for (pure): load shifting, the month's maximum demand, reactive power.
+
+- **Load shifting**: for each shiftable device, the energy and cost of its sharp and peak
+  periods, and the saving if that energy ran at the cheapest tariff period its allowed
+  windows (``shift_windows``) reach instead.
+- **Maximum demand**: the 15-minute interval that set each billing group's monthly maximum,
+  the sub-metered loads in it (largest first), and the maximum had the shiftable loads'
+  sharp/peak energy run spread over the month's cheapest allowed intervals; the kW saved
+  times the tariff's demand charge (when the bill's charge is configured).
+- **Reactive power**: the month's PF as the tariff computes it (import + export kvarh), the
+  1983 bill adjustment, a capacitor bank sized from the 15-minute distribution, the devices
+  with the most reactive energy and the lowest PF, over-compensation (leading intervals at
+  light load, exported kvarh), and the line-loss reduction of the target PF on the losses
+  measured as the incomers' energy minus their sub-meters' (an upper bound: it includes
+  unmetered load).
+
+Maximum demand here is over fixed 15-minute intervals of ``energy_15m``; a sliding-window
+meter can bill up to a few % more, which is why the live ``demand`` points (sliding) are
+reported beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics.reactive import line_loss_reduction, monthly_pf, pf_adjustment_percent, size_capacitor_bank
+from plantems.config import Device, DeviceKind, PlantConfig
+from plantems.demandconfig import MeterGroup, clock_minutes
+from plantems.tariffs import Period, Tariff
+
+__all__ = ["allowed_periods", "load_shift", "max_demand", "reactive_power"]
+
+_EXPENSIVE = (Period.SHARP, Period.PEAK)
+_NOT_LOADS = (DeviceKind.INCOMER, DeviceKind.FEEDER, DeviceKind.PV)
+_LIGHT_LOAD_QUANTILE = 0.25  # intervals below this kW quantile count as light load
+
+
+def allowed_periods(tariff: Tariff, month: int, windows: Sequence[str]) -> set[Period]:
+    """Tariff periods a load may move into: those its windows reach (default: the whole day)."""
+    calendar = next(c for c in tariff.calendars if month in c.months)
+    covered = clock_minutes(tuple(windows)) if windows else [True] * (24 * 60)
+    from datetime import time
+
+    return {calendar.period_at(time(m // 60, m % 60)) for m, inside in enumerate(covered) if inside}
+
+
+def load_shift(devices: pd.DataFrame, shiftable: Sequence[Device], tariff: Tariff, month: int) -> list[dict[str, Any]]:
+    """Per shiftable device (rows of a rollup-style device table with kwh_<period> and
+    cost_<period>_cny): sharp+peak energy and cost, and the saving at the cheapest allowed period."""
+    out = []
+    table = devices.set_index("device") if len(devices) else devices
+    for device in shiftable:
+        if device.id not in table.index:
+            continue
+        row = table.loc[device.id]
+        targets = allowed_periods(tariff, month, device.shift_windows) - set(_EXPENSIVE)
+        if not targets:
+            continue  # its windows only reach peak hours: nowhere cheaper to go
+        target = min(targets, key=lambda p: tariff.prices_per_kwh[p])
+        price = tariff.prices_per_kwh[target]
+        kwh = sum(float(row[f"kwh_{p.value}"]) for p in _EXPENSIVE)
+        cost = sum(float(row[f"cost_{p.value}_cny"]) for p in _EXPENSIVE)
+        out.append({"device": device.id, "peak_sharp_kwh": kwh, "peak_sharp_cost_cny": cost,
+                    "move_to": target.value, "move_to_price_cny_per_kwh": price,
+                    "saving_cny": max(cost - kwh * price, 0.0), "windows": list(device.shift_windows) or ["any time"]})
+    return sorted(out, key=lambda item: -item["saving_cny"])
+
+
+def _group_meters(plant: PlantConfig, group: MeterGroup) -> tuple[list[str], list[Device]]:
+    """The group's meters and the loads behind them (their fed areas, or the whole site)."""
+    meters = [d for d in plant.devices if d.id in group.meters]
+    areas = {a for m in meters for a in m.feeds}
+    loads = [d for d in plant.devices if d.kind not in _NOT_LOADS and (not areas or d.area in areas)]
+    return [m.id for m in meters], loads
+
+
+def _pivot(intervals: pd.DataFrame, column: str) -> pd.DataFrame:
+    """time x device table of one field of 15-minute points (0 where a device has no point)."""
+    return intervals.pivot_table(index="time", columns="device", values=column, aggfunc="sum").fillna(0.0)
+
+
+def max_demand(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFrame, tariff: Tariff,
+               month: int) -> dict[str, Any]:
+    """The interval that set the group's maximum, who made it, and what shifting would have saved."""
+    meters, loads = _group_meters(plant, group)
+    kw = _pivot(intervals, "energy_kwh") * 4.0  # 15-minute energy -> average kW
+    present = [m for m in meters if m in kw]
+    if not present:
+        return {"group": group.id, "max_kw": None, "note": "no energy_15m data from the group's meters"}
+    total = kw[present].sum(axis=1)
+    peak_time = int(total.idxmax())
+    contributors = sorted(((d.id, float(kw.at[peak_time, d.id])) for d in loads if d.id in kw),
+                          key=lambda item: -item[1])
+    tou = intervals.drop_duplicates("time").set_index("time")["tou"].reindex(total.index)
+    expensive = tou.isin([p.value for p in _EXPENSIVE]).to_numpy()
+    moved = total.to_numpy().copy()
+    for device in (d for d in loads if d.shiftable and d.id in kw):
+        series = kw[device.id].to_numpy()
+        targets = allowed_periods(tariff, month, device.shift_windows) - set(_EXPENSIVE)
+        into = tou.isin([p.value for p in targets]).to_numpy()
+        if not into.any():
+            continue
+        moved = moved - np.where(expensive, series, 0.0)
+        moved = moved + np.where(into, series[expensive].sum() / into.sum(), 0.0)  # same energy, spread evenly
+    new_max = float(moved.max())
+    reduction = max(float(total.max()) - new_max, 0.0)
+    charge = tariff.demand_charge_per_kw_month
+    return {"group": group.id, "limit_kw": group.limit_kw, "max_kw": float(total.max()), "max_at_ns": peak_time,
+            "max_at_local": pd.Timestamp(peak_time, tz="UTC").tz_convert(plant.site.tz).strftime("%Y-%m-%d %H:%M"),
+            "max_tou": str(tou.loc[peak_time]), "contributors_kw": contributors,
+            "shiftable_at_max": [c for c in contributors if any(d.id == c[0] and d.shiftable for d in loads)],
+            "max_kw_if_shifted": new_max, "reduction_kw": reduction,
+            "saving_cny": reduction * charge if charge is not None else None,
+            "demand_charge_cny_per_kw_month": charge}
+
+
+def reactive_power(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFrame, *,
+                   energy_cost_cny: float, average_price_cny_per_kwh: float) -> dict[str, Any]:
+    """Monthly PF, bill adjustment, capacitor sizing, worst devices, over-compensation, line losses."""
+    meters, loads = _group_meters(plant, group)
+    mine = intervals[intervals["device"].isin(meters)]
+    if mine.empty or mine["energy_kwh"].sum() <= 0:
+        return {"group": group.id, "pf": None, "note": "no energy_15m data from the group's meters"}
+    kwh = float(mine["energy_kwh"].sum())
+    kvarh_imp = float(mine["reactive_kvarh"].fillna(0).sum())
+    kvarh_exp = float(mine["reactive_exp_kvarh"].fillna(0).sum())
+    pf = monthly_pf(kwh, kvarh_imp, kvarh_exp)
+    adjustment_pct = pf_adjustment_percent(pf, group.pf_standard)
+    p = _pivot(mine, "energy_kwh").sum(axis=1) * 4.0
+    # net kvarh per meter; leading per meter, as two incomers can cancel in the sum while one feeds kvar back
+    net_q = (_pivot(mine.fillna({"reactive_kvarh": 0.0}), "reactive_kvarh")
+             - _pivot(mine.fillna({"reactive_exp_kvarh": 0.0}), "reactive_exp_kvarh")).reindex(p.index, fill_value=0.0)
+    q = net_q.sum(axis=1) * 4.0
+    sizing = size_capacitor_bank(p.to_numpy(), q.to_numpy(), pf_target=group.pf_target)
+    leading = net_q < 0
+    light = p < p.quantile(_LIGHT_LOAD_QUANTILE)
+    devices = []
+    for device in loads:
+        rows = intervals[intervals["device"] == device.id]
+        e = float(rows["energy_kwh"].sum())
+        r_imp, r_exp = float(rows["reactive_kvarh"].fillna(0).sum()), float(rows["reactive_exp_kvarh"].fillna(0).sum())
+        if e > 0 and r_imp + r_exp > 0:
+            devices.append({"device": device.id, "kvarh": r_imp + r_exp, "pf": monthly_pf(e, r_imp, r_exp),
+                            "kwh": e})
+    sub_kwh = sum(d["kwh"] for d in devices)
+    sub_kwh += float(intervals[intervals["device"].isin([d.id for d in loads])
+                                & ~intervals["device"].isin([d["device"] for d in devices])]["energy_kwh"].sum())
+    losses_kwh = max(kwh - sub_kwh, 0.0)
+    loss_share = max(line_loss_reduction(pf, group.pf_target), 0.0) if pf < group.pf_target else 0.0
+    # what compensation to the target PF is worth: the bill adjustment avoided, and the line losses
+    at_target_pct = pf_adjustment_percent(max(pf, group.pf_target), group.pf_standard)
+    compensation_cny = (adjustment_pct - at_target_pct) / 100.0 * energy_cost_cny
+    return {"group": group.id, "kwh": kwh, "kvarh_import": kvarh_imp, "kvarh_export": kvarh_exp, "pf": pf,
+            "pf_standard": group.pf_standard, "pf_target": group.pf_target,
+            "adjustment_pct": adjustment_pct, "adjustment_cny": adjustment_pct / 100.0 * energy_cost_cny,
+            "capacitor_kvar_p95": sizing.p95_kvar, "capacitor_kvar_average": sizing.average_kvar,
+            "capacitor_kvar_max": sizing.max_kvar,
+            "leading_intervals": int(leading.any(axis=1).sum()),
+            "leading_intervals_at_light_load": int((leading.any(axis=1) & light).sum()),
+            "over_compensated": kvarh_exp > 0 or bool(leading.any(axis=None)),
+            "devices_by_kvarh": sorted(devices, key=lambda d: -d["kvarh"]),
+            "devices_by_pf": sorted(devices, key=lambda d: d["pf"]),
+            "losses_kwh_upper_bound": losses_kwh,
+            "line_loss_saving_kwh": losses_kwh * loss_share,
+            "line_loss_saving_cny": losses_kwh * loss_share * average_price_cny_per_kwh,
+            "saving_cny": compensation_cny + losses_kwh * loss_share * average_price_cny_per_kwh}

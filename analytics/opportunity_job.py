@@ -1,0 +1,101 @@
+"""Opportunity jobs: daily load shifting (every night, and in back-fills) and the monthly set
+(load shifting, maximum demand, reactive power) that the rollup adds to its report. Both
+write `opportunity` points, replacing the window's previous ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from analytics.opportunities import load_shift, max_demand, reactive_power
+from analytics.rollup import Rollup, device_table, month_bounds, read_energy
+from plantems.config import PlantConfig
+from plantems.influx import InfluxClient, LineWriter
+from plantems.lineproto import Point, format_line
+from plantems.schema import OPPORTUNITY, Field, Tag
+from plantems.tariffs import Tariff, tariff_for
+
+__all__ = ["month_opportunities", "opportunity_points", "run_daily_load_shift", "write_opportunities"]
+
+
+def month_opportunities(plant: PlantConfig, rollup: Rollup, intervals: pd.DataFrame,
+                        tariffs: Sequence[Tariff]) -> dict[str, Any]:
+    """The month's opportunities from its rollup and its 15-minute energy (pure)."""
+    start, _ = month_bounds(rollup.month, plant.site.tz)
+    tariff = tariff_for(tariffs, start.date())
+    shiftable = [d for d in plant.devices if d.shiftable]
+    groups = plant.demand.groups if plant.demand else ()
+    costs = rollup.devices.set_index("device") if len(rollup.devices) else rollup.devices
+    reactive = []
+    for group in groups:
+        mine = costs.loc[costs.index.intersection(list(group.meters))]
+        kwh, cost = float(mine["energy_kwh"].sum()), float(mine["cost_cny"].sum())
+        reactive.append(reactive_power(plant, group, intervals, energy_cost_cny=cost,
+                                       average_price_cny_per_kwh=cost / kwh if kwh else 0.0))
+    return {"tariff": tariff.id,
+            "load_shift": load_shift(rollup.devices, shiftable, tariff, start.month),
+            "max_demand": [max_demand(plant, group, intervals, tariff, start.month) for group in groups],
+            "reactive": reactive}
+
+
+def opportunity_points(plant: PlantConfig, found: dict[str, Any], time_ns: int, granularity: str) -> list[Point]:
+    """`opportunity` points: one per device (load shift, low PF) or billing group (demand, reactive)."""
+    base = {Tag.SITE.value: plant.site.id, Tag.GRANULARITY.value: granularity}
+    points = []
+    for item in found.get("load_shift", []):
+        points.append(Point(OPPORTUNITY, {**base, Tag.TYPE.value: "load_shift", Tag.DEVICE.value: item["device"]},
+                            {Field.ENERGY_KWH.value: item["peak_sharp_kwh"],
+                             Field.COST_CNY.value: item["peak_sharp_cost_cny"],
+                             Field.SAVING_CNY.value: item["saving_cny"]}, time_ns))
+    for item in found.get("max_demand", []):
+        if item.get("max_kw") is None:
+            continue
+        fields = {Field.DEMAND_KW.value: item["max_kw"], Field.REDUCTION_KW.value: item["reduction_kw"],
+                  Field.LIMIT_KW.value: item["limit_kw"]}
+        if item["saving_cny"] is not None:
+            fields[Field.SAVING_CNY.value] = item["saving_cny"]
+        points.append(Point(OPPORTUNITY, {**base, Tag.TYPE.value: "max_demand", Tag.METER_GROUP.value: item["group"]},
+                            fields, time_ns))
+    for item in found.get("reactive", []):
+        if item.get("pf") is None:
+            continue
+        points.append(Point(OPPORTUNITY, {**base, Tag.TYPE.value: "reactive", Tag.METER_GROUP.value: item["group"]},
+                            {Field.PF.value: item["pf"], Field.ADJUSTMENT_PCT.value: item["adjustment_pct"],
+                             Field.ADJUSTMENT_CNY.value: item["adjustment_cny"],
+                             Field.KVAR.value: item["capacitor_kvar_p95"],
+                             Field.SAVING_KWH.value: item["line_loss_saving_kwh"],
+                             Field.SAVING_CNY.value: item["saving_cny"]}, time_ns))
+        for device in item["devices_by_pf"]:
+            points.append(Point(OPPORTUNITY, {**base, Tag.TYPE.value: "low_pf", Tag.DEVICE.value: device["device"]},
+                                {Field.PF.value: device["pf"], Field.REACTIVE_KVARH.value: device["kvarh"]}, time_ns))
+    return points
+
+
+def write_opportunities(plant: PlantConfig, client: InfluxClient, writer: LineWriter, points: list[Point], *,
+                        start_ns: int, end_ns: int, granularity: str) -> int:
+    """Replace the window's `opportunity` points of this granularity."""
+    database = plant.influxdb.derived_database
+    client.query(f"DELETE FROM \"{OPPORTUNITY}\" WHERE \"{Tag.GRANULARITY.value}\" = '{granularity}' "
+                 f"AND time >= {start_ns} AND time < {end_ns}", database=database)
+    if points:
+        writer.write(database, [format_line(p) for p in points])
+    return len(points)
+
+
+def run_daily_load_shift(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxClient, writer: LineWriter,
+                         day: date, start_ns: int, end_ns: int) -> int:
+    """Load-shifting opportunities of one local day (energy_15m must be there already)."""
+    shiftable = [d for d in plant.devices if d.shiftable]
+    if not shiftable:
+        return 0
+    frame = read_energy(client, plant, start_ns, end_ns, bucket="1h")
+    frame = frame[frame["device"].isin([d.id for d in shiftable])]
+    if frame.empty:
+        return 0
+    table = device_table(plant, frame, tariffs, plant.site.tz, expected_intervals=96)
+    found = {"load_shift": load_shift(table, shiftable, tariff_for(tariffs, day), day.month)}
+    points = opportunity_points(plant, found, start_ns, "day")
+    return write_opportunities(plant, client, writer, points, start_ns=start_ns, end_ns=end_ns, granularity="day")
