@@ -10,19 +10,20 @@ from typing import Any
 
 import pandas as pd
 
-from analytics.opportunities import load_shift, max_demand, reactive_power
-from analytics.rollup import Rollup, device_table, month_bounds, read_energy
-from plantems.config import PlantConfig
+from analytics.opportunities import compressed_air, load_shift, max_demand, reactive_power
+from analytics.rollup import Rollup, device_table, month_bounds, read_counter_totals, read_energy
+from plantems.config import DeviceKind, PlantConfig
 from plantems.influx import InfluxClient, LineWriter
 from plantems.lineproto import Point, format_line
-from plantems.schema import OPPORTUNITY, Field, Tag
+from plantems.schema import AIR, OPPORTUNITY, Field, Tag
 from plantems.tariffs import Tariff, tariff_for
 
-__all__ = ["month_opportunities", "opportunity_points", "run_daily_load_shift", "write_opportunities"]
+__all__ = ["month_opportunities", "opportunity_points", "read_air", "run_daily_load_shift", "write_opportunities"]
 
 
-def month_opportunities(plant: PlantConfig, rollup: Rollup, intervals: pd.DataFrame,
-                        tariffs: Sequence[Tariff]) -> dict[str, Any]:
+def month_opportunities(plant: PlantConfig, rollup: Rollup, intervals: pd.DataFrame, tariffs: Sequence[Tariff], *,
+                        air_m3: dict[str, float] | None = None, air_bar: dict[str, float] | None = None
+                        ) -> dict[str, Any]:
     """The month's opportunities from its rollup and its 15-minute energy (pure)."""
     start, _ = month_bounds(rollup.month, plant.site.tz)
     tariff = tariff_for(tariffs, start.date())
@@ -38,7 +39,8 @@ def month_opportunities(plant: PlantConfig, rollup: Rollup, intervals: pd.DataFr
     return {"tariff": tariff.id,
             "load_shift": load_shift(rollup.devices, shiftable, tariff, start.month),
             "max_demand": [max_demand(plant, group, intervals, tariff, start.month) for group in groups],
-            "reactive": reactive}
+            "reactive": reactive,
+            "compressed_air": compressed_air(plant, air_m3 or {}, air_bar or {}, rollup.devices)}
 
 
 def opportunity_points(plant: PlantConfig, found: dict[str, Any], time_ns: int, granularity: str) -> list[Point]:
@@ -71,7 +73,30 @@ def opportunity_points(plant: PlantConfig, found: dict[str, Any], time_ns: int, 
         for device in item["devices_by_pf"]:
             points.append(Point(OPPORTUNITY, {**base, Tag.TYPE.value: "low_pf", Tag.DEVICE.value: device["device"]},
                                 {Field.PF.value: device["pf"], Field.REACTIVE_KVARH.value: device["kvarh"]}, time_ns))
+    for item in found.get("compressed_air", []):
+        fields = {Field.ENERGY_KWH.value: item["compressor_kwh"], Field.SAVING_KWH.value: item["saving_kwh"],
+                  Field.SAVING_CNY.value: item["saving_cny"]}
+        if item["specific_power_kw_per_m3min"] is not None:
+            fields[Field.SPECIFIC_POWER_KW_PER_M3MIN.value] = item["specific_power_kw_per_m3min"]
+        if item["mean_bar"] is not None:
+            fields[Field.AIR_BAR.value] = item["mean_bar"]
+        points.append(Point(OPPORTUNITY, {**base, Tag.TYPE.value: "compressed_air", Tag.DEVICE.value: item["device"]},
+                            fields, time_ns))
     return points
+
+
+def read_air(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int
+             ) -> tuple[dict[str, float], dict[str, float]]:
+    """Free air delivered (m3) and mean header pressure (bar) per air meter over the window."""
+    if not any(d.kind is DeviceKind.AIR_FLOW for d in plant.devices):
+        return {}, {}
+    volumes = read_counter_totals(client, plant, AIR, Field.AIR_M3, start_ns, end_ns)
+    series = client.query(f'SELECT mean("{Field.AIR_BAR.value}") FROM "{AIR}" WHERE "{Tag.SITE.value}" = '
+                          f"'{plant.site.id}' AND time >= {start_ns} AND time < {end_ns} "
+                          f'GROUP BY "{Tag.DEVICE.value}"', database=plant.influxdb.raw_database)
+    pressure = {s.tags[Tag.DEVICE.value]: float(s.values[0][1]) for s in series
+                if s.values and s.values[0][1] is not None}
+    return volumes, pressure
 
 
 def write_opportunities(plant: PlantConfig, client: InfluxClient, writer: LineWriter, points: list[Point], *,

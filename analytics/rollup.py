@@ -30,8 +30,8 @@ from plantems.schema import ENERGY_15M, FUEL, PRODUCTION, SCOPE2, Field, Tag
 from plantems.targets import Targets
 from plantems.tariffs import Period, Tariff, tariff_for
 
-__all__ = ["MonthData", "Rollup", "compute_rollup", "device_table", "month_bounds", "read_energy", "read_month",
-           "write_scope2_points"]
+__all__ = ["MonthData", "Rollup", "compute_rollup", "device_table", "month_bounds", "read_counter_totals",
+           "read_energy", "read_month", "write_scope2_points"]
 
 log = logging.getLogger(__name__)
 
@@ -226,13 +226,19 @@ def read_energy(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns:
 
 
 def _read_fuel(client: InfluxClient, plant: PlantConfig, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, float]:
-    """Natural gas per fuel meter over [start, end): hourly last counter values, rollover-aware."""
-    margin = 3600 * 10**9  # the hour before anchors the month's first hour
-    query = (f'SELECT last("{Field.GAS_M3.value}") AS "{Field.GAS_M3.value}", count("{Field.GAS_M3.value}") AS "n" '
-             f"FROM \"{FUEL}\" WHERE \"{Tag.SITE.value}\" = '{plant.site.id}' AND time >= {start.value - margin} "
-             f'AND time < {end.value + margin} GROUP BY time(1h), "{Tag.DEVICE.value}" fill(none)')
+    """Natural gas per fuel meter over [start, end)."""
+    return read_counter_totals(client, plant, FUEL, Field.GAS_M3, start.value, end.value)
+
+
+def read_counter_totals(client: InfluxClient, plant: PlantConfig, measurement: str, counter: Field, start_ns: int,
+                        end_ns: int) -> dict[str, float]:
+    """A counter's total per device over [start_ns, end_ns): hourly last values, rollover-aware."""
+    margin = 3600 * 10**9  # the hour before anchors the first hour
+    query = (f'SELECT last("{counter.value}") AS "{counter.value}", count("{counter.value}") AS "n" '
+             f"FROM \"{measurement}\" WHERE \"{Tag.SITE.value}\" = '{plant.site.id}' AND time >= {start_ns - margin} "
+             f'AND time < {end_ns + margin} GROUP BY time(1h), "{Tag.DEVICE.value}" fill(none)')
     devices = {d.id: d for d in plant.devices}
-    edges = np.array([start.value, end.value], dtype=np.int64)
+    edges = np.array([start_ns, end_ns], dtype=np.int64)
     out = {}
     for series in client.query(query, database=plant.influxdb.raw_database):
         device = devices.get(series.tags[Tag.DEVICE.value])
@@ -240,12 +246,12 @@ def _read_fuel(client: InfluxClient, plant: PlantConfig, start: pd.Timestamp, en
             continue
         samples = minute_samples(pd.DataFrame(series.values, columns=series.columns).astype({"time": "int64"}),
                                  bucket_s=3600)
-        rollover = next((r.rollover for r in plant.meter_of(device).registers if r.quantity == Field.GAS_M3), None) \
+        rollover = next((r.rollover for r in plant.meter_of(device).registers if r.quantity == counter), None) \
             if device.mqtt is None else None
-        volume = energy_from_counter(samples["time"].to_numpy(dtype=np.int64),
-                                     samples[Field.GAS_M3.value].to_numpy(dtype=float), edges,
-                                     spec=CounterSpec(rollover), max_gap_s=7200)
-        out[device.id] = float(volume["energy"].iloc[0])
+        total = energy_from_counter(samples["time"].to_numpy(dtype=np.int64),
+                                    samples[counter.value].to_numpy(dtype=float), edges,
+                                    spec=CounterSpec(rollover), max_gap_s=7200)
+        out[device.id] = float(total["energy"].iloc[0])
     return out
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from plantems.lineproto import Point, format_line, series_key
-from plantems.schema import ELECTRICAL, FUEL, FUEL_FIELDS, PRODUCTION, Field, Tag
+from plantems.schema import AIR, AIR_FIELDS, ELECTRICAL, FUEL, FUEL_FIELDS, PRODUCTION, Field, Tag
 
 __all__ = ["ReadingFormatter", "status_line"]
 
@@ -23,7 +23,7 @@ class ReadingFormatter:
     """
 
     def __init__(self, tags: Mapping[str, str]) -> None:
-        self._keys = {m: series_key(m, tags) for m in (ELECTRICAL, FUEL)}
+        self._keys = {m: series_key(m, tags) for m in (ELECTRICAL, FUEL, AIR)}
         # production is tagged by line (the device id) and site only: the schema's production series
         self._keys[PRODUCTION] = series_key(PRODUCTION, {Tag.SITE.value: tags[Tag.SITE.value],
                                                           Tag.LINE.value: tags[Tag.DEVICE.value]})
@@ -31,7 +31,8 @@ class ReadingFormatter:
     def lines(self, time_ns: int, values: Mapping[str, float]) -> list[str]:
         groups: dict[str, list[str]] = {}
         for field, value in values.items():
-            measurement = FUEL if field in FUEL_FIELDS else PRODUCTION if field == Field.OUTPUT_T else ELECTRICAL
+            measurement = (FUEL if field in FUEL_FIELDS else AIR if field in AIR_FIELDS
+                           else PRODUCTION if field == Field.OUTPUT_T else ELECTRICAL)
             groups.setdefault(measurement, []).append(f"{field}={value!r}")
         return [f"{self._keys[m]} {','.join(fields)} {time_ns}" for m, fields in groups.items()]
 

@@ -143,6 +143,7 @@ class DeviceKind(StrEnum):
     CHILLER = "chiller"
     LIGHTING = "lighting"
     PV = "pv"
+    AIR_FLOW = "air_flow"  # compressed-air flow/pressure meter on a compressor station's header
     PRODUCTION = "production"  # a line's output counter (output_t), e.g. a PLC publishing tonnes per coil
     OTHER = "other"
 
@@ -169,6 +170,8 @@ class Device(_Frozen):
     # For incomers and feeders: the areas they supply. Analytics compare the incomer with the
     # sum of these sub-meters; the difference is losses plus unmetered load.
     feeds: tuple[Id, ...] = ()
+    # For an air_flow meter: the compressors whose air it measures (specific power, pressure saving).
+    compressors: tuple[Id, ...] = ()
 
     @model_validator(mode="after")
     def _where(self) -> Self:
@@ -210,6 +213,13 @@ class ProductionLine(_Frozen):
     areas: tuple[Id, ...] = PydField(min_length=1)
 
 
+class CompressedAirConfig(_Frozen):
+    """The pressure-reduction estimate: each bar less saves about 7 % of compressor energy."""
+
+    pressure_reduction_bar: float = PydField(default=0.5, gt=0, le=5)
+    saving_per_bar: float = PydField(default=0.07, gt=0, lt=0.2)
+
+
 class SimulatorConfig(_Frozen):
     """Only for ``plantems simulate`` (the demo and tests): scenarios laid over the load profiles."""
 
@@ -228,6 +238,7 @@ class PlantConfig(_Frozen):
     devices: tuple[Device, ...] = PydField(min_length=1)
     demand: DemandConfig | None = None
     alerts: AlertsConfig | None = None
+    compressed_air: CompressedAirConfig = CompressedAirConfig()
     simulator: SimulatorConfig = SimulatorConfig()
     # filled in by load_plant, not by the file:
     meters: Mapping[str, MeterModel] = PydField(default_factory=dict, exclude=True)
@@ -331,6 +342,12 @@ def _check_demand(plant: PlantConfig, library: Mapping[str, MeterModel]) -> None
                 if not {"e_imp_kwh", "p_kw"} & _delivers(plant, devices[meter], library):
                     raise LocatedError(("demand", "groups", index, "meters"),
                                        f"device {meter!r} delivers neither e_imp_kwh nor p_kw")
+    for index, device in enumerate(plant.devices):
+        if device.compressors and device.kind is not DeviceKind.AIR_FLOW:
+            raise LocatedError(("devices", index, "compressors"), "compressors: belongs on an air_flow meter")
+        for name in device.compressors:
+            if name not in devices or devices[name].kind is not DeviceKind.COMPRESSOR:
+                raise LocatedError(("devices", index, "compressors"), f"{name!r} is not a compressor device")
     if plant.alerts is not None:
         for index, channel in enumerate(plant.alerts.channels):
             if channel.type == "mqtt" and channel.host is None and plant.mqtt is None:

@@ -11,6 +11,8 @@ from enum import StrEnum
 from typing import Final
 
 __all__ = [
+    "AIR",
+    "AIR_FIELDS",
     "ALERT",
     "COLLECTOR_STATUS",
     "COUNTER_FIELDS",
@@ -28,6 +30,7 @@ __all__ = [
 # Measurements written by the collector (raw database).
 ELECTRICAL: Final = "electrical"
 FUEL: Final = "fuel"
+AIR: Final = "air"  # compressed air: flow and pressure meters on a compressor station's header
 PRODUCTION: Final = "production"
 COLLECTOR_STATUS: Final = "collector_status"
 # Measurements written by analytics (derived database).
@@ -93,6 +96,10 @@ class Field(StrEnum):
     # fuel
     GAS_M3 = "gas_m3"
     GAS_M3H = "gas_m3h"
+    # compressed air (free air delivered, m3 at intake conditions)
+    AIR_M3 = "air_m3"
+    AIR_M3MIN = "air_m3min"
+    AIR_BAR = "air_bar"  # header pressure, bar(g)
     # production
     OUTPUT_T = "output_t"
     # collector_status
@@ -148,10 +155,11 @@ class Field(StrEnum):
 # Fields that are running totals. They heal gaps (a later delta covers the
 # missing interval), so the spool drops instantaneous values before them.
 COUNTER_FIELDS: Final = frozenset(
-    {Field.E_IMP_KWH, Field.E_EXP_KWH, Field.EQ_IMP_KVARH, Field.EQ_EXP_KVARH, Field.GAS_M3}
+    {Field.E_IMP_KWH, Field.E_EXP_KWH, Field.EQ_IMP_KVARH, Field.EQ_EXP_KVARH, Field.GAS_M3, Field.AIR_M3}
 )
 # Fields a meter reading puts in the `fuel` measurement; everything else is `electrical`.
 FUEL_FIELDS: Final = frozenset({Field.GAS_M3, Field.GAS_M3H})
+AIR_FIELDS: Final = frozenset({Field.AIR_M3, Field.AIR_M3MIN, Field.AIR_BAR})
 # Source tag of the collector's own spool in `collector_status`.
 SPOOL_SOURCE: Final = "spool"
 MQTT_SOURCE: Final = "mqtt"

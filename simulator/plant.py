@@ -40,6 +40,9 @@ class SimulatedPlant:
     def __init__(self, plant: PlantConfig, scenarios: Sequence[Scenario] = ()) -> None:
         self.plant = plant
         self.scenarios = tuple(scenarios)
+        # gas, air and production meters: no electrical load of their own in an incomer's sum
+        self.non_electrical = {d.id for d in plant.devices
+                               if not {Field.P_KW.value, Field.E_IMP_KWH.value} & plant.quantities_of(d)}
         now = datetime.now(plant.site.tz)
         offset = now.utcoffset()
         self.utc_offset_s = offset.total_seconds() if offset else 0.0
@@ -48,8 +51,8 @@ class SimulatedPlant:
             seed = zlib.crc32(device.id.encode())
             rated = device.rated_kw or DEFAULT_RATED_KW.get(device.kind.value, 200.0)
             if device.kind in (DeviceKind.INCOMER, DeviceKind.FEEDER) and device.rated_kw is None:
-                rated = sum(d.rated_kw or DEFAULT_RATED_KW.get(d.kind.value, 200.0)
-                            for d in plant.devices if d.area in device.feeds and not d.feeds)
+                rated = sum(d.rated_kw or DEFAULT_RATED_KW.get(d.kind.value, 200.0) for d in plant.devices
+                            if d.area in device.feeds and not d.feeds and d.id not in self.non_electrical)
             self.devices.append(SimDevice(device.id, Profile(device.kind.value, seed, rated), device.feeds,
                                           counter_offset_kwh=float(10_000 + seed % 900_000)))
 
@@ -64,7 +67,8 @@ class SimulatedPlant:
                                                 self.utc_offset_s, p, pf)
         for dev in self.devices:
             if dev.feeds:
-                fed = [out[d.device_id] for d in self.devices if not d.feeds and areas[d.device_id] in dev.feeds]
+                fed = [out[d.device_id] for d in self.devices if not d.feeds and areas[d.device_id] in dev.feeds
+                       and d.device_id not in self.non_electrical]
                 p = sum((f[0] for f in fed), np.zeros_like(t_s))
                 q = sum((reactive_kvar(f[0], f[1]) for f in fed), np.zeros_like(t_s))
                 rated = dev.profile.rated_kw

@@ -63,6 +63,9 @@ GOLDEN = {
     "generic_gas_flow": (  # uint32 in 0.1 Nm3
         [(HR, 0, "I", 123_456_789), (HR, 2, "f", 412.5)],
         {"gas_m3": 12_345_678.9, "gas_m3h": 412.5}),
+    "generic_air_flow": (  # uint32 m3, float32 flow and pressure
+        [(HR, 0, "I", 4_000_000_000), (HR, 2, "f", 41.5), (HR, 4, "f", 6.8)],
+        {"air_m3": 4_000_000_000.0, "air_m3min": 41.5, "air_bar": 6.8}),
     "generic_float32": (
         [(HR, 0, "f", 12.5), (HR, 6, "f", 0.93), (HR, 22, "f", 1000.25)],
         {"p_kw": 12.5, "pf": 0.93, "e_imp_kwh": 1000.25}),

@@ -26,6 +26,8 @@ def month_plant(tmp_path_factory, influx_url):
     body = BODY.format(gw=free_port(), inc=free_port(), pv=free_port()).replace(
         "rated_kw: 250}", "rated_kw: 250, shiftable: true}") + (
         "  - {id: furnace-1, area: util, kind: furnace, meter: generic_gas_flow, gateway: gw, unit_id: 9}\n"
+        "  - {id: air-1, area: util, kind: air_flow, meter: generic_air_flow, gateway: gw, unit_id: 10,"
+        " compressors: [comp]}\n"
         "demand:\n  groups: [{id: grid, meters: [inc], limit_kw: 3000}]\n")
     body = ("production_lines:\n  - {id: cast-1, name: Caster line, areas: [util]}\n"
             "  - {id: roll-1, name: Cold rolling, areas: [roll]}\n") + body
@@ -45,7 +47,10 @@ def month_plant(tmp_path_factory, influx_url):
     wrap = 2**32 * 0.1
     fuel = [f"fuel,area=util,device=furnace-1,kind=furnace,site=testsite "
             f"gas_m3={(wrap - 33_000 + 100 * k / 6) % wrap!r} {(t0 + 600 * k) * 10**9}" for k in range(6 * 24 * 33)]
-    V1Writer(plant.influxdb).write("rollupdb", fuel)
+    # the compressor header: 30 m3/min of free air at 7.2 bar, counter every 10 minutes
+    air = [f"air,area=util,device=air-1,kind=air_flow,site=testsite air_m3={500_000 + 300.0 * k!r},air_m3min=30.0,"
+           f"air_bar={7.0 + 0.4 * (k % 2)!r} {(t0 + 600 * k) * 10**9}" for k in range(6 * 24 * 33)]
+    V1Writer(plant.influxdb).write("rollupdb", fuel + air)
     result = CliRunner().invoke(main, ["production", "import", "--config", str(path), str(tmp / "production.csv")])
     assert result.exit_code == 0 and "imported 32 production rows" in result.output, result.output
     return plant, path, tmp
@@ -139,8 +144,13 @@ def _check_opportunities(report: dict, influx_url: str, start: datetime, end: da
     (reactive,) = found["reactive"]
     assert reactive["pf"] == monthly_pf(kvarh["e_imp_kwh"], kvarh["eq_imp_kvarh"], kvarh["eq_exp_kvarh"])
     assert reactive["capacitor_kvar_p95"] >= reactive["capacitor_kvar_average"] > 0
+    (air,) = found["compressed_air"]
+    assert air["air_m3"] == pytest.approx(744 * 60 * 30.0)  # October: 744 h at 30 m3/min
+    assert air["specific_power_kw_per_m3min"] == pytest.approx(comp["energy_kwh"] / (744 * 60 * 30.0) * 60)
+    assert air["mean_bar"] == pytest.approx(7.2)
+    assert air["saving_kwh"] == pytest.approx(0.07 * 0.5 * comp["energy_kwh"])  # 7 % per bar, 0.5 bar lower
     points = rows(influx_url, "rollupdb_derived", "SELECT * FROM opportunity WHERE granularity = 'month'")
-    assert {p["type"] for p in points} == {"load_shift", "max_demand", "reactive", "low_pf"}
+    assert {p["type"] for p in points} == {"load_shift", "max_demand", "reactive", "low_pf", "compressed_air"}
     daily = rows(influx_url, "rollupdb_derived", f"SELECT sum(energy_kwh) FROM opportunity WHERE "
                                                  f"granularity = 'day' AND type = 'load_shift' AND {window}")
     assert daily[0]["sum"] == pytest.approx(shift["peak_sharp_kwh"])  # the days add up to the month
