@@ -49,6 +49,15 @@ class DemandAlerter:
         self._rank = {level.name: rank for rank, level in enumerate(self.levels)}
         self._alerted_since_clear = False
 
+    def restore(self, level: str, time_ns: int) -> None:
+        """Take an alert sent before a restart as this process's own: no repeat in its window."""
+        state = self.state.get(level)
+        if state is None:
+            return  # an escalation, an all-clear, or a level no longer configured
+        state.armed, state.raised_ns = False, time_ns
+        state.blocks_alerted.add(time_ns // _WINDOW_NS)
+        self._alerted_since_clear = True
+
     def update(self, reading: DemandReading) -> list[Alert]:
         metric = max(reading.demand_kw, reading.projected_kw)
         block = reading.time_ns // _WINDOW_NS  # one alert per level per 15-minute block

@@ -119,6 +119,26 @@ class DemandMonitor:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
+    def restore(self, now_s: float | None = None) -> int:
+        """Re-arm state from the `alert` points of the last window, so a restart during a peak does
+        not send the same alert again; the number of alerts restored."""
+        now_ns = int((now_s if now_s is not None else time.time()) * _NS)
+        series = self.client.query(
+            f'SELECT "{Field.VALUE.value}" FROM "{ALERT}" WHERE "{Tag.SITE.value}" = \'{self.plant.site.id}\' '
+            f"AND time >= {now_ns - WINDOW_MIN * _MIN_NS} GROUP BY \"{Tag.METER_GROUP.value}\", \"{Tag.LEVEL.value}\"",
+            database=self.plant.influxdb.derived_database)
+        restored = 0
+        for s in series:
+            alerter = self.alerters.get(s.tags.get(Tag.METER_GROUP.value, ""))
+            if alerter is not None:
+                for row in s.values:
+                    alerter.restore(s.tags[Tag.LEVEL.value], int(row[0]))
+                    restored += 1
+        if restored:
+            log.info("demand: %d alert(s) of the last %d minutes restored; they are not repeated", restored,
+                     WINDOW_MIN)
+        return restored
+
     def _read(self, now_ns: int) -> dict[str, pd.DataFrame]:
         meters = sorted({m for g in self.config.groups for m in g.meters})
         span_min = 2 * WINDOW_MIN + 3 if any(g.method == "fixed" for g in self.config.groups) else WINDOW_MIN + 3
@@ -211,23 +231,29 @@ class DemandMonitor:
         shift, channels = self.roster.on_duty(alert.time_ns)
         alert = replace(alert, shift=shift)
         log.warning("ALERT %s %s [%s, shift %s]: %s", alert.rule, alert.level, alert.group, shift or "-", alert.title)
+        self._write_alert(alert, None)  # at once: a restart before delivery ends must not send it again
         self.pending = [f for f in self.pending if not f.done()]
         self.pending.append(self._pool.submit(self._deliver, alert, channels))
         return alert
 
-    def _deliver(self, alert: Alert, channels: Sequence) -> list[Delivery]:
-        results = deliver(alert, channels, **self._delivery)  # type: ignore[arg-type]
-        summary = "; ".join(f"{d.channel}: ok" if d.ok else f"{d.channel}: failed after {d.attempts} ({d.error})"
-                            for d in results) or "no channel configured"
+    def _write_alert(self, alert: Alert, results: Sequence[Delivery] | None) -> None:
+        """The alert as an `alert` point; written again (same series and time) with the delivery results."""
+        summary = "pending" if results is None else "; ".join(
+            f"{d.channel}: ok" if d.ok else f"{d.channel}: failed after {d.attempts} ({d.error})"
+            for d in results) or "no channel configured"
         point = Point(ALERT, {Tag.SITE.value: alert.site, Tag.RULE.value: alert.rule, Tag.LEVEL.value: alert.level,
                               Tag.METER_GROUP.value: alert.group},
                       {Field.VALUE.value: alert.value, Field.THRESHOLD.value: alert.threshold,
                        Field.TITLE.value: alert.title, Field.TEXT.value: alert.text, Field.SHIFT.value: alert.shift,
-                       Field.DELIVERED.value: float(sum(d.ok for d in results)),
-                       Field.FAILED.value: float(sum(not d.ok for d in results)),
+                       Field.DELIVERED.value: float(sum(d.ok for d in results or ())),
+                       Field.FAILED.value: float(sum(not d.ok for d in results or ())),
                        Field.DELIVERIES.value: summary}, alert.time_ns)
         try:
             self.writer.write(self.plant.influxdb.derived_database, [format_line(point)])
         except InfluxError as exc:
             log.error("alert point not written (%s %s): %s", alert.rule, alert.level, exc)
+
+    def _deliver(self, alert: Alert, channels: Sequence) -> list[Delivery]:
+        results = deliver(alert, channels, **self._delivery)  # type: ignore[arg-type]
+        self._write_alert(alert, results)
         return results

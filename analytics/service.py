@@ -8,6 +8,7 @@ Every job recomputes whole windows, so running late or twice changes nothing.
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -107,13 +108,21 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
         _add_demand_job(scheduler, monitor)
     log.info("analytics: energy_15m every 15 minutes (recomputing the last %d h) and nightly for the day "
              "before, monthly rollup on the 1st at 02:00, timezone %s", RECOMPUTE_S // 3600, plant.site.timezone)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
-        log.info("analytics stopped")
+        log.info("analytics stopping")
     finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
         if monitor is not None:
-            monitor.close()
+            monitor.close()  # alerts already raised are still delivered and recorded
+        log.info("analytics stopped")
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)  # systemd and docker stop with SIGTERM: finish like Ctrl-C
 
 
 def _add_demand_job(scheduler: BlockingScheduler, monitor: DemandMonitor) -> None:
@@ -134,6 +143,10 @@ def _add_demand_job(scheduler: BlockingScheduler, monitor: DemandMonitor) -> Non
         failing = False
 
     every_s = monitor.config.evaluate_every_s
+    try:
+        monitor.restore()
+    except InfluxError as exc:
+        log.warning("demand: could not read the last alerts (%s); a peak in progress may be alerted again", exc)
     scheduler.add_job(demand_job, IntervalTrigger(seconds=every_s), id="demand", coalesce=True, max_instances=1,
                       misfire_grace_time=max(1, int(every_s)), next_run_time=datetime.now(monitor.plant.site.tz))
     log.info("demand: %d billing group(s) evaluated every %g s: %s", len(monitor.config.groups), every_s,

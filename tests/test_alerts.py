@@ -52,3 +52,12 @@ def test_escalation_when_still_above_after_n_minutes():
 def test_no_shiftable_load_says_so():
     (alert,) = alerter().update(reading(0, 9500))
     assert "No shiftable load is running" in alert.text
+
+
+def test_restored_alerts_are_not_repeated_after_a_restart():
+    a = alerter()
+    a.restore("warning", T0 + 60 * S)  # sent by the previous process, this window
+    a.restore("warning-escalated", T0)  # not a level: ignored
+    assert levels(a.update(reading(120, 9500))) == []
+    assert levels(a.update(reading(180, 10_100))) == ["critical"]
+    assert levels(a.update(reading(240, 8000))) == ["clear"]

@@ -65,16 +65,22 @@ def _start(args: list[str], log_path, env=None) -> subprocess.Popen[bytes]:
                             stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
 
 
+def _shift_board(port: int) -> tuple[paho.Client, list[dict]]:
+    """An MQTT subscriber to the alert topics, as a shift-room display would be."""
+    published: list[dict] = []
+    sub = paho.Client(CallbackAPIVersion.VERSION2, client_id="shift-board")
+    sub.on_message = lambda c, u, m: published.append({"topic": m.topic, **json.loads(m.payload)})
+    sub.connect("127.0.0.1", port)
+    sub.subscribe("plantems/testsite/alerts/#", qos=1)
+    sub.loop_start()
+    return sub, published
+
+
 def test_peak_alerts_reach_every_channel_once_per_level(influx_url, db, tmp_path, receiver, smtp):
     url, received = receiver
     smtp_port, mails = smtp
     broker = start_mosquitto(tmp_path / "mosquitto", free_port())
-    published: list[dict] = []
-    sub = paho.Client(CallbackAPIVersion.VERSION2, client_id="shift-board")
-    sub.on_message = lambda c, u, m: published.append({"topic": m.topic, **json.loads(m.payload)})
-    sub.connect("127.0.0.1", broker.port)
-    sub.subscribe("plantems/testsite/alerts/#", qos=1)
-    sub.loop_start()
+    sub, published = _shift_board(broker.port)
     ports = {"mills": free_port(), "incomer": free_port()}
     config = write_plant(tmp_path, influx_url=influx_url, db=db,
                          body=_plant_body(ports, url, smtp_port, broker.port))
@@ -94,11 +100,18 @@ def test_peak_alerts_reach_every_channel_once_per_level(influx_url, db, tmp_path
         hooks = lambda level: [r for r in received if r["path"] == "/hook" and r["body"]["level"] == level]  # noqa: E731
         wait_for(lambda: hooks("warning") and hooks("critical") and len(mails) >= 2 and len(published) >= 2,
                  timeout_s=60, what="warning and critical on the webhook, e-mail and MQTT")
+        procs[-1].terminate()  # a restart during the peak: the new process must not repeat the alerts
+        procs[-1].wait(20)
+        procs.append(_start(["analyze", "--config", str(config), "--tariffs", str(REPO / "config" / "tariffs")],
+                            tmp_path / "analyze.log", env))
+        wait_for(lambda: "alert(s) of the last 15 minutes restored" in (tmp_path / "analyze.log").read_text(),
+                 timeout_s=20, what="the restarted analyze restoring its alert state")
         time.sleep(8)  # several more evaluations above the limit: nothing is repeated
     finally:
         for proc in reversed(procs):
-            proc.terminate()
-            proc.wait(20)
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(20)
         collector.stop()
         sub.loop_stop()
         broker.stop()
