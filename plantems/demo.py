@@ -146,6 +146,13 @@ def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_d
             server.stop()
 
 
+def _demand_summary(plant: PlantConfig) -> str:
+    if plant.demand is None:
+        return "none configured (demand: in the plant file)"
+    groups = ", ".join(f"{g.id} limit {g.limit_kw:,.0f} kW" for g in plant.demand.groups)
+    return f"{groups}, every {plant.demand.evaluate_every_s:g} s; scenarios {', '.join(plant.simulator.scenarios)}"
+
+
 def _print_summary(plant: PlantConfig, var_dir: Path, mqtt_port: int) -> None:
     db = plant.influxdb.raw_database
     url = plant.influxdb.url
@@ -157,6 +164,8 @@ plantems demo is running (Ctrl-C stops everything):
                  published by a simulated PLC (log {var_dir / 'log/simulator.log'})
   collector      spool {plant.spool.path} (log {var_dir / 'log/collector.log'})
   analytics      energy_15m every 15 minutes, monthly rollup on the 1st (log {var_dir / 'log/analytics.log'})
+  demand alerts  {_demand_summary(plant)}
+                 watch: mosquitto_sub -p {mqtt_port} -t 'plantems/#' -v
   reports        {var_dir.parent / 'reports'}/YYYY-MM/report.html (also scope2.csv, scope2.xlsx, rollup.json)
 
 Try:
