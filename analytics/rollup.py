@@ -266,10 +266,18 @@ def write_scope2_points(plant: PlantConfig, rollup: Rollup, writer: LineWriter, 
                                  s2.market_hourly.instruments_kwh)}
     base = {Tag.SITE.value: plant.site.id, Tag.GRANULARITY.value: "month"}
     points = []
+    intensity = {"location": rollup.intensity.get("location_t_per_t"), "market": rollup.intensity.get("market_t_per_t")}
+    target = rollup.intensity.get("target_t_per_t")
     for method, (kg, factor, green) in methods.items():
-        points.append(Point(SCOPE2, {**base, Tag.AREA.value: "site", Tag.METHOD.value: method}, {
-            Field.ENERGY_KWH.value: s2.grid_import_kwh, Field.KGCO2E.value: kg,
-            Field.FACTOR_KG_PER_KWH.value: factor, Field.GREEN_KWH.value: green}, start.value))
+        site_fields = {Field.ENERGY_KWH.value: s2.grid_import_kwh, Field.KGCO2E.value: kg,
+                       Field.FACTOR_KG_PER_KWH.value: factor, Field.GREEN_KWH.value: green,
+                       Field.RENEWABLE_SHARE.value: s2.renewable_share}
+        if intensity.get(method) is not None:  # Scope 1+2 per tonne, only where output was recorded
+            site_fields[Field.INTENSITY_T_PER_T.value] = intensity[method]
+        if target is not None:
+            site_fields[Field.TARGET_T_PER_T.value] = target
+        points.append(Point(SCOPE2, {**base, Tag.AREA.value: "site", Tag.METHOD.value: method}, site_fields,
+                            start.value))
         areas = {d.id: d.area for d in plant.devices}
         by_area: dict[str, list[float]] = {}
         for device, line in s2.allocation.items():

@@ -245,6 +245,42 @@ def production_import(config_path: Path, csv_path: Path) -> None:
     click.echo(f"imported {len(lines)} production rows from {csv_path}")
 
 
+@main.group()
+def grafana() -> None:
+    """Grafana dashboards and datasources generated from the plant configuration."""
+
+
+def _reference(config_path: Path) -> tuple[list, list]:
+    from plantems.factors import load_factors
+    from plantems.tariffs import load_tariffs
+
+    try:
+        return load_tariffs(config_path.parent / "tariffs"), load_factors(config_path.parent / "emission_factors.yaml")
+    except ConfigError as exc:
+        click.echo("reference data refused:\n  " + "\n  ".join(exc.problems), err=True)
+        sys.exit(2)
+
+
+@grafana.command("build")
+@CONFIG_OPTION
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("grafana"), show_default=True)
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if a committed file differs from the generated one.")
+def grafana_build(config_path: Path, out_dir: Path, check: bool) -> None:
+    """Generate the dashboards and provisioning files into OUT (grafana/dashboards, grafana/provisioning)."""
+    from grafana.build import drift, render, write
+
+    plant = _load(config_path)
+    files = render(plant, *_reference(config_path))
+    if check:
+        stale = drift(out_dir, files)
+        for relative in stale:
+            click.echo(f"{out_dir / relative}: differs from what {config_path} generates; run plantems grafana build",
+                       err=True)
+        sys.exit(1 if stale else 0)
+    for path in write(out_dir, files):
+        click.echo(str(path))
+
+
 @main.command()
 @CONFIG_OPTION
 @click.option("--var", "var_dir", type=click.Path(path_type=Path), default=Path("var"), show_default=True)

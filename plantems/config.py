@@ -28,6 +28,7 @@ __all__ = [
     "DeviceKind",
     "Gateway",
     "InfluxConfig",
+    "InfluxUser",
     "PlantConfig",
     "Secret",
     "Transport",
@@ -71,6 +72,16 @@ class InfluxApi(StrEnum):
     AUTO = "auto"  # read X-Influxdb-Version from /ping and pick
 
 
+Role = Literal["collector", "analytics", "grafana"]
+
+
+class InfluxUser(_Frozen):
+    """One process's own InfluxDB login (created by ``plantems influx init`` with admin rights)."""
+
+    username: str = PydField(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    password: Secret
+
+
 class InfluxConfig(_Frozen):
     url: str = "http://127.0.0.1:8086"
     api: InfluxApi = InfluxApi.AUTO
@@ -81,11 +92,23 @@ class InfluxConfig(_Frozen):
     password: Secret | None = None
     token: Secret | None = None  # v2
     org: str = ""  # v2
+    # Separate logins (InfluxDB 1.x): the collector writes raw only, analytics reads raw and
+    # writes derived, Grafana reads both. Each command logs in as its role; without a role's
+    # entry it uses username/password above.
+    users: dict[Role, InfluxUser] = PydField(default_factory=dict)
     timeout_s: float = PydField(default=10.0, gt=0)
     batch_lines: int = PydField(default=5000, ge=1, le=50_000)
     flush_interval_s: float = PydField(default=1.0, gt=0, le=60)
     gzip: bool = True
     verify_tls: bool = True
+
+
+    def as_role(self, role: Role) -> InfluxConfig:
+        """This configuration logged in as ``role`` (unchanged when the role has no login of its own)."""
+        user = self.users.get(role)
+        if user is None:
+            return self
+        return self.model_copy(update={"username": user.username, "password": user.password, "token": None})
 
 
 class SpoolConfig(_Frozen):

@@ -17,12 +17,14 @@ __all__ = [
     "COLLECTOR_STATUS",
     "COUNTER_FIELDS",
     "DEMAND",
+    "DERIVED_MEASUREMENTS",
     "ELECTRICAL",
     "ENERGY_15M",
     "FUEL",
     "FUEL_FIELDS",
     "OPPORTUNITY",
     "PRODUCTION",
+    "RAW_MEASUREMENTS",
     "Field",
     "Tag",
 ]
@@ -150,8 +152,14 @@ class Field(StrEnum):
     KGCO2E = "kgco2e"
     FACTOR_KG_PER_KWH = "factor_kg_per_kwh"
     GREEN_KWH = "green_kwh"
+    RENEWABLE_SHARE = "renewable_share"  # 0-1: (matched instruments + PV self-consumed) / consumption
+    INTENSITY_T_PER_T = "intensity_t_per_t"  # Scope 1+2 t CO2e per t of output
+    TARGET_T_PER_T = "target_t_per_t"  # the pathway's value for the year
 
 
+# Which database holds a measurement: the collector writes raw, analytics derived.
+RAW_MEASUREMENTS: Final = frozenset({ELECTRICAL, FUEL, AIR, PRODUCTION, COLLECTOR_STATUS})
+DERIVED_MEASUREMENTS: Final = frozenset({ENERGY_15M, DEMAND, SCOPE2, OPPORTUNITY, ALERT})
 # Fields that are running totals. They heal gaps (a later delta covers the
 # missing interval), so the spool drops instantaneous values before them.
 COUNTER_FIELDS: Final = frozenset(

@@ -1,0 +1,397 @@
+"""The plantems dashboards, generated from the plant configuration (``plantems grafana build``).
+
+A new device, area, incomer or billing group appears without editing JSON. Queries are
+InfluxQL (every InfluxDB version speaks it); names come from ``plantems.schema``. Prices
+and the month-to-date emission factor are taken from the tariff and factor files at build
+time and named in the panel titles and descriptions, so a figure says what it rests on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from grafana_foundation_sdk.builders.dashboard import Dashboard, QueryVariable, TimePicker
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, VariableRefresh, VariableSort
+
+from grafana.model import DERIVED, RAW, Grid, InfluxQL, panel
+from plantems.config import DeviceKind, PlantConfig
+from plantems.demandconfig import MeterGroup
+from plantems.factors import Factor, select_factor
+from plantems.schema import (
+    AIR,
+    ALERT,
+    COLLECTOR_STATUS,
+    DEMAND,
+    ELECTRICAL,
+    ENERGY_15M,
+    MQTT_SOURCE,
+    OPPORTUNITY,
+    SCOPE2,
+    SPOOL_SOURCE,
+    Field,
+    Tag,
+)
+from plantems.tariffs import Period, Tariff, tariff_for
+
+__all__ = ["DASHBOARDS", "build_dashboards", "dashboard_json"]
+
+KW, KWH, KVAR, TONNES, CNY, PERCENT_UNIT, NONE, MS = ("kwatt", "kwatth", "kvoltampreact", "masst", "currency:¥",
+                                                      "percentunit", "none", "ms")
+LIVE_REFRESH, HISTORY_REFRESH = "10s", "5m"
+_NOT_LOADS = (DeviceKind.INCOMER.value, DeviceKind.FEEDER.value, DeviceKind.PV.value)
+_TOU_ORDER = (Period.SHARP, Period.PEAK, Period.FLAT, Period.VALLEY)
+DASHBOARDS = ("overview", "equipment", "energy-cost", "power-factor", "scope2", "collector")
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+def _s(value: str) -> str:
+    return "'" + value.replace("'", "\\'") + "'"
+
+
+class _Ctx:
+    """What every query needs from the configuration."""
+
+    def __init__(self, plant: PlantConfig) -> None:
+        self.plant = plant
+        self.site = f"{_q(Tag.SITE)} = {_s(plant.site.id)}"
+        self.tz = f"tz({_s(plant.site.timezone)})"
+        self.loads = " AND ".join(f"{_q(Tag.KIND)} != {_s(k)}" for k in _NOT_LOADS)
+        self.incomers = f"{_q(Tag.KIND)} = {_s(DeviceKind.INCOMER.value)}"
+
+    def label(self, name: str, name_zh: str, fallback: str) -> str:
+        return " ".join(part for part in (name or fallback, name_zh) if part)
+
+
+def _incomer_pf(ctx: _Ctx) -> str:
+    p, q = _q(Field.P_KW), _q(Field.Q_KVAR)
+    return (f"SELECT mean({p}) / SQRT(POW(mean({p}), 2) + POW(mean({q}), 2)) FROM {_q(ELECTRICAL)} "
+            f"WHERE {ctx.site} AND {ctx.incomers} AND $timeFilter "
+            f"GROUP BY time($__interval), {_q(Tag.DEVICE)} fill(null)")
+
+
+def _level_steps(group: MeterGroup) -> list[tuple[float | None, str]]:
+    """Green below the first alert level, orange from each warning level, red from the limit."""
+    return [(None, "green"), *((lv.at * group.limit_kw, "orange" if lv.at < 1 else "red") for lv in group.levels)]
+
+
+def _alerts_annotation() -> dict[str, Any]:
+    query = (f"SELECT {_q(Field.TITLE)}, {_q(Field.TEXT)}, {_q(Field.DELIVERIES)} FROM {_q(ALERT)} "
+             f"WHERE $timeFilter")
+    return {"name": "Demand alerts 需量告警", "datasource": {"type": DERIVED.type_val, "uid": DERIVED.uid},
+            "enable": True, "hide": False, "iconColor": "red",
+            "target": {"query": query, "rawQuery": True, "refId": "Anno", "fromAnnotations": True,
+                       "textColumn": Field.TEXT.value, "titleColumn": Field.TITLE.value, "tagsColumn": Tag.LEVEL.value}}
+
+
+def _dashboard(uid: str, title: str, *, refresh: str, time_from: str, tags: Sequence[str]) -> Dashboard:
+    return (Dashboard(title).uid(uid).tags(["plantems", *tags]).refresh(refresh).time(time_from, "now")
+            .timezone("browser").editable().tooltip(DashboardCursorSync.CROSSHAIR)
+            .timepicker(TimePicker().refresh_intervals(["5s", "10s", "30s", "1m", "5m", "15m", "1h"])))
+
+
+def overview(ctx: _Ctx, factor: Factor) -> Dashboard:
+    plant, grid = ctx.plant, Grid()
+    board = _dashboard("plantems-overview", f"{plant.site.name or plant.site.id} {plant.site.name_zh} · overview 总览",
+                       refresh=LIVE_REFRESH, time_from="now-6h", tags=["overview"])
+    p = _q(Field.P_KW)
+    board.with_panel(panel("stat", "Site power 全厂功率", [InfluxQL(
+        "A", f"SELECT sum({_q('p')}) FROM (SELECT last({p}) AS {_q('p')} FROM {_q(ELECTRICAL)} WHERE {ctx.site} "
+             f"AND {ctx.incomers} AND $timeFilter GROUP BY {_q(Tag.DEVICE)})", datasource=RAW)],
+        unit=KW, grid=grid, w=6, h=5, datasource=RAW, description="Sum of the incomers' latest active power."))
+    for group in plant.demand.groups if plant.demand else ():
+        where = f"{ctx.site} AND {_q(Tag.METER_GROUP)} = {_s(group.id)} AND $timeFilter"
+        board.with_panel(panel("stat", f"Demand {group.id} 当前需量", [InfluxQL(
+            "A", f"SELECT last({_q(Field.DEMAND_KW)}) AS {_q('demand')}, last({_q(Field.PROJECTED_KW)}) AS "
+                 f"{_q('projected')} FROM {_q(DEMAND)} WHERE {where}", datasource=DERIVED)],
+            unit=KW, grid=grid, w=6, h=5, datasource=DERIVED,
+            steps=_level_steps(group)))
+    board.with_panel(panel("stat", f"Scope 2 this month 本月范围二 ({factor.id})", [InfluxQL(
+        "A", f"SELECT sum({_q(Field.ENERGY_KWH)}) * {factor.kg_per_unit!r} / 1000 FROM {_q(ENERGY_15M)} "
+             f"WHERE {ctx.site} AND {ctx.incomers} AND $timeFilter", datasource=DERIVED)],
+        unit=TONNES, grid=grid, w=6, h=5, datasource=DERIVED, time_from="now/M", decimals=1,
+        description=f"Grid import this month x {factor.kg_per_unit} kg CO2/kWh ({factor.id}, {factor.source[:80]}). "
+                    "Location-based and indicative: the signed figure is the monthly report."))
+    board.with_panel(panel("timeseries", "Site power by incomer 进线功率", [InfluxQL(
+        "A", f"SELECT mean({p}) FROM {_q(ELECTRICAL)} WHERE {ctx.site} AND {ctx.incomers} AND $timeFilter "
+             f"GROUP BY time($__interval), {_q(Tag.DEVICE)} fill(null)", datasource=RAW, alias="$tag_device")],
+        unit=KW, grid=grid, w=12, datasource=RAW, stacked=True))
+    for group in plant.demand.groups if plant.demand else ():
+        board.with_panel(panel("timeseries", f"15-minute demand 需量: {ctx.label(group.name, group.name_zh, group.id)}",
+                               [InfluxQL("A", f"SELECT last({_q(Field.DEMAND_KW)}) AS {_q('demand')}, "
+                                              f"last({_q(Field.PROJECTED_KW)}) AS {_q('projected')}, "
+                                              f"last({_q(Field.LIMIT_KW)}) AS {_q('limit')} FROM {_q(DEMAND)} WHERE "
+                                              f"{ctx.site} AND {_q(Tag.METER_GROUP)} = {_s(group.id)} AND $timeFilter "
+                                              f"GROUP BY time($__interval) fill(null)", datasource=DERIVED)],
+                               unit=KW, grid=grid, w=12, datasource=DERIVED, threshold_lines=True,
+                               steps=_level_steps(group),
+                               description=f"{group.method} window, limit {group.limit_kw:g} kW; alerts are "
+                                           "annotations"))
+    board.with_panel(panel("timeseries", "Power by area 分区功率", [InfluxQL(
+        "A", f"SELECT sum({_q('p')}) FROM (SELECT mean({p}) AS {_q('p')} FROM {_q(ELECTRICAL)} WHERE {ctx.site} AND "
+             f"{ctx.loads} AND $timeFilter GROUP BY time($__interval), {_q(Tag.DEVICE)}, {_q(Tag.AREA)}) "
+             f"WHERE $timeFilter GROUP BY time($__interval), {_q(Tag.AREA)} fill(null)", datasource=RAW,
+        alias="$tag_area")], unit=KW, grid=grid, w=12, datasource=RAW, stacked=True))
+    standard = min((g.pf_standard for g in plant.demand.groups), default=0.9) if plant.demand else 0.9
+    board.with_panel(panel("timeseries", "Power factor per incomer 进线功率因数", [InfluxQL(
+        "A", _incomer_pf(ctx), datasource=RAW, alias="$tag_device")], unit=NONE, grid=grid, w=12, datasource=RAW,
+        steps=[(None, "red"), (standard, "green")], threshold_lines=True, min_value=0.5, max_value=1, decimals=3))
+    board.with_panel(panel("bargauge", "Today's energy by tariff period 今日分时电量", [InfluxQL(
+        "A", f"SELECT sum({_q(Field.ENERGY_KWH)}) FROM {_q(ENERGY_15M)} WHERE {ctx.site} AND {ctx.incomers} AND "
+             f"$timeFilter GROUP BY {_q(Tag.TOU)}", datasource=DERIVED, alias="$tag_tou")],
+        unit=KWH, grid=grid, w=12, datasource=DERIVED, time_from="now/d"))
+    board.with_panel(panel("table", "Recent alerts 最近告警", [InfluxQL(
+        "A", f"SELECT {_q(Field.TITLE)}, {_q(Field.SHIFT)}, {_q(Field.DELIVERIES)} FROM {_q(ALERT)} WHERE {ctx.site} "
+             f"AND $timeFilter GROUP BY {_q(Tag.LEVEL)}, {_q(Tag.METER_GROUP)}", datasource=DERIVED,
+        result_format="table")], unit=NONE, grid=grid, w=24, h=7, datasource=DERIVED, time_from="7d"))
+    return board
+
+
+def _variable(name: str, label: str, measurement: str, key: str, where: str) -> QueryVariable:
+    return (QueryVariable(name).label(label).datasource(RAW)
+            .query(f"SHOW TAG VALUES FROM {_q(measurement)} WITH KEY = {_q(key)} WHERE {where}")
+            .refresh(VariableRefresh.ON_DASHBOARD_LOAD).sort(VariableSort.ALPHABETICAL_ASC).include_all(True)
+            .all_value(".*"))
+
+
+def equipment(ctx: _Ctx, tariff: Tariff) -> Dashboard:
+    grid = Grid()
+    board = _dashboard("plantems-equipment", "Equipment 设备", refresh=LIVE_REFRESH, time_from="now-6h",
+                       tags=["equipment"])
+    board.with_variable(_variable("area", "Area 区域", ELECTRICAL, Tag.AREA, ctx.site))
+    board.with_variable(_variable("kind", "Kind 类型", ELECTRICAL, Tag.KIND,
+                                  f"{ctx.site} AND {_q(Tag.AREA)} =~ /^$area$/"))
+    board.with_variable(_variable("device", "Device 设备", ELECTRICAL, Tag.DEVICE,
+                                  f"{ctx.site} AND {_q(Tag.AREA)} =~ /^$area$/ AND {_q(Tag.KIND)} =~ /^$kind$/")
+                        .include_all(False))
+    device = f"{ctx.site} AND {_q(Tag.DEVICE)} =~ /^$device$/ AND $timeFilter"
+
+    def raw(title: str, fields: Sequence[Field], unit: str, **options: Any) -> None:
+        select = ", ".join(f"mean({_q(f)}) AS {_q(f)}" for f in fields)
+        query = f"SELECT {select} FROM {_q(ELECTRICAL)} WHERE {device} GROUP BY time($__interval) fill(null)"
+        board.with_panel(panel("timeseries", title, [InfluxQL("A", query, datasource=RAW)],
+                               unit=unit, grid=grid, w=12, datasource=RAW, **options))
+
+    raw("Active power $device 有功功率", [Field.P_KW], KW)
+    raw("Reactive power $device 无功功率", [Field.Q_KVAR], KVAR)
+    raw("Currents $device 电流", [Field.I_L1_A, Field.I_L2_A, Field.I_L3_A], "amp")
+    raw("Voltages $device 电压", [Field.V_L1_V, Field.V_L2_V, Field.V_L3_V], "volt")
+    p, q = _q(Field.P_KW), _q(Field.Q_KVAR)
+    board.with_panel(panel("timeseries", "Power factor $device 功率因数 (from P and Q)", [InfluxQL(
+        "A", f"SELECT mean({p}) / SQRT(POW(mean({p}), 2) + POW(mean({q}), 2)) AS {_q('pf')} FROM {_q(ELECTRICAL)} "
+             f"WHERE {device} GROUP BY time($__interval) fill(null)", datasource=RAW)],
+        unit=NONE, grid=grid, w=12, datasource=RAW, min_value=0, max_value=1, decimals=3,
+        steps=[(None, "red"), (0.9, "green")]))
+    board.with_panel(panel("timeseries", "Energy per 15 minutes $device 15分钟电量", [InfluxQL(
+        "A", f"SELECT sum({_q(Field.ENERGY_KWH)}) FROM {_q(ENERGY_15M)} WHERE {device} GROUP BY time(15m), "
+             f"{_q(Tag.TOU)} fill(none)", datasource=DERIVED, alias="$tag_tou")],
+        unit=KWH, grid=grid, w=12, datasource=DERIVED, bars=True, stacked=True))
+    board.with_panel(panel("timeseries", f"Cost per day $device 每日电费 ({tariff.id})", _cost_targets(
+        ctx, tariff, device, "time(1d)"), unit=CNY, grid=grid, w=24, datasource=DERIVED, bars=True, stacked=True,
+        time_from="30d", description=_tariff_note(tariff)))
+    return board
+
+
+def _tariff_note(tariff: Tariff) -> str:
+    prices = ", ".join(f"{p.value} {tariff.prices_per_kwh[p]:g}" for p in _TOU_ORDER if p in tariff.prices_per_kwh)
+    return (f"Energy x the {tariff.id} price per tariff period ({prices} {tariff.currency}/kWh; status "
+            f"{tariff.status}). The monthly report prices each day by the tariff valid that day.")
+
+
+def _cost_targets(ctx: _Ctx, tariff: Tariff, where: str, group_by: str) -> list[InfluxQL]:
+    targets = []
+    for ref, period in zip("ABCD", _TOU_ORDER, strict=True):
+        price = tariff.prices_per_kwh.get(period)
+        if price is None:
+            continue
+        targets.append(InfluxQL(ref, f"SELECT sum({_q(Field.ENERGY_KWH)}) * {price!r} AS {_q(period.value)} FROM "
+                                     f"{_q(ENERGY_15M)} WHERE {where} AND {_q(Tag.TOU)} = {_s(period.value)} "
+                                     f"GROUP BY {group_by} fill(none) {ctx.tz}", datasource=DERIVED))
+    return targets
+
+
+def energy_cost(ctx: _Ctx, tariff: Tariff) -> Dashboard:
+    plant, grid = ctx.plant, Grid()
+    board = _dashboard("plantems-energy-cost", "Energy and cost 能耗与电费", refresh=HISTORY_REFRESH,
+                       time_from="now-30d", tags=["energy"])
+    energy = _q(Field.ENERGY_KWH)
+    board.with_panel(panel("timeseries", "Energy per day by area 分区日电量", [InfluxQL(
+        "A", f"SELECT sum({energy}) FROM {_q(ENERGY_15M)} WHERE {ctx.site} AND {ctx.loads} AND $timeFilter "
+             f"GROUP BY time(1d), {_q(Tag.AREA)} fill(none) {ctx.tz}", datasource=DERIVED, alias="$tag_area")],
+        unit=KWH, grid=grid, w=12, datasource=DERIVED, bars=True, stacked=True))
+    board.with_panel(panel("timeseries", "Grid energy per day by tariff period 分时日电量", [InfluxQL(
+        "A", f"SELECT sum({energy}) FROM {_q(ENERGY_15M)} WHERE {ctx.site} AND {ctx.incomers} AND $timeFilter "
+             f"GROUP BY time(1d), {_q(Tag.TOU)} fill(none) {ctx.tz}", datasource=DERIVED, alias="$tag_tou")],
+        unit=KWH, grid=grid, w=12, datasource=DERIVED, bars=True, stacked=True))
+    board.with_panel(panel("timeseries", f"Grid cost per day by tariff period 分时日电费 ({tariff.id})", _cost_targets(
+        ctx, tariff, f"{ctx.site} AND {ctx.incomers} AND $timeFilter", "time(1d)"), unit=CNY, grid=grid, w=12,
+        datasource=DERIVED, bars=True, stacked=True, description=_tariff_note(tariff)))
+    board.with_panel(panel("table", "Energy by area and tariff period 分区分时电量", [InfluxQL(
+        "A", f"SELECT sum({energy}) AS {_q(Field.ENERGY_KWH)} FROM {_q(ENERGY_15M)} WHERE {ctx.site} AND {ctx.loads} "
+             f"AND $timeFilter GROUP BY {_q(Tag.AREA)}, {_q(Tag.TOU)}", datasource=DERIVED, result_format="table")],
+        unit=KWH, grid=grid, w=12, datasource=DERIVED))
+    opp = f"{ctx.site} AND {_q(Tag.TYPE)} = {_s('load_shift')} AND {_q(Tag.GRANULARITY)} = {_s('day')} AND $timeFilter"
+    board.with_panel(panel("table", "Load shifting: sharp+peak energy and the saving off-peak 移峰填谷", [InfluxQL(
+        "A", f"SELECT sum({energy}) AS {_q('sharp+peak kWh')}, sum({_q(Field.COST_CNY)}) AS {_q('sharp+peak CNY')}, "
+             f"sum({_q(Field.SAVING_CNY)}) AS {_q('saving CNY')} FROM {_q(OPPORTUNITY)} WHERE {opp} "
+             f"GROUP BY {_q(Tag.DEVICE)}", datasource=DERIVED, result_format="table")],
+        unit=CNY, grid=grid, w=12, datasource=DERIVED,
+        description="Shiftable devices only (shiftable: true); the saving if their sharp and peak energy ran at the "
+                    "cheapest period their shift_windows reach."))
+    board.with_panel(panel("timeseries", "Load-shifting saving per day 每日可节省", [InfluxQL(
+        "A", f"SELECT sum({_q(Field.SAVING_CNY)}) FROM {_q(OPPORTUNITY)} WHERE {opp} GROUP BY time(1d), "
+             f"{_q(Tag.DEVICE)} fill(none) {ctx.tz}", datasource=DERIVED, alias="$tag_device")],
+        unit=CNY, grid=grid, w=12, datasource=DERIVED, bars=True, stacked=True))
+    month = f"{ctx.site} AND {_q(Tag.GRANULARITY)} = {_s('month')} AND $timeFilter"
+    if plant.demand:
+        board.with_panel(panel("table", "Monthly maximum demand and the shifting potential 月最大需量", [InfluxQL(
+            "A", f"SELECT {_q(Field.DEMAND_KW)}, {_q(Field.REDUCTION_KW)}, {_q(Field.LIMIT_KW)} FROM {_q(OPPORTUNITY)} "
+                 f"WHERE {month} AND {_q(Tag.TYPE)} = {_s('max_demand')} GROUP BY {_q(Tag.METER_GROUP)}",
+            datasource=DERIVED, result_format="table")], unit=KW, grid=grid, w=12, datasource=DERIVED, time_from="1y"))
+    if any(d.kind is DeviceKind.AIR_FLOW for d in plant.devices):
+        board.with_panel(panel("table", "Compressed air: specific power and pressure saving 压缩空气", [InfluxQL(
+            "A", f"SELECT {_q(Field.SPECIFIC_POWER_KW_PER_M3MIN)}, {_q(Field.AIR_BAR)}, {_q(Field.SAVING_KWH)}, "
+                 f"{_q(Field.SAVING_CNY)} FROM {_q(OPPORTUNITY)} WHERE {month} AND {_q(Tag.TYPE)} = "
+                 f"{_s('compressed_air')} GROUP BY {_q(Tag.DEVICE)}", datasource=DERIVED, result_format="table")],
+            unit=NONE, grid=grid, w=12, datasource=DERIVED, time_from="1y"))
+        board.with_panel(panel("timeseries", "Compressed-air flow and header pressure 空压流量与压力", [InfluxQL(
+            "A", f"SELECT mean({_q(Field.AIR_M3MIN)}) AS {_q('m3/min')}, mean({_q(Field.AIR_BAR)}) AS {_q('bar')} "
+                 f"FROM {_q(AIR)} WHERE {ctx.site} AND $timeFilter GROUP BY time($__interval), {_q(Tag.DEVICE)} "
+                 "fill(null)", datasource=RAW)],
+            unit=NONE, grid=grid, w=12, datasource=RAW))
+    return board
+
+
+def power_factor(ctx: _Ctx) -> Dashboard:
+    plant, grid = ctx.plant, Grid()
+    board = _dashboard("plantems-power-factor", "Power factor and reactive power 功率因数与无功",
+                       refresh=HISTORY_REFRESH, time_from="now-7d", tags=["power-factor"])
+    standard = min((g.pf_standard for g in plant.demand.groups), default=0.9) if plant.demand else 0.9
+    board.with_panel(panel("timeseries", "Power factor per incomer 进线功率因数", [InfluxQL(
+        "A", _incomer_pf(ctx), datasource=RAW, alias="$tag_device")], unit=NONE, grid=grid, w=12, datasource=RAW,
+        steps=[(None, "red"), (standard, "green")], threshold_lines=True, min_value=0.5, max_value=1, decimals=3))
+    board.with_panel(panel("timeseries", "Reactive power per incomer 进线无功 (negative: fed back)", [InfluxQL(
+        "A", f"SELECT mean({_q(Field.Q_KVAR)}) FROM {_q(ELECTRICAL)} WHERE {ctx.site} AND {ctx.incomers} AND "
+             f"$timeFilter GROUP BY time($__interval), {_q(Tag.DEVICE)} fill(null)", datasource=RAW,
+        alias="$tag_device")], unit=KVAR, grid=grid, w=12, datasource=RAW))
+    month = f"{ctx.site} AND {_q(Tag.GRANULARITY)} = {_s('month')} AND $timeFilter"
+    board.with_panel(panel("table", "Monthly PF, bill adjustment and capacitor bank 力调电费与补偿容量", [InfluxQL(
+        "A", f"SELECT {_q(Field.PF)}, {_q(Field.ADJUSTMENT_PCT)}, {_q(Field.ADJUSTMENT_CNY)}, {_q(Field.KVAR)} "
+             f"AS {_q('bank kvar (p95)')}, {_q(Field.SAVING_KWH)} AS {_q('line-loss kWh')}, {_q(Field.SAVING_CNY)} "
+             f"FROM {_q(OPPORTUNITY)} WHERE {month} AND {_q(Tag.TYPE)} = {_s('reactive')} "
+             f"GROUP BY {_q(Tag.METER_GROUP)}", datasource=DERIVED, result_format="table")],
+        unit=NONE, grid=grid, w=12, datasource=DERIVED, time_from="1y",
+        description="The 1983 power-factor adjustment (功率因数调整电费办法) on the group's standard; capacitor bank "
+                    "sized on the 95th percentile of 15-minute kW and kvar."))
+    board.with_panel(panel("table", "Devices by power factor (latest month) 低功率因数设备", [InfluxQL(
+        "A", f"SELECT last({_q(Field.PF)}) AS {_q(Field.PF)}, last({_q(Field.REACTIVE_KVARH)}) AS "
+             f"{_q(Field.REACTIVE_KVARH)} FROM {_q(OPPORTUNITY)} WHERE {month} AND {_q(Tag.TYPE)} = {_s('low_pf')} "
+             f"GROUP BY {_q(Tag.DEVICE)}", datasource=DERIVED, result_format="table")],
+        unit=NONE, grid=grid, w=12, datasource=DERIVED, time_from="1y"))
+    board.with_panel(panel("timeseries", "Device power factor 设备功率因数", [InfluxQL(
+        "A", f"SELECT mean({_q(Field.PF)}) FROM {_q(ELECTRICAL)} WHERE {ctx.site} AND {ctx.loads} AND $timeFilter "
+             f"GROUP BY time($__interval), {_q(Tag.DEVICE)} fill(null)", datasource=RAW, alias="$tag_device")],
+        unit=NONE, grid=grid, w=24, datasource=RAW, min_value=0, max_value=1, decimals=2,
+        steps=[(None, "red"), (standard, "green")]))
+    return board
+
+
+def scope2(ctx: _Ctx) -> Dashboard:
+    grid = Grid()
+    board = _dashboard("plantems-scope2", "Scope 2 and intensity 范围二排放与强度", refresh=HISTORY_REFRESH,
+                       time_from="now-1y", tags=["scope2"])
+    site_rows = f"{ctx.site} AND {_q(Tag.AREA)} = {_s('site')} AND $timeFilter"
+    board.with_panel(panel("timeseries", "Monthly Scope 2, location- and market-based 月度范围二排放", [InfluxQL(
+        "A", f"SELECT {_q(Field.KGCO2E)} / 1000 FROM {_q(SCOPE2)} WHERE {site_rows} GROUP BY {_q(Tag.METHOD)}",
+        datasource=DERIVED, alias="$tag_method")], unit=TONNES, grid=grid, w=12, datasource=DERIVED, bars=True,
+        description="From the monthly rollups (plantems rollup); provenance in reports/YYYY-MM/rollup.json."))
+    board.with_panel(panel("timeseries", "Renewable share 可再生电力占比", [InfluxQL(
+        "A", f"SELECT {_q(Field.RENEWABLE_SHARE)} FROM {_q(SCOPE2)} WHERE {site_rows} AND {_q(Tag.METHOD)} = "
+             f"{_s('market')}", datasource=DERIVED, alias="renewable share")],
+        unit=PERCENT_UNIT, grid=grid, w=12, datasource=DERIVED, bars=True, min_value=0, max_value=1,
+        steps=[(None, "red"), (0.5, "orange"), (1.0, "green")]))
+    board.with_panel(panel("timeseries", "Scope 1+2 intensity against the pathway 排放强度 (t CO2e / t)", [InfluxQL(
+        "A", f"SELECT {_q(Field.INTENSITY_T_PER_T)} AS {_q('intensity')}, {_q(Field.TARGET_T_PER_T)} AS "
+             f"{_q('pathway')} FROM {_q(SCOPE2)} WHERE {site_rows} AND {_q(Tag.METHOD)} = {_s('market')}",
+        datasource=DERIVED)], unit=NONE, grid=grid, w=12, datasource=DERIVED, decimals=3))
+    board.with_panel(panel("timeseries", "Location-based Scope 2 by area 分区范围二排放", [InfluxQL(
+        "A", f"SELECT {_q(Field.KGCO2E)} / 1000 FROM {_q(SCOPE2)} WHERE {ctx.site} AND {_q(Tag.AREA)} != "
+             f"{_s('site')} AND {_q(Tag.METHOD)} = {_s('location')} AND $timeFilter GROUP BY {_q(Tag.AREA)}",
+        datasource=DERIVED, alias="$tag_area")], unit=TONNES, grid=grid, w=12, datasource=DERIVED, bars=True,
+        stacked=True))
+    return board
+
+
+def collector(ctx: _Ctx) -> Dashboard:
+    grid = Grid()
+    board = _dashboard("plantems-collector", "Collector health 采集健康", refresh=LIVE_REFRESH, time_from="now-1h",
+                       tags=["collector"])
+    status, source = _q(COLLECTOR_STATUS), _q(Tag.SOURCE)
+    devices = f"{ctx.site} AND {source} != {_s(SPOOL_SOURCE)} AND {source} != {_s(MQTT_SOURCE)} AND $timeFilter"
+    board.with_panel(panel("stat", "Devices up 设备在线", [InfluxQL(
+        "A", f"SELECT last({_q(Field.UP)}) FROM {status} WHERE {devices} GROUP BY {source}", datasource=RAW,
+        alias="$tag_source")], unit=NONE, grid=grid, w=24, h=6, datasource=RAW,
+        steps=[(None, "red"), (1, "green")]))
+    board.with_panel(panel("timeseries", "Poll latency 采集延迟", [InfluxQL(
+        "A", f"SELECT mean({_q(Field.LATENCY_MS)}) FROM {status} WHERE {devices} GROUP BY time($__interval), {source} "
+             f"fill(null)", datasource=RAW, alias="$tag_source")], unit=MS, grid=grid, w=12, datasource=RAW))
+    board.with_panel(panel("timeseries", "Errors and missed polls per interval 错误与漏采", [InfluxQL(
+        "A", f"SELECT non_negative_difference(last({_q(Field.ERRORS)})) AS {_q('errors')}, "
+             f"non_negative_difference(last({_q(Field.MISSED_POLLS)})) AS {_q('missed')} FROM {status} WHERE {devices} "
+             f"GROUP BY time($__interval), {source} fill(null)", datasource=RAW, alias="$tag_source $col")],
+        unit=NONE, grid=grid, w=12, datasource=RAW))
+    spool = f"{ctx.site} AND {source} = {_s(SPOOL_SOURCE)} AND $timeFilter"
+    board.with_panel(panel("timeseries", "Spool depth 缓存积压", [InfluxQL(
+        "A", f"SELECT last({_q(Field.SPOOL_LINES)}) AS {_q('lines')} FROM {status} WHERE {spool} "
+             f"GROUP BY time($__interval) fill(null)", datasource=RAW)], unit=NONE, grid=grid, w=12, datasource=RAW,
+        description="Lines waiting for InfluxDB; it grows while InfluxDB is away and drains when it is back."))
+    board.with_panel(panel("timeseries", "Write errors, shed and dead-lettered lines 写入错误", [InfluxQL(
+        "A", f"SELECT non_negative_difference(last({_q(Field.ERRORS)})) AS {_q('failed writes')}, "
+             f"non_negative_difference(last({_q(Field.SHED_LINES)})) AS {_q('shed')}, "
+             f"non_negative_difference(last({_q(Field.DEAD_LETTERED_LINES)})) AS {_q('dead-lettered')} FROM {status} "
+             f"WHERE {spool} GROUP BY time($__interval) fill(null)", datasource=RAW)],
+        unit=NONE, grid=grid, w=12, datasource=RAW))
+    if ctx.plant.mqtt_devices:
+        board.with_panel(panel("timeseries", "MQTT messages, rejected and unknown MQTT消息", [InfluxQL(
+            "A", f"SELECT non_negative_difference(last({_q(Field.MESSAGES)})) AS {_q('messages')}, "
+                 f"non_negative_difference(last({_q(Field.REJECTED)})) AS {_q('rejected')}, "
+                 f"non_negative_difference(last({_q(Field.UNKNOWN)})) AS {_q('unknown')} FROM {status} WHERE "
+                 f"{ctx.site} AND {source} = {_s(MQTT_SOURCE)} AND $timeFilter GROUP BY time($__interval) fill(null)",
+            datasource=RAW)], unit=NONE, grid=grid, w=24, datasource=RAW))
+    return board
+
+
+def build_dashboards(plant: PlantConfig, tariffs: Sequence[Tariff], factors: Sequence[Factor]
+                     ) -> dict[str, dict[str, Any]]:
+    """Every dashboard as Grafana JSON, by file name (pure: the same files give the same JSON on any day).
+
+    Prices are the newest tariff version's and the month-to-date factor the newest published
+    location factor of the site's regions; both are named on their panels.
+    """
+    ctx = _Ctx(plant)
+    tariff = tariff_for(tariffs, date.max)
+    factor = select_factor(factors, method="location", regions=plant.site.grid_factor_regions, year=date.max.year,
+                           as_of=date.max).factor
+    boards = {"overview": overview(ctx, factor), "equipment": equipment(ctx, tariff),
+              "energy-cost": energy_cost(ctx, tariff), "power-factor": power_factor(ctx), "scope2": scope2(ctx),
+              "collector": collector(ctx)}
+    out = {}
+    for name, board in boards.items():
+        model = json.loads(JSONEncoder(sort_keys=True).encode(board.build()))
+        for number, item in enumerate(model["panels"], start=1):
+            item["id"] = number  # stable ids: links and Grafana's panel state survive a rebuild
+        if name in ("overview",):
+            model["annotations"] = {"list": [_alerts_annotation()]}
+        out[name] = model
+    return out
+
+
+def dashboard_json(model: dict[str, Any]) -> str:
+    """Stable text for a committed dashboard (sorted keys, UTF-8, trailing newline)."""
+    return json.dumps(model, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
