@@ -50,7 +50,8 @@ def test_check_names_a_drifted_file(tmp_path):
 
 
 def _overlaps(a: dict[str, int], b: dict[str, int]) -> bool:
-    return a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"] and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
+    across = a["x"] < b["x"] + b["w"] and b["x"] < a["x"] + a["w"]
+    return across and a["y"] < b["y"] + b["h"] and b["y"] < a["y"] + a["h"]
 
 
 @pytest.mark.parametrize("name", DASHBOARDS)
@@ -83,11 +84,11 @@ def test_dashboards_follow_grafanas_dashboard_model(name):
 
 
 def test_the_configuration_drives_the_panels(tmp_path):
-    text = DEMO.read_text().replace("      pf_standard: 0.9             # the bill's power-factor standard (功率因数考核标准)",
-                                    "      pf_standard: 0.9\n    - {id: mills, name_zh: 轧机需量, meters: [mill-1, mill-2], "
-                                    "limit_kw: 5000, method: fixed}")
-    text = text.replace("  - {id: pv-1,", "  - {id: air-1, area: utilities, kind: air_flow, meter: generic_air_flow, "
-                                           "host: 127.0.0.1, port: 15099, compressors: [comp-1, comp-2]}\n  - {id: pv-1,")
+    group = "    - {id: mills, name_zh: 轧机需量, meters: [mill-1, mill-2], limit_kw: 5000, method: fixed}\n"
+    meter = ("  - {id: air-1, area: utilities, kind: air_flow, meter: generic_air_flow, host: 127.0.0.1, port: 15099, "
+             "compressors: [comp-1, comp-2]}\n")
+    text = DEMO.read_text().replace("\nalerts:", group + "\nalerts:")
+    text = text.replace("  - {id: pv-1,", meter + "  - {id: pv-1,")
     path = tmp_path / "plant.yaml"
     path.write_text(text)
     files = render(load_plant(path), TARIFFS, FACTORS)
@@ -180,7 +181,8 @@ def _range(panel: dict[str, Any], dashboard_from: str, end: datetime) -> tuple[d
     if relative == "now/M":
         return end.replace(day=1, hour=0, minute=0, second=0, microsecond=0), end
     amount, unit = int(relative[:-1]), relative[-1]
-    return end - timedelta(**{{"h": "hours", "d": "days", "y": "days"}[unit]: amount * (365 if unit == "y" else 1)}), end
+    hours = {"h": 1, "d": 24, "y": 24 * 365}[unit] * amount
+    return end - timedelta(hours=hours), end
 
 
 def _interval(start: datetime, end: datetime) -> str:
