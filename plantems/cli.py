@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from plantems.config import PlantConfig, load_plant
+from plantems.config import InfluxApi, PlantConfig, load_plant
 from plantems.influx import InfluxClient, InfluxError, detect_api, init_databases, make_writer
 from plantems.yamlconf import ConfigError
 
@@ -279,6 +279,55 @@ def grafana_build(config_path: Path, out_dir: Path, check: bool) -> None:
         sys.exit(1 if stale else 0)
     for path in write(out_dir, files):
         click.echo(str(path))
+
+
+@grafana.command("publish")
+@CONFIG_OPTION
+@click.option("--url", envvar="PLANTEMS_GRAFANA_URL", default="http://127.0.0.1:3000", show_default=True,
+              help="Grafana's root URL (env PLANTEMS_GRAFANA_URL).")
+@click.option("--influx-url", default=None, help="InfluxDB as Grafana reaches it (default: the plant file's url).")
+@click.option("--influx-api", type=click.Choice(["v1", "v2"]), default=None,
+              help="InfluxDB API for the datasources (default: the plant file's; `auto` asks InfluxDB).")
+def grafana_publish(config_path: Path, url: str, influx_url: str | None, influx_api: str | None) -> None:
+    """Upsert the datasources, the plantems folder and the dashboards in a running Grafana.
+
+    The service-account token comes from PLANTEMS_GRAFANA_TOKEN; the datasources log in as the
+    plant file's influxdb.users.grafana (or username/password, or the v2 token).
+    """
+    import os
+
+    from grafana.dashboards import build_dashboards
+    from grafana.provision import datasource_payloads
+    from grafana.publish import PublishError, publish
+
+    plant = _load(config_path)
+    token = os.environ.get("PLANTEMS_GRAFANA_TOKEN")
+    if not token:
+        click.echo("PLANTEMS_GRAFANA_TOKEN is not set: create a Grafana service-account token (role Admin) and "
+                   "export it", err=True)
+        sys.exit(2)
+    cfg = plant.influxdb.as_role("grafana")
+    try:
+        api = InfluxApi(influx_api) if influx_api else cfg.api if cfg.api is not InfluxApi.AUTO else detect_api(cfg)
+    except InfluxError as exc:
+        click.echo(f"cannot ask InfluxDB for its API version ({exc}); give --influx-api v1 or v2", err=True)
+        sys.exit(2)
+    try:
+        # v2: the grafana user's "password" is its read-only token, else the plant's token
+        secret = (cfg.password if "grafana" in plant.influxdb.users else plant.influxdb.token) \
+            if api is InfluxApi.V2 else cfg.password
+        value = secret.resolve().get_secret_value() if secret is not None else None
+    except ConfigError as exc:
+        click.echo("influxdb credentials for Grafana: " + "; ".join(exc.problems), err=True)
+        sys.exit(2)
+    sources = datasource_payloads(plant, api=api, url=influx_url or cfg.url, username=cfg.username, secret=value)
+    try:
+        done = publish(url, token, datasources=sources, dashboards=build_dashboards(plant, *_reference(config_path)))
+    except PublishError as exc:
+        click.echo(f"publish failed: {exc}", err=True)
+        sys.exit(1)
+    for line in done:
+        click.echo(line)
 
 
 @main.command()
