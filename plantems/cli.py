@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from plantems.config import InfluxApi, PlantConfig, load_plant
+from plantems.config import InfluxApi, PlantConfig, Role, load_plant
 from plantems.influx import InfluxClient, InfluxError, detect_api, init_databases, make_writer
 from plantems.yamlconf import ConfigError
 
@@ -24,9 +24,11 @@ CONFIG_OPTION = click.option("--config", "config_path", type=click.Path(path_typ
     "config/plant.demo.yaml"), show_default=True, help="Plant configuration file.")
 
 
-def _load(path: Path) -> PlantConfig:
+def _load(path: Path, role: Role | None = None) -> PlantConfig:
+    """The plant file, logged in to InfluxDB as ``role`` where influxdb.users has it."""
     try:
-        return load_plant(path)
+        plant = load_plant(path)
+        return plant.model_copy(update={"influxdb": plant.influxdb.as_role(role)}) if role else plant
     except ConfigError as exc:
         click.echo(f"configuration refused ({len(exc.problems)} problem(s)):", err=True)
         for problem in exc.problems:
@@ -75,7 +77,7 @@ def collect(config_path: Path, shard: str) -> None:
     """Poll the plant's meters into InfluxDB through the durable spool (until Ctrl-C)."""
     from collector.service import Shard, run_collector
 
-    plant = _load(config_path)
+    plant = _load(config_path, "collector")
     try:
         parsed = Shard.parse(shard)
     except ValueError as exc:
@@ -91,11 +93,35 @@ def influx() -> None:
 @influx.command("init")
 @CONFIG_OPTION
 def influx_init(config_path: Path) -> None:
-    """Create the raw and derived databases and retention policies (idempotent)."""
+    """Create the raw and derived databases, retention policies and role users (idempotent).
+
+    With influxdb.users configured, runs as the admin in PLANTEMS_INFLUX_ADMIN_USER /
+    PLANTEMS_INFLUX_ADMIN_PASSWORD.
+    """
+    import os
+
+    from plantems.influx import init_users
+    from plantems.secret import Secret
+
     plant = _load(config_path)
+    cfg = plant.influxdb
+    admin_user = os.environ.get("PLANTEMS_INFLUX_ADMIN_USER")
+    if admin_user:  # databases, retention policies and users need an admin login
+        cfg = cfg.model_copy(update={"username": admin_user, "token": None,
+                                     "password": Secret(env="PLANTEMS_INFLUX_ADMIN_PASSWORD")})
+    elif plant.influxdb.users:
+        click.echo("influxdb.users are configured: set PLANTEMS_INFLUX_ADMIN_USER and PLANTEMS_INFLUX_ADMIN_PASSWORD "
+                   "so init can create them", err=True)
+        sys.exit(2)
     try:
-        for line in init_databases(plant.influxdb):
+        for line in init_databases(cfg):
             click.echo(line)
+        if plant.influxdb.users:
+            for line in init_users(plant.influxdb, cfg):
+                click.echo(line)
+    except ConfigError as exc:
+        click.echo("influx init: " + "; ".join(exc.problems), err=True)
+        sys.exit(2)
     except InfluxError as exc:
         click.echo(f"influx init failed: {exc}", err=True)
         sys.exit(1)
@@ -112,7 +138,7 @@ def simulate(config_path: Path, backfill_days: float | None, extra_scenarios: tu
     from simulator.run import Simulator, backfill
     from simulator.scenarios import scenarios_for
 
-    plant = _load(config_path)
+    plant = _load(config_path, "collector")  # the back-fill writes raw points, as the collector does
     try:
         scenarios = scenarios_for(plant.simulator.scenarios, extra_scenarios)
     except ValueError as exc:
@@ -152,7 +178,7 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
     from analytics.service import backfill_energy, run_scheduler
     from plantems.tariffs import load_tariffs
 
-    plant = _load(config_path)
+    plant = _load(config_path, "analytics")
     try:
         tariffs = load_tariffs(tariffs_dir or config_path.parent / "tariffs")
     except ConfigError as exc:
@@ -193,7 +219,7 @@ def rollup(config_path: Path, month: str | None, restate: bool, reports_dir: Pat
     """Monthly rollup for MONTH: recompute its energy, write scope2 points and reports/MONTH/."""
     from analytics.service import restate_provisional, run_rollup
 
-    plant = _load(config_path)
+    plant = _load(config_path, "analytics")
     if (month is None) == (not restate):
         raise click.UsageError("give --month YYYY-MM or --restate")
     if month is not None:
@@ -234,7 +260,7 @@ def production_import(config_path: Path, csv_path: Path) -> None:
     """Import CSV_PATH (columns: date, line, output_t) as `production` points at local midnight."""
     from plantems.production import read_production_csv
 
-    plant = _load(config_path)
+    plant = _load(config_path, "collector")  # production rows are raw points
     try:
         lines = read_production_csv(csv_path, plant)
     except ValueError as exc:

@@ -12,13 +12,14 @@ import gzip
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import requests
 
 from plantems.config import InfluxApi, InfluxConfig
 
 __all__ = [
+    "ROLE_GRANTS",
     "InfluxBadRequest",
     "InfluxClient",
     "InfluxError",
@@ -26,6 +27,7 @@ __all__ = [
     "LineWriter",
     "detect_api",
     "init_databases",
+    "init_users",
     "make_writer",
 ]
 
@@ -185,4 +187,46 @@ def init_databases(cfg: InfluxConfig) -> list[str]:
             done.append(f"database {database}: retention policy {policy} ({duration}) default")
     finally:
         client.close()
+    return done
+
+
+# What each role may do (InfluxDB 1.x privileges): the collector only writes raw points;
+# analytics reads them and writes (and deletes, to recompute windows) derived ones; Grafana reads.
+ROLE_GRANTS: Final = {"collector": (("WRITE", "raw"),),
+                      "analytics": (("READ", "raw"), ("ALL", "derived")),
+                      "grafana": (("READ", "raw"), ("READ", "derived"))}
+
+
+def _quoted_password(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def init_users(cfg: InfluxConfig, admin_cfg: InfluxConfig) -> list[str]:
+    """Create (or re-password) each configured role's user and grant its privileges; idempotent.
+
+    ``admin_cfg`` logs in as an admin. A failing statement is reported without its text: it
+    carries a password.
+    """
+    admin = InfluxClient(admin_cfg)
+    databases = {"raw": cfg.raw_database, "derived": cfg.derived_database}
+    done = []
+    try:
+        existing = {row[0] for s in admin.query("SHOW USERS") for row in s.values}
+        for role, user in cfg.users.items():
+            password = _quoted_password(user.password.resolve().get_secret_value())
+            verb = "SET PASSWORD FOR" if user.username in existing else "CREATE USER"
+            statement = (f'SET PASSWORD FOR "{user.username}" = {password}' if user.username in existing
+                         else f'CREATE USER "{user.username}" WITH PASSWORD {password}')
+            try:
+                admin.query(statement)
+            except InfluxError as exc:
+                reason = str(exc).split("failed: ")[-1] if "failed: " in str(exc) else type(exc).__name__
+                raise InfluxError(f"{verb} {user.username!r} ({role}) failed: {reason}") from None
+            grants = []
+            for privilege, which in ROLE_GRANTS[role]:
+                admin.query(f'GRANT {privilege} ON "{databases[which]}" TO "{user.username}"')
+                grants.append(f"{privilege} on {databases[which]}")
+            done.append(f"user {user.username} ({role}): {', '.join(grants)}")
+    finally:
+        admin.close()
     return done

@@ -106,6 +106,7 @@ bind-address = "127.0.0.1:{rpc_port}"
 [http]
   bind-address = "127.0.0.1:{port}"
   log-enabled = false
+  auth-enabled = {auth}
 [monitor]
   store-enabled = false
 [logging]
@@ -113,11 +114,13 @@ bind-address = "127.0.0.1:{rpc_port}"
 """
 
 
-def start_influxd(data_dir: Path, port: int) -> ManagedProcess:
-    """InfluxDB 1.x (Debian ``influxdb``) with data in ``data_dir``, HTTP on 127.0.0.1:``port``."""
+def start_influxd(data_dir: Path, port: int, *, auth: bool = False) -> ManagedProcess:
+    """InfluxDB 1.x (Debian ``influxdb``) with data in ``data_dir``, HTTP on 127.0.0.1:``port``
+    (``auth``: logins required; the first user created must be an admin)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     conf = data_dir / "influxdb.conf"
-    conf.write_text(_INFLUXD_CONF.format(dir=data_dir, port=port, rpc_port=free_port()))
+    conf.write_text(_INFLUXD_CONF.format(dir=data_dir, port=port, rpc_port=free_port(),
+                                         auth="true" if auth else "false"))
     argv = [_binary("influxd", "influxdb"), "-config", str(conf)]
     return ManagedProcess("influxd", argv, data_dir / "influxd.log", port=port).start(
         _http_ok(f"http://127.0.0.1:{port}/ping"))
