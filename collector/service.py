@@ -98,16 +98,18 @@ class Collector:
         self.plant = plant
         shard = shard or Shard()
         self.groups = build_runtimes(plant, shard)
-        self.spool = Spool(plant.spool.path, max_bytes=plant.spool.max_bytes)
+        # shards on one host must not share an outbox; their status sources are told apart too
+        self.shard_suffix = f"-{shard.index}of{shard.count}" if shard.count > 1 else ""
+        spool_path = plant.spool.path.with_name(f"{plant.spool.path.stem}{self.shard_suffix}{plant.spool.path.suffix}")
+        self.spool = Spool(spool_path, max_bytes=plant.spool.max_bytes)
         cfg = plant.influxdb
         self.writer = SpoolWriter(self.spool, writer_factory or (lambda: make_writer(cfg, detect_api(cfg))),
                                   batch_lines=cfg.batch_lines, flush_interval_s=cfg.flush_interval_s)
         self.mqtt: MqttSource | None = None
         filters = mqtt_topic_filters(plant, shard)
         if filters:
-            suffix = f"-{shard.index}of{shard.count}" if shard.count > 1 else ""
             client_id = (plant.mqtt.client_id if plant.mqtt and plant.mqtt.client_id
-                         else f"plantems-{plant.site.id}-collector") + suffix
+                         else f"plantems-{plant.site.id}-collector") + self.shard_suffix
             self.mqtt = MqttSource(plant, self.spool, topic_filters=filters, client_id=client_id)
         self.stop_event = asyncio.Event()
         self._pollers = Stopper()
@@ -139,11 +141,13 @@ class Collector:
                                          fields=fields))
         if self.mqtt is not None:
             c = self.mqtt.counters
-            lines.append(status_line(COLLECTOR_STATUS, site=site, source=MQTT_SOURCE, time_ns=time_ns, fields={
+            lines.append(status_line(COLLECTOR_STATUS, site=site, source=MQTT_SOURCE + self.shard_suffix,
+                                     time_ns=time_ns, fields={
                 Field.UP.value: 1.0 if c.connected else 0.0, Field.MESSAGES.value: float(c.messages),
                 Field.REJECTED.value: float(c.rejected), Field.UNKNOWN.value: float(c.unknown)}))
         stats = self.spool.stats()
-        lines.append(status_line(COLLECTOR_STATUS, site=site, source=SPOOL_SOURCE, time_ns=time_ns, fields={
+        lines.append(status_line(COLLECTOR_STATUS, site=site, source=SPOOL_SOURCE + self.shard_suffix,
+                                 time_ns=time_ns, fields={
             Field.SPOOL_BYTES.value: float(stats.used_bytes), Field.SPOOL_LINES.value: float(stats.pending_lines),
             Field.DROPPED_LINES.value: float(stats.dropped_lines), Field.SHED_LINES.value: float(stats.shed_lines),
             Field.DEAD_LETTERED_LINES.value: float(stats.dead_lettered_lines),

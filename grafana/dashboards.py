@@ -333,7 +333,9 @@ def collector(ctx: _Ctx) -> Dashboard:
     board = _dashboard("plantems-collector", "Collector health 采集健康", refresh=LIVE_REFRESH, time_from="now-1h",
                        tags=["collector"])
     status, source = _q(COLLECTOR_STATUS), _q(Tag.SOURCE)
-    devices = f"{ctx.site} AND {source} != {_s(SPOOL_SOURCE)} AND {source} != {_s(MQTT_SOURCE)} AND $timeFilter"
+    # the spool and MQTT sources carry a shard suffix (spool-0of2) when the plant is sharded
+    own = f"/^({SPOOL_SOURCE}|{MQTT_SOURCE})/"
+    devices = f"{ctx.site} AND {source} !~ {own} AND $timeFilter"
     board.with_panel(panel("stat", "Devices up 设备在线", [InfluxQL(
         "A", f"SELECT last({_q(Field.UP)}) FROM {status} WHERE {devices} GROUP BY {source}", datasource=RAW,
         alias="$tag_source")], unit=NONE, grid=grid, w=24, h=6, datasource=RAW,
@@ -346,24 +348,26 @@ def collector(ctx: _Ctx) -> Dashboard:
              f"non_negative_difference(last({_q(Field.MISSED_POLLS)})) AS {_q('missed')} FROM {status} WHERE {devices} "
              f"GROUP BY time($__interval), {source} fill(null)", datasource=RAW, alias="$tag_source $col")],
         unit=NONE, grid=grid, w=12, datasource=RAW))
-    spool = f"{ctx.site} AND {source} = {_s(SPOOL_SOURCE)} AND $timeFilter"
+    spool = f"{ctx.site} AND {source} =~ /^{SPOOL_SOURCE}/ AND $timeFilter"
     board.with_panel(panel("timeseries", "Spool depth 缓存积压", [InfluxQL(
         "A", f"SELECT last({_q(Field.SPOOL_LINES)}) AS {_q('lines')} FROM {status} WHERE {spool} "
-             f"GROUP BY time($__interval) fill(null)", datasource=RAW)], unit=NONE, grid=grid, w=12, datasource=RAW,
+             f"GROUP BY time($__interval), {source} fill(null)", datasource=RAW, alias="$tag_source")],
+        unit=NONE, grid=grid, w=12, datasource=RAW,
         description="Lines waiting for InfluxDB; it grows while InfluxDB is away and drains when it is back."))
     board.with_panel(panel("timeseries", "Write errors, shed and dead-lettered lines 写入错误", [InfluxQL(
         "A", f"SELECT non_negative_difference(last({_q(Field.ERRORS)})) AS {_q('failed writes')}, "
              f"non_negative_difference(last({_q(Field.SHED_LINES)})) AS {_q('shed')}, "
              f"non_negative_difference(last({_q(Field.DEAD_LETTERED_LINES)})) AS {_q('dead-lettered')} FROM {status} "
-             f"WHERE {spool} GROUP BY time($__interval) fill(null)", datasource=RAW)],
+             f"WHERE {spool} GROUP BY time($__interval), {source} fill(null)", datasource=RAW,
+        alias="$tag_source $col")],
         unit=NONE, grid=grid, w=12, datasource=RAW))
     if ctx.plant.mqtt_devices:
         board.with_panel(panel("timeseries", "MQTT messages, rejected and unknown MQTT消息", [InfluxQL(
             "A", f"SELECT non_negative_difference(last({_q(Field.MESSAGES)})) AS {_q('messages')}, "
                  f"non_negative_difference(last({_q(Field.REJECTED)})) AS {_q('rejected')}, "
                  f"non_negative_difference(last({_q(Field.UNKNOWN)})) AS {_q('unknown')} FROM {status} WHERE "
-                 f"{ctx.site} AND {source} = {_s(MQTT_SOURCE)} AND $timeFilter GROUP BY time($__interval) fill(null)",
-            datasource=RAW)], unit=NONE, grid=grid, w=24, datasource=RAW))
+                 f"{ctx.site} AND {source} =~ /^{MQTT_SOURCE}/ AND $timeFilter GROUP BY time($__interval), {source} "
+                 "fill(null)", datasource=RAW, alias="$tag_source $col")], unit=NONE, grid=grid, w=24, datasource=RAW))
     return board
 
 
