@@ -130,7 +130,7 @@ def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_d
         time.sleep(1.0)  # servers listening before the first poll; the collector copes either way
         children.append(_child("collector", ["collect", "--config", str(config_path)], logs / "collector.log"))
         children.append(_child("analytics", ["analyze", "--config", str(config_path)], logs / "analytics.log"))
-        _print_summary(plant, var_dir, mqtt_port)
+        _print_summary(plant, var_dir, mqtt_port, config_path)
         signal.signal(signal.SIGTERM, _interrupt)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
@@ -153,9 +153,10 @@ def _demand_summary(plant: PlantConfig) -> str:
     return f"{groups}, every {plant.demand.evaluate_every_s:g} s; scenarios {', '.join(plant.simulator.scenarios)}"
 
 
-def _print_summary(plant: PlantConfig, var_dir: Path, mqtt_port: int) -> None:
+def _print_summary(plant: PlantConfig, var_dir: Path, mqtt_port: int, config_path: Path) -> None:
     db = plant.influxdb.raw_database
     url = plant.influxdb.url
+    port = urlparse(url).port or 8086
     print(f"""
 plantems demo is running (Ctrl-C stops everything):
   InfluxDB       {url}  databases {db} (raw), {plant.influxdb.derived_database} (derived)
@@ -167,6 +168,17 @@ plantems demo is running (Ctrl-C stops everything):
   demand alerts  {_demand_summary(plant)}
                  watch: mosquitto_sub -p {mqtt_port} -t 'plantems/#' -v
   reports        {var_dir.parent / 'reports'}/YYYY-MM/report.html (also scope2.csv, scope2.xlsx, rollup.json)
+  dashboards     grafana/dashboards/*.json, generated from the plant file (.venv/bin/plantems grafana build)
+                 an existing Grafana (token of a service account with the Admin role):
+                   PLANTEMS_GRAFANA_TOKEN=... .venv/bin/plantems grafana publish --config {config_path} \\
+                     --url http://GRAFANA:3000 --influx-url http://THIS-HOST:{port}
+                 or Grafana OSS in Docker on this host, provisioned from grafana/ (admin/admin):
+                   docker run --rm --network host -e PLANTEMS_GRAFANA_INFLUX_URL={url} \\
+                     -e PLANTEMS_GRAFANA_INFLUX_USER= -e PLANTEMS_GRAFANA_INFLUX_PASSWORD= \\
+                     -v $PWD/grafana/provisioning/datasources:/etc/grafana/provisioning/datasources:ro \\
+                     -v $PWD/grafana/provisioning/dashboards:/etc/grafana/provisioning/dashboards:ro \\
+                     -v $PWD/grafana/dashboards:/var/lib/grafana/dashboards/plantems:ro grafana/grafana-oss:11.6.0
+                 then open http://localhost:3000 (folder "plantems"); production: deploy/compose.yaml
 
 Try:
   curl -sG {url}/query --data-urlencode db={db} \\

@@ -43,11 +43,17 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
         assert len(reports) == 1 and "Poor data coverage" in reports[0].read_text()  # 0.2 days of last month
         produced = rows(url, "plantems", "SELECT count(output_t) FROM production GROUP BY line")
         assert sorted(r["line"] for r in produced) == ["cast-1", "roll-1"]
+        wait_for(lambda: rows(url, "plantems_derived", "SELECT count(demand_kw) FROM demand"), timeout_s=30,
+                 what="the live demand monitor's points")
+        shifts = rows(url, "plantems_derived", "SELECT count(saving_cny) FROM opportunity WHERE granularity = 'day' "
+                                               "GROUP BY device")
+        assert sorted(r["device"] for r in shifts) == ["comp-1", "comp-2", "comp-3", "mill-2"]  # the shiftable ones
     finally:
         demo.send_signal(signal.SIGTERM)
         demo.wait(60)
     output = (tmp_path / "demo.log").read_text()
     assert "stopping..." in output and demo.returncode == 0, output[-2000:]
+    assert "plantems grafana publish" in output and "grafana/grafana-oss" in output  # how to see the dashboards
     time.sleep(0.5)
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True,
                                check=False).stdout.split()
