@@ -114,6 +114,12 @@ def influx_init(config_path: Path) -> None:
                    "so init can create them", err=True)
         sys.exit(2)
     try:
+        if (cfg.api if cfg.api is not InfluxApi.AUTO else detect_api(cfg)) is InfluxApi.V2:
+            from plantems.influx import init_buckets_v2
+
+            for line in init_buckets_v2(cfg):
+                click.echo(line)
+            return
         for line in init_databases(cfg):
             click.echo(line)
         if plant.influxdb.users:

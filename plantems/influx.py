@@ -26,6 +26,7 @@ __all__ = [
     "InfluxUnavailable",
     "LineWriter",
     "detect_api",
+    "init_buckets_v2",
     "init_databases",
     "init_users",
     "make_writer",
@@ -227,6 +228,51 @@ def init_users(cfg: InfluxConfig, admin_cfg: InfluxConfig) -> list[str]:
                 admin.query(f'GRANT {privilege} ON "{databases[which]}" TO "{user.username}"')
                 grants.append(f"{privilege} on {databases[which]}")
             done.append(f"user {user.username} ({role}): {', '.join(grants)}")
+    finally:
+        admin.close()
+    return done
+
+
+class _AdminV2(_HttpBase):
+    """InfluxDB 2.x/3.x administration over /api/v2 (buckets and DBRP mappings)."""
+
+    def call(self, method: str, path: str, *, params: dict[str, str] | None = None,
+             body: dict[str, Any] | None = None) -> dict[str, Any]:
+        url = self.cfg.url.rstrip("/") + path
+        try:
+            response = self.session.request(method, url, params=params, json=body, timeout=self.cfg.timeout_s)
+        except requests.RequestException as exc:
+            raise InfluxUnavailable(f"{url}: {type(exc).__name__}: {exc}") from exc
+        _raise_for(response, url)
+        return response.json() if response.content else {}
+
+
+def init_buckets_v2(cfg: InfluxConfig) -> list[str]:
+    """InfluxDB 2.x/3.x: the raw and derived buckets and their DBRP mappings (so InfluxQL, which the
+    analytics and Grafana speak, finds them by database name); idempotent. Needs a token that may
+    create buckets in ``cfg.org``."""
+    admin = _AdminV2(cfg)
+    done = []
+    try:
+        orgs = admin.call("GET", "/api/v2/orgs", params={"org": cfg.org}).get("orgs", [])
+        if not orgs:
+            raise InfluxError(f"{cfg.url}: organisation {cfg.org!r} not found (influxdb.org)")
+        org_id = orgs[0]["id"]
+        for name, policy, seconds in ((cfg.raw_database, "raw", cfg.raw_retention_days * 86400),
+                                      (cfg.derived_database, "forever", 0)):
+            found = admin.call("GET", "/api/v2/buckets", params={"orgID": org_id, "name": name}).get("buckets", [])
+            if found:
+                bucket_id = found[0]["id"]
+            else:
+                rules = [{"type": "expire", "everySeconds": seconds}] if seconds else []
+                bucket_id = admin.call("POST", "/api/v2/buckets", body={"orgID": org_id, "name": name,
+                                                                        "retentionRules": rules})["id"]
+            mapped = admin.call("GET", "/api/v2/dbrps", params={"orgID": org_id, "db": name}).get("content", [])
+            if not any(m.get("bucketID") == bucket_id for m in mapped):
+                admin.call("POST", "/api/v2/dbrps", body={"orgID": org_id, "bucketID": bucket_id, "database": name,
+                                                         "retention_policy": policy, "default": True})
+            done.append(f"bucket {name}: {'kept' if found else 'created'}, InfluxQL database {name} "
+                        f"(retention policy {policy}) mapped to it")
     finally:
         admin.close()
     return done
