@@ -18,7 +18,7 @@ from plantems.cli import main
 from plantems.localservers import free_port
 from tests.support import write_plant
 
-TOKEN = "v2-admin-token"  # noqa: S105
+TOKEN = "v2-admin-token"
 
 
 @pytest.fixture
