@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -19,35 +22,69 @@ SECRET = "SEC-test-secret"
 SMTP_PASSWORD = "mail-secret"
 
 
-@pytest.fixture
-def receiver() -> Iterator[tuple[str, list[dict]]]:
-    received: list[dict] = []
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: Any
+    body: Any
+    time: float
+
+
+Route = Callable[[Request], tuple[int, Any]]
+
+
+@contextmanager
+def json_http_server(route: Route, *, headers: dict[str, str] | None = None) -> Iterator[str]:
+    """A local HTTP server whose every request (JSON in, JSON out) is answered by ``route``; yields its URL."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
+        def _serve(self) -> None:
             url = urlparse(self.path)
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            query = {k: v[0] for k, v in parse_qs(url.query).items()}
-            received.append({"path": url.path, "query": query, "body": body, "time": time.time()})
-            status, answer = 200, {"errcode": 0, "errmsg": "ok"}
-            if url.path == "/broken":
-                status = 500
-            elif url.path == "/ding" and query.get("sign") != dingtalk_signature(SECRET, int(query["timestamp"])):
-                answer = {"errcode": 310000, "errmsg": "sign not match"}
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
+            request = Request(self.command, url.path, {k: v[0] for k, v in parse_qs(url.query).items()},
+                              self.headers, body, time.time())
+            status, answer = route(request)
             payload = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
             self.end_headers()
             self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = _serve  # noqa: N815 (http.server's names)
 
         def log_message(self, *args: object) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", received
-    server.shutdown()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[dict]]]:
+    """Webhook and robot receiver: /broken answers 500, /ding checks DingTalk's signature."""
+    received: list[dict] = []
+
+    def route(request: Request) -> tuple[int, Any]:
+        query = request.query
+        received.append({"path": request.path, "query": query, "body": request.body, "time": request.time})
+        if request.path == "/broken":
+            return 500, {"errcode": 0, "errmsg": "ok"}
+        if request.path == "/ding" and query.get("sign") != dingtalk_signature(SECRET, int(query["timestamp"])):
+            return 200, {"errcode": 310000, "errmsg": "sign not match"}
+        return 200, {"errcode": 0, "errmsg": "ok"}
+
+    with json_http_server(route) as url:
+        yield url, received
 
 
 @pytest.fixture

@@ -93,6 +93,15 @@ def rows(url: str, db: str, q: str) -> list[dict[str, Any]]:
     return out
 
 
+def copy_reference_data(folder: Path) -> None:
+    """The files that live beside a plant file (tariffs/, factors, ledger, targets), from config/."""
+    import shutil
+
+    shutil.copytree(REPO / "config" / "tariffs", folder / "tariffs", dirs_exist_ok=True)
+    for name in ("emission_factors.yaml", "green_power.csv", "targets.yaml"):
+        shutil.copy(REPO / "config" / name, folder / name)
+
+
 def write_plant(tmp: Path, *, influx_url: str, db: str, body: str, status_interval_s: float = 2.0,
                 init: bool = True) -> Path:
     """Write a plant file for a test (and create its databases, as `plantems influx init` does)."""

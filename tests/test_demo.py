@@ -1,14 +1,13 @@
 """`plantems demo` as the README runs it: servers, back-fill, simulator, collector, clean stop."""
 
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import time
 
 from plantems.localservers import free_port
-from tests.support import REPO, rows, wait_for
+from tests.support import REPO, copy_reference_data, rows, wait_for
 
 
 def test_demo_runs_and_stops_cleanly(tmp_path):
@@ -21,9 +20,7 @@ def test_demo_runs_and_stops_cleanly(tmp_path):
     text = text.replace("port: 11883", f"port: {free_port()}")
     config = tmp_path / "plant.yaml"
     config.write_text(text)
-    shutil.copytree(REPO / "config" / "tariffs", tmp_path / "tariffs")  # these live beside the plant file
-    for name in ("emission_factors.yaml", "green_power.csv", "targets.yaml"):
-        shutil.copy(REPO / "config" / name, tmp_path / name)
+    copy_reference_data(tmp_path)
     log = (tmp_path / "demo.log").open("w")
     demo = subprocess.Popen([sys.executable, "-m", "plantems.cli", "demo", "--config", str(config), "--var",
                              str(tmp_path / "var"), "--backfill-days", "0.2"],

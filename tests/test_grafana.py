@@ -21,7 +21,7 @@ from plantems.cli import main
 from plantems.config import load_plant
 from plantems.factors import load_factors
 from plantems.tariffs import load_tariffs
-from tests.support import REPO, influx_query
+from tests.support import REPO, copy_reference_data, influx_query
 
 TARIFFS = load_tariffs(REPO / "config" / "tariffs")
 FACTORS = load_factors(REPO / "config" / "emission_factors.yaml")
@@ -132,11 +132,7 @@ def loaded(tmp_path_factory, influx_url):
         "path: var/spool/collector.sqlite", f"path: {tmp}/spool.sqlite")
     config = tmp / "plant.yaml"
     config.write_text(text)
-    for name in ("emission_factors.yaml", "targets.yaml", "green_power.csv"):
-        (tmp / name).write_text((REPO / "config" / name).read_text())
-    (tmp / "tariffs").mkdir()
-    for path in (REPO / "config" / "tariffs").glob("*.yaml"):
-        (tmp / "tariffs" / path.name).write_text(path.read_text())
+    copy_reference_data(tmp)
     plant = load_plant(config)
     init_databases(plant.influxdb)
     tz = plant.site.tz

@@ -3,11 +3,8 @@ does (Grafana itself cannot run here) and records every request."""
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -15,6 +12,7 @@ from click.testing import CliRunner
 
 from plantems.cli import main
 from plantems.localservers import free_port
+from tests.receivers import json_http_server
 from tests.support import REPO
 
 TOKEN = "glsa_test-token"
@@ -59,29 +57,8 @@ class FakeGrafana:
 @pytest.fixture
 def grafana() -> Iterator[tuple[str, FakeGrafana]]:
     fake = FakeGrafana()
-
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length)) if length else None
-            status, answer = fake.handle(self.command, self.path.split("?")[0], self.headers.get("Authorization"),
-                                         body)
-            payload = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        do_GET = do_POST = do_PUT = _serve  # noqa: N815 (http.server's names)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}", fake
-    server.shutdown()
+    with json_http_server(lambda r: fake.handle(r.method, r.path, r.headers.get("Authorization"), r.body)) as url:
+        yield url, fake
 
 
 def _publish(url: str, token: str | None = TOKEN):

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from plantems.cli import main
 from plantems.localservers import free_port, start_influxd
-from tests.support import REPO
+from tests.support import REPO, copy_reference_data
 
 PASSWORDS = {"PLANTEMS_INFLUX_ADMIN_USER": "admin", "PLANTEMS_INFLUX_ADMIN_PASSWORD": "adm'in-secret",
              "COLLECTOR_PW": "col-secret", "ANALYTICS_PW": "ana-secret", "GRAFANA_PW": "gra-secret"}
@@ -36,11 +36,7 @@ def secured(tmp_path_factory):
         "path: var/spool/collector.sqlite", f"path: {tmp}/spool.sqlite")
     config = tmp / "plant.yaml"
     config.write_text(text)
-    for name in ("emission_factors.yaml", "targets.yaml", "green_power.csv"):
-        (tmp / name).write_text((REPO / "config" / name).read_text())
-    (tmp / "tariffs").mkdir()
-    for path in (REPO / "config" / "tariffs").glob("*.yaml"):
-        (tmp / "tariffs" / path.name).write_text(path.read_text())
+    copy_reference_data(tmp)
     yield url, config
     server.stop()
 

@@ -14,7 +14,7 @@ from plantems.config import load_plant
 from plantems.influx import V1Writer
 from plantems.localservers import free_port
 from simulator.run import backfill
-from tests.support import REPO, rows, write_plant
+from tests.support import REPO, copy_reference_data, rows, write_plant
 from tests.test_simulator import BODY
 
 MONTH = "2026-10"
@@ -32,9 +32,7 @@ def month_plant(tmp_path_factory, influx_url):
     body = ("production_lines:\n  - {id: cast-1, name: Caster line, areas: [util]}\n"
             "  - {id: roll-1, name: Cold rolling, areas: [roll]}\n") + body
     path = write_plant(tmp, influx_url=influx_url, db="rollupdb", body=body)
-    for name in ("emission_factors.yaml", "targets.yaml"):
-        shutil.copy(REPO / "config" / name, tmp / name)
-    shutil.copytree(REPO / "config" / "tariffs", tmp / "tariffs")
+    copy_reference_data(tmp)
     (tmp / "green_power.csv").write_text(
         (REPO / "config" / "green_power.csv").read_text().replace(",changsha,", ",testsite,"))
     (tmp / "production.csv").write_text("date,line,output_t\n" + "".join(
