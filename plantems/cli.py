@@ -28,7 +28,12 @@ def _load(path: Path, role: Role | None = None) -> PlantConfig:
     """The plant file, logged in to InfluxDB as ``role`` where influxdb.users has it."""
     try:
         plant = load_plant(path)
-        return plant.model_copy(update={"influxdb": plant.influxdb.as_role(role)}) if role else plant
+        if role:
+            plant = plant.model_copy(update={"influxdb": plant.influxdb.as_role(role)})
+        for secret in (plant.influxdb.password, plant.influxdb.token):
+            if secret is not None:
+                secret.resolve()  # a missing variable or file refuses to start, naming where it looked
+        return plant
     except ConfigError as exc:
         click.echo(f"configuration refused ({len(exc.problems)} problem(s)):", err=True)
         for problem in exc.problems:
