@@ -12,6 +12,7 @@ __all__ = ["DemandAlerter", "DemandReading", "Level"]
 
 _NS_PER_MIN = 60 * 1_000_000_000
 _WINDOW_NS = 15 * _NS_PER_MIN
+_LEVEL_ZH = {"warning": "预警", "critical": "超限", "clear": "解除"}  # other level names stay as configured
 
 
 @dataclass(frozen=True)
@@ -87,17 +88,28 @@ class DemandAlerter:
         return alerts
 
     def _alert(self, level: str, reading: DemandReading, metric: float) -> Alert:
+        """English first, then the same in Chinese for the shift (the title keeps a short Chinese tag)."""
+        base = level.removesuffix("-escalated")
+        tag = _LEVEL_ZH.get(base, base) + ("（持续）" if level.endswith("-escalated") else "")
         if level == "clear":
-            title = f"Demand back to {reading.demand_kw:,.0f} kW (limit {self.limit_kw:,.0f} kW): all clear"
-            text = f"{self.group}: the 15-minute demand is below {self.levels[0].fraction:.0%} of the limit again."
+            title = (f"Demand back to {reading.demand_kw:,.0f} kW (limit {self.limit_kw:,.0f} kW): all clear"
+                     f" · 需量{tag}")
+            text = (f"{self.group}: the 15-minute demand is below {self.levels[0].fraction:.0%} of the limit again.\n"
+                    f"{self.group}：15分钟需量已回落到限值的{self.levels[0].fraction:.0%}以下。")
         else:
             title = (f"Demand {level}: {metric:,.0f} kW projected against a limit of {self.limit_kw:,.0f} kW, "
-                     f"{reading.minutes_left} min left in the window")
+                     f"{reading.minutes_left} min left in the window · 需量{tag}")
             loads = sorted(reading.shiftable_kw, key=lambda item: -item[1])
-            advice = ("Shiftable loads running now, largest first: "
-                      + ", ".join(f"{device} {kw:,.0f} kW" for device, kw in loads)) if loads else \
-                "No shiftable load is running: hold starts of large loads until the window ends."
+            listed = ", ".join(f"{device} {kw:,.0f} kW" for device, kw in loads)
+            if loads:
+                advice = (f"Shiftable loads running now, largest first: {listed}\n"
+                          f"可转移负荷（运行中，按功率从大到小）：{listed}")
+            else:
+                advice = ("No shiftable load is running: hold starts of large loads until the window ends.\n"
+                          "当前无可转移负荷运行：本需量窗口结束前请暂缓启动大负荷。")
             text = (f"{self.group}: demand now {reading.demand_kw:,.0f} kW, projected {reading.projected_kw:,.0f} kW "
-                    f"at the end of the window ({reading.minutes_left} min).\n{advice}")
+                    f"at the end of the window ({reading.minutes_left} min).\n"
+                    f"{self.group}：当前需量 {reading.demand_kw:,.0f} kW，预计窗口结束时 {reading.projected_kw:,.0f} kW"
+                    f"（限值 {self.limit_kw:,.0f} kW，剩余 {reading.minutes_left} 分钟）。\n{advice}")
         return Alert(site=self.site, rule="demand", level=level, title=title, text=text, value=metric,
                      threshold=self.limit_kw, time_ns=reading.time_ns, group=self.group)

@@ -39,6 +39,10 @@ def test_projection_alerts_before_the_limit_is_broken():
     critical = alerts[1]
     assert "10,300 kW projected against a limit of 10,000 kW, 4 min left" in critical.title
     assert "largest first: mill-2 2,400 kW, comp-1 240 kW" in critical.text
+    # and in Chinese for the shift
+    assert critical.title.endswith("需量超限") and alerts[0].title.endswith("需量预警")
+    assert "可转移负荷（运行中，按功率从大到小）：mill-2 2,400 kW, comp-1 240 kW" in critical.text
+    assert "剩余 4 分钟" in critical.text
 
 
 def test_escalation_when_still_above_after_n_minutes():
