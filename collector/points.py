@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from plantems.lineproto import Point, format_line, series_key
-from plantems.schema import AIR, AIR_FIELDS, ELECTRICAL, FUEL, FUEL_FIELDS, PRODUCTION, Field, Tag
+from plantems.schema import AIR, ELECTRICAL, FUEL, PRODUCTION, Tag, measurement_of
 
 __all__ = ["ReadingFormatter", "status_line"]
 
@@ -31,9 +31,7 @@ class ReadingFormatter:
     def lines(self, time_ns: int, values: Mapping[str, float]) -> list[str]:
         groups: dict[str, list[str]] = {}
         for field, value in values.items():
-            measurement = (FUEL if field in FUEL_FIELDS else AIR if field in AIR_FIELDS
-                           else PRODUCTION if field == Field.OUTPUT_T else ELECTRICAL)
-            groups.setdefault(measurement, []).append(f"{field}={value!r}")
+            groups.setdefault(measurement_of(field), []).append(f"{field}={value!r}")
         return [f"{self._keys[m]} {','.join(fields)} {time_ns}" for m, fields in groups.items()]
 
 

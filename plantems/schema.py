@@ -27,6 +27,7 @@ __all__ = [
     "RAW_MEASUREMENTS",
     "Field",
     "Tag",
+    "measurement_of",
 ]
 
 # Measurements written by the collector (raw database).
@@ -171,3 +172,12 @@ AIR_FIELDS: Final = frozenset({Field.AIR_M3, Field.AIR_M3MIN, Field.AIR_BAR})
 # Source tag of the collector's own spool in `collector_status`.
 SPOOL_SOURCE: Final = "spool"
 MQTT_SOURCE: Final = "mqtt"
+
+
+def measurement_of(field: str) -> str:
+    """Where a meter reading's field is stored (raw database): fuel, air, production or electrical."""
+    if field in FUEL_FIELDS:
+        return FUEL
+    if field in AIR_FIELDS:
+        return AIR
+    return PRODUCTION if field == Field.OUTPUT_T else ELECTRICAL

@@ -11,7 +11,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -24,6 +24,7 @@ __all__ = ["GRID_S", "ORIGIN_S", "SimulatedPlant"]
 
 ORIGIN_S: Final = 1_767_196_800.0  # 2026-01-01T00:00:00+08:00: counters start here
 GRID_S: Final = 60.0
+_KW_PER_M3MIN: Final = 6.2  # a loaded screw compressor at 7 bar: kW per m3/min of free air
 COUNTERS: Final = (Field.E_IMP_KWH.value, Field.E_EXP_KWH.value, Field.EQ_IMP_KVARH.value,
                    Field.EQ_EXP_KVARH.value)
 
@@ -61,7 +62,7 @@ class SimulatedPlant:
         areas = {d.id: d.area for d in self.plant.devices}
         out = {}
         for dev in self.devices:
-            if not dev.feeds:
+            if not dev.feeds and dev.device_id not in self.non_electrical:
                 p, pf = dev.profile.power(t_s, utc_offset_s=self.utc_offset_s)
                 out[dev.device_id] = apply_leaf(self.scenarios, dev.profile.kind, dev.profile.rated_kw, t_s,
                                                 self.utc_offset_s, p, pf)
@@ -79,19 +80,40 @@ class SimulatedPlant:
                 out[dev.device_id] = (p, pf)
         return out
 
+    def _air(self, t_s: Array, raw: Mapping[str, tuple[Array, Array]]) -> dict[str, dict[str, Array]]:
+        """Compressed-air meters: free air delivered by their compressors while loaded, header pressure.
+
+        A screw compressor unloaded at 30 % of its power delivers nothing; loaded it delivers its
+        rating / 6.2 kW per m3/min. The header pressure sags while the station is loaded.
+        """
+        rated = {d.device_id: d.profile.rated_kw for d in self.devices}
+        out = {}
+        for device in self.plant.devices:
+            if device.kind is not DeviceKind.AIR_FLOW or not device.compressors:
+                continue
+            flow, loaded = np.zeros_like(t_s), np.zeros_like(t_s)
+            for name in device.compressors:
+                if name in raw:
+                    share = np.clip((raw[name][0] / rated[name] - 0.3) / 0.67, 0.0, 1.0)
+                    flow, loaded = flow + share * rated[name] / _KW_PER_M3MIN, loaded + share / len(device.compressors)
+            out[device.id] = {Field.AIR_M3MIN.value: flow,
+                              Field.AIR_BAR.value: 7.3 - 0.4 * loaded + 0.05 * np.sin(2 * np.pi * t_s / 97.0)}
+        return out
+
     def instantaneous(self, t_s: Array) -> dict[str, dict[str, Array]]:
         """Every quantity but the counters, per device, at times ``t_s``."""
         seeds = {d.device_id: d.profile.seed for d in self.devices}
-        return {dev_id: evaluate(p, pf, t_s, seeds[dev_id]) for dev_id, (p, pf) in self._raw_power(t_s).items()}
+        raw = self._raw_power(t_s)
+        out = {dev_id: evaluate(p, pf, t_s, seeds[dev_id]) for dev_id, (p, pf) in raw.items()}
+        out.update(self._air(t_s, raw))
+        return out
 
     def _rates(self, t_s: Array) -> dict[str, dict[str, Array]]:
-        """Counter rates (kW / kvar, each direction >= 0) per device."""
-        rates = {}
-        for dev_id, (p, pf) in self._raw_power(t_s).items():
-            q = reactive_kvar(p, pf)
-            rates[dev_id] = {Field.E_IMP_KWH.value: np.clip(p, 0, None), Field.E_EXP_KWH.value: np.clip(-p, 0, None),
-                             Field.EQ_IMP_KVARH.value: np.clip(q, 0, None),
-                             Field.EQ_EXP_KVARH.value: np.clip(-q, 0, None)}
+        """Counter rates (per hour, each direction >= 0) per device."""
+        raw = self._raw_power(t_s)
+        rates = {dev_id: counter_rates({Field.P_KW.value: p, Field.Q_KVAR.value: reactive_kvar(p, pf)})
+                 for dev_id, (p, pf) in raw.items()}
+        rates.update({dev_id: counter_rates(values) for dev_id, values in self._air(t_s, raw).items()})
         return rates
 
     def integrate(self, grid: Array, base: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, Array]]:
@@ -105,8 +127,15 @@ class SimulatedPlant:
         return out
 
     def origin_counters(self) -> dict[str, dict[str, float]]:
-        return {d.device_id: {name: d.counter_offset_kwh if name == Field.E_IMP_KWH.value
-                              else d.counter_offset_kwh / 10.0 for name in COUNTERS} for d in self.devices}
+        kinds = {d.id: d.kind for d in self.plant.devices}
+        out: dict[str, dict[str, float]] = {}
+        for d in self.devices:
+            if kinds[d.device_id] is DeviceKind.AIR_FLOW:
+                out[d.device_id] = {Field.AIR_M3.value: d.counter_offset_kwh * 10.0}
+            elif d.device_id not in self.non_electrical:
+                out[d.device_id] = {name: d.counter_offset_kwh if name == Field.E_IMP_KWH.value
+                                    else d.counter_offset_kwh / 10.0 for name in COUNTERS}
+        return out
 
     def counters_at(self, t_s: float) -> dict[str, dict[str, float]]:
         """Counter values at grid time ``t_s`` (integrated from ORIGIN_S in 10-day pieces)."""
@@ -128,12 +157,21 @@ class SimulatedPlant:
         return grid, self.integrate(grid, base if base is not None else self.counters_at(start_s))
 
 
+def counter_rates(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Each counter's rate per hour from instantaneous values (floats or arrays): energy and
+    reactive energy by direction from p and q, free air from the flow in m3/min."""
+    rates: dict[str, Any] = {}
+    if Field.P_KW.value in values:
+        p, q = values[Field.P_KW.value], values[Field.Q_KVAR.value]
+        rates.update({Field.E_IMP_KWH.value: np.maximum(p, 0.0), Field.E_EXP_KWH.value: np.maximum(-p, 0.0),
+                      Field.EQ_IMP_KVARH.value: np.maximum(q, 0.0), Field.EQ_EXP_KVARH.value: np.maximum(-q, 0.0)})
+    if Field.AIR_M3MIN.value in values:
+        rates[Field.AIR_M3.value] = values[Field.AIR_M3MIN.value] * 60.0
+    return rates
+
+
 def integrate_step(previous: Mapping[str, float], inst_prev: Mapping[str, float],
                    inst_now: Mapping[str, float], dt_s: float) -> dict[str, float]:
     """Advance counters by one live tick (trapezoid), as counters_on_grid does per grid step."""
-    def rates(v: Mapping[str, float]) -> tuple[float, float, float, float]:
-        p, q = v["p_kw"], v["q_kvar"]
-        return max(p, 0.0), max(-p, 0.0), max(q, 0.0), max(-q, 0.0)
-    before, after = rates(inst_prev), rates(inst_now)
-    return {name: previous[name] + (a + b) * 0.5 * dt_s / 3600.0
-            for name, a, b in zip(COUNTERS, before, after, strict=True)}
+    before, after = counter_rates(inst_prev), counter_rates(inst_now)
+    return {name: previous[name] + float(before[name] + after[name]) * 0.5 * dt_s / 3600.0 for name in previous}

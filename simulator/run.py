@@ -20,7 +20,7 @@ from tqdm import tqdm
 from plantems.config import PlantConfig
 from plantems.influx import LineWriter
 from plantems.lineproto import Point, format_line
-from plantems.schema import ELECTRICAL, Tag
+from plantems.schema import Tag, measurement_of
 from simulator.mqtt_publisher import MqttPublisher
 from simulator.plant import GRID_S, SimulatedPlant, integrate_step
 from simulator.scenarios import Scenario
@@ -79,8 +79,8 @@ class Simulator:
             self.counters = {dev: integrate_step(self.counters[dev], last_inst[dev], inst[dev], t_s - last_t)
                              for dev in inst}
         self._last = (t_s, inst)
-        for device in self.plant.modbus_devices:
-            values = {**inst[device.id], **self.counters[device.id]}
+        for device in self.plant.modbus_devices:  # a meter the model has no values for (gas) reads zeros
+            values = {**inst.get(device.id, {}), **self.counters.get(device.id, {})}
             encode_reading(self.plant.meter_of(device), values, self.multipliers[device.id], self.units[device.id])
 
     def values(self, device_id: str) -> dict[str, float]:
@@ -135,13 +135,17 @@ def backfill_lines(plant: PlantConfig, model: SimulatedPlant, grid: Any,
         quantities = plant.quantities_of(device)
         tags = {Tag.SITE.value: plant.site.id, Tag.AREA.value: device.area, Tag.DEVICE.value: device.id,
                 Tag.KIND.value: device.kind.value}
-        series = {**inst[device.id], **counters[device.id]}
+        series = {**inst.get(device.id, {}), **counters.get(device.id, {})}
         names = [q for q in series if q in quantities]
         if not names:
             continue  # e.g. a gas meter: the plant model simulates electricity only
+        by_measurement: dict[str, list[str]] = {}
+        for q in names:  # as the collector stores them: air and fuel fields in their own measurements
+            by_measurement.setdefault(measurement_of(q), []).append(q)
         for i, t in enumerate(grid):
-            fields = {q: float(series[q][i]) for q in names}
-            lines.append(format_line(Point(ELECTRICAL, tags, fields, int(t) * 1_000_000_000)))
+            for measurement, fields in by_measurement.items():
+                values = {q: float(series[q][i]) for q in fields}
+                lines.append(format_line(Point(measurement, tags, values, int(t) * 1_000_000_000)))
     return lines
 
 
