@@ -118,7 +118,8 @@ def test_peak_alerts_reach_every_channel_once_per_level(influx_url, db, tmp_path
     log = (tmp_path / "analyze.log").read_text()
     assert "robot-token" not in log and SECRET not in log and SMTP_PASSWORD not in log
 
-    shift = "day" if 8 <= datetime.now(ZoneInfo("Asia/Shanghai")).hour < 20 else "night"
+    raised = datetime.fromtimestamp(hooks("warning")[0]["body"]["time_ns"] / 1e9, ZoneInfo("Asia/Shanghai"))
+    shift = "day" if 8 <= raised.hour < 20 else "night"  # the roster, by the alert's own local time
     for level in ("warning", "critical"):
         (hook,) = hooks(level)  # exactly once per level
         assert hook["body"]["shift"] == shift and hook["body"]["group"] == "grid"
