@@ -35,7 +35,8 @@ from plantems.config import Device, DeviceKind, PlantConfig
 from plantems.demandconfig import MeterGroup, clock_minutes
 from plantems.tariffs import Period, Tariff
 
-__all__ = ["allowed_periods", "compressed_air", "load_shift", "max_demand", "reactive_power"]
+__all__ = ["allowed_periods", "compressed_air", "device_totals", "group_peak", "interval_devices", "load_shift",
+           "max_demand", "reactive_power"]
 
 _EXPENSIVE = (Period.SHARP, Period.PEAK)
 _NOT_LOADS = (DeviceKind.INCOMER, DeviceKind.FEEDER, DeviceKind.PV)
@@ -81,14 +82,41 @@ def _group_meters(plant: PlantConfig, group: MeterGroup) -> tuple[list[str], lis
     return [m.id for m in meters], loads
 
 
+def interval_devices(plant: PlantConfig) -> list[str]:
+    """The devices whose 15-minute energy the month's opportunities need: the billing meters and the
+    shiftable loads. Every other device is read as month totals and at each group's peak only, so a
+    plant with hundreds of meters is not read interval by interval."""
+    groups = plant.demand.groups if plant.demand else ()
+    return sorted({m for g in groups for m in g.meters} | {d.id for d in plant.devices if d.shiftable})
+
+
+def device_totals(intervals: pd.DataFrame) -> pd.DataFrame:
+    """Per device: the energy fields summed (pure; the same as InfluxDB's month sums)."""
+    fields = ["energy_kwh", "reactive_kvarh", "reactive_exp_kvarh"]
+    return intervals.groupby("device", as_index=False)[fields].sum()
+
+
+def group_peak(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFrame) -> int | None:
+    """Start (UTC ns) of the 15-minute interval with the group's highest import, or None without data."""
+    meters, _ = _group_meters(plant, group)
+    mine = intervals[intervals["device"].isin(meters)]
+    if mine.empty:
+        return None
+    return int(mine.groupby("time")["energy_kwh"].sum().idxmax())
+
+
 def _pivot(intervals: pd.DataFrame, column: str) -> pd.DataFrame:
     """time x device table of one field of 15-minute points (0 where a device has no point)."""
     return intervals.pivot_table(index="time", columns="device", values=column, aggfunc="sum").fillna(0.0)
 
 
 def max_demand(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFrame, tariff: Tariff,
-               month: int) -> dict[str, Any]:
-    """The interval that set the group's maximum, who made it, and what shifting would have saved."""
+               month: int, *, at_peak: dict[str, float] | None = None) -> dict[str, Any]:
+    """The interval that set the group's maximum, who made it, and what shifting would have saved.
+
+    ``intervals`` needs the group's meters and shiftable loads; ``at_peak`` is every device's kWh in
+    the peak interval (default: taken from ``intervals``).
+    """
     meters, loads = _group_meters(plant, group)
     kw = _pivot(intervals, "energy_kwh") * 4.0  # 15-minute energy -> average kW
     present = [m for m in meters if m in kw]
@@ -96,7 +124,8 @@ def max_demand(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFrame, t
         return {"group": group.id, "max_kw": None, "note": "no energy_15m data from the group's meters"}
     total = kw[present].sum(axis=1)
     peak_time = int(total.idxmax())
-    contributors = sorted(((d.id, float(kw.at[peak_time, d.id])) for d in loads if d.id in kw),
+    peak_kwh = at_peak if at_peak is not None else {d: float(kw.at[peak_time, d]) / 4.0 for d in kw.columns}
+    contributors = sorted(((d.id, peak_kwh[d.id] * 4.0) for d in loads if d.id in peak_kwh),
                           key=lambda item: -item[1])
     tou = intervals.drop_duplicates("time").set_index("time")["tou"].reindex(total.index)
     expensive = tou.isin([p.value for p in _EXPENSIVE]).to_numpy()
@@ -121,9 +150,12 @@ def max_demand(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFrame, t
             "demand_charge_cny_per_kw_month": charge}
 
 
-def reactive_power(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFrame, *,
+def reactive_power(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFrame, *, totals: pd.DataFrame,
                    energy_cost_cny: float, average_price_cny_per_kwh: float) -> dict[str, Any]:
-    """Monthly PF, bill adjustment, capacitor sizing, worst devices, over-compensation, line losses."""
+    """Monthly PF, bill adjustment, capacitor sizing, worst devices, over-compensation, line losses.
+
+    ``intervals`` needs the group's meters (15-minute rows); ``totals`` every device's month sums.
+    """
     meters, loads = _group_meters(plant, group)
     mine = intervals[intervals["device"].isin(meters)]
     if mine.empty or mine["energy_kwh"].sum() <= 0:
@@ -141,17 +173,16 @@ def reactive_power(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFram
     sizing = size_capacitor_bank(p.to_numpy(), q.to_numpy(), pf_target=group.pf_target)
     leading = net_q < 0
     light = p < p.quantile(_LIGHT_LOAD_QUANTILE)
+    by_device = totals.set_index("device")
     devices = []
-    for device in loads:
-        rows = intervals[intervals["device"] == device.id]
-        e = float(rows["energy_kwh"].sum())
-        r_imp, r_exp = float(rows["reactive_kvarh"].fillna(0).sum()), float(rows["reactive_exp_kvarh"].fillna(0).sum())
+    for device in (d for d in loads if d.id in by_device.index):
+        row = by_device.loc[device.id]
+        e, r_imp, r_exp = (float(row[f]) if pd.notna(row[f]) else 0.0
+                           for f in ("energy_kwh", "reactive_kvarh", "reactive_exp_kvarh"))
         if e > 0 and r_imp + r_exp > 0:
             devices.append({"device": device.id, "kvarh": r_imp + r_exp, "pf": monthly_pf(e, r_imp, r_exp),
                             "kwh": e})
-    sub_kwh = sum(d["kwh"] for d in devices)
-    sub_kwh += float(intervals[intervals["device"].isin([d.id for d in loads])
-                                & ~intervals["device"].isin([d["device"] for d in devices])]["energy_kwh"].sum())
+    sub_kwh = float(by_device.loc[by_device.index.intersection([d.id for d in loads]), "energy_kwh"].sum())
     losses_kwh = max(kwh - sub_kwh, 0.0)
     loss_share = max(line_loss_reduction(pf, group.pf_target), 0.0) if pf < group.pf_target else 0.0
     # what compensation to the target PF is worth: the bill adjustment avoided, and the line losses

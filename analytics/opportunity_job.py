@@ -10,7 +10,15 @@ from typing import Any
 
 import pandas as pd
 
-from analytics.opportunities import compressed_air, load_shift, max_demand, reactive_power
+from analytics.opportunities import (
+    compressed_air,
+    device_totals,
+    group_peak,
+    interval_devices,
+    load_shift,
+    max_demand,
+    reactive_power,
+)
 from analytics.rollup import Rollup, device_table, month_bounds, read_counter_totals, read_energy
 from plantems.config import DeviceKind, PlantConfig
 from plantems.influx import InfluxClient, LineWriter
@@ -18,13 +26,21 @@ from plantems.lineproto import Point, format_line
 from plantems.schema import AIR, OPPORTUNITY, Field, Tag
 from plantems.tariffs import Tariff, tariff_for
 
-__all__ = ["month_opportunities", "opportunity_points", "read_air", "run_daily_load_shift", "write_opportunities"]
+__all__ = ["month_opportunities", "opportunity_points", "read_air", "read_month_energy", "run_daily_load_shift",
+           "write_opportunities"]
 
 
 def month_opportunities(plant: PlantConfig, rollup: Rollup, intervals: pd.DataFrame, tariffs: Sequence[Tariff], *,
+                        totals: pd.DataFrame | None = None, at_peak: dict[str, dict[str, float]] | None = None,
                         air_m3: dict[str, float] | None = None, air_bar: dict[str, float] | None = None
                         ) -> dict[str, Any]:
-    """The month's opportunities from its rollup and its 15-minute energy (pure)."""
+    """The month's opportunities from its rollup and its 15-minute energy (pure).
+
+    ``intervals``: 15-minute rows of at least ``interval_devices(plant)``; ``totals``: every device's
+    month sums; ``at_peak``: per group, every device's kWh in the group's peak interval. Without the
+    last two, both come from ``intervals``.
+    """
+    totals = totals if totals is not None else device_totals(intervals)
     start, _ = month_bounds(rollup.month, plant.site.tz)
     tariff = tariff_for(tariffs, start.date())
     shiftable = [d for d in plant.devices if d.shiftable]
@@ -34,11 +50,12 @@ def month_opportunities(plant: PlantConfig, rollup: Rollup, intervals: pd.DataFr
     for group in groups:
         mine = costs.loc[costs.index.intersection(list(group.meters))]
         kwh, cost = float(mine["energy_kwh"].sum()), float(mine["cost_cny"].sum())
-        reactive.append(reactive_power(plant, group, intervals, energy_cost_cny=cost,
+        reactive.append(reactive_power(plant, group, intervals, totals=totals, energy_cost_cny=cost,
                                        average_price_cny_per_kwh=cost / kwh if kwh else 0.0))
     return {"tariff": tariff.id,
             "load_shift": load_shift(rollup.devices, shiftable, tariff, start.month),
-            "max_demand": [max_demand(plant, group, intervals, tariff, start.month) for group in groups],
+            "max_demand": [max_demand(plant, group, intervals, tariff, start.month,
+                                      at_peak=(at_peak or {}).get(group.id)) for group in groups],
             "reactive": reactive,
             "compressed_air": compressed_air(plant, air_m3 or {}, air_bar or {}, rollup.devices)}
 
@@ -83,6 +100,21 @@ def opportunity_points(plant: PlantConfig, found: dict[str, Any], time_ns: int, 
         points.append(Point(OPPORTUNITY, {**base, Tag.TYPE.value: "compressed_air", Tag.DEVICE.value: item["device"]},
                             fields, time_ns))
     return points
+
+
+def read_month_energy(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, dict[str, float]]]:
+    """What the month's opportunities read: 15-minute rows of the billing meters and shiftable
+    loads, every device's month sums, and every device's kWh in each group's peak interval."""
+    intervals = read_energy(client, plant, start_ns, end_ns, bucket="15m", devices=interval_devices(plant))
+    totals = read_energy(client, plant, start_ns, end_ns, bucket="", devices=None)
+    at_peak = {}
+    for group in plant.demand.groups if plant.demand else ():
+        peak = group_peak(plant, group, intervals)
+        if peak is not None:
+            rows = read_energy(client, plant, peak, peak + 900 * 10**9, bucket="", devices=None)
+            at_peak[group.id] = dict(zip(rows["device"], rows["energy_kwh"].astype(float), strict=True))
+    return intervals, device_totals(totals), at_peak
 
 
 def read_air(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int

@@ -210,13 +210,20 @@ _ENERGY_FIELDS = (Field.ENERGY_KWH.value, Field.ENERGY_EXP_KWH.value, Field.COVE
 
 
 def read_energy(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int, *,
-                bucket: str = "1h") -> pd.DataFrame:
-    """energy_15m over [start_ns, end_ns) summed per ``bucket`` ("1h", or "15m" for the intervals
-    themselves), device and tariff period: time, device, tou and the energy fields."""
+                bucket: str = "1h", devices: Sequence[str] | None = None) -> pd.DataFrame:
+    """energy_15m over [start_ns, end_ns) summed per ``bucket`` ("1h", "15m" for the intervals
+    themselves, "" for the whole window), device and tariff period: time, device, tou and the
+    energy fields. ``devices`` limits the read (default: every device)."""
     select = ", ".join(f'sum("{f}") AS "{f}"' for f in _ENERGY_FIELDS)
-    series = client.query(f'SELECT {select} FROM "{ENERGY_15M}" WHERE "{Tag.SITE.value}" = \'{plant.site.id}\' '
+    only = ""
+    if devices is not None:
+        if not devices:
+            return pd.DataFrame(columns=["time", "device", "tou", *_ENERGY_FIELDS]).astype({"time": "int64"})
+        only = f' AND "{Tag.DEVICE.value}" =~ /^(' + "|".join(d.replace(".", "\\.") for d in devices) + ")$/"
+    group_by = f"time({bucket}), " if bucket else ""
+    series = client.query(f'SELECT {select} FROM "{ENERGY_15M}" WHERE "{Tag.SITE.value}" = \'{plant.site.id}\'{only} '
                           f'AND time >= {start_ns} AND time < {end_ns} '
-                          f'GROUP BY time({bucket}), "{Tag.DEVICE.value}", "{Tag.TOU.value}" fill(none)',
+                          f'GROUP BY {group_by}"{Tag.DEVICE.value}", "{Tag.TOU.value}" fill(none)',
                           database=plant.influxdb.derived_database)
     frames = [pd.DataFrame(s.values, columns=s.columns).assign(device=s.tags[Tag.DEVICE.value],
                                                                tou=s.tags[Tag.TOU.value]) for s in series]

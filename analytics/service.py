@@ -191,14 +191,21 @@ def _with_opportunities(plant: PlantConfig, rollup: Rollup, tariffs: Sequence[Ta
     """The month's load-shifting, maximum-demand and reactive-power opportunities, written as points."""
     from dataclasses import replace
 
-    from analytics.opportunity_job import month_opportunities, opportunity_points, read_air, write_opportunities
-    from analytics.rollup import month_bounds, read_energy
+    from analytics.opportunity_job import (
+        month_opportunities,
+        opportunity_points,
+        read_air,
+        read_month_energy,
+        write_opportunities,
+    )
+    from analytics.rollup import month_bounds
     from plantems.schema import DEMAND, Field, Tag
 
     start, end = month_bounds(rollup.month, plant.site.tz)
-    intervals = read_energy(client, plant, start.value, end.value, bucket="15m")
+    intervals, totals, at_peak = read_month_energy(client, plant, start.value, end.value)
     air_m3, air_bar = read_air(client, plant, start.value, end.value)
-    found = month_opportunities(plant, rollup, intervals, tariffs, air_m3=air_m3, air_bar=air_bar)
+    found = month_opportunities(plant, rollup, intervals, tariffs, totals=totals, at_peak=at_peak, air_m3=air_m3,
+                                air_bar=air_bar)
     for item in found["max_demand"]:  # the live monitor's sliding maximum, where it ran this month
         series = client.query(f'SELECT max("{Field.DEMAND_KW.value}") FROM "{DEMAND}" WHERE '
                               f"\"{Tag.METER_GROUP.value}\" = '{item['group']}' AND time >= {start.value} "

@@ -34,7 +34,8 @@ def plant_file(folder: Path, influx_url: str, devices: int) -> Path:
              "devices:",
              "  - {id: inc, area: sub, kind: incomer, meter: generic_float32, host: 127.0.0.1, port: 1502}"]
     lines += [f"  - {{id: d{i}, area: a{i % 20}, kind: other, meter: generic_float32, host: 127.0.0.1, port: 1502, "
-              f"unit_id: {i % 200 + 1}}}" for i in range(devices)]
+              f"unit_id: {i % 200 + 1}{', shiftable: true' if i % 25 == 0 else ''}}}" for i in range(devices)]
+    lines += ["demand:", "  groups: [{id: grid, meters: [inc], limit_kw: 50000}]"]  # one in 25 devices shiftable
     path = folder / "plant.yaml"
     path.write_text("\n".join(lines) + "\n")
     for name in ("emission_factors.yaml", "green_power.csv", "targets.yaml"):
@@ -71,6 +72,18 @@ def write_energy_15m(writer, devices: list[str], start_s: int, end_s: int) -> in
             writer.write("derived", lines[i:i + 10_000])
         count += len(lines)
     return count
+
+
+def bench_opportunities(plant, rollup, client, tariffs, month_start: datetime, month_end: datetime) -> None:
+    from analytics.opportunity_job import month_opportunities, read_month_energy
+
+    t0 = time.monotonic()
+    intervals, totals, at_peak = read_month_energy(client, plant, int(month_start.timestamp()) * NS,
+                                                   int(month_end.timestamp()) * NS)
+    found = month_opportunities(plant, rollup, intervals, tariffs, totals=totals, at_peak=at_peak)
+    print(f"2b. the month's opportunities ({len(intervals):,} 15-minute rows of the billing meters and shiftable "
+          f"loads, month totals of {len(totals)} devices, their loads at each group's peak): "
+          f"{time.monotonic() - t0:.2f} s; {len(found['max_demand'])} billing group(s)")
 
 
 def main() -> None:
@@ -122,6 +135,7 @@ def main() -> None:
                                 targets=load_targets(folder / "targets.yaml"), as_of=date(2026, 11, 25))
         print(f"2. monthly rollup from energy_15m, {len(devices)} devices x 2,976 intervals: "
               f"{time.monotonic() - t0:.2f} s (target < 10 s); grid import {rollup.scope2.grid_import_kwh:,.0f} kWh")
+        bench_opportunities(plant, rollup, client, tariffs, month_start, month_end)
 
         few = devices[:args.backfill_devices]
         t0 = time.monotonic()

@@ -7,7 +7,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analytics.opportunities import allowed_periods, load_shift, max_demand, reactive_power
+from analytics.opportunities import (
+    allowed_periods,
+    device_totals,
+    group_peak,
+    interval_devices,
+    load_shift,
+    max_demand,
+    reactive_power,
+)
 from plantems.config import load_plant
 from plantems.tariffs import Period, load_tariffs
 from tests.support import REPO, write_plant
@@ -60,14 +68,18 @@ def _intervals(rows: list[tuple[int, str, str, float, float, float]]) -> pd.Data
                           "reactive_exp_kvarh": qe} for i, d, tou, e, qi, qe in rows])
 
 
-def test_max_demand_names_its_loads_and_prices_shifting(plant):
-    # four intervals: two valley, two peak; the mill and compressor run hard in the first peak one
+def _four_intervals() -> pd.DataFrame:
+    """Two valley and two peak intervals; the mill and compressor run hard in the first peak one."""
     rows = []
     for i, tou, mill, comp, fan in ((0, "valley", 100, 10, 20), (1, "valley", 100, 10, 20),
                                     (2, "peak", 700, 50, 20), (3, "peak", 300, 10, 20)):
-        rows += [(i, "inc", tou, mill + comp + fan + 5, 0, 0), (i, "mill", tou, mill, 0, 0),
-                 (i, "comp", tou, comp, 0, 0), (i, "fan", tou, fan, 0, 0)]
-    result = max_demand(plant, plant.demand.groups[0], _intervals(rows), TARIFF, 11)
+        rows += [(i, "inc", tou, mill + comp + fan + 5, 0.7 * mill, 0), (i, "mill", tou, mill, 0.7 * mill, 0),
+                 (i, "comp", tou, comp, 0, 0), (i, "fan", tou, fan, 0.2 * fan, 0)]
+    return _intervals(rows)
+
+
+def test_max_demand_names_its_loads_and_prices_shifting(plant):
+    result = max_demand(plant, plant.demand.groups[0], _four_intervals(), TARIFF, 11)
     assert result["max_kw"] == pytest.approx((700 + 50 + 20 + 5) * 4)  # 3,100 kW in interval 2
     assert result["max_at_ns"] == T0 + 2 * Q and result["max_tou"] == "peak"
     assert [name for name, _ in result["contributors_kw"]] == ["mill", "comp", "fan"]
@@ -79,12 +91,27 @@ def test_max_demand_names_its_loads_and_prices_shifting(plant):
     assert result["saving_cny"] is None  # the draft tariff has no demand charge yet
 
 
+def test_reading_only_meters_and_shiftable_loads_gives_the_same_answers(plant):
+    """The rollup reads 15-minute rows only for billing meters and shiftable loads (hundreds of meters
+    would not fit one query), plus month totals and each group's peak interval for the rest."""
+    group, full = plant.demand.groups[0], _four_intervals()
+    needed = full[full["device"].isin(interval_devices(plant))]
+    assert sorted(needed["device"].unique()) == ["comp", "inc", "mill"]  # the fan is read as totals only
+    peak = group_peak(plant, group, needed)
+    at_peak = dict(zip(full[full["time"] == peak]["device"], full[full["time"] == peak]["energy_kwh"], strict=True))
+    assert max_demand(plant, group, needed, TARIFF, 11, at_peak=at_peak) == max_demand(plant, group, full, TARIFF, 11)
+    costs = {"energy_cost_cny": 1000.0, "average_price_cny_per_kwh": 0.6}
+    assert (reactive_power(plant, group, needed, totals=device_totals(full), **costs)
+            == reactive_power(plant, group, full, totals=device_totals(full), **costs))
+
+
 def test_reactive_power_bill_adjustment_bank_and_over_compensation(plant):
     # incomer: 1000 kWh per interval; lagging 900 kvarh three times, then leading (exported) 100 at light load
     rows = [(i, "inc", "flat", 1000.0, 900.0, 0.0) for i in range(3)] + [(3, "inc", "valley", 200.0, 0.0, 100.0)]
     rows += [(i, "mill", "flat", 800.0, 850.0, 0.0) for i in range(3)] + [(3, "mill", "valley", 150.0, 40.0, 0.0)]
-    result = reactive_power(plant, plant.demand.groups[0], _intervals(rows), energy_cost_cny=2000.0,
-                            average_price_cny_per_kwh=0.6)
+    frame = _intervals(rows)
+    result = reactive_power(plant, plant.demand.groups[0], frame[frame["device"] == "inc"],
+                            totals=device_totals(frame), energy_cost_cny=2000.0, average_price_cny_per_kwh=0.6)
     # PF = 3200 / sqrt(3200^2 + (2700 + 100)^2) = 0.7526 -> 0.75: 15 steps below 0.90 -> +7.5 %
     assert result["pf"] == 0.75
     assert result["adjustment_pct"] == 7.5 and result["adjustment_cny"] == pytest.approx(150.0)
