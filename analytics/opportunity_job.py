@@ -148,8 +148,7 @@ def run_daily_load_shift(plant: PlantConfig, tariffs: Sequence[Tariff], client: 
     shiftable = [d for d in plant.devices if d.shiftable]
     if not shiftable:
         return 0
-    frame = read_energy(client, plant, start_ns, end_ns, bucket="1h")
-    frame = frame[frame["device"].isin([d.id for d in shiftable])]
+    frame = read_energy(client, plant, start_ns, end_ns, bucket="1h", devices=[d.id for d in shiftable])
     if frame.empty:
         return 0
     table = device_table(plant, frame, tariffs, plant.site.tz, expected_intervals=96)
