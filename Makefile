@@ -8,7 +8,7 @@ demo: setup
 	.venv/bin/plantems demo --config config/plant.demo.yaml
 
 test: setup
-	.venv/bin/ruff check plantems collector analytics simulator bench tests
+	.venv/bin/ruff check plantems collector analytics simulator grafana bench tests
 	.venv/bin/python -m pytest -q
 
 bench: setup
