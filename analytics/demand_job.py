@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -27,7 +27,7 @@ from analytics.notify import Alert, Delivery, deliver
 from analytics.notify.roster import Roster
 from plantems.config import Device, PlantConfig
 from plantems.demandconfig import MeterGroup
-from plantems.influx import InfluxClient, InfluxError, LineWriter
+from plantems.influx import InfluxClient, InfluxError, LineWriter, tag_in
 from plantems.lineproto import Point, format_line
 from plantems.schema import ALERT, DEMAND, ELECTRICAL, Field, Tag
 
@@ -92,10 +92,6 @@ def shiftable_devices(plant: PlantConfig, group: MeterGroup) -> list[Device]:
     return [d for d in plant.devices if d.shiftable and (not areas or d.area in areas)]
 
 
-def _regex(ids: Sequence[str]) -> str:
-    return "|".join(i.replace(".", "\\.") for i in ids)
-
-
 class DemandMonitor:
     """Owns the alert state of every group; ``evaluate()`` is one round (the scheduler calls it)."""
 
@@ -110,8 +106,12 @@ class DemandMonitor:
             for g in self.config.groups}
         self.shiftable = {g.id: shiftable_devices(plant, g) for g in self.config.groups}
         self.stale: set[str] = set()
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="alert")
-        self.pending: list[Future[list[Delivery]]] = []
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="alert")  # close() waits for it
+        # per billing meter, fixed for the process: how its counter is read into minute energy
+        devices = {d.id: d for d in plant.devices}
+        self._meter_reading = {m: (max(10.0, 3 * devices[m].poll_interval_s),
+                                   CounterSpec(counter_rollover(plant, devices[m], Field.E_IMP_KWH)))
+                               for g in self.config.groups for m in g.meters}
         attempts = plant.alerts.attempts if plant.alerts else 3
         backoff_s = plant.alerts.backoff_s if plant.alerts else 1.0
         self._delivery = {"attempts": attempts, "backoff_s": backoff_s}
@@ -143,8 +143,8 @@ class DemandMonitor:
         meters = sorted({m for g in self.config.groups for m in g.meters})
         span_min = 2 * WINDOW_MIN + 3 if any(g.method == "fixed" for g in self.config.groups) else WINDOW_MIN + 3
         query = (f'SELECT "{Field.E_IMP_KWH.value}", "{Field.P_KW.value}" FROM "{ELECTRICAL}" '
-                 f"WHERE \"{Tag.SITE.value}\" = '{self.plant.site.id}' AND \"{Tag.DEVICE.value}\" =~ "
-                 f"/^({_regex(meters)})$/ AND time >= {now_ns - span_min * _MIN_NS} AND time <= {now_ns} "
+                 f"WHERE \"{Tag.SITE.value}\" = '{self.plant.site.id}' AND {tag_in(Tag.DEVICE.value, meters)} "
+                 f"AND time >= {now_ns - span_min * _MIN_NS} AND time <= {now_ns} "
                  f'GROUP BY "{Tag.DEVICE.value}"')
         out = {}
         for series in self.client.query(query, database=self.plant.influxdb.raw_database):
@@ -157,7 +157,7 @@ class DemandMonitor:
         if not devices:
             return {}
         query = (f'SELECT last("{Field.P_KW.value}") FROM "{ELECTRICAL}" WHERE "{Tag.SITE.value}" = '
-                 f"'{self.plant.site.id}' AND \"{Tag.DEVICE.value}\" =~ /^({_regex(devices)})$/ "
+                 f"'{self.plant.site.id}' AND {tag_in(Tag.DEVICE.value, devices)} "
                  f'AND time >= {now_ns - int(_STALE_S * _NS)} AND time <= {now_ns} GROUP BY "{Tag.DEVICE.value}"')
         return {s.tags[Tag.DEVICE.value]: float(s.values[0][1]) for s in
                 self.client.query(query, database=self.plant.influxdb.raw_database) if s.values[0][1] is not None}
@@ -177,9 +177,8 @@ class DemandMonitor:
         total_kwh, coverage, p_now_kw = np.zeros(minutes), np.ones(minutes), 0.0
         for meter in group.meters:
             frame = frames[meter]
-            device = next(d for d in self.plant.devices if d.id == meter)
-            kwh, cov = minute_energy_kwh(frame, edges, max_gap_s=max(10.0, 3 * device.poll_interval_s),
-                                         spec=CounterSpec(counter_rollover(self.plant, device, Field.E_IMP_KWH)))
+            max_gap_s, spec = self._meter_reading[meter]
+            kwh, cov = minute_energy_kwh(frame, edges, max_gap_s=max_gap_s, spec=spec)
             total_kwh, coverage = total_kwh + kwh, np.minimum(coverage, cov)
             recent = frame[frame["time"] >= int(frame["time"].iloc[-1]) - _P_NOW_S * _NS]
             power = recent[Field.P_KW.value].dropna() if Field.P_KW.value in recent else pd.Series(dtype=float)
@@ -232,8 +231,7 @@ class DemandMonitor:
         alert = replace(alert, shift=shift)
         log.warning("ALERT %s %s [%s, shift %s]: %s", alert.rule, alert.level, alert.group, shift or "-", alert.title)
         self._write_alert(alert, None)  # at once: a restart before delivery ends must not send it again
-        self.pending = [f for f in self.pending if not f.done()]
-        self.pending.append(self._pool.submit(self._deliver, alert, channels))
+        self._pool.submit(self._deliver, alert, channels)
         return alert
 
     def _write_alert(self, alert: Alert, results: Sequence[Delivery] | None) -> None:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from analytics.energy import INTERVAL_S, CounterSpec, energy_from_counter, energy_from_power, interval_edges
 from plantems.config import Device, PlantConfig
-from plantems.influx import InfluxClient, LineWriter
+from plantems.influx import InfluxClient, LineWriter, tag_in
 from plantems.lineproto import Point, format_line
 from plantems.schema import ELECTRICAL, ENERGY_15M, Field, Tag
 from plantems.tariffs import Tariff, tariff_for
@@ -147,9 +147,8 @@ def read_samples(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns
         out[series.tags[Tag.DEVICE.value]] = minute_samples(frame)
     without = [d.id for d in plant.devices if d.id not in out]
     if without:
-        regex = "|".join(d.replace(".", "\\.") for d in without)
         query = _aggregate_query(plant, f'mean("{Field.P_KW.value}") AS "{Field.P_KW.value}"', Field.P_KW.value,
-                                 start_ns, end_ns, devices=f' AND "{Tag.DEVICE.value}" =~ /^({regex})$/')
+                                 start_ns, end_ns, devices=f" AND {tag_in(Tag.DEVICE.value, without)}")
         for series in client.query(query, database=plant.influxdb.raw_database):
             frame = pd.DataFrame(series.values, columns=series.columns).astype({"time": "int64"})
             out[series.tags[Tag.DEVICE.value]] = minute_samples(frame)

@@ -23,7 +23,7 @@ from analytics.energy_job import minute_samples
 from analytics.scope2 import UNMETERED, Scope2Result, compute_scope2
 from plantems.config import DeviceKind, PlantConfig
 from plantems.factors import Factor, select_factor
-from plantems.influx import InfluxClient, LineWriter
+from plantems.influx import InfluxClient, LineWriter, tag_in
 from plantems.ledger import LedgerEntry
 from plantems.lineproto import Point, format_line
 from plantems.schema import ENERGY_15M, FUEL, PRODUCTION, SCOPE2, Field, Tag
@@ -219,7 +219,7 @@ def read_energy(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns:
     if devices is not None:
         if not devices:
             return pd.DataFrame(columns=["time", "device", "tou", *_ENERGY_FIELDS]).astype({"time": "int64"})
-        only = f' AND "{Tag.DEVICE.value}" =~ /^(' + "|".join(d.replace(".", "\\.") for d in devices) + ")$/"
+        only = f" AND {tag_in(Tag.DEVICE.value, devices)}"
     group_by = f"time({bucket}), " if bucket else ""
     series = client.query(f'SELECT {select} FROM "{ENERGY_15M}" WHERE "{Tag.SITE.value}" = \'{plant.site.id}\'{only} '
                           f'AND time >= {start_ns} AND time < {end_ns} '

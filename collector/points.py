@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from plantems.lineproto import Point, format_line, series_key
-from plantems.schema import AIR, ELECTRICAL, FUEL, PRODUCTION, Tag, measurement_of
+from plantems.schema import AIR, ELECTRICAL, FUEL, PRODUCTION, Field, Tag, measurement_of
 
 __all__ = ["ReadingFormatter", "status_line"]
+
+_MEASUREMENT = {f.value: measurement_of(f.value) for f in Field}  # a dict lookup on the poll hot path
 
 
 class ReadingFormatter:
@@ -31,7 +33,7 @@ class ReadingFormatter:
     def lines(self, time_ns: int, values: Mapping[str, float]) -> list[str]:
         groups: dict[str, list[str]] = {}
         for field, value in values.items():
-            groups.setdefault(measurement_of(field), []).append(f"{field}={value!r}")
+            groups.setdefault(_MEASUREMENT.get(field, ELECTRICAL), []).append(f"{field}={value!r}")
         return [f"{self._keys[m]} {','.join(fields)} {time_ns}" for m, fields in groups.items()]
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "init_databases",
     "init_users",
     "make_writer",
+    "tag_in",
 ]
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,11 @@ def _raise_for(response: requests.Response, url: str) -> None:
             403: " (the user may not write to this database)",
             404: " (database missing? run `plantems influx init`)"}.get(status, "")
     raise InfluxUnavailable(f"{url}: HTTP {status}{hint}: {reason}")
+
+
+def tag_in(tag: str, values: Sequence[str]) -> str:
+    """InfluxQL condition: ``tag`` is one of ``values`` (configured ids: only '.' needs escaping)."""
+    return f'"{tag}" =~ /^(' + "|".join(v.replace(".", "\\.") for v in values) + ")$/"
 
 
 class _HttpBase:
