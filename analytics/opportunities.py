@@ -204,19 +204,20 @@ def reactive_power(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFram
             "saving_cny": compensation_cny + losses_kwh * loss_share * average_price_cny_per_kwh}
 
 
-def compressed_air(plant: PlantConfig, air_m3: dict[str, float], mean_bar: dict[str, float],
+def compressed_air(plant: PlantConfig, air_m3: dict[str, tuple[float, float]], mean_bar: dict[str, float],
                    devices: pd.DataFrame) -> list[dict[str, Any]]:
-    """Per air meter: its compressors' energy, specific power, and the pressure-reduction saving."""
+    """Per air meter (``air_m3``: free air and its data coverage): its compressors' energy, specific
+    power, and the pressure-reduction saving."""
     table = devices.set_index("device") if len(devices) else devices
     settings = plant.compressed_air
     out = []
     for meter in (d for d in plant.devices if d.kind is DeviceKind.AIR_FLOW and d.compressors):
         mine = table.loc[table.index.intersection(list(meter.compressors))]
         kwh, cost = float(mine["energy_kwh"].sum()), float(mine["cost_cny"].sum())
-        m3 = air_m3.get(meter.id)
+        m3, coverage = air_m3.get(meter.id, (None, 0.0))
         saving_kwh = settings.saving_per_bar * settings.pressure_reduction_bar * kwh
         out.append({"device": meter.id, "compressors": list(meter.compressors), "compressor_kwh": kwh,
-                    "air_m3": m3, "kwh_per_m3": kwh / m3 if m3 else None,
+                    "air_m3": m3, "air_coverage": coverage, "kwh_per_m3": kwh / m3 if m3 else None,
                     "specific_power_kw_per_m3min": kwh / m3 * 60.0 if m3 else None,
                     "mean_bar": mean_bar.get(meter.id), "pressure_reduction_bar": settings.pressure_reduction_bar,
                     "saving_kwh": saving_kwh, "saving_cny": saving_kwh * (cost / kwh) if kwh else 0.0})

@@ -32,7 +32,8 @@ __all__ = ["month_opportunities", "opportunity_points", "read_air", "read_month_
 
 def month_opportunities(plant: PlantConfig, rollup: Rollup, intervals: pd.DataFrame, tariffs: Sequence[Tariff], *,
                         totals: pd.DataFrame | None = None, at_peak: dict[str, dict[str, float]] | None = None,
-                        air_m3: dict[str, float] | None = None, air_bar: dict[str, float] | None = None
+                        air_m3: dict[str, tuple[float, float]] | None = None,
+                        air_bar: dict[str, float] | None = None
                         ) -> dict[str, Any]:
     """The month's opportunities from its rollup and its 15-minute energy (pure).
 
@@ -118,8 +119,8 @@ def read_month_energy(client: InfluxClient, plant: PlantConfig, start_ns: int, e
 
 
 def read_air(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int
-             ) -> tuple[dict[str, float], dict[str, float]]:
-    """Free air delivered (m3) and mean header pressure (bar) per air meter over the window."""
+             ) -> tuple[dict[str, tuple[float, float]], dict[str, float]]:
+    """Free air delivered (m3, with its coverage) and mean header pressure (bar) per air meter."""
     if not any(d.kind is DeviceKind.AIR_FLOW for d in plant.devices):
         return {}, {}
     volumes = read_counter_totals(client, plant, AIR, Field.AIR_M3, start_ns, end_ns)

@@ -164,10 +164,11 @@ def _opportunities_html(rollup: Rollup) -> str:
     if air:
         parts.append("<h3>Compressed air</h3>" + _table(
             [[a["device"], ", ".join(a["compressors"]), a["compressor_kwh"], a["air_m3"] or "not metered",
+              f"{a['air_coverage']:.1%}",
               a["specific_power_kw_per_m3min"] or "n/a", a["mean_bar"] or "n/a",
               f"{a['pressure_reduction_bar']:g} bar: {a['saving_kwh']:,.0f} kWh, {a['saving_cny']:,.0f} CNY"]
              for a in air],
-            ["air meter", "compressors", "compressor kWh", "free air m3", "kW per m3/min", "mean bar(g)",
+            ["air meter", "compressors", "compressor kWh", "free air m3", "coverage", "kW per m3/min", "mean bar(g)",
              "saving if the header pressure were lower"]))
     for item in found["reactive"]:
         if item.get("pf") is None:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.energy import CounterSpec, energy_from_counter
-from analytics.energy_job import minute_samples
+from analytics.energy_job import counter_rollover, minute_samples
 from analytics.scope2 import UNMETERED, Scope2Result, compute_scope2
 from plantems.config import DeviceKind, PlantConfig
 from plantems.factors import Factor, select_factor
@@ -52,6 +52,7 @@ class MonthData:
     production_t: float | None  # tonnes of output in the month, None if none was recorded
     fuel_m3: dict[str, float] = field(default_factory=dict)  # natural gas per fuel meter (Scope 1)
     production_by_line: dict[str, float] = field(default_factory=dict)
+    fuel_coverage: dict[str, float] = field(default_factory=dict)  # per fuel meter, 0-1
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,11 @@ class Rollup:
 
     @property
     def poor_coverage(self) -> list[str]:
-        return [f"{r.device} ({r.coverage:.1%})" for r in self.devices.itertuples() if r.coverage < POOR_COVERAGE]
+        """Electricity and gas meters under 95 % coverage (flagged on the report's first page)."""
+        scope1 = self.provenance.get("scope1")
+        fuel = scope1.get("coverage", {}) if isinstance(scope1, dict) else {}
+        return ([f"{r.device} ({r.coverage:.1%})" for r in self.devices.itertuples() if r.coverage < POOR_COVERAGE]
+                + [f"{device} ({c:.1%})" for device, c in fuel.items() if c < POOR_COVERAGE])
 
 
 def device_table(plant: PlantConfig, frame: pd.DataFrame, tariffs: Sequence[Tariff], tz: Any,
@@ -152,7 +157,8 @@ def compute_rollup(plant: PlantConfig, month: str, data: MonthData, *, tariffs: 
         "ledger_entries_used": list(scope2.entries_used),
         "coverage_per_meter": dict(zip(devices["device"], devices["coverage"].round(4), strict=True)),
         "expected_intervals": expected,
-        "scope1": ({"factor": fuel.factor.model_dump(mode="json"), "gas_m3": data.fuel_m3} if data.fuel_m3 else
+        "scope1": ({"factor": fuel.factor.model_dump(mode="json"), "gas_m3": data.fuel_m3,
+                    "coverage": data.fuel_coverage} if data.fuel_m3 else
                    "not metered: no fuel meter delivered data this month"),
         "as_of": as_of.isoformat(),
     }
@@ -202,7 +208,9 @@ def read_month(client: InfluxClient, plant: PlantConfig, month: str) -> MonthDat
                             f'GROUP BY "{Tag.LINE.value}"', database=plant.influxdb.raw_database)
     by_line = {s.tags[Tag.LINE.value]: float(s.values[0][1]) for s in produced if s.values}
     production = sum(by_line.values()) if by_line else None
-    return MonthData(intervals, production, _read_fuel(client, plant, start, end), by_line)
+    fuel = read_counter_totals(client, plant, FUEL, Field.GAS_M3, start.value, end.value)
+    return MonthData(intervals, production, {d: m3 for d, (m3, _) in fuel.items()}, by_line,
+                     {d: cov for d, (_, cov) in fuel.items()})
 
 
 _ENERGY_FIELDS = (Field.ENERGY_KWH.value, Field.ENERGY_EXP_KWH.value, Field.COVERAGE.value,
@@ -232,14 +240,10 @@ def read_energy(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns:
     return frame.astype({"time": "int64"})
 
 
-def _read_fuel(client: InfluxClient, plant: PlantConfig, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, float]:
-    """Natural gas per fuel meter over [start, end)."""
-    return read_counter_totals(client, plant, FUEL, Field.GAS_M3, start.value, end.value)
-
-
 def read_counter_totals(client: InfluxClient, plant: PlantConfig, measurement: str, counter: Field, start_ns: int,
-                        end_ns: int) -> dict[str, float]:
-    """A counter's total per device over [start_ns, end_ns): hourly last values, rollover-aware."""
+                        end_ns: int) -> dict[str, tuple[float, float]]:
+    """A counter's total and its data coverage (0-1) per device over [start_ns, end_ns): hourly last
+    values, rollover-aware; coverage is the share of the window with samples at most 2 h apart."""
     margin = 3600 * 10**9  # the hour before anchors the first hour
     query = (f'SELECT last("{counter.value}") AS "{counter.value}", count("{counter.value}") AS "n" '
              f"FROM \"{measurement}\" WHERE \"{Tag.SITE.value}\" = '{plant.site.id}' AND time >= {start_ns - margin} "
@@ -253,12 +257,10 @@ def read_counter_totals(client: InfluxClient, plant: PlantConfig, measurement: s
             continue
         samples = minute_samples(pd.DataFrame(series.values, columns=series.columns).astype({"time": "int64"}),
                                  bucket_s=3600)
-        rollover = next((r.rollover for r in plant.meter_of(device).registers if r.quantity == counter), None) \
-            if device.mqtt is None else None
         total = energy_from_counter(samples["time"].to_numpy(dtype=np.int64),
                                     samples[counter.value].to_numpy(dtype=float), edges,
-                                    spec=CounterSpec(rollover), max_gap_s=7200)
-        out[device.id] = float(total["energy"].iloc[0])
+                                    spec=CounterSpec(counter_rollover(plant, device, counter)), max_gap_s=7200)
+        out[device.id] = (float(total["energy"].iloc[0]), round(float(total["coverage"].iloc[0]), 4))
     return out
 
 

@@ -96,6 +96,7 @@ def test_rollup_numbers_match_the_raw_counters(month_plant, influx_url):
     assert provenance["tariff"]["status"] == "to-be-confirmed"
     assert provenance["ledger_entries_used"] == ["demo-2026-10-wind"]
     assert all(c == 1.0 for c in provenance["coverage_per_meter"].values())
+    assert provenance["scope1"]["coverage"] == {"furnace-1": 1.0}  # the gas meter's completeness
     assert provenance["config_sha256"] == plant.config_sha256
     mill = next(m for m in first["meters"] if m["device"] == "mill")
     assert sum(mill[f"kwh_{p}"] for p in ("sharp", "peak", "flat", "valley")) == pytest.approx(mill["energy_kwh"])
@@ -145,6 +146,7 @@ def _check_opportunities(report: dict, influx_url: str, start: datetime, end: da
     free_air_m3 = counter_at(influx_url, "air-1", end, "air_m3", "air") - counter_at(influx_url, "air-1", start,
                                                                                       "air_m3", "air")
     assert free_air_m3 > 0 and air["air_m3"] == pytest.approx(free_air_m3, rel=1e-9)
+    assert air["air_coverage"] == 1.0  # recorded beside the figure: the meter reported all month
     assert air["specific_power_kw_per_m3min"] == pytest.approx(comp["energy_kwh"] / free_air_m3 * 60)
     assert 6.2 < air["specific_power_kw_per_m3min"] < 12  # loaded 6.2, plus the unloaded running
     (bar,) = rows(influx_url, "rollupdb", f"SELECT mean(air_bar) FROM air WHERE {window}")
