@@ -25,14 +25,16 @@ reported beside it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import time
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analytics.reactive import line_loss_reduction, monthly_pf, pf_adjustment_percent, size_capacitor_bank
+from plantems.calendar import clock_minutes
 from plantems.config import Device, DeviceKind, PlantConfig
-from plantems.demandconfig import MeterGroup, clock_minutes
+from plantems.demandconfig import MeterGroup
 from plantems.tariffs import Period, Tariff
 
 __all__ = ["allowed_periods", "compressed_air", "device_totals", "group_peak", "interval_devices", "load_shift",
@@ -47,8 +49,6 @@ def allowed_periods(tariff: Tariff, month: int, windows: Sequence[str]) -> set[P
     """Tariff periods a load may move into: those its windows reach (default: the whole day)."""
     calendar = next(c for c in tariff.calendars if month in c.months)
     covered = clock_minutes(tuple(windows)) if windows else [True] * (24 * 60)
-    from datetime import time
-
     return {calendar.period_at(time(m // 60, m % 60)) for m, inside in enumerate(covered) if inside}
 
 

@@ -6,7 +6,7 @@ Grafana's dashboard model; the SDK has no InfluxDB query type, hence ``InfluxQL`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from grafana_foundation_sdk.builders import barchart, bargauge, stat, table, timeseries
@@ -70,7 +70,6 @@ class Grid:
     x: int = 0
     y: int = 0
     row_h: int = 0
-    placed: list[GridPos] = field(default_factory=list)
 
     def next(self, w: int, h: int) -> GridPos:
         if self.x + w > 24:

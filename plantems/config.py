@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 from pydantic import Field as PydField
 
-from plantems.demandconfig import AlertsConfig, DemandConfig, clock_minutes
+from plantems.calendar import clock_minutes
+from plantems.demandconfig import AlertsConfig, DemandConfig
 from plantems.meters import MeterModel, load_meter_library
 from plantems.mqttconfig import MqttBinding, MqttConfig, MqttMapping
 from plantems.secret import Secret

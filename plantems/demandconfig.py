@@ -23,44 +23,17 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PydField
 
+from plantems.calendar import DAY_MIN, clock_minutes, parse_clock
 from plantems.secret import Secret
 from plantems.yamlconf import LocatedError
 
-__all__ = ["AlertsConfig", "ChannelConfig", "DemandConfig", "DemandLevel", "MeterGroup", "Shift", "clock_minutes",
-           "parse_clock"]
+__all__ = ["AlertsConfig", "ChannelConfig", "DemandConfig", "DemandLevel", "MeterGroup", "Shift"]
 
 Id = Annotated[str, PydField(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
-_DAY_MIN = 24 * 60
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def parse_clock(text: str) -> int:
-    """Minutes after midnight of "HH:MM" (00:00-24:00)."""
-    hours, sep, minutes = text.partition(":")
-    if not sep or not hours.isdigit() or not minutes.isdigit() or len(minutes) != 2:
-        raise ValueError(f"{text!r} is not a clock time HH:MM")
-    value = int(hours) * 60 + int(minutes)
-    if not 0 <= value <= _DAY_MIN or int(minutes) >= 60:
-        raise ValueError(f"{text!r} is not a time of day 00:00-24:00")
-    return value
-
-
-def clock_minutes(ranges: tuple[str, ...]) -> list[bool]:
-    """Which minutes of the day the "HH:MM-HH:MM" ranges cover; a range may wrap midnight."""
-    covered = [False] * _DAY_MIN
-    for text in ranges:
-        start, sep, end = text.partition("-")
-        if not sep:
-            raise ValueError(f"range {text!r}: expected HH:MM-HH:MM")
-        lo, hi = parse_clock(start), parse_clock(end)
-        if lo == hi:
-            raise ValueError(f"range {text!r} is empty")
-        for minute in (range(lo, hi) if lo < hi else [*range(lo, _DAY_MIN), *range(0, hi)]):
-            covered[minute] = True
-    return covered
 
 
 class DemandLevel(_Frozen):
@@ -173,7 +146,7 @@ class AlertsConfig(_Frozen):
         channels = {c.id: c for c in self.channels}
         if len(channels) != len(self.channels):
             raise LocatedError(("channels",), "channel ids must be unique")
-        owner: list[str | None] = [None] * _DAY_MIN
+        owner: list[str | None] = [None] * DAY_MIN
         for index, shift in enumerate(self.shifts):
             for channel_id, recipients in shift.notify.items():
                 if channel_id not in channels:

@@ -17,6 +17,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator, model_validator
 from pydantic import Field as PydField
 
+from plantems.calendar import parse_clock
 from plantems.yamlconf import ConfigError, LocatedError, load_yaml, validate
 
 __all__ = ["Period", "Tariff", "load_tariffs", "tariff_for"]
@@ -31,14 +32,6 @@ class Period(StrEnum):
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def _minutes(text: str) -> int:
-    hours, _, minutes = text.partition(":")
-    value = int(hours) * 60 + int(minutes or 0)
-    if not 0 <= value <= 24 * 60:
-        raise ValueError(f"{text!r} is not a time of day 00:00-24:00")
-    return value
 
 
 class Calendar(_Frozen):
@@ -61,7 +54,7 @@ class Calendar(_Frozen):
                 start, sep, end = text.partition("-")
                 if not sep:
                     raise LocatedError(("periods", period.value), f"range {text!r}: expected HH:MM-HH:MM")
-                lo, hi = _minutes(start), _minutes(end)
+                lo, hi = parse_clock(start), parse_clock(end)
                 if lo >= hi:
                     raise LocatedError(("periods", period.value), f"range {text!r} is empty or wraps midnight; "
                                                                   "split it at 24:00")
