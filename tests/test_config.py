@@ -109,3 +109,49 @@ def test_secret_from_env_and_file(tmp_path, monkeypatch):
     monkeypatch.setenv("PLANTEMS_T", "tok")
     assert plant.influxdb.token.resolve().get_secret_value() == "tok"
     assert "tok" not in repr(plant.influxdb.token.resolve())
+
+
+DEMAND = GOOD + """\
+demand:
+  groups: [{id: grid, meters: [mill-1], limit_kw: 5000}]
+alerts:
+  channels:
+    - {id: mail, type: email, host: 127.0.0.1, sender: a@b}
+  shifts:
+    - {id: day, start: "08:00", end: "20:00", notify: {mail: [lead@plant]}}
+    - {id: night, start: "20:00", end: "08:00", notify: {mail: [lead@plant]}}
+"""
+
+
+def test_demand_and_roster_load(tmp_path):
+    from datetime import time
+
+    plant, _ = load(tmp_path, DEMAND)
+    assert plant.demand.groups[0].levels[1].at == 1.0
+    assert plant.alerts.shift_at(time(23, 30)).id == "night" and plant.alerts.shift_at(time(8, 0)).id == "day"
+
+
+@pytest.mark.parametrize(("edit", "expected"), [
+    (lambda t: t.replace("meters: [mill-1]", "meters: [mill-9]"),
+     r"plant.yaml:8 group 'grid': unknown device 'mill-9'; a billing group sums configured meters"),
+    (lambda t: t.replace('end: "08:00"', 'end: "07:00"'),
+     r"no shift is on duty at 07:00; the roster must cover the whole day"),
+    (lambda t: t.replace('start: "20:00"', 'start: "19:00"'),
+     r"shift 'night' overlaps shift 'day' at 19:00"),
+    (lambda t: t.replace("notify: {mail: [lead@plant]}}\n    - {id: night", "notify: {pager: []}}\n    - {id: night"),
+     r"unknown channel 'pager'; defined: \['mail'\]"),
+    (lambda t: t.replace("notify: {mail: [lead@plant]}}\n    - {id: night", "notify: {mail: []}}\n    - {id: night"),
+     r"e-mail channel 'mail' needs at least one address"),
+    (lambda t: t.replace("sender: a@b}", "sender: a@b, password: hunter2}"),
+     r"plant.yaml:11 channel 'mail': password: a secret is never written in the config"),
+    (lambda t: t.replace("unit_id: 3}", "unit_id: 3, shift_windows: [\"22:00-06:00\"]}"),
+     r"plant.yaml:6 device 'fan-7': shift_windows needs shiftable: true"),
+    (lambda t: t.replace("unit_id: 3}", "unit_id: 3, shiftable: true, shift_windows: [\"22:00-25:00\"]}"),
+     r"device 'fan-7'.*'25:00' is not a time of day"),
+], ids=["unknown-meter", "roster-gap", "roster-overlap", "unknown-channel", "mail-without-address", "literal-secret",
+        "windows-not-shiftable", "bad-window"])
+def test_demand_and_alerts_refuse_with_one_clear_message(tmp_path, edit, expected):
+    found = problems(tmp_path, edit(DEMAND))
+    assert len(found) == 1, found
+    assert re.search(expected, found[0]), found[0]
+    assert "hunter2" not in found[0]
