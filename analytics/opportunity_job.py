@@ -103,19 +103,19 @@ def opportunity_points(plant: PlantConfig, found: dict[str, Any], time_ns: int, 
     return points
 
 
-def read_month_energy(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int
-                      ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, dict[str, float]]]:
+def read_month_energy(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int, *,
+                      hourly: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, dict[str, float]]]:
     """What the month's opportunities read: 15-minute rows of the billing meters and shiftable
-    loads, every device's month sums, and every device's kWh in each group's peak interval."""
+    loads, and every device's kWh in each group's peak interval. Month totals per device come
+    from the rollup's own hourly rows (``hourly``), not from another query."""
     intervals = read_energy(client, plant, start_ns, end_ns, bucket="15m", devices=interval_devices(plant))
-    totals = read_energy(client, plant, start_ns, end_ns, bucket="", devices=None)
     at_peak = {}
     for group in plant.demand.groups if plant.demand else ():
         peak = group_peak(plant, group, intervals)
         if peak is not None:
-            rows = read_energy(client, plant, peak, peak + 900 * 10**9, bucket="", devices=None)
+            rows = read_energy(client, plant, peak, peak + 900 * 10**9, bucket="")
             at_peak[group.id] = dict(zip(rows["device"], rows["energy_kwh"].astype(float), strict=True))
-    return intervals, device_totals(totals), at_peak
+    return intervals, device_totals(hourly), at_peak
 
 
 def read_air(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int

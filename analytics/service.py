@@ -21,6 +21,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from tqdm import tqdm
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from analytics.demand_job import DemandMonitor
     from analytics.rollup import Rollup
 
@@ -172,14 +174,15 @@ def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: Infl
     with tqdm(total=5, desc=f"rollup {month}", unit="step", disable=not progress) as bar:
         backfill_energy(plant, tariffs, client, writer, start.date(), last_day, progress=False)
         bar.update(1)
-        rollup = compute_rollup(plant, month, read_month(client, plant, month), tariffs=tariffs, factors=factors,
+        data = read_month(client, plant, month)
+        rollup = compute_rollup(plant, month, data, tariffs=tariffs, factors=factors,
                                 ledger=ledger, targets=targets, as_of=as_of)
         if restates is not None:
             rollup.provenance["restates"] = restates
         bar.update(1)
         write_scope2_points(plant, rollup, writer, client)
         bar.update(1)
-        rollup = _with_opportunities(plant, rollup, tariffs, client, writer)
+        rollup = _with_opportunities(plant, rollup, tariffs, client, writer, hourly=data.intervals)
         bar.update(1)
         paths = write_report(rollup, out_root / month)
         bar.update(1)
@@ -187,7 +190,7 @@ def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: Infl
 
 
 def _with_opportunities(plant: PlantConfig, rollup: Rollup, tariffs: Sequence[Tariff], client: InfluxClient,
-                        writer: LineWriter) -> Rollup:
+                        writer: LineWriter, *, hourly: pd.DataFrame) -> Rollup:
     """The month's load-shifting, maximum-demand and reactive-power opportunities, written as points."""
     from dataclasses import replace
 
@@ -202,7 +205,7 @@ def _with_opportunities(plant: PlantConfig, rollup: Rollup, tariffs: Sequence[Ta
     from plantems.schema import DEMAND, Field, Tag
 
     start, end = month_bounds(rollup.month, plant.site.tz)
-    intervals, totals, at_peak = read_month_energy(client, plant, start.value, end.value)
+    intervals, totals, at_peak = read_month_energy(client, plant, start.value, end.value, hourly=hourly)
     air_m3, air_bar = read_air(client, plant, start.value, end.value)
     found = month_opportunities(plant, rollup, intervals, tariffs, totals=totals, at_peak=at_peak, air_m3=air_m3,
                                 air_bar=air_bar)
