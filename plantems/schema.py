@@ -14,6 +14,7 @@ __all__ = [
     "AIR",
     "AIR_FIELDS",
     "ALERT",
+    "ANALYTICS_STATUS",
     "COLLECTOR_STATUS",
     "COUNTER_FIELDS",
     "DEMAND",
@@ -42,6 +43,7 @@ DEMAND: Final = "demand"
 SCOPE2: Final = "scope2"
 OPPORTUNITY: Final = "opportunity"
 ALERT: Final = "alert"
+ANALYTICS_STATUS: Final = "analytics_status"  # per job: ok, failures, last error (retried with backoff)
 
 
 class Tag(StrEnum):
@@ -127,6 +129,13 @@ class Field(StrEnum):
     REACTIVE_EXP_KVARH = "reactive_exp_kvarh"
     COVERAGE = "coverage"
     FROM_POWER = "from_power"
+    INTERP_KWH = "interp_kwh"  # the part of energy_kwh spread across a data gap (interpolated, not measured)
+    REJECTED_SAMPLES = "rejected_samples"  # counter samples in the interval rejected as implausible
+    REPLACEMENTS = "replacements"  # meter replacements/resets detected in the interval
+    # analytics_status (tag source = the job)
+    OK = "ok"
+    CONSECUTIVE_FAILURES = "consecutive_failures"
+    LAST_ERROR = "last_error"
     # demand
     PROJECTED_KW = "projected_kw"
     LIMIT_KW = "limit_kw"
@@ -160,7 +169,7 @@ class Field(StrEnum):
 
 # Which database holds a measurement: the collector writes raw, analytics derived.
 RAW_MEASUREMENTS: Final = frozenset({ELECTRICAL, FUEL, AIR, PRODUCTION, COLLECTOR_STATUS})
-DERIVED_MEASUREMENTS: Final = frozenset({ENERGY_15M, DEMAND, SCOPE2, OPPORTUNITY, ALERT})
+DERIVED_MEASUREMENTS: Final = frozenset({ENERGY_15M, DEMAND, SCOPE2, OPPORTUNITY, ALERT, ANALYTICS_STATUS})
 # Fields that are running totals. They heal gaps (a later delta covers the
 # missing interval), so the spool drops instantaneous values before them.
 COUNTER_FIELDS: Final = frozenset(
