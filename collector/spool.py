@@ -28,9 +28,14 @@ from pathlib import Path
 
 from plantems.schema import COUNTER_FIELDS
 
-__all__ = ["Batch", "Spool", "SpoolStats"]
+__all__ = ["Batch", "Spool", "SpoolError", "SpoolStats"]
 
 log = logging.getLogger(__name__)
+
+
+class SpoolError(Exception):
+    """The spool cannot be read or written (disk full, I/O error, corrupt file): a fault to report
+    and recover from, never a reason for a thread to die silently."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
