@@ -21,6 +21,7 @@ from plantems.calendar import clock_minutes
 from plantems.demandconfig import AlertsConfig, DemandConfig
 from plantems.meters import MeterModel, load_meter_library
 from plantems.mqttconfig import MqttBinding, MqttConfig, MqttMapping
+from plantems.reference import builtin
 from plantems.secret import Secret
 from plantems.yamlconf import ConfigError, LocatedError, load_yaml, validate
 
@@ -388,7 +389,7 @@ def _unique(items: tuple[Any, ...], key: str, what: str) -> None:
         seen[item.id] = index
 
 
-BUILTIN_METERS = Path(__file__).resolve().parent.parent / "config" / "meters"
+BUILTIN_METERS = builtin("meters")
 
 
 def load_plant(path: Path) -> PlantConfig:
@@ -399,6 +400,10 @@ def load_plant(path: Path) -> PlantConfig:
     base = path.resolve().parent
     extra_dirs = [base / Path(p) for p in data.get("meters_dirs", []) or [] if isinstance(p, str)]
     meters = load_meter_library(BUILTIN_METERS, *extra_dirs)
+    if not meters:  # an install without its package data would otherwise fail at the first poll
+        where = " or ".join(str(d) for d in (BUILTIN_METERS, *extra_dirs))
+        raise ConfigError([f"{path}: the meter library is empty: no models in {where}; "
+                           "reinstall plantems (its package data is missing)"])
     plant = validate(PlantConfig, data, path, lines, context={"meters": meters})
     spool_path = plant.spool.path if plant.spool.path.is_absolute() else Path.cwd() / plant.spool.path
     return plant.model_copy(update={

@@ -1,0 +1,1 @@
+"""Reference data (meter models, tariffs, emission factors, targets), installed as package data ``plantems.refdata``."""
