@@ -281,3 +281,227 @@ def test_dockerfile_copies_what_exists_and_runs_unprivileged() -> None:
         for item in source.split():
             assert (REPO / item).exists(), item
     assert re.search(r"^USER plantems$", text, re.M) and 'ENTRYPOINT ["plantems"]' in text
+
+
+# ---------------------------------------------------------------------------------------------- mosquitto
+
+MOSQUITTO = DEPLOY / "mosquitto"
+# who may publish what, written out by hand from deploy/plant.compose.yaml's comments
+PLC_DEVICES = {"plc-compressors": {"comp-3", "comp-4"}, "plc-fans": {"fan-1"}}
+USERS = ["collector", "analytics", "display", *PLC_DEVICES]
+NOT_AUTHORIZED = 0x87           # MQTT v5 PUBACK reason code
+
+
+def _telemetry(site: str, device: str) -> str:
+    return f"plant/{site}/{device}/telemetry"
+
+
+def _swap(text: str, pairs: list[tuple[str, str]]) -> str:
+    for old, new in pairs:
+        assert old in text, f"{old!r} is no longer in the file: update the test"
+        text = text.replace(old, new)
+    return text
+
+
+def _start_broker(folder: Path, main_conf: str, port: int, tls: dict[str, Path]) -> ManagedProcess:
+    """Mosquitto with the deploy configuration: `main_conf` includes folder/conf.d, which holds
+    deploy/mosquitto/plantems.conf with the certificate, password and ACL paths of this test."""
+    (folder / "conf.d").mkdir(parents=True)
+    passwd = folder / "plantems.passwd"
+    passwd.write_text("")
+    for user in USERS:
+        subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, f"{user}-pw"], check=True)
+    (folder / "conf.d" / "plantems.conf").write_text(_swap((MOSQUITTO / "plantems.conf").read_text(), [
+        ("/etc/mosquitto/plantems.passwd", str(passwd)),
+        ("/etc/mosquitto/plantems.acl", str(MOSQUITTO / "plantems.acl")),
+        ("/etc/mosquitto/certs/ca.crt", str(tls["ca.crt"])),
+        ("/etc/mosquitto/certs/server.crt", str(tls["server.crt"])),
+        ("/etc/mosquitto/certs/server.key", str(tls["server.key"])),
+        ("listener 8883", f"listener {port} 127.0.0.1")]))
+    # as root, Mosquitto would switch to the user "mosquitto", who cannot read this test's key
+    root = "user root\n" if os.geteuid() == 0 else ""
+    (folder / "mosquitto.conf").write_text(root + main_conf)
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+    def listening() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+
+    return ManagedProcess("mosquitto", [mosquitto, "-c", str(folder / "mosquitto.conf")], folder / "log",
+                          port=port).start(listening)
+
+
+@pytest.fixture
+def compose_broker(tmp_path: Path, tls_files: dict[str, Path]) -> Iterator[ManagedProcess]:  # noqa: F811
+    """deploy/mosquitto as the compose service runs it: compose.conf, then conf.d/plantems.conf."""
+    folder, port = tmp_path / "mosquitto", free_port()
+    main = _swap((MOSQUITTO / "compose.conf").read_text(), [
+        ("persistence_location /mosquitto/data/", f"persistence_location {folder}/"),
+        ("include_dir /mosquitto/config/conf.d", f"include_dir {folder}/conf.d")])
+    broker = _start_broker(folder, main, port, tls_files)
+    yield broker
+    broker.stop()
+
+
+class Client:
+    """A TLS MQTT v5 client that records the PUBACK reason code of each publish and what it receives."""
+
+    def __init__(self, port: int, ca: Path, user: str, *, v5: bool = True) -> None:
+        import paho.mqtt.client as paho
+        from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+
+        self.acks: dict[int, int] = {}
+        self.received: list[tuple[str, bytes]] = []
+        self.subscribed = False
+        self.mqtt = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"deploy-{user}{'' if v5 else '-v3'}",
+                                protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311)
+        self.mqtt.tls_set(ca_certs=str(ca))
+        self.mqtt.username_pw_set(user, f"{user}-pw")
+        self.mqtt.on_publish = lambda _c, _u, mid, reason, _p: self.acks.__setitem__(mid, reason.value)
+        self.mqtt.on_message = lambda _c, _u, msg: self.received.append((msg.topic, msg.payload))
+        self.mqtt.on_subscribe = lambda *_: setattr(self, "subscribed", True)
+        self.mqtt.connect("127.0.0.1", port)
+        self.mqtt.loop_start()
+        wait_for(self.mqtt.is_connected, timeout_s=10, what=f"{user} connected over TLS")
+
+    def subscribe(self, topic: str) -> None:
+        self.mqtt.subscribe(topic, qos=1)
+        wait_for(lambda: self.subscribed, timeout_s=10, what=f"SUBACK for {topic}")
+
+    def publish(self, topic: str, payload: bytes) -> int:
+        """Publish at QoS 1; the broker's PUBACK reason code (MQTT v5; 0: accepted, 16: accepted, no
+        subscriber, >= 128: refused; always 0 in MQTT 3.1.1, which has no reason codes)."""
+        mid = self.mqtt.publish(topic, payload, qos=1).mid
+        wait_for(lambda: mid in self.acks, timeout_s=10, what=f"PUBACK for {topic}")
+        return self.acks[mid]
+
+    def close(self) -> None:
+        self.mqtt.disconnect()  # first: it wakes the network thread, which then ends at once
+        self.mqtt.loop_stop()
+
+
+@pytest.fixture
+def clients(compose_broker: ManagedProcess, tls_files: dict[str, Path]) -> Iterator[dict[str, Client]]:  # noqa: F811
+    opened: dict[str, Client] = {}
+    try:
+        for user in USERS:
+            opened[user] = Client(compose_broker.port, tls_files["ca.crt"], user)
+        yield opened
+    finally:
+        for client in opened.values():
+            client.close()
+
+
+def test_the_acl_covers_each_mqtt_device_of_the_compose_plant_for_exactly_one_plc(plant: PlantConfig) -> None:
+    writers: dict[str, list[str]] = {}
+    user = None
+    for line in (MOSQUITTO / "plantems.acl").read_text().splitlines():
+        words = line.split()
+        if words[:1] == ["user"]:
+            user = words[1]
+        elif words[:2] == ["topic", "write"] and user in PLC_DEVICES:
+            writers.setdefault(words[2], []).append(user)
+    assert all("+" not in topic and "#" not in topic for topic in writers), "a PLC's topics are its devices' only"
+    for device in plant.mqtt_devices:
+        topic = _telemetry(plant.site.id, device.mqtt.topic_id or device.id)
+        owners = [plc for plc, devices in PLC_DEVICES.items() if device.id in devices]
+        assert len(owners) == 1 and writers.get(topic) == owners, f"{device.id}: {topic} by {writers.get(topic)}"
+
+
+def test_each_plc_publishes_its_own_devices_only(clients: dict[str, Client], plant: PlantConfig) -> None:
+    site = plant.site.id
+    collector = clients["collector"]
+    collector.subscribe(_telemetry(site, "+"))
+    accepted: list[tuple[str, bytes]] = []
+    for plc, own in PLC_DEVICES.items():
+        for device in sorted(set().union(*PLC_DEVICES.values())):
+            topic, payload = _telemetry(site, device), f'{{"from": "{plc}"}}'.encode()
+            reason = clients[plc].publish(topic, payload)
+            if device in own:
+                assert reason == 0, f"{plc} may publish {device}"
+                accepted.append((topic, payload))
+            else:
+                assert reason == NOT_AUTHORIZED, f"{plc} must not publish {device} of another PLC"
+    assert collector.publish(_telemetry(site, "comp-3"), b'{"from": "collector"}') == NOT_AUTHORIZED
+    assert clients["analytics"].publish(_telemetry(site, "fan-1"), b'{"from": "analytics"}') == NOT_AUTHORIZED
+    # The broker queues an accepted message for its subscribers before it acknowledges it, and each
+    # publish above waited for its acknowledgement: once the last accepted message has arrived,
+    # every earlier one has too, and a refused one never will.
+    sentinel = (_telemetry(site, "fan-1"), b'{"last": true}')
+    assert clients["plc-fans"].publish(*sentinel) == 0
+    wait_for(lambda: sentinel in collector.received, timeout_s=10, what="the last accepted message")
+    assert collector.received == [*accepted, sentinel]
+
+
+def test_alerts_go_from_analytics_to_displays_only(clients: dict[str, Client], plant: PlantConfig) -> None:
+    topic = f"plantems/{plant.site.id}/alerts/critical"  # the MQTT alert channel's default topic
+    display = clients["display"]
+    display.subscribe("plantems/+/alerts/#")
+    assert clients["plc-fans"].publish(topic, b"forged") == NOT_AUTHORIZED
+    assert display.publish(topic, b"forged") == NOT_AUTHORIZED
+    assert clients["analytics"].publish(topic, b"demand 7950 kW") == 0
+    wait_for(lambda: display.received, timeout_s=10, what="the alert")
+    assert display.received == [(topic, b"demand 7950 kW")]
+
+
+def test_messages_over_the_size_limit_are_dropped(clients: dict[str, Client], plant: PlantConfig,
+                                                  compose_broker: ManagedProcess,
+                                                  tls_files: dict[str, Path]) -> None:  # noqa: F811
+    limit_bytes = int(re.search(r"^message_size_limit (\d+)$", (MOSQUITTO / "plantems.conf").read_text(), re.M)[1])
+    assert 64 * 1024 <= limit_bytes <= 16 * 1024 * 1024  # room for a PLC's batch, not for a flood
+    collector = clients["collector"]
+    topic = _telemetry(plant.site.id, "comp-3")
+    collector.subscribe(topic)
+    # an MQTT 3.1.1 PLC: the broker completes the QoS 1 flow and drops the message (to a v5 client it
+    # answers PUBACK 0x95 "packet too large", which paho 2.2 cannot parse: it reconnects and resends)
+    plc = Client(compose_broker.port, tls_files["ca.crt"], "plc-compressors", v5=False)
+    try:
+        plc.publish(topic, b"x" * (limit_bytes + 1))
+        plc.publish(topic, b"y" * limit_bytes)  # in order after the first: once it is in, the first is not
+        wait_for(lambda: collector.received, timeout_s=10, what="the message at the limit")
+    finally:
+        plc.close()
+    assert [(t, len(payload), payload[:1]) for t, payload in collector.received] == [(topic, limit_bytes, b"y")]
+
+
+def test_the_listener_refuses_clients_without_tls(compose_broker: ManagedProcess) -> None:
+    # a plain MQTT CONNECT (protocol 3.1.1, clean session, client id "plain"): no CONNACK may come back
+    connect = bytes([0x10, 0x13, 0x00, 0x04]) + b"MQTT" + bytes([0x04, 0x02, 0x00, 0x3C, 0x00, 0x05]) + b"plain"
+    answer = b""
+    with socket.create_connection(("127.0.0.1", compose_broker.port), timeout=10) as sock:
+        sock.sendall(connect)
+        try:
+            while chunk := sock.recv(4096):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+    assert not answer.startswith(b"\x20"), "the TLS listener answered a plain CONNECT"
+
+
+def test_the_plant_settings_load_into_debian_mosquitto_conf(tmp_path: Path,
+                                                             tls_files: dict[str, Path]) -> None:  # noqa: F811
+    """/etc/mosquitto/conf.d/plantems.conf beside Debian's own mosquitto.conf, which already sets
+    persistence: a setting given twice would stop Mosquitto from starting."""
+    debian = Path("/etc/mosquitto/mosquitto.conf")
+    assert debian.exists(), "the Debian package mosquitto is needed (deploy/setup-debian.sh)"
+    folder, port = tmp_path / "mosquitto", free_port()
+    main = _swap(debian.read_text(), [
+        ("/run/mosquitto/mosquitto.pid", f"{folder}/mosquitto.pid"),
+        ("persistence_location /var/lib/mosquitto/", f"persistence_location {folder}/"),
+        ("log_dest file /var/log/mosquitto/mosquitto.log", "log_dest stderr"),
+        ("include_dir /etc/mosquitto/conf.d", f"include_dir {folder}/conf.d")])
+    broker = _start_broker(folder, main, port, tls_files)
+    try:
+        collector, plc = (Client(port, tls_files["ca.crt"], user) for user in ("collector", "plc-fans"))
+        collector.subscribe(_telemetry("changsha", "+"))
+        assert plc.publish(_telemetry("changsha", "comp-3"), b"{}") == NOT_AUTHORIZED
+        assert plc.publish(_telemetry("changsha", "fan-1"), b'{"p": 1}') == 0
+        wait_for(lambda: collector.received, timeout_s=10, what="the PLC's message")
+        assert collector.received == [(_telemetry("changsha", "fan-1"), b'{"p": 1}')]
+        collector.close()
+        plc.close()
+    finally:
+        broker.stop()
