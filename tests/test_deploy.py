@@ -179,6 +179,10 @@ def test_every_compose_service_is_hardened(compose: dict[str, Any]) -> None:
             # writable storage is a named volume (or tmpfs), never a folder of the host
             assert mount.read_only or mount.source in compose["volumes"], f"{name}: {mount} is a writable bind"
     assert compose["services"]["mosquitto"]["user"].split(":")[0] not in ("0", "root")
+    # the long-running plantems processes get the memory ceiling of their systemd units
+    for name, unit in (("collector", "plantems-collector.service"), ("analytics", "plantems-analytics.service")):
+        memory_max = _unit_settings((DEPLOY / "systemd" / unit).read_text())["MemoryMax"][-1]
+        assert compose["services"][name]["mem_limit"].upper() == memory_max, name
 
 
 def test_each_compose_service_can_write_where_it_must(compose: dict[str, Any], plant: PlantConfig) -> None:
