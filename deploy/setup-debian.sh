@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh Debian 12 machine: the Debian servers plantems runs against
 # (InfluxDB 1.x, Mosquitto; VictoriaMetrics as the v2-write peer, socat for a virtual RS-485 line,
-# headless Chromium to render the reports in tests, systemd-analyze to check the units) and a virtualenv
-# with the project. Run as root, or as a user with sudo. Services are NOT enabled: the demo and
-# the tests start their own instances under ./var or temporary folders.
+# headless Chromium to render the reports in tests, systemd-analyze to check the units, docker-compose
+# to validate deploy/compose.yaml: no Docker engine) and a virtualenv with the project. Run as root,
+# or as a user with sudo. Services are NOT enabled: the demo and the tests start their own instances
+# under ./var or temporary folders.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pair in influxd:influxdb mosquitto:mosquitto victoria-metrics:victoria-metrics socat:socat openssl:openssl chromium:chromium pgrep:procps systemd-analyze:systemd; do
+for pair in influxd:influxdb mosquitto:mosquitto victoria-metrics:victoria-metrics socat:socat openssl:openssl chromium:chromium pgrep:procps systemd-analyze:systemd \
+            docker-compose:docker-compose; do
   bin=${pair%%:*}; pkg=${pair##*:}
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need+=("$pkg")
 done
