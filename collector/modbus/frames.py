@@ -9,7 +9,7 @@ checked here; a frame with any mismatch is an error for that poll, never a point
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["ExpectedResponse", "response_problem"]
 
@@ -17,9 +17,8 @@ _BIT_FUNCTION_CODES = frozenset({1, 2})
 _EXCEPTION_FLAG = 0x80
 
 
-@dataclass(frozen=True, slots=True)
-class ExpectedResponse:
-    """What the answer to one read request must look like."""
+class ExpectedResponse(NamedTuple):
+    """What the answer to one read request must look like (a tuple: built per request, cheaply)."""
 
     unit_id: int
     function_code: int  # 1-4
