@@ -2,7 +2,9 @@
 
 One ``ModbusBus`` per gateway or TCP meter: one connection, one request at a
 time. Only read function codes exist here (1-4): there is no write method to
-call by mistake.
+call by mistake. Every received frame is checked against the request in
+flight (``frames.response_problem``) before pymodbus decodes it; pymodbus
+3.11.4 itself checks only the transaction and unit ids.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from plantems.meters import RegisterType
 __all__ = ["READ_FUNCTION_CODES", "ModbusBus", "ModbusReadError"]
 
 log = logging.getLogger(__name__)
-# pymodbus logs every timeout at ERROR; health transitions are logged once by the poller instead.
+# pymodbus logs every timeout and garbage frame at ERROR; health transitions are logged once by the
+# poller instead.
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 READ_FUNCTION_CODES: Final[Mapping[RegisterType, int]] = {
