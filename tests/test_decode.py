@@ -4,8 +4,7 @@ import math
 import struct
 
 import pytest
-
-from collector.modbus.decode import compile_plan
+from plantems.collector.modbus.decode import compile_plan
 
 
 def words(*floats):

@@ -7,12 +7,13 @@ import logging
 import time
 from pathlib import Path
 
-from collector.modbus.client import ModbusBus
-from collector.modbus.poller import DeviceRuntime, HealthLog, PollClock, Stopper, poll_bus
-from collector.service import Shard, build_runtimes
+from plantems.collector.modbus.client import ModbusBus
+from plantems.collector.modbus.poller import DeviceRuntime, HealthLog, PollClock, Stopper, poll_bus
+from plantems.collector.service import Shard, build_runtimes
+from plantems.simulator.server import ModbusEndpoint
+
 from plantems.config import load_plant
 from plantems.localservers import free_port
-from simulator.server import ModbusEndpoint
 from tests.support import SequenceMeter, write_plant
 
 INTERVAL_S = 0.2
@@ -109,14 +110,14 @@ class FakeClock:
 
 
 def test_a_flapping_device_logs_its_first_change_then_one_summary_a_minute(tmp_path, meters, caplog):
-    caplog.set_level(logging.INFO, logger="collector.modbus.poller")
+    caplog.set_level(logging.INFO, logger="plantems.collector.modbus.poller")
     plant = _plant(tmp_path, free_port(), [])
     flapper, steady = build_runtimes(plant, Shard())["gw-a"][:2]
     clock = FakeClock()
     health = HealthLog(clock=clock)
 
     def lines() -> list[str]:
-        return [r.getMessage() for r in caplog.records if r.name == "collector.modbus.poller"]
+        return [r.getMessage() for r in caplog.records if r.name == "plantems.collector.modbus.poller"]
 
     for _ in range(50):  # down and up on every poll for 50 s
         flapper.mark_down("unit 1 holding@0+30: exception code 4", health)

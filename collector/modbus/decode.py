@@ -13,7 +13,8 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from collector.modbus.planner import ReadRequest, plan_device, plan_multipliers
+from plantems.collector.modbus.planner import ReadRequest, plan_device, plan_multipliers
+
 from plantems.meters import PF_REACTIVE, ByteOrder, MeterModel, PfSign, RawLayout, WordOrder
 from plantems.registers import STRUCT_CODES, decode_words
 
