@@ -27,6 +27,7 @@ __all__ = [
     "DataType",
     "MeterModel",
     "Multiplier",
+    "PfSign",
     "Register",
     "RegisterType",
     "WordOrder",
@@ -80,6 +81,21 @@ class ByteOrder(StrEnum):
     LITTLE = "little"  # BADC / DCBA
 
 
+class PfSign(StrEnum):
+    """Where a power factor's sign comes from (the schema's: + inductive/lagging, - capacitive/leading)."""
+
+    AS_READ = "as_read"  # the register is signed (a scale of -1 flips a meter's opposite convention)
+    # The register reads 0..1 (e.g. Acrel ADW300, Siemens PAC3200): the sign is reactive power's,
+    # q > 0 (inductive import) giving +; q = 0 gives +.
+    FROM_REACTIVE = "from_reactive"
+
+
+# The reactive power that signs each power factor under PfSign.FROM_REACTIVE.
+PF_REACTIVE: Final[Mapping[Field, Field]] = {
+    Field.PF: Field.Q_KVAR, Field.PF_L1: Field.Q_L1_KVAR, Field.PF_L2: Field.Q_L2_KVAR, Field.PF_L3: Field.Q_L3_KVAR,
+}
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -118,6 +134,7 @@ class Register(RawLayout):
     # Raw value at which a counter wraps to 0. Default for integer counters:
     # 2**bits (register width); float counters have none unless the datasheet says.
     rollover_raw: float | None = None
+    pf_sign: PfSign = PfSign.AS_READ
 
     @property
     def counter(self) -> bool:
@@ -165,6 +182,25 @@ class MeterModel(_Frozen):
                 if name not in names:
                     raise LocatedError(("registers", index, "multiply_by"),
                                        f"multiplier {name!r} is not defined; defined: {sorted(names) or 'none'}")
+        self._check_pf_sign()
+        self._check_overlaps()
+        return self
+
+    def _check_pf_sign(self) -> None:
+        quantities = {r.quantity for r in self.registers}
+        for index, reg in enumerate(self.registers):
+            if reg.pf_sign is PfSign.AS_READ:
+                continue
+            reactive = PF_REACTIVE.get(reg.quantity)
+            if reactive is None:
+                raise LocatedError(("registers", index, "pf_sign"),
+                                   f"{reg.pf_sign} applies to power factors ({', '.join(PF_REACTIVE)}), "
+                                   f"not to {reg.quantity}")
+            if reactive not in quantities:
+                raise LocatedError(("registers", index, "pf_sign"),
+                                   f"{reg.pf_sign} on {reg.quantity} needs a {reactive} register in the model")
+
+    def _check_overlaps(self) -> None:
         spans = [("registers", i, r) for i, r in enumerate(self.registers)]
         spans += [("multipliers", i, m) for i, m in enumerate(self.multipliers)]
         spans.sort(key=lambda s: (s[2].register_type, s[2].address))
@@ -174,7 +210,6 @@ class MeterModel(_Frozen):
                 raise LocatedError((kind, index, "address"),
                                    f"registers overlap: {b.address} lies inside {what} at "
                                    f"{a.address}..{a.end - 1} ({a.register_type})")
-        return self
 
 
 def _apply_defaults(data: Any) -> Any:

@@ -21,7 +21,7 @@ from pymodbus.datastore import ModbusServerContext
 from pymodbus.datastore.context import ModbusBaseDeviceContext
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 
-from plantems.meters import MeterModel, RawLayout, RegisterType
+from plantems.meters import MeterModel, PfSign, RawLayout, RegisterType
 from plantems.registers import encode_value
 
 __all__ = ["MeterRegisters", "ModbusEndpoint", "encode_reading"]
@@ -111,6 +111,7 @@ def encode_reading(model: MeterModel, values: Mapping[str, float], multipliers: 
     for reg in model.registers:
         quantity = reg.quantity.value
         value = values.get(quantity, 0.0) if quantity not in seen else 0.0
+        value = abs(value) if reg.pf_sign is PfSign.FROM_REACTIVE else value  # the sign is q's on decode
         seen.add(quantity)
         factor = reg.scale
         for name in reg.multiply_by:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from plantems.localservers import ManagedProcess, free_port, start_influxd
+from tests.rawmodbus import Fault, RawModbusServer, float_words
 from tests.support import CollectorProcess, SequenceMeter, rows, start_endpoint, wait_for, write_plant
 
 INTERVAL_S = 0.5
@@ -236,3 +237,55 @@ def test_rtu_over_serial_line(influx_url, db, tmp_path, meters, loop_thread, col
     for dev_id, unit in (("s3", units[3]), ("s4", units[4])):
         assert sequence_of(stored(influx_url, db, dev_id)) == list(range(1, unit.seq + 1))
     assert set(endpoint.function_codes()) == {3}
+
+
+MALFORMED_REASONS = {
+    "wrong_function_code": "function code 4 in the response, expected 3",
+    "wrong_protocol_id": "protocol id 1 in the response, expected 0",
+    "wrong_transaction_id": "in the response, expected",
+    "wrong_unit_id": "unit id 2 in the response, expected 1",
+    "short_byte_count": "byte count 58 in the response, expected 60 for 30 asked for",
+    "odd_byte_count": "byte count 61 in the response, expected 60 for 30 asked for",
+    "stall": "No response received",
+}
+
+
+def test_malformed_responses_become_errors_never_points(influx_url, db, tmp_path, meters, loop_thread,
+                                                        collector_factory):
+    registers = {0: float_words(12.5)[0], 1: float_words(12.5)[1], 22: float_words(1000.25)[0],
+                 23: float_words(1000.25)[1]}  # p_kw and e_imp_kwh of generic_float32
+    servers = {fault.value: RawModbusServer(registers, fault=fault) for fault in Fault}
+    servers["raw_ok"] = RawModbusServer(registers)  # the same server, answering correctly
+    ports = {name: free_port() for name in servers}
+    for name, server in servers.items():
+        loop_thread.run(server.start(ports[name]))
+    healthy_port = free_port()
+    healthy = SequenceMeter(meters["generic_float32"])
+    start_endpoint(loop_thread, healthy_port, {1: healthy})
+    config = write_plant(tmp_path, influx_url=influx_url, db=db, body="devices:\n" + "".join(
+        device_line(name, f"host: 127.0.0.1, port: {port}, timeout_s: 0.3, rated_kw: 500")
+        for name, port in ports.items()) + device_line("healthy", f"host: 127.0.0.1, port: {healthy_port}"))
+    collector = collector_factory(config)
+    wait_for(lambda: len(stored(influx_url, db, "raw_ok")) >= 3 and len(stored(influx_url, db, "healthy")) >= 5
+             and len(rows(
+        influx_url, db, "SELECT last(errors) FROM collector_status WHERE source = 'stall'")) == 1,
+             timeout_s=20, what="good readings and a status report")
+    collector.stop()
+
+    for name in MALFORMED_REASONS:
+        assert stored(influx_url, db, name) == [], name
+        assert servers[name].function_codes[3] >= 1, name  # it was asked, and answered badly
+    assert all(p["p_kw"] == 12.5 and p["e_imp_kwh"] == 1000.25 for p in stored(influx_url, db, "raw_ok"))
+    assert sequence_of(stored(influx_url, db, "healthy")) == list(range(1, healthy.seq + 1))
+    assert healthy.seq >= 5
+    status = rows(influx_url, db, "SELECT last(up) AS up, last(errors) AS errors FROM collector_status "
+                                  "GROUP BY source")
+    by_source = {r["source"]: r for r in status}
+    for name in MALFORMED_REASONS:
+        assert by_source[name]["up"] == 0.0 and by_source[name]["errors"] >= 1, name
+    assert by_source["raw_ok"]["errors"] == 0.0 and by_source["healthy"]["errors"] == 0.0
+    log = collector.output()
+    for name, reason in MALFORMED_REASONS.items():
+        down = [line for line in log.splitlines() if f"device {name} (127.0.0.1 unit 1) is down" in line]
+        assert len(down) == 1 and " WARNING " in down[0] and reason in down[0], (name, down)
+    assert "Traceback" not in log and " ERROR " not in log, log

@@ -50,11 +50,11 @@ GOLDEN = {
          (HR, 3203, "q", 123456789), (HR, 3223, "q", 5000)],
         {"i_l1_a": 101.5, "v_l1_v": 229.0, "p_kw": 12.5, "f_hz": 50.01, "e_imp_kwh": 123456.789,
          "eq_exp_kvarh": 5.0}),
-    "acrel_adw300": (  # fixed-point integers
-        [(HR, 20, "H", 2305), (HR, 26, "H", 1234), (HR, 36, "i", -15200), (HR, 57, "H", 870),
+    "acrel_adw300": (  # fixed-point integers; PF 0..1 signed by reactive power (capacitive here)
+        [(HR, 20, "H", 2305), (HR, 26, "H", 1234), (HR, 36, "i", -15200), (HR, 44, "i", -8600), (HR, 57, "H", 870),
          (HR, 59, "H", 4999), (HR, 62, "I", 1234567), (HR, 66, "I", 250)],
-        {"v_l1_v": 230.5, "i_l1_a": 12.34, "p_kw": -15.2, "pf": 0.87, "f_hz": 49.99, "e_imp_kwh": 12345.67,
-         "eq_imp_kvarh": 2.5}),
+        {"v_l1_v": 230.5, "i_l1_a": 12.34, "p_kw": -15.2, "q_kvar": -8.6, "pf": -0.87, "f_hz": 49.99,
+         "e_imp_kwh": 12345.67, "eq_imp_kvarh": 2.5}),
     "janitza_umg604": (  # SI units: W, Wh
         [(HR, 19000, "f", 230.0), (HR, 19012, "f", 80.5), (HR, 19026, "f", 152000.0), (HR, 19050, "f", 49.97),
          (HR, 19068, "f", 5.0e6), (HR, 19100, "f", 1.2e6), (HR, 19108, "f", 3.0e3)],

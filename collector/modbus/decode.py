@@ -2,7 +2,8 @@
 
 ``DevicePlan`` is compiled once per device: the reads of one poll and, for
 each register, which read and offset hold its words. Decoding a poll is then
-a slice, an unpack and a multiply per register.
+a slice, an unpack and a multiply per register. A power factor read as
+0..1 takes its sign from reactive power (``pf_sign: from_reactive``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from plantems.collector.modbus.planner import ReadRequest, plan_device, plan_multipliers
 
-from plantems.meters import ByteOrder, MeterModel, RawLayout, WordOrder
+from plantems.meters import PF_REACTIVE, ByteOrder, MeterModel, PfSign, RawLayout, WordOrder
 from plantems.registers import STRUCT_CODES, decode_words
 
 __all__ = ["DecodeError", "DevicePlan", "compile_plan", "decode_multipliers"]
@@ -63,6 +64,7 @@ class DevicePlan:
     counters: frozenset[str]
     unpackers: tuple[_ReadUnpacker, ...]
     slow: tuple[int, ...]  # entries with swapped words/bytes
+    signed_by: tuple[tuple[str, str], ...] = ()  # (power factor, the reactive power that gives its sign)
 
     def decode(self, results: Sequence[Sequence[int]],
                multipliers: Mapping[str, float]) -> tuple[dict[str, float], list[str]]:
@@ -97,7 +99,21 @@ class DevicePlan:
             values[entry.quantity] = values.get(entry.quantity, 0.0) + value
         for quantity in invalid:
             values.pop(quantity, None)  # a sum with a missing part is not the quantity
+        _sign_power_factors(values, invalid, self.signed_by)
         return values, invalid
+
+
+def _sign_power_factors(values: dict[str, float], invalid: list[str],
+                        signed_by: Sequence[tuple[str, str]]) -> None:
+    """Give unsigned power factors the sign of their reactive power (+ inductive, q >= 0)."""
+    for pf, reactive in signed_by:
+        if pf not in values:
+            continue
+        if reactive not in values:  # no sign this poll: an unsigned PF would read as inductive
+            del values[pf]
+            invalid.append(pf)
+            continue
+        values[pf] = -abs(values[pf]) if values[reactive] < 0 else abs(values[pf])
 
 
 def _locate(reads: Sequence[ReadRequest], layout: RawLayout) -> tuple[int, int]:
@@ -119,7 +135,9 @@ def compile_plan(model: MeterModel, *, max_gap_fill: int) -> DevicePlan:
     counters = frozenset(r.quantity.value for r in model.registers if r.counter)
     unpackers = tuple(_unpacker(read, index, entries) for index, read in enumerate(reads))
     slow = tuple(i for i, e in enumerate(entries) if not e.fast)
-    return DevicePlan(reads, tuple(plan_multipliers(model)), tuple(entries), counters, unpackers, slow)
+    signed_by = tuple(dict.fromkeys((r.quantity.value, PF_REACTIVE[r.quantity].value) for r in model.registers
+                                    if r.pf_sign is PfSign.FROM_REACTIVE))
+    return DevicePlan(reads, tuple(plan_multipliers(model)), tuple(entries), counters, unpackers, slow, signed_by)
 
 
 def decode_multipliers(model: MeterModel, reads: Sequence[ReadRequest],
