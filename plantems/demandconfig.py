@@ -27,6 +27,8 @@ from plantems.calendar import DAY_MIN, clock_minutes, parse_clock
 from plantems.secret import Secret
 from plantems.yamlconf import LocatedError
 
+PF_STANDARDS = (0.9, 0.85, 0.8)  # the power-factor adjustment tables of 1983
+
 __all__ = ["AlertsConfig", "ChannelConfig", "DemandConfig", "DemandLevel", "MeterGroup", "Shift"]
 
 Id = Annotated[str, PydField(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
@@ -53,8 +55,15 @@ class MeterGroup(_Frozen):
     levels: tuple[DemandLevel, ...] = (DemandLevel(name="warning", at=0.9), DemandLevel(name="critical", at=1.0))
     hysteresis: float = PydField(default=0.03, ge=0, lt=0.5)  # of the limit, before a level re-arms
     escalate_after_min: float = PydField(default=5.0, gt=0, le=15)
-    pf_standard: Literal[0.9, 0.85, 0.8] = 0.9  # 功率因数考核标准 on the bill
+    pf_standard: float = 0.9  # 功率因数考核标准 on the bill: 0.90, 0.85 or 0.80 (the 1983 tables)
     pf_target: float = PydField(default=0.95, gt=0.5, le=1.0)  # what a capacitor bank should reach
+
+    @field_validator("pf_standard")
+    @classmethod
+    def _one_of_the_tables(cls, value: float) -> float:
+        if value not in PF_STANDARDS:
+            raise ValueError(f"must be one of {', '.join(f'{s:.2f}' for s in PF_STANDARDS)} (the 1983 tables)")
+        return value
 
     @field_validator("levels")
     @classmethod

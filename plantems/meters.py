@@ -201,7 +201,8 @@ class MeterModel(_Frozen):
                                    f"{reg.pf_sign} on {reg.quantity} needs a {reactive} register in the model")
 
     def _check_overlaps(self) -> None:
-        spans = [("registers", i, r) for i, r in enumerate(self.registers)]
+        spans: list[tuple[str, int, Register | Multiplier]] = [("registers", i, r)
+                                                                for i, r in enumerate(self.registers)]
         spans += [("multipliers", i, m) for i, m in enumerate(self.multipliers)]
         spans.sort(key=lambda s: (s[2].register_type, s[2].address))
         for (_, _, a), (kind, index, b) in itertools.pairwise(spans):

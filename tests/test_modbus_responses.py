@@ -21,7 +21,7 @@ from plantems.meters import RegisterType
 from tests.rawmodbus import Fault, RawModbusServer, float_words
 
 READ = ReadRequest(RegisterType.HOLDING, 0, 4)
-EXPECTED = ExpectedResponse(unit_id=7, function_code=3, count=4, transaction_id=9)
+EXPECTED = ExpectedResponse(unit_id=7, function_code=3, asked=4, transaction_id=9)
 GOOD_PDU = bytes((3, 8)) + bytes(range(8))
 
 

@@ -70,7 +70,7 @@ class _CheckedFramer(FramerBase):
             log.debug("%s: a frame with no request in flight (late answer?), dropped", type(self).__name__)
             return used, None
         if self.has_mbap:
-            expected = ExpectedResponse(expected.unit_id, expected.function_code, expected.count, exp_tid)
+            expected = ExpectedResponse(expected.unit_id, expected.function_code, expected.asked, exp_tid)
         problem = response_problem(expected, transaction_id=tid if self.has_mbap else None,
                                    protocol_id=int.from_bytes(data[2:4], "big") if self.has_mbap else None,
                                    unit_id=unit_id, pdu=pdu_bytes)

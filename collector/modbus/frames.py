@@ -22,14 +22,14 @@ class ExpectedResponse(NamedTuple):
 
     unit_id: int
     function_code: int  # 1-4
-    count: int  # registers or bits asked for
+    asked: int  # registers or bits asked for (not `count`: that is a tuple method)
     transaction_id: int | None  # None on RTU framing (no MBAP header)
 
     @property
     def byte_count(self) -> int:
         if self.function_code in _BIT_FUNCTION_CODES:
-            return (self.count + 7) // 8
-        return 2 * self.count
+            return (self.asked + 7) // 8
+        return 2 * self.asked
 
 
 def response_problem(expected: ExpectedResponse, *, transaction_id: int | None, protocol_id: int | None,
@@ -65,7 +65,7 @@ def _pdu_problem(expected: ExpectedResponse, pdu: bytes) -> str | None:
         return f"function code {function_code} in the response, expected {expected.function_code}"
     if len(pdu) < 2 or pdu[1] != expected.byte_count:
         got = pdu[1] if len(pdu) >= 2 else "missing"
-        return f"byte count {got} in the response, expected {expected.byte_count} for {expected.count} asked for"
+        return f"byte count {got} in the response, expected {expected.byte_count} for {expected.asked} asked for"
     if len(pdu) != 2 + expected.byte_count:
         return f"response carries {len(pdu) - 2} data bytes, its byte count says {expected.byte_count}"
     return None
