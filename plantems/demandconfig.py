@@ -140,6 +140,8 @@ class AlertsConfig(_Frozen):
     shifts: tuple[Shift, ...] = PydField(min_length=1)
     attempts: int = PydField(default=3, ge=1, le=10)
     backoff_s: float = PydField(default=1.0, ge=0, le=60)
+    # one attempt, connect to answer: a peer that trickles bytes never trips a per-read timeout
+    attempt_deadline_s: float = PydField(default=15.0, gt=0, le=300)
 
     @model_validator(mode="after")
     def _roster(self) -> Self:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
-from analytics.notify import Alert, deliver
+from analytics.notify import Alert, Dispatcher, deliver
 from analytics.notify.email import Email
 from analytics.notify.http import DingTalk, Webhook, WeCom, dingtalk_signature
 from analytics.notify.mqtt import MqttTopic
@@ -72,3 +73,51 @@ def test_dingtalk_signature_matches_the_documented_algorithm():
 
     expected = base64.b64encode(hmac.new(b"s", b"1700000000000\ns", hashlib.sha256).digest()).decode()
     assert dingtalk_signature("s", 1_700_000_000_000) == expected
+
+
+def test_a_trickling_channel_never_holds_up_the_others(receiver, trickle):
+    """12 alerts, a peer that answers one byte a second: every alert reaches the healthy channel
+    while the slow peer still holds its connections, and every record is completed."""
+    url, received = receiver
+    finished: dict[int, list] = {}
+    dispatcher = Dispatcher(attempts=1, backoff_s=0.0, deadline_s=0.5)
+    channels = [Webhook(f"{trickle.url}/slow", name="slow"), Webhook(f"{url}/hook", name="healthy")]
+    for n in range(12):
+        dispatcher.submit(replace(ALERT, time_ns=ALERT.time_ns + n), channels,
+                          lambda alert, results: finished.__setitem__(alert.time_ns, results))
+    wait_for(lambda: len([r for r in received if r["path"] == "/hook"]) == 12, timeout_s=30,
+             what="all 12 alerts at the healthy receiver")
+    assert trickle.open_connections[0] >= 1  # the slow peer has answered nothing to anyone yet
+    wait_for(lambda: len(finished) == 12, timeout_s=60, what="the results of all 12 alerts")
+    dispatcher.close(grace_s=0)
+    assert sorted(r["body"]["time_ns"] for r in received) == [ALERT.time_ns + n for n in range(12)]
+    for slow, healthy in finished.values():
+        assert healthy.ok and healthy.attempts == 1
+        assert not slow.ok and slow.error == "slow: no answer within 0.5 s (attempt abandoned)"
+    assert len(trickle.paths) == 12  # every alert was tried on the slow channel too
+
+
+def test_closing_records_what_was_not_delivered_with_the_reason(receiver, trickle):
+    """Shutdown does not wait for a stuck peer: the alert in flight and the ones queued behind it
+    are reported as failed, saying why; the healthy channel's deliveries are kept."""
+    url, received = receiver
+    finished: dict[int, list] = {}
+    dispatcher = Dispatcher(attempts=3, backoff_s=0.0, deadline_s=600.0, workers_per_channel=1)
+    channels = [Webhook(f"{url}/hook", name="healthy"), Webhook(f"{trickle.url}/slow", name="slow")]
+    for n in range(3):
+        dispatcher.submit(replace(ALERT, time_ns=ALERT.time_ns + n), channels,
+                          lambda alert, results: finished.__setitem__(alert.time_ns, results))
+    wait_for(lambda: len(trickle.paths) == 1 and len(received) == 3, timeout_s=30,
+             what="the first alert stuck at the slow peer, all three at the healthy one")
+    dispatcher.close(grace_s=0.2)  # bounded: the deadline of 600 s is not waited for
+    assert len(finished) == 3
+    first, *queued = (finished[ALERT.time_ns + n] for n in range(3))
+    assert all(healthy.ok for healthy, _ in finished.values())
+    assert first[1].attempts == 1 and first[1].error == "shutting down during attempt 1, no answer yet"
+    assert first[1].summary() == "slow: failed after 1 (shutting down during attempt 1, no answer yet)"
+    for _, slow in queued:
+        assert not slow.ok and slow.attempts == 0 and slow.error == "not sent: shutting down before this attempt"
+        assert slow.summary() == "slow: failed, not attempted (not sent: shutting down before this attempt)"
+    late: list = []
+    dispatcher.submit(ALERT, channels, lambda alert, results: late.extend(results))
+    assert [d.error for d in late] == ["not sent: alert delivery has stopped (shutdown)"] * 2
