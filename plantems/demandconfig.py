@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from datetime import time
 from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PydField
@@ -79,6 +80,14 @@ class _Channel(_Frozen):
 class WebhookChannel(_Channel):
     type: Literal["webhook"]
     url: str | Secret  # a receiver URL; give it as a secret when it carries a key
+
+    @field_validator("url")
+    @classmethod
+    def _no_login_in_url(cls, value: str | Secret) -> str | Secret:
+        if isinstance(value, str) and "@" in urlsplit(value).netloc:
+            raise ValueError("a login in the URL is refused (it would be printed and logged): give the URL as "
+                             "{env: VARIABLE} or {file: PATH}")
+        return value
 
 
 class WeComChannel(_Channel):

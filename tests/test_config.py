@@ -220,3 +220,28 @@ def test_a_login_in_the_influxdb_url_is_refused_without_printing_it(tmp_path):
     assert re.search(r"plant.yaml:7 influxdb: url = <hidden>: a login in the URL is refused .* give "
                      r"influxdb.username and influxdb.password: \{env: VARIABLE\} instead", found[0]), found[0]
     assert "hunter2" not in found[0]
+
+
+def test_a_login_in_a_plain_webhook_url_is_refused(tmp_path):
+    found = problems(tmp_path, DEMAND.replace("    - {id: mail, type: email, host: 127.0.0.1, sender: a@b}",
+                                              "    - {id: mail, type: webhook, url: 'https://bot:hunter2@hooks.plant/x'}"))
+    assert len(found) == 1, found
+    assert re.search(r"plant.yaml:11 channel 'mail': url: a login in the URL is refused .* give the URL "
+                     r"as \{env: VARIABLE\} or \{file: PATH\}", found[0]), found[0]
+    assert "hunter2" not in found[0]
+
+
+def test_analyze_refuses_to_start_without_a_channel_secret_naming_file_line_and_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("PLANTEMS_NO_DING_URL", raising=False)
+    path = tmp_path / "plant.yaml"
+    path.write_text(DEMAND.replace(
+        "    - {id: mail, type: email, host: 127.0.0.1, sender: a@b}",
+        "    - {id: mail, type: email, host: 127.0.0.1, sender: a@b}\n"
+        "    - {id: ding, type: dingtalk, url: {env: PLANTEMS_NO_DING_URL}, secret: {env: PLANTEMS_NO_DING_URL}}")
+        .replace("notify: {mail: [lead@plant]}}\n    - {id: night", "notify: {mail: [lead@plant], ding: []}}\n"
+                 "    - {id: night") + "influxdb: {url: 'http://127.0.0.1:9', api: v1}\n")
+    tariffs = Path(__file__).resolve().parent.parent / "config" / "tariffs"
+    result = CliRunner().invoke(main, ["analyze", "--config", str(path), "--tariffs", str(tariffs)])
+    assert result.exit_code == 2, result.output
+    assert f"{path}:12 channel 'ding': url = {{env: PLANTEMS_NO_DING_URL}}: environment variable " \
+           "PLANTEMS_NO_DING_URL is not set" in result.output
