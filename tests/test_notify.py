@@ -80,7 +80,7 @@ def test_a_trickling_channel_never_holds_up_the_others(receiver, trickle):
     while the slow peer still holds its connections, and every record is completed."""
     url, received = receiver
     finished: dict[int, list] = {}
-    dispatcher = Dispatcher(attempts=1, backoff_s=0.0, deadline_s=0.5)
+    dispatcher = Dispatcher(attempts=1, backoff_s=0.0, deadline_s=0.5, max_stuck=12)
     channels = [Webhook(f"{trickle.url}/slow", name="slow"), Webhook(f"{url}/hook", name="healthy")]
     for n in range(12):
         dispatcher.submit(replace(ALERT, time_ns=ALERT.time_ns + n), channels,
@@ -121,3 +121,17 @@ def test_closing_records_what_was_not_delivered_with_the_reason(receiver, trickl
     late: list = []
     dispatcher.submit(ALERT, channels, lambda alert, results: late.extend(results))
     assert [d.error for d in late] == ["not sent: alert delivery has stopped (shutdown)"] * 2
+
+
+def test_a_peer_that_holds_its_connections_holds_a_bounded_number(trickle):
+    """Abandoned attempts stay with the peer until it lets go; past max_stuck the channel fails at once."""
+    results: list = []
+    dispatcher = Dispatcher(attempts=1, backoff_s=0.0, deadline_s=0.3, workers_per_channel=1, max_stuck=2)
+    for n in range(4):
+        dispatcher.submit(replace(ALERT, time_ns=ALERT.time_ns + n), [Webhook(f"{trickle.url}/slow", name="slow")],
+                          lambda alert, found: results.extend(found))
+    wait_for(lambda: len(results) == 4, timeout_s=30, what="the results of all 4 alerts")
+    dispatcher.close(grace_s=0)
+    assert [d.error for d in results] == ["slow: no answer within 0.3 s (attempt abandoned)"] * 2 + [
+        "slow: not sent: 2 earlier attempts are still held by the peer"] * 2
+    assert len(trickle.paths) == 2 and trickle.open_connections[0] == 2

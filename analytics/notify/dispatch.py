@@ -3,7 +3,9 @@
 - Every channel (by name) has its own workers and queue.
 - Every attempt has an overall deadline: a peer that trickles one byte a second never trips a
   per-read timeout, so the attempt runs in a thread of its own and is abandoned at the deadline
-  (that thread ends when the peer lets go, or with the process); the worker goes on.
+  (that thread ends when the peer lets go, or with the process); the worker goes on. While
+  ``max_stuck`` abandoned attempts of a channel are still held by its peer, further attempts on
+  it fail at once, which bounds the threads and connections a bad peer can hold.
 - Failed attempts are retried with exponential backoff.
 - ``close`` lets deliveries in progress finish for a short grace, then stops: what was not
   delivered is reported as failed, with the reason, and nothing waits for a stuck peer.
@@ -33,6 +35,7 @@ CHANNELS: Final[Mapping[str, type]] = {"webhook": Webhook, "wecom": WeCom, "ding
                                        "mqtt": MqttTopic}
 DEADLINE_S: Final = 15.0  # per attempt, connect to answer
 WORKERS_PER_CHANNEL: Final = 2  # a second alert need not wait for the first one's slow attempt
+MAX_STUCK: Final = 8  # abandoned attempts per channel still held by the peer, before new ones fail at once
 CLOSE_GRACE_S: Final = 3.0  # at shutdown, for deliveries in progress
 _POLL_S: Final = 0.1  # how often a waiting worker looks at the stop flag
 
@@ -64,9 +67,10 @@ class Dispatcher:
     """Alert delivery with per-channel workers; ``submit`` never blocks, ``close`` is bounded."""
 
     def __init__(self, *, attempts: int = 3, backoff_s: float = 1.0, deadline_s: float = DEADLINE_S,
-                 workers_per_channel: int = WORKERS_PER_CHANNEL) -> None:
+                 workers_per_channel: int = WORKERS_PER_CHANNEL, max_stuck: int = MAX_STUCK) -> None:
         self.attempts, self.backoff_s, self.deadline_s = attempts, backoff_s, deadline_s
-        self.workers_per_channel = workers_per_channel
+        self.workers_per_channel, self.max_stuck = workers_per_channel, max_stuck
+        self._stuck: dict[str, int] = {}  # per channel: abandoned attempts the peer still holds
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -140,7 +144,12 @@ class Dispatcher:
 
     def _attempt(self, channel: Channel, alert: Alert) -> None:
         """One send within the deadline; raises ChannelError (failed or too slow) or _Stopped."""
+        with self._lock:
+            stuck = self._stuck.get(channel.name, 0)
+        if stuck >= self.max_stuck:  # each holds a thread and a connection: bounded, and said so
+            raise ChannelError(f"{channel.name}: not sent: {stuck} earlier attempts are still held by the peer")
         done = threading.Event()
+        abandoned = False
         outcome: list[BaseException] = []
 
         def send() -> None:
@@ -149,7 +158,10 @@ class Dispatcher:
             except BaseException as exc:  # handed to the worker, which reports it
                 outcome.append(exc)
             finally:
-                done.set()
+                with self._lock:
+                    done.set()
+                    if abandoned:
+                        self._stuck[channel.name] -= 1
 
         threading.Thread(target=send, name=f"alert-{channel.name}-send", daemon=True).start()
         deadline = time.monotonic() + self.deadline_s
@@ -157,7 +169,12 @@ class Dispatcher:
             if self._stop.is_set():
                 raise _Stopped
             if time.monotonic() >= deadline:
-                raise ChannelError(f"{channel.name}: no answer within {self.deadline_s:g} s (attempt abandoned)")
+                with self._lock:
+                    if not done.is_set():  # else it finished just now: fall through to its outcome
+                        abandoned = True
+                        self._stuck[channel.name] = self._stuck.get(channel.name, 0) + 1
+                if abandoned:
+                    raise ChannelError(f"{channel.name}: no answer within {self.deadline_s:g} s (attempt abandoned)")
         if not outcome:
             return
         if isinstance(outcome[0], ChannelError):
