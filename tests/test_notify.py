@@ -66,6 +66,13 @@ def test_a_wrong_dingtalk_secret_is_reported(receiver):
     assert "access_token" not in result.error  # the robot's token is a secret: never in a message
 
 
+def test_a_failing_url_is_reported_without_its_login_or_query(receiver):
+    url, _ = receiver
+    secret_url = url.replace("http://", "http://bot:hunter2@") + "/broken?key=k-77d1e2"
+    (result,) = deliver(ALERT, [Webhook(secret_url, name="hook")], attempts=1)
+    assert result.error == f"hook: {url}/broken: HTTP 500"
+
+
 def test_dingtalk_signature_matches_the_documented_algorithm():
     import base64
     import hashlib
