@@ -53,7 +53,7 @@ def _line_map(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
             _line_map(item, (*loc, index), lines)
 
 
-def _duplicate_keys(node: yaml.Node, loc: Loc, path: Path) -> list[str]:
+def _duplicate_keys(node: yaml.Node, loc: Loc, path: Path, data: Any) -> list[str]:
     """Every key given twice in one mapping, naming both lines: YAML would keep the last one silently."""
     problems: list[str] = []
     if isinstance(node, yaml.MappingNode):
@@ -61,15 +61,15 @@ def _duplicate_keys(node: yaml.Node, loc: Loc, path: Path) -> list[str]:
         for key_node, value_node in node.value:
             key, line = str(key_node.value), key_node.start_mark.line + 1
             if key in first_line:
-                where = ".".join(str(part) for part in loc)
-                problems.append(f"{path}:{line} {where or 'top level'}: {key}: duplicate key (first on line "
+                where = _describe_object(data, (*loc, key)) or ".".join(str(part) for part in loc) or "top level"
+                problems.append(f"{path}:{line} {where}: {key}: duplicate key (first on line "
                                 f"{first_line[key]}); remove one, YAML would silently keep the last")
             else:
                 first_line[key] = line
-            problems += _duplicate_keys(value_node, (*loc, key), path)
+            problems += _duplicate_keys(value_node, (*loc, key), path, data)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            problems += _duplicate_keys(item, (*loc, index), path)
+            problems += _duplicate_keys(item, (*loc, index), path, data)
     return problems
 
 
@@ -91,7 +91,7 @@ def load_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
         raise ConfigError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from exc
     lines: dict[Loc, int] = {}
     if node is not None:
-        duplicates = _duplicate_keys(node, (), path)
+        duplicates = _duplicate_keys(node, (), path, data)
         if duplicates:
             raise ConfigError(duplicates)
         _line_map(node, (), lines)

@@ -186,7 +186,7 @@ def test_cli_refuses_to_start_without_a_secret_naming_file_line_and_key(tmp_path
 @pytest.mark.parametrize(("text", "expected"), [
     (GOOD.replace("  - {id: gw-a, host: 127.0.0.1, port: 1502}", "  - id: gw-a\n    host: 127.0.0.1\n    port: 1502\n"
                   "    port: 1503"),
-     [r"plant.yaml:6 gateways.0: port: duplicate key \(first on line 5\); remove one, YAML would silently keep "
+     [r"plant.yaml:6 gateway 'gw-a': port: duplicate key \(first on line 5\); remove one, YAML would silently keep "
       r"the last"]),
     (GOOD + "site: {id: other}\n",
      [r"plant.yaml:7 top level: site: duplicate key \(first on line 1\)"]),
