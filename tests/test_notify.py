@@ -83,25 +83,25 @@ def test_dingtalk_signature_matches_the_documented_algorithm():
 
 
 def test_a_trickling_channel_never_holds_up_the_others(receiver, trickle):
-    """12 alerts, a peer that answers one byte a second: every alert reaches the healthy channel
-    while the slow peer still holds its connections, and every record is completed."""
+    """12 alerts, a peer that answers one byte a second and a deadline far beyond the test: every
+    alert reaches the healthy channel while the slow peer holds its two workers, and every record
+    is completed (the slow channel's as failed, with the reason)."""
     url, received = receiver
     finished: dict[int, list] = {}
-    dispatcher = Dispatcher(attempts=1, backoff_s=0.0, deadline_s=0.5, max_stuck=12)
+    dispatcher = Dispatcher(attempts=1, backoff_s=0.0, deadline_s=600.0)
     channels = [Webhook(f"{trickle.url}/slow", name="slow"), Webhook(f"{url}/hook", name="healthy")]
     for n in range(12):
         dispatcher.submit(replace(ALERT, time_ns=ALERT.time_ns + n), channels,
                           lambda alert, results: finished.__setitem__(alert.time_ns, results))
-    wait_for(lambda: len([r for r in received if r["path"] == "/hook"]) == 12, timeout_s=30,
-             what="all 12 alerts at the healthy receiver")
-    assert trickle.open_connections[0] >= 1  # the slow peer has answered nothing to anyone yet
-    wait_for(lambda: len(finished) == 12, timeout_s=60, what="the results of all 12 alerts")
+    wait_for(lambda: len(received) == 12 and len(trickle.paths) == 2, timeout_s=30,
+             what="all 12 alerts at the healthy receiver, two held by the slow peer")
+    assert finished == {}  # no alert is complete: the slow channel answered none
     dispatcher.close(grace_s=0)
     assert sorted(r["body"]["time_ns"] for r in received) == [ALERT.time_ns + n for n in range(12)]
-    for slow, healthy in finished.values():
-        assert healthy.ok and healthy.attempts == 1
-        assert not slow.ok and slow.error == "slow: no answer within 0.5 s (attempt abandoned)"
-    assert len(trickle.paths) == 12  # every alert was tried on the slow channel too
+    assert len(finished) == 12 and all(healthy.ok for _, healthy in finished.values())
+    errors = sorted(slow.error for slow, _ in finished.values())
+    assert errors == ["not sent: shutting down before this attempt"] * 10 + [
+        "shutting down during attempt 1, no answer yet"] * 2
 
 
 def test_closing_records_what_was_not_delivered_with_the_reason(receiver, trickle):
