@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+from plantems.analytics.notify import Alert, deliver
+from plantems.analytics.notify.http import DingTalk, WeCom
 
-from analytics.notify import Alert, deliver
-from analytics.notify.http import DingTalk, WeCom
 from plantems import redact
 from plantems.secret import Secret
 from tests.receivers import SECRET
