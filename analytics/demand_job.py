@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -22,7 +21,7 @@ from plantems.analytics.alerts import DemandAlerter, DemandReading, Level
 from plantems.analytics.demand import WINDOW_MIN, projected_demand_kw, sliding_demand_kw
 from plantems.analytics.energy import NO_ROLLOVER, CounterSpec, energy_from_counter, energy_from_power
 from plantems.analytics.energy_job import counter_rollover
-from plantems.analytics.notify import Alert, Delivery, deliver
+from plantems.analytics.notify import Alert, Delivery, Dispatcher
 from plantems.analytics.notify.roster import Roster
 
 from plantems.config import Device, PlantConfig
@@ -106,18 +105,19 @@ class DemandMonitor:
             for g in self.config.groups}
         self.shiftable = {g.id: shiftable_devices(plant, g) for g in self.config.groups}
         self.stale: set[str] = set()
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="alert")  # close() waits for it
         # per billing meter, fixed for the process: how its counter is read into minute energy
         devices = {d.id: d for d in plant.devices}
         self._meter_reading = {m: (max(10.0, 3 * devices[m].poll_interval_s),
                                    CounterSpec(counter_rollover(plant, devices[m], Field.E_IMP_KWH)))
                                for g in self.config.groups for m in g.meters}
-        attempts = plant.alerts.attempts if plant.alerts else 3
-        backoff_s = plant.alerts.backoff_s if plant.alerts else 1.0
-        self._delivery = {"attempts": attempts, "backoff_s": backoff_s}
+        alerts = plant.alerts
+        # each channel has its own workers, each attempt a deadline: a stuck channel holds up no other
+        self._dispatcher = Dispatcher(attempts=alerts.attempts, backoff_s=alerts.backoff_s,
+                                      deadline_s=alerts.attempt_deadline_s) if alerts else Dispatcher()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        """Stop delivery (bounded): alerts not delivered by then are recorded as failed, with the reason."""
+        self._dispatcher.close()
 
     def restore(self, now_s: float | None = None) -> int:
         """Re-arm state from the `alert` points of the last window, so a restart during a peak does
@@ -231,14 +231,12 @@ class DemandMonitor:
         alert = replace(alert, shift=shift)
         log.warning("ALERT %s %s [%s, shift %s]: %s", alert.rule, alert.level, alert.group, shift or "-", alert.title)
         self._write_alert(alert, None)  # at once: a restart before delivery ends must not send it again
-        self._pool.submit(self._deliver, alert, channels)
+        self._dispatcher.submit(alert, channels, self._write_alert)
         return alert
 
     def _write_alert(self, alert: Alert, results: Sequence[Delivery] | None) -> None:
         """The alert as an `alert` point; written again (same series and time) with the delivery results."""
-        summary = "pending" if results is None else "; ".join(
-            f"{d.channel}: ok" if d.ok else f"{d.channel}: failed after {d.attempts} ({d.error})"
-            for d in results) or "no channel configured"
+        summary = "pending" if results is None else "; ".join(d.summary() for d in results) or "no channel configured"
         point = Point(ALERT, {Tag.SITE.value: alert.site, Tag.RULE.value: alert.rule, Tag.LEVEL.value: alert.level,
                               Tag.METER_GROUP.value: alert.group},
                       {Field.VALUE.value: alert.value, Field.THRESHOLD.value: alert.threshold,
@@ -250,8 +248,3 @@ class DemandMonitor:
             self.writer.write(self.plant.influxdb.derived_database, [format_line(point)])
         except InfluxError as exc:
             log.error("alert point not written (%s %s): %s", alert.rule, alert.level, exc)
-
-    def _deliver(self, alert: Alert, channels: Sequence) -> list[Delivery]:
-        results = deliver(alert, channels, **self._delivery)  # type: ignore[arg-type]
-        self._write_alert(alert, results)
-        return results

@@ -120,11 +120,13 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
         if scheduler.running:
             scheduler.shutdown(wait=False)
         if monitor is not None:
-            monitor.close()  # alerts already raised are still delivered and recorded
+            monitor.close()  # a few seconds for deliveries in progress; the rest are recorded as failed
         log.info("analytics stopped")
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # a second SIGTERM must not cut short the (bounded) shutdown that records undelivered alerts
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise SystemExit(0)  # systemd and docker stop with SIGTERM: finish like Ctrl-C
 
 

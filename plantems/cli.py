@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from plantems import redact
 from plantems.config import InfluxApi, PlantConfig, Role, load_plant
 from plantems.influx import InfluxClient, InfluxError, detect_api, init_databases, make_writer
 from plantems.reference import reference_path
@@ -48,6 +49,7 @@ def _load(path: Path, role: Role | None = None) -> PlantConfig:
 def main(log_level: str) -> None:
     """plantems: energy-management monitoring for heavy industry."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    redact.install()  # secrets, credential query parameters and URL logins become *** in every record
 
 
 @main.command("check-config")

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
@@ -104,6 +105,15 @@ class InfluxConfig(_Frozen):
     gzip: bool = True
     verify_tls: bool = True
 
+
+    @field_validator("url")
+    @classmethod
+    def _no_login_in_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("a login in the URL is refused (it would be printed and logged): remove 'user:password@' "
+                             "and give influxdb.username and influxdb.password: {env: VARIABLE} instead")
+        return value
 
     def as_role(self, role: Role) -> InfluxConfig:
         """This configuration logged in as ``role`` (unchanged when the role has no login of its own)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from datetime import time
 from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PydField
@@ -89,6 +90,14 @@ class WebhookChannel(_Channel):
     type: Literal["webhook"]
     url: str | Secret  # a receiver URL; give it as a secret when it carries a key
 
+    @field_validator("url")
+    @classmethod
+    def _no_login_in_url(cls, value: str | Secret) -> str | Secret:
+        if isinstance(value, str) and "@" in urlsplit(value).netloc:
+            raise ValueError("a login in the URL is refused (it would be printed and logged): give the URL as "
+                             "{env: VARIABLE} or {file: PATH}")
+        return value
+
 
 class WeComChannel(_Channel):
     type: Literal["wecom"]
@@ -149,6 +158,8 @@ class AlertsConfig(_Frozen):
     shifts: tuple[Shift, ...] = PydField(min_length=1)
     attempts: int = PydField(default=3, ge=1, le=10)
     backoff_s: float = PydField(default=1.0, ge=0, le=60)
+    # one attempt, connect to answer: a peer that trickles bytes never trips a per-read timeout
+    attempt_deadline_s: float = PydField(default=15.0, gt=0, le=300)
 
     @model_validator(mode="after")
     def _roster(self) -> Self:

@@ -8,19 +8,21 @@ Every configuration error names the file, the line, the object (``device
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["ConfigError", "LocatedError", "load_yaml", "validate"]
+__all__ = ["ConfigError", "LocatedError", "describe", "load_yaml", "validate"]
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
-# Keys whose values are never echoed in an error message.
-SECRET_KEYS = frozenset({"password", "token", "secret", "api_key"})
+# Keys whose values are never echoed in an error message, nor anything below them. A URL may
+# carry a robot key or a login, so it is not echoed either.
+SECRET_KEYS = frozenset({"password", "token", "secret", "api_key", "url"})
+SECRET_SOURCES = frozenset({"env", "file"})  # a mapping with one of these keys is a secret reference
 
 
 class ConfigError(Exception):
@@ -51,8 +53,31 @@ def _line_map(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
             _line_map(item, (*loc, index), lines)
 
 
+def _duplicate_keys(node: yaml.Node, loc: Loc, path: Path, data: Any) -> list[str]:
+    """Every key given twice in one mapping, naming both lines: YAML would keep the last one silently."""
+    problems: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key, line = str(key_node.value), key_node.start_mark.line + 1
+            if key in first_line:
+                where = _describe_object(data, (*loc, key)) or ".".join(str(part) for part in loc) or "top level"
+                problems.append(f"{path}:{line} {where}: {key}: duplicate key (first on line "
+                                f"{first_line[key]}); remove one, YAML would silently keep the last")
+            else:
+                first_line[key] = line
+            problems += _duplicate_keys(value_node, (*loc, key), path, data)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            problems += _duplicate_keys(item, (*loc, index), path, data)
+    return problems
+
+
 def load_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
-    """Parse ``path``; return the data and a map from location to 1-based line."""
+    """Parse ``path``; return the data and a map from location to 1-based line.
+
+    A key given twice in one mapping is refused (naming both lines).
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -66,6 +91,9 @@ def load_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
         raise ConfigError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from exc
     lines: dict[Loc, int] = {}
     if node is not None:
+        duplicates = _duplicate_keys(node, (), path, data)
+        if duplicates:
+            raise ConfigError(duplicates)
         _line_map(node, (), lines)
     return data, lines
 
@@ -104,6 +132,23 @@ def _line_for(lines: Mapping[Loc, int], loc: Loc) -> int | None:
     return None
 
 
+def _is_secret(data: Any, loc: Loc) -> bool:
+    """Whether ``loc`` lies under a secret key or inside a secret reference ``{env: ..., file: ...}``."""
+    if any(isinstance(part, str) and part in SECRET_KEYS for part in loc):
+        return True
+    found, parent = _value_at(data, loc[:-1])
+    return found and isinstance(parent, Mapping) and bool(SECRET_SOURCES & set(parent))
+
+
+def describe(path: Path, data: Any, lines: Mapping[Loc, int], loc: Loc) -> str:
+    """``file:line object: key`` for a location in a loaded file (what error messages start with)."""
+    line = _line_for(lines, loc)
+    where = f"{path}:{line}" if line else str(path)
+    key = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
+    head = " ".join(part for part in (where, _describe_object(data, loc)) if part)
+    return f"{head}: {key}" if key else head
+
+
 def _format_problem(path: Path, data: Any, lines: Mapping[Loc, int], loc: Loc, message: str) -> str:
     line = _line_for(lines, loc)
     where = f"{path}:{line}" if line else str(path)
@@ -111,7 +156,7 @@ def _format_problem(path: Path, data: Any, lines: Mapping[Loc, int], loc: Loc, m
     key = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
     found, value = _value_at(data, loc)
     subject = ""
-    if key and found and key in SECRET_KEYS:
+    if key and found and _is_secret(data, loc):
         subject = f"{key} = <hidden>: "  # a secret typed into the file must not reach a log as well
     elif key and found and not isinstance(value, Mapping | list):
         subject = f"{key} = {value!r}: "
@@ -125,7 +170,7 @@ def validate(model: type[M], data: Any, path: Path, lines: Mapping[Loc, int],
                            *, context: Mapping[str, Any] | None = None) -> M:
     """Validate ``data`` as ``model``; raise ConfigError whose lines cite ``path``:line."""
     try:
-        return model.model_validate(data, context=dict(context or {}))
+        validated = model.model_validate(data, context=dict(context or {}))
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):
@@ -141,3 +186,21 @@ def validate(model: type[M], data: Any, path: Path, lines: Mapping[Loc, int],
                 message = "unknown key (not allowed here; check its spelling against the README)"
             problems.append(_format_problem(path, data, lines, loc, message))
         raise ConfigError(problems) from None
+    _locate_secrets(validated, (), lambda loc: describe(path, data, lines, loc))
+    return validated
+
+
+def _locate_secrets(node: Any, loc: Loc, where: Callable[[Loc], str]) -> None:
+    """Tell every secret reference in the validated tree where it was written (``Secret.locate``), so a
+    missing variable or file is reported with the file, line and key."""
+    if hasattr(node, "locate") and hasattr(node, "resolve"):
+        node.locate(where(loc))
+    elif isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            _locate_secrets(getattr(node, name), (*loc, name), where)
+    elif isinstance(node, tuple | list):
+        for index, item in enumerate(node):
+            _locate_secrets(item, (*loc, index), where)
+    elif isinstance(node, Mapping):
+        for key, item in node.items():
+            _locate_secrets(item, (*loc, str(key)), where)

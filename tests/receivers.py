@@ -4,6 +4,7 @@ signature (path /ding), answers 500 on /broken; an SMTP server (aiosmtpd) with l
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -109,3 +110,61 @@ def smtp() -> Iterator[tuple[int, list]]:
     controller.start()
     yield port, messages
     controller.stop()
+
+
+@dataclass
+class Trickle:
+    """A peer that accepts, reads the request, then answers one byte a second and never finishes."""
+
+    url: str
+    paths: list[str]  # the request line's path of every connection
+    open_connections: list[int]  # [count], updated by the connection threads
+    release: threading.Event  # set at teardown: every connection is closed
+    lock: threading.Lock
+
+
+def _trickle_connection(conn: socket.socket, peer: Trickle) -> None:
+    with conn:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            request += chunk
+        with peer.lock:
+            peer.paths.append(request.split(b" ", 2)[1].decode())
+            peer.open_connections[0] += 1
+        answer = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 100_000  # never reaches the end of the headers
+        try:
+            for byte in answer:
+                if peer.release.wait(1.0):
+                    break
+                conn.sendall(bytes([byte]))
+        except OSError:
+            pass  # the client gave up
+        finally:
+            with peer.lock:
+                peer.open_connections[0] -= 1
+
+
+@pytest.fixture
+def trickle() -> Iterator[Trickle]:
+    """An HTTP peer on 127.0.0.1 that sends one byte a second: no per-read timeout ever trips."""
+    listener = socket.create_server(("127.0.0.1", free_port()))
+    peer = Trickle(f"http://127.0.0.1:{listener.getsockname()[1]}", [], [0], threading.Event(), threading.Lock())
+
+    def accept() -> None:
+        while not peer.release.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=_trickle_connection, args=(conn, peer), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield peer
+    finally:
+        peer.release.set()
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        listener.close()

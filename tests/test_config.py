@@ -104,8 +104,11 @@ def test_secret_from_env_and_file(tmp_path, monkeypatch):
     (tmp_path / "pw").write_text("s3cret\n")
     plant, _ = load(tmp_path, GOOD + "influxdb: {username: u, password: {file: pw}, token: {env: PLANTEMS_T}}\n")
     assert plant.influxdb.password is not None
-    with pytest.raises(ConfigError, match="environment variable PLANTEMS_T is not set"):
+    with pytest.raises(ConfigError) as info:
         plant.influxdb.token.resolve()
+    # where the reference is written, and where it looked
+    assert info.value.problems == [f"{tmp_path / 'plant.yaml'}:7 influxdb: token = {{env: PLANTEMS_T}}: "
+                                   "environment variable PLANTEMS_T is not set"]
     monkeypatch.setenv("PLANTEMS_T", "tok")
     assert plant.influxdb.token.resolve().get_secret_value() == "tok"
     assert "tok" not in repr(plant.influxdb.token.resolve())
@@ -155,3 +158,90 @@ def test_demand_and_alerts_refuse_with_one_clear_message(tmp_path, edit, expecte
     assert len(found) == 1, found
     assert re.search(expected, found[0]), found[0]
     assert "hunter2" not in found[0]
+
+
+def test_a_missing_secret_file_names_the_line_and_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("PLANTEMS_T", "")
+    plant, path = load(tmp_path, GOOD + "influxdb:\n  username: u\n  password: {file: nowhere}\n"
+                                        "  token: {env: PLANTEMS_T}\n")
+    with pytest.raises(ConfigError) as info:
+        plant.influxdb.password.resolve()
+    assert info.value.problems == [f"{path}:9 influxdb: password = {{file: nowhere}}: cannot read file nowhere: "
+                                   "No such file or directory"]
+    with pytest.raises(ConfigError, match=r"plant.yaml:10 influxdb: token = \{env: PLANTEMS_T\}: environment "
+                                          r"variable PLANTEMS_T is empty"):
+        plant.influxdb.token.resolve()
+
+
+def test_cli_refuses_to_start_without_a_secret_naming_file_line_and_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("PLANTEMS_NO_SUCH", raising=False)
+    path = tmp_path / "plant.yaml"
+    path.write_text(GOOD + "influxdb: {username: u, password: {env: PLANTEMS_NO_SUCH}}\n")
+    result = CliRunner().invoke(main, ["check-config", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}:7 influxdb: password = {{env: PLANTEMS_NO_SUCH}}: environment variable PLANTEMS_NO_SUCH " \
+           "is not set" in result.output
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (GOOD.replace("  - {id: gw-a, host: 127.0.0.1, port: 1502}", "  - id: gw-a\n    host: 127.0.0.1\n    port: 1502\n"
+                  "    port: 1503"),
+     [r"plant.yaml:6 gateway 'gw-a': port: duplicate key \(first on line 5\); remove one, YAML would silently keep "
+      r"the last"]),
+    (GOOD + "site: {id: other}\n",
+     [r"plant.yaml:7 top level: site: duplicate key \(first on line 1\)"]),
+    (GOOD + "influxdb: {username: u, password: {env: A}, password: {env: B}}\n",
+     [r"plant.yaml:7 influxdb: password: duplicate key \(first on line 7\)"]),
+], ids=["in-a-gateway", "top-level", "same-line"])
+def test_a_duplicated_key_is_refused_naming_both_lines(tmp_path, text, expected):
+    found = problems(tmp_path, text)
+    assert len(found) == len(expected), found
+    for problem, pattern in zip(found, expected, strict=True):
+        assert re.search(pattern, problem), problem
+
+
+@pytest.mark.parametrize("text", [
+    GOOD + "influxdb: {password: {env: PW, value: hunter2}}\n",
+    GOOD + "influxdb: {token: {value: hunter2}}\n",
+    DEMAND.replace("sender: a@b}", "sender: a@b, password: {file: pw, text: hunter2}}"),
+    DEMAND.replace("    - {id: mail, type: email, host: 127.0.0.1, sender: a@b}",
+                   "    - {id: ding, type: dingtalk, url: {env: U, value: hunter2}, secret: {env: S}}"),
+], ids=["influx-password", "influx-token", "mail-password", "robot-url"])
+def test_an_unknown_key_in_a_secret_mapping_does_not_echo_it(tmp_path, text):
+    found = problems(tmp_path, text)
+    assert found, found
+    assert not any("hunter2" in problem for problem in found), found
+    assert any("unknown key" in problem for problem in found), found
+
+
+def test_a_login_in_the_influxdb_url_is_refused_without_printing_it(tmp_path):
+    found = problems(tmp_path, GOOD + "influxdb: {url: 'http://plantems:hunter2@127.0.0.1:8086'}\n")
+    assert len(found) == 1, found
+    assert re.search(r"plant.yaml:7 influxdb: url = <hidden>: a login in the URL is refused .* give "
+                     r"influxdb.username and influxdb.password: \{env: VARIABLE\} instead", found[0]), found[0]
+    assert "hunter2" not in found[0]
+
+
+def test_a_login_in_a_plain_webhook_url_is_refused(tmp_path):
+    found = problems(tmp_path, DEMAND.replace("    - {id: mail, type: email, host: 127.0.0.1, sender: a@b}",
+                                              "    - {id: mail, type: webhook, url: 'https://bot:hunter2@hooks.plant/x'}"))
+    assert len(found) == 1, found
+    assert re.search(r"plant.yaml:11 channel 'mail': url: a login in the URL is refused .* give the URL "
+                     r"as \{env: VARIABLE\} or \{file: PATH\}", found[0]), found[0]
+    assert "hunter2" not in found[0]
+
+
+def test_analyze_refuses_to_start_without_a_channel_secret_naming_file_line_and_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("PLANTEMS_NO_DING_URL", raising=False)
+    path = tmp_path / "plant.yaml"
+    path.write_text(DEMAND.replace(
+        "    - {id: mail, type: email, host: 127.0.0.1, sender: a@b}",
+        "    - {id: mail, type: email, host: 127.0.0.1, sender: a@b}\n"
+        "    - {id: ding, type: dingtalk, url: {env: PLANTEMS_NO_DING_URL}, secret: {env: PLANTEMS_NO_DING_URL}}")
+        .replace("notify: {mail: [lead@plant]}}\n    - {id: night", "notify: {mail: [lead@plant], ding: []}}\n"
+                 "    - {id: night") + "influxdb: {url: 'http://127.0.0.1:9', api: v1}\n")
+    tariffs = Path(__file__).resolve().parent.parent / "config" / "tariffs"
+    result = CliRunner().invoke(main, ["analyze", "--config", str(path), "--tariffs", str(tariffs)])
+    assert result.exit_code == 2, result.output
+    assert f"{path}:12 channel 'ding': url = {{env: PLANTEMS_NO_DING_URL}}: environment variable " \
+           "PLANTEMS_NO_DING_URL is not set" in result.output

@@ -38,3 +38,10 @@ class Delivery:
     ok: bool
     attempts: int
     error: str = ""
+
+    def summary(self) -> str:
+        """For the alert record: ``hook: ok``, ``broken: failed after 3 (broken: ...: HTTP 500)``."""
+        if self.ok:
+            return f"{self.channel}: ok"
+        tried = f"failed after {self.attempts}" if self.attempts else "failed, not attempted"
+        return f"{self.channel}: {tried} ({self.error})"

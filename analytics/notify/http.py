@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from plantems.analytics.notify.base import Alert, ChannelError
@@ -20,7 +21,7 @@ _TIMEOUT_S = 5.0
 
 def _post(name: str, url: str, payload: dict[str, Any], *, params: dict[str, str] | None = None,
           robot: bool = False) -> None:
-    safe_url = url.split("?")[0]  # robot keys live in the query: never log them
+    safe_url = _without_credentials(url)
     try:
         response = requests.post(url, json=payload, params=params, timeout=_TIMEOUT_S)
     except requests.RequestException as exc:
@@ -31,6 +32,12 @@ def _post(name: str, url: str, payload: dict[str, Any], *, params: dict[str, str
         body = response.json()
         if body.get("errcode", 0) != 0:
             raise ChannelError(f"{name}: {safe_url}: errcode {body.get('errcode')} {body.get('errmsg', '')}")
+
+
+def _without_credentials(url: str) -> str:
+    """The URL for messages and alert records: no query (robot keys live there), no login."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
 
 def _markdown(alert: Alert) -> str:

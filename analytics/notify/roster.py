@@ -17,42 +17,36 @@ from plantems.analytics.notify.mqtt import MqttTopic
 from plantems.config import PlantConfig
 from plantems.demandconfig import AlertsConfig, ChannelConfig
 from plantems.secret import Secret
-from plantems.yamlconf import ConfigError
 
 __all__ = ["Roster", "build_channel"]
 
 
-def _reveal(secret: Secret | None, where: str) -> str | None:
-    if secret is None:
-        return None
-    try:
-        return secret.resolve().get_secret_value()
-    except ConfigError as exc:
-        raise ConfigError([f"{where}: {problem}" for problem in exc.problems]) from None
+def _reveal(secret: Secret | None) -> str | None:
+    """The secret's value; a ConfigError names the file, line and key of the reference."""
+    return None if secret is None else secret.resolve().get_secret_value()
 
 
 def build_channel(config: ChannelConfig, plant: PlantConfig, recipients: Sequence[str]) -> Channel:
     """One configured channel, with its secrets read and the shift's recipients."""
-    where = f"alerts.channels {config.id}"
     if config.type == "webhook":
-        url = config.url if isinstance(config.url, str) else _reveal(config.url, where)
+        url = config.url if isinstance(config.url, str) else _reveal(config.url)
         return Webhook(url or "", name=config.id, recipients=recipients)
     if config.type == "wecom":
-        return WeCom(_reveal(config.url, where) or "", name=config.id, recipients=recipients)
+        return WeCom(_reveal(config.url) or "", name=config.id, recipients=recipients)
     if config.type == "dingtalk":
-        return DingTalk(_reveal(config.url, where) or "", _reveal(config.secret, where) or "", name=config.id,
+        return DingTalk(_reveal(config.url) or "", _reveal(config.secret) or "", name=config.id,
                         recipients=recipients)
     if config.type == "email":
         return Email(config.host, config.port, sender=config.sender, recipients=list(recipients),
                      starttls=config.starttls, username=config.username,
-                     password=_reveal(config.password, where), name=config.id)
+                     password=_reveal(config.password), name=config.id)
     broker = plant.mqtt
     host = config.host or (broker.host if broker else "127.0.0.1")
     port = config.port or (broker.port if broker and config.host is None else 1883)
     username = config.username if config.host else (config.username or (broker.username if broker else None))
     password = config.password if config.host else (config.password or (broker.password if broker else None))
     tls = broker.tls if broker and config.host is None else None
-    return MqttTopic(host, port, config.topic, username=username, password=_reveal(password, where),
+    return MqttTopic(host, port, config.topic, username=username, password=_reveal(password),
                      name=config.id, recipients=recipients, tls_ca_file=tls.ca_file if tls else None)
 
 
