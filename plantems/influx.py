@@ -460,7 +460,7 @@ def _init_bucket_v2(client: InfluxDBClient, org_id: str, name: str, policy: str,
                               f"would hide that data. Rename the bucket to {name} or remove the mapping, "
                               "then run init again")
         rules = [BucketRetentionRules(type="expire", every_seconds=seconds)] if seconds else []
-        bucket_id = str(buckets.create_bucket(bucket_name=name, org_id=org_id, retention_rules=rules).id)
+        bucket_id = str(buckets.create_bucket(bucket_name=name, org=org_id, retention_rules=rules).id)
     if not any(m.bucket_id == bucket_id for m in mapped):
         default = not any(m.default for m in mapped)
         dbrps.post_dbrp(DBRPCreate(org_id=org_id, bucket_id=bucket_id, database=name, retention_policy=policy,
@@ -477,6 +477,7 @@ def init_buckets_v2(cfg: InfluxConfig) -> list[str]:
     InfluxQL, which the analytics and Grafana speak, finds them by database name); idempotent; never
     remaps a database whose default mapping serves another bucket. Needs a token that may create
     buckets in ``cfg.org``."""
+    from influxdb_client.client.exceptions import InfluxDBError
     from influxdb_client.rest import ApiException
 
     done = []
@@ -488,6 +489,8 @@ def init_buckets_v2(cfg: InfluxConfig) -> list[str]:
                 done.append(_init_bucket_v2(client, org_id, name, policy, seconds))
         except ApiException as exc:
             raise _from_api_exception(exc, f"{cfg.url} (influx init)") from None
+        except InfluxDBError as exc:
+            raise InfluxError(f"{cfg.url} (influx init): {exc.message}") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise InfluxUnavailable(f"{cfg.url} (influx init): {type(exc).__name__}: {exc}") from exc
     return done
