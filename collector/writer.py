@@ -99,6 +99,12 @@ class SpoolWriter:
 
     # -- the loop ----------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self._drop_writer()
+
+    def _loop(self) -> None:
         delay_s = self.backoff_min_s
         while True:
             try:
