@@ -2,8 +2,10 @@
 
 One portable dialect (shared/design.md): writes are line protocol over HTTP,
 reads are InfluxQL over ``/query``, which every InfluxDB speaks. ``api: auto``
-reads ``X-Influxdb-Version`` from ``/ping``: 1.x gets the v1 API, 2.x and
-later the v2 API.
+reads ``X-Influxdb-Version`` from ``/ping``: 1.x gets the v1 API (plain HTTP),
+2.x and later the v2 API (influxdb-client's synchronous write API). Both raise
+the same exceptions, classified by HTTP status as Telegraf's InfluxDB v2 output
+does (:func:`classify`), so the spool writer treats them alike.
 """
 
 from __future__ import annotations
