@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -26,12 +27,13 @@ from plantems.influx import (
     InfluxTooLarge,
     InfluxUnavailable,
     V1Writer,
+    init_databases,
     make_writer,
     parse_retry_after,
 )
 from plantems.secret import Secret
 from tests.receivers import Request, json_http_server
-from tests.support import wait_for
+from tests.support import rows, wait_for
 
 TOKEN = "tok-0123-secret"
 LINES = [f"electrical,site=s,device=m{i} p_kw={i}.5,e_imp_kwh={1000 + i}.0 {1_700_000_000_000_000_000 + i}"
@@ -252,6 +254,30 @@ def test_v1_missing_database_on_a_real_influxdb_needs_a_fix(influx_url):
     with pytest.raises(InfluxNeedsFix, match=r"HTTP 404 \(database, bucket or organisation missing: run "
                                              r"`plantems influx init`.*database not found"):
         V1Writer(InfluxConfig(url=influx_url)).write("no_such_db_writer", LINES)
+
+
+def test_writes_to_a_missing_database_wait_in_the_spool_until_init(influx_url, db, tmp_path, caplog):
+    """A real InfluxDB 1.6 answers 404 for a database nobody created: ERROR once, nothing lost, and the
+    lines land as soon as `influx init` has created it."""
+    cfg = InfluxConfig(url=influx_url, raw_database=db, derived_database=f"{db}_d")
+    t0 = time.time_ns() - 60 * 10**9
+    lines = [f"electrical,site=s,device=m e_imp_kwh={10 + i}.0 {t0 + i * 10**9}" for i in range(5)]
+    spool = Spool(tmp_path / "s.sqlite", max_bytes=10**9)
+    spool.append(db, lines)
+    spool.flush()
+    writer = SpoolWriter(spool, lambda: V1Writer(cfg), batch_lines=100, flush_interval_s=0.05,
+                         backoff_min_s=0.05, backoff_max_s=0.2)
+    with caplog.at_level(logging.INFO, logger="collector.writer"):
+        writer.start()
+        wait_for(lambda: writer.counters.failed_requests >= 3, timeout_s=20, what="refused writes")
+        assert spool.peek(100).lines == tuple(lines)
+        init_databases(cfg)
+        wait_for(lambda: spool.peek(1) is None, timeout_s=20, what="the spool to drain")
+        writer.stop()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "HTTP 404 (" in errors[0] and "plantems influx init" in errors[0]
+    stored = rows(influx_url, db, f"SELECT e_imp_kwh FROM electrical WHERE time >= {t0}")
+    assert [r["e_imp_kwh"] for r in stored] == [10.0, 11.0, 12.0, 13.0, 14.0]
 
 
 # -- spool faults and bugs never kill the writer thread ---------------------------------------------
