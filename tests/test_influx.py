@@ -54,6 +54,25 @@ def test_init_never_hides_data_already_in_the_default_policy(influx_url, db):
     assert _policies(client, f"{db}_d")["forever"] == ("0s", True)
 
 
+def test_init_command_keeps_data_visible_and_says_so_on_stderr(influx_url, db, tmp_path):
+    from click.testing import CliRunner
+
+    from plantems.cli import main
+    from tests.support import write_plant
+
+    body = "devices:\n  - {id: m1, area: a, kind: feeder, meter: generic_float32, host: 127.0.0.1, rated_kw: 100}\n"
+    config = write_plant(tmp_path, influx_url=influx_url, db=db, body=body, init=False)
+    cfg = InfluxConfig(url=influx_url)
+    InfluxClient(cfg).query(f'CREATE DATABASE "{db}"')
+    t0 = time.time_ns() - 3600 * 10**9
+    V1Writer(cfg).write(db, [f"electrical,site=testsite,device=m1 e_imp_kwh=5.0 {t0}"])
+    result = CliRunner().invoke(main, ["influx", "init", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert f"WARNING database {db}: retention policy autogen stays the default" in result.stderr
+    assert f"database {db}_derived: retention policy forever created (0s), default" in result.stdout
+    assert rows(influx_url, db, f"SELECT e_imp_kwh FROM electrical WHERE time >= {t0}")[0]["e_imp_kwh"] == 5.0
+
+
 def test_init_reports_data_an_earlier_init_already_hid(influx_url, db):
     cfg = InfluxConfig(url=influx_url, raw_database=db, derived_database=f"{db}_d")
     init_databases(cfg)  # fresh: raw is the default
