@@ -24,7 +24,8 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from collector.spool import Batch, Spool, SpoolError
+from plantems.collector.spool import Batch, Spool, SpoolError
+
 from plantems.influx import (
     InfluxBadRequest,
     InfluxNeedsFix,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
+from plantems.grafana.model import DERIVED, RAW
 
-from grafana.model import DERIVED, RAW
 from plantems.config import InfluxApi, PlantConfig
 
 __all__ = ["DASHBOARD_PROVIDER", "datasource_payloads", "provisioning_yaml"]

@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from plantems.analytics.notify.http import dingtalk_signature
 
-from analytics.notify.http import dingtalk_signature
 from plantems.localservers import free_port
 
 SECRET = "SEC-test-secret"

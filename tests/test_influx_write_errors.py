@@ -15,9 +15,9 @@ from email.utils import format_datetime
 from typing import Any
 
 import pytest
+from plantems.collector.spool import Batch, Spool, SpoolError
+from plantems.collector.writer import SpoolWriter
 
-from collector.spool import Batch, Spool, SpoolError
-from collector.writer import SpoolWriter
 from plantems.config import InfluxApi, InfluxConfig
 from plantems.influx import (
     InfluxBadRequest,
@@ -238,7 +238,7 @@ def test_configuration_errors_are_logged_once_and_nothing_is_lost(tmp_path, capl
         return (status, {"code": "denied", "message": "no"}) if len(seen) <= 4 else None
 
     spool = _spool(tmp_path, LINES)
-    with caplog.at_level(logging.INFO, logger="collector.writer"), \
+    with caplog.at_level(logging.INFO, logger="plantems.collector.writer"), \
             influx_like(_accept_unless(refuse)) as (url, seen, landed):
         writer = _drain(spool, url)
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
@@ -267,7 +267,7 @@ def test_writes_to_a_missing_database_wait_in_the_spool_until_init(influx_url, d
     spool.flush()
     writer = SpoolWriter(spool, lambda: V1Writer(cfg), batch_lines=100, flush_interval_s=0.05,
                          backoff_min_s=0.05, backoff_max_s=0.2)
-    with caplog.at_level(logging.INFO, logger="collector.writer"):
+    with caplog.at_level(logging.INFO, logger="plantems.collector.writer"):
         writer.start()
         wait_for(lambda: writer.counters.failed_requests >= 3, timeout_s=20, what="refused writes")
         assert spool.peek(100).lines == tuple(lines)
@@ -311,7 +311,7 @@ def test_spool_errors_and_bugs_are_logged_counted_and_survived(tmp_path, caplog)
     assert isinstance(spool, FaultySpool)
     spool.faults = {"peek": [SpoolError("disk I/O error"), SpoolError("disk I/O error"), RuntimeError("a bug")],
                     "ack": [SpoolError("database or disk is full")]}
-    with caplog.at_level(logging.INFO, logger="collector.writer"), \
+    with caplog.at_level(logging.INFO, logger="plantems.collector.writer"), \
             influx_like(_accept_unless(lambda r: None)) as (url, _, landed):
         writer = _drain(spool, url)
     assert writer.is_alive() is False  # stopped by stop(), not by a fault

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from analytics.opportunities import (
+from plantems.analytics.opportunities import (
     allowed_periods,
     device_totals,
     group_peak,
@@ -16,6 +15,7 @@ from analytics.opportunities import (
     max_demand,
     reactive_power,
 )
+
 from plantems.config import load_plant
 from plantems.tariffs import Period, load_tariffs
 from tests.support import REPO, write_plant

@@ -12,11 +12,11 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from plantems.collector.modbus.planner import ReadRequest
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from collector.modbus.planner import ReadRequest
 from plantems.config import Gateway, Transport
 from plantems.meters import RegisterType
 
