@@ -129,7 +129,7 @@ def influx_init(config_path: Path) -> None:
                 click.echo(line)
             return
         for line in init_databases(cfg):
-            click.echo(line)
+            click.echo(line, err=line.startswith("WARNING"))
         if plant.influxdb.users:
             for line in init_users(plant.influxdb, cfg):
                 click.echo(line)

@@ -1,8 +1,10 @@
-"""Local receivers for alert tests: an HTTP server that records requests and checks DingTalk's
-signature (path /ding), answers 500 on /broken; an SMTP server (aiosmtpd) with login."""
+"""Local receivers: an HTTP server that records requests (JSON, or raw bodies such as gzipped line
+protocol) and answers what a route says, with any status and headers; for alert tests it checks
+DingTalk's signature (path /ding) and answers 500 on /broken; an SMTP server (aiosmtpd) with login."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import threading
@@ -29,11 +31,17 @@ class Request:
     path: str
     query: dict[str, str]
     headers: Any
-    body: Any
+    body: Any  # the JSON body parsed, or None
     time: float
+    raw: bytes = b""  # the body as sent, un-gzipped when Content-Encoding is gzip
+
+    @property
+    def text(self) -> str:
+        return self.raw.decode()
 
 
-Route = Callable[[Request], tuple[int, Any]]
+# An answer: (status, JSON body) or (status, JSON body, extra headers); a None body sends none.
+Route = Callable[[Request], tuple[int, Any] | tuple[int, Any, dict[str, str]]]
 
 
 @contextmanager
@@ -44,15 +52,22 @@ def json_http_server(route: Route, *, headers: dict[str, str] | None = None) -> 
         def _serve(self) -> None:
             url = urlparse(self.path)
             length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length)) if length else None
+            raw = self.rfile.read(length) if length else b""
+            if self.headers.get("Content-Encoding") == "gzip":
+                raw = gzip.decompress(raw)
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = None
             request = Request(self.command, url.path, {k: v[0] for k, v in parse_qs(url.query).items()},
-                              self.headers, body, time.time())
-            status, answer = route(request)
-            payload = json.dumps(answer).encode()
+                              self.headers, body, time.time(), raw)
+            status, answer, *extra = route(request)
+            payload = b"" if answer is None else json.dumps(answer).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            if answer is not None:
+                self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
-            for key, value in (headers or {}).items():
+            for key, value in {**(headers or {}), **(extra[0] if extra else {})}.items():
                 self.send_header(key, value)
             self.end_headers()
             self.wfile.write(payload)

@@ -1,4 +1,5 @@
-"""Writes into real servers: InfluxDB 1.x (v1 API), VictoriaMetrics (v2 API); 400 isolation."""
+"""Writes into real servers: InfluxDB 1.x (v1 API), VictoriaMetrics (v2 API); 400 isolation; init
+against data that is already there."""
 
 import time
 
@@ -23,6 +24,65 @@ def test_init_is_idempotent_with_finite_raw_and_infinite_derived(influx_url, db)
     derived = client.query(f'SHOW RETENTION POLICIES ON "{db}_d"')[0]
     forever = next(dict(zip(derived.columns, r, strict=True)) for r in derived.values if r[0] == "forever")
     assert forever["duration"] == "0s" and forever["default"] is True
+
+
+def _policies(client: InfluxClient, db: str) -> dict[str, tuple[str, bool]]:
+    series = client.query(f'SHOW RETENTION POLICIES ON "{db}"')[0]
+    return {row[0]: (row[1], row[4]) for row in series.values}
+
+
+def test_init_never_hides_data_already_in_the_default_policy(influx_url, db):
+    """A database that already holds points in its default policy (autogen) keeps that default: a new
+    default would hide the points from every query that names no policy (an energy back-fill over them
+    once computed 0 points)."""
+    cfg = InfluxConfig(url=influx_url, raw_database=db, derived_database=f"{db}_d", raw_retention_days=400)
+    client = InfluxClient(cfg)
+    client.query(f'CREATE DATABASE "{db}"')  # InfluxDB makes autogen (infinite) the default
+    t0 = time.time_ns() - 3600 * 10**9
+    V1Writer(cfg).write(db, [f"electrical,device=d e_imp_kwh={100 + i}.0 {t0 + i * 10**9}" for i in range(10)])
+    count = f"SELECT count(e_imp_kwh) AS n FROM electrical WHERE time >= {t0}"
+    assert rows(influx_url, db, count)[0]["n"] == 10
+    for _ in range(2):  # idempotent: the second run changes nothing either
+        done = init_databases(cfg)
+        assert rows(influx_url, db, count)[0]["n"] == 10
+        assert _policies(client, db) == {"autogen": ("0s", True), "raw": ("9600h0m0s", False)}
+        warning = next(line for line in done if line.startswith(f"WARNING database {db}:"))
+        assert "autogen stays the default" in warning and "would hide" in warning
+    V1Writer(cfg).write(db, [f"electrical,device=d e_imp_kwh=200.0 {t0 + 20 * 10**9}"])  # the collector's write
+    assert rows(influx_url, db, count)[0]["n"] == 11
+    # the derived database was new: its own policy became the default
+    assert _policies(client, f"{db}_d")["forever"] == ("0s", True)
+
+
+def test_init_command_keeps_data_visible_and_says_so_on_stderr(influx_url, db, tmp_path):
+    from click.testing import CliRunner
+
+    from plantems.cli import main
+    from tests.support import write_plant
+
+    body = "devices:\n  - {id: m1, area: a, kind: feeder, meter: generic_float32, host: 127.0.0.1, rated_kw: 100}\n"
+    config = write_plant(tmp_path, influx_url=influx_url, db=db, body=body, init=False)
+    cfg = InfluxConfig(url=influx_url)
+    InfluxClient(cfg).query(f'CREATE DATABASE "{db}"')
+    t0 = time.time_ns() - 3600 * 10**9
+    V1Writer(cfg).write(db, [f"electrical,site=testsite,device=m1 e_imp_kwh=5.0 {t0}"])
+    result = CliRunner().invoke(main, ["influx", "init", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert f"WARNING database {db}: retention policy autogen stays the default" in result.stderr
+    assert f"database {db}_derived: retention policy forever created (0s), default" in result.stdout
+    assert rows(influx_url, db, f"SELECT e_imp_kwh FROM electrical WHERE time >= {t0}")[0]["e_imp_kwh"] == 5.0
+
+
+def test_init_reports_data_an_earlier_init_already_hid(influx_url, db):
+    cfg = InfluxConfig(url=influx_url, raw_database=db, derived_database=f"{db}_d")
+    init_databases(cfg)  # fresh: raw is the default
+    t0 = time.time_ns() - 3600 * 10**9
+    requests.post(f"{influx_url}/write", params={"db": db, "rp": "autogen"}, data=f"electrical v=1.0 {t0}",
+                  timeout=10).raise_for_status()
+    done = init_databases(cfg)
+    assert f"WARNING database {db}: retention policies autogen hold data that queries without a policy do not " \
+           "see (the default is raw)" in done
+    assert _policies(InfluxClient(cfg), db)["raw"] == ("9600h0m0s", True)
 
 
 def test_auto_picks_v1_for_influxdb_1x(influx_url):

@@ -1,6 +1,7 @@
-"""`plantems influx init` for InfluxDB 2.x/3.x: buckets and DBRP mappings through /api/v2. No
-InfluxDB 2 package runs here, so a local HTTP server answers the four endpoints as InfluxDB 2.7
-documents them and records every request."""
+"""`plantems influx init` for InfluxDB 2.x/3.x: buckets and DBRP mappings through influxdb-client.
+No InfluxDB 2 package runs here, so a local HTTP server answers the endpoints as InfluxDB 2.7
+documents them (16-hex ids, 404 for an unknown organisation, DBRP objects with every required key)
+and records every request."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.receivers import Request, json_http_server
 from tests.support import write_plant
 
 TOKEN = "v2-admin-token"
+ORG_ID = "0a1b2c3d4e5f6a7b"
 
 
 @pytest.fixture
@@ -28,18 +30,22 @@ def influx2() -> Iterator[tuple[str, dict[str, Any]]]:
         if auth != f"Token {TOKEN}":
             return 401, {"code": "unauthorized", "message": "unauthorized access"}
         if request.path == "/api/v2/orgs":
-            return 200, {"orgs": [{"id": "org1", "name": "plant"}] if query.get("org") == "plant" else []}
+            if query.get("org") != "plant":
+                return 404, {"code": "not found", "message": f'organization name "{query.get("org")}" not found'}
+            return 200, {"orgs": [{"id": ORG_ID, "name": "plant"}]}
         if request.path == "/api/v2/buckets" and request.method == "GET":
+            assert query["orgID"] == ORG_ID
             return 200, {"buckets": [b for b in state["buckets"] if b["name"] == query["name"]]}
         if request.path == "/api/v2/buckets":
-            bucket = {**body, "id": f"b{len(state['buckets']) + 1}"}
+            bucket = {**body, "id": f"{len(state['buckets']) + 1:016x}", "type": "user"}
             state["buckets"].append(bucket)
             return 201, bucket
         if request.path == "/api/v2/dbrps" and request.method == "GET":
             return 200, {"content": [d for d in state["dbrps"] if d["database"] == query["db"]]}
         if request.path == "/api/v2/dbrps":
-            state["dbrps"].append(body)
-            return 201, {"content": body}
+            dbrp = {**body, "id": f"{len(state['dbrps']) + 1:016x}", "virtual": False}
+            state["dbrps"].append(dbrp)
+            return 201, dbrp
         return 404, {"code": "not found", "message": request.path}
 
     with json_http_server(route, headers={"X-Influxdb-Version": "v2.7.11"}) as url:
@@ -61,8 +67,10 @@ def test_v2_init_creates_buckets_and_dbrp_mappings_once(influx2, tmp_path):
     assert first.exit_code == 0, first.output
     assert [(b["name"], b["retentionRules"]) for b in state["buckets"]] == [
         ("site", [{"type": "expire", "everySeconds": 400 * 86400}]), ("site_derived", [])]
+    assert [(b["orgID"], b["id"]) for b in state["buckets"]] == [(ORG_ID, "0000000000000001"),
+                                                                   (ORG_ID, "0000000000000002")]
     assert [(d["database"], d["retention_policy"], d["bucketID"], d["default"]) for d in state["dbrps"]] == [
-        ("site", "raw", "b1", True), ("site_derived", "forever", "b2", True)]
+        ("site", "raw", "0000000000000001", True), ("site_derived", "forever", "0000000000000002", True)]
     assert all(auth == f"Token {TOKEN}" for _, _, auth in state["requests"])
     posts = len([r for r in state["requests"] if r[0] == "POST"])
     second = CliRunner().invoke(main, ["influx", "init", "--config", str(config)], env=env)
@@ -75,3 +83,27 @@ def test_v2_init_names_a_missing_organisation(influx2, tmp_path):
     config = _v2_plant(tmp_path, url, org="nowhere")
     result = CliRunner().invoke(main, ["influx", "init", "--config", str(config)], env={"TEST_V2_TOKEN": TOKEN})
     assert result.exit_code == 1 and "organisation 'nowhere' not found" in result.output
+
+
+def test_v2_init_never_remaps_a_database_another_bucket_serves(influx2, tmp_path):
+    """InfluxQL reads database `site` through its default mapping: if that points at another bucket,
+    which holds data, a new bucket `site` mapped as default would hide it. Init stops, creates nothing."""
+    url, state = influx2
+    state["dbrps"].append({"id": "00000000000000aa", "orgID": ORG_ID, "bucketID": "00000000000000bb",
+                           "database": "site", "retention_policy": "autogen", "default": True, "virtual": False})
+    config = _v2_plant(tmp_path, url, org="plant")
+    result = CliRunner().invoke(main, ["influx", "init", "--config", str(config)], env={"TEST_V2_TOKEN": TOKEN})
+    assert result.exit_code == 1
+    assert "InfluxQL database site is mapped by default to bucket id 00000000000000bb" in result.output
+    assert "would hide that data" in result.output
+    assert [r for r in state["requests"] if r[0] == "POST"] == []
+    assert len(state["dbrps"]) == 1 and state["buckets"] == []
+
+
+def test_v2_init_with_a_wrong_token_names_the_fix(influx2, tmp_path):
+    url, _ = influx2
+    config = _v2_plant(tmp_path, url, org="plant")
+    result = CliRunner().invoke(main, ["influx", "init", "--config", str(config)], env={"TEST_V2_TOKEN": "wrong"})
+    assert result.exit_code == 1
+    assert "HTTP 401 (check influxdb.username/password or influxdb.token): unauthorized access" in result.output
+    assert "wrong" not in result.output  # the token is never echoed
