@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
+
 from plantems.analytics.opportunities import (
     compressed_air,
     device_totals,
@@ -19,7 +20,6 @@ from plantems.analytics.opportunities import (
     reactive_power,
 )
 from plantems.analytics.rollup import Rollup, device_table, month_bounds, read_counter_totals, read_energy
-
 from plantems.config import DeviceKind, PlantConfig
 from plantems.influx import InfluxClient, LineWriter
 from plantems.lineproto import Point, format_line

@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 from openpyxl import Workbook
+
 from plantems.analytics.rollup import Rollup
 
 __all__ = ["write_report"]

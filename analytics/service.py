@@ -22,13 +22,13 @@ from tqdm import tqdm
 
 if TYPE_CHECKING:
     import pandas as pd
+
     from plantems.analytics.demand_job import DemandMonitor
     from plantems.analytics.rollup import Rollup
 
 from plantems.analytics.energy import INTERVAL_S
 from plantems.analytics.energy_job import run_energy_15m
 from plantems.analytics.opportunity_job import run_daily_load_shift
-
 from plantems.config import PlantConfig
 from plantems.influx import InfluxClient, InfluxError, LineWriter
 from plantems.reference import reference_path
@@ -163,7 +163,6 @@ def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: Infl
     """The month end to end: recompute its energy, compute, write `scope2` points and the report files."""
     from plantems.analytics.report import write_report
     from plantems.analytics.rollup import compute_rollup, month_bounds, read_month, write_scope2_points
-
     from plantems.factors import load_factors
     from plantems.ledger import load_ledger
     from plantems.targets import load_targets
@@ -206,7 +205,6 @@ def _with_opportunities(plant: PlantConfig, rollup: Rollup, tariffs: Sequence[Ta
         write_opportunities,
     )
     from plantems.analytics.rollup import month_bounds
-
     from plantems.schema import DEMAND, Field, Tag
 
     start, end = month_bounds(rollup.month, plant.site.tz)

@@ -31,11 +31,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from plantems.simulator.server import MeterRegisters, ModbusEndpoint, encode_reading  # noqa: E402
-
 from plantems.config import load_plant  # noqa: E402
 from plantems.influx import InfluxClient, init_databases, make_writer  # noqa: E402
 from plantems.localservers import free_port, start_influxd  # noqa: E402
+from plantems.simulator.server import MeterRegisters, ModbusEndpoint, encode_reading  # noqa: E402
 
 LIMIT_KW, BASE_KW, PEAK_KW = 500.0, 100.0, 1000.0
 

@@ -94,7 +94,6 @@ def main() -> None:
     from plantems.analytics.energy_job import run_energy_15m
     from plantems.analytics.rollup import compute_rollup, read_month
     from plantems.analytics.service import backfill_energy, recent_window
-
     from plantems.config import load_plant
     from plantems.factors import load_factors
     from plantems.influx import InfluxClient, V1Writer, init_databases

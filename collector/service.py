@@ -23,7 +23,6 @@ from plantems.collector.mqtt.client import MqttSource
 from plantems.collector.points import ReadingFormatter, status_line
 from plantems.collector.spool import Spool
 from plantems.collector.writer import SpoolWriter
-
 from plantems.config import Device, PlantConfig
 from plantems.influx import LineWriter, detect_api, make_writer
 from plantems.schema import COLLECTOR_STATUS, MQTT_SOURCE, SPOOL_SOURCE, Field, Tag

@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from plantems.collector.spool import Batch, Spool, SpoolError
-
 from plantems.influx import (
     InfluxBadRequest,
     InfluxNeedsFix,

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from plantems.grafana.model import DERIVED, RAW
 
 from plantems.config import InfluxApi, PlantConfig
+from plantems.grafana.model import DERIVED, RAW
 
 __all__ = ["DASHBOARD_PROVIDER", "datasource_payloads", "provisioning_yaml"]
 

@@ -15,16 +15,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
-from plantems.simulator.mqtt_publisher import MqttPublisher
-from plantems.simulator.plant import GRID_S, SimulatedPlant, integrate_step
-from plantems.simulator.scenarios import Scenario
-from plantems.simulator.server import MeterRegisters, ModbusEndpoint, encode_reading
 from tqdm import tqdm
 
 from plantems.config import PlantConfig
 from plantems.influx import LineWriter
 from plantems.lineproto import Point, format_line
 from plantems.schema import Tag, measurement_of
+from plantems.simulator.mqtt_publisher import MqttPublisher
+from plantems.simulator.plant import GRID_S, SimulatedPlant, integrate_step
+from plantems.simulator.scenarios import Scenario
+from plantems.simulator.server import MeterRegisters, ModbusEndpoint, encode_reading
 
 __all__ = ["Simulator", "backfill", "multipliers_for"]
 

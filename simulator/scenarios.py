@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+
 from plantems.simulator.profiles import Array
 
 __all__ = ["KINDS", "Scenario", "parse_scenario", "scenarios_for"]

@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from plantems.analytics.notify.http import dingtalk_signature
 
+from plantems.analytics.notify.http import dingtalk_signature
 from plantems.localservers import free_port
 
 SECRET = "SEC-test-secret"

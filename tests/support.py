@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import requests
-from plantems.simulator.server import MeterRegisters, ModbusEndpoint
 
 from plantems.meters import MeterModel, RegisterType
 from plantems.registers import encode_value
+from plantems.simulator.server import MeterRegisters, ModbusEndpoint
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent

@@ -4,6 +4,7 @@ import math
 import struct
 
 import pytest
+
 from plantems.collector.modbus.decode import compile_plan
 
 

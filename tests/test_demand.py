@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from plantems.analytics.demand import fixed_demand_kw, projected_demand_kw, sliding_demand_kw
 from plantems.analytics.energy import energy_from_counter
 

@@ -4,6 +4,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+
 from plantems.analytics.energy import CounterSpec, energy_from_counter, energy_from_power, interval_edges
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -76,6 +77,7 @@ def test_a_local_day_has_92_96_or_100_intervals(tz, day, count):
 @pytest.mark.parametrize(("count", "offset_s"), [(1, 0.0), (4, 45.0), (60, 59.0)], ids=["60s-grid", "15s", "1s"])
 def test_minute_buckets_become_samples_at_their_last_reading(count, offset_s):
     import pandas as pd
+
     from plantems.analytics.energy_job import minute_samples
 
     frame = pd.DataFrame({"time": [T0], "e_imp_kwh": [5.0], "n": [count]})
@@ -91,6 +93,7 @@ def test_minute_buckets_become_samples_at_their_last_reading(count, offset_s):
 ], ids=["berlin-october", "berlin-march", "shanghai"])
 def test_month_boundaries_in_the_local_calendar(tz, month, intervals, utc_start):
     import pandas as pd
+
     from plantems.analytics.rollup import month_bounds
 
     start, end = month_bounds(month, ZoneInfo(tz))

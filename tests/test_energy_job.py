@@ -5,12 +5,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from plantems.analytics.energy_job import run_energy_15m
-from plantems.simulator.run import backfill
 
+from plantems.analytics.energy_job import run_energy_15m
 from plantems.config import load_plant
 from plantems.influx import InfluxClient, V1Writer
 from plantems.localservers import free_port
+from plantems.simulator.run import backfill
 from plantems.tariffs import load_tariffs, tariff_for
 from tests.support import REPO, rows, write_plant
 from tests.test_simulator import BODY

@@ -14,12 +14,12 @@ import pytest
 from click.testing import CliRunner
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
-from plantems.grafana.build import drift, render
-from plantems.grafana.dashboards import DASHBOARDS
 
 from plantems.cli import main
 from plantems.config import load_plant
 from plantems.factors import load_factors
+from plantems.grafana.build import drift, render
+from plantems.grafana.dashboards import DASHBOARDS
 from plantems.tariffs import load_tariffs
 from tests.support import REPO, copy_reference_data, influx_query
 
@@ -117,13 +117,12 @@ def loaded(tmp_path_factory, influx_url):
     from plantems.analytics.notify.roster import Roster
     from plantems.analytics.service import backfill_energy, run_rollup
     from plantems.collector.points import status_line
-    from plantems.simulator.run import backfill
-    from plantems.simulator.scenarios import scenarios_for
-
     from plantems.demo import write_demo_production
     from plantems.influx import InfluxClient, V1Writer, init_databases
     from plantems.production import read_production_csv
     from plantems.schema import COLLECTOR_STATUS, MQTT_SOURCE, SPOOL_SOURCE
+    from plantems.simulator.run import backfill
+    from plantems.simulator.scenarios import scenarios_for
 
     tmp = tmp_path_factory.mktemp("grafana")
     text = DEMO.read_text().replace("http://127.0.0.1:18086", influx_url).replace(

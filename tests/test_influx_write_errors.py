@@ -15,9 +15,9 @@ from email.utils import format_datetime
 from typing import Any
 
 import pytest
+
 from plantems.collector.spool import Batch, Spool, SpoolError
 from plantems.collector.writer import SpoolWriter
-
 from plantems.config import InfluxApi, InfluxConfig
 from plantems.influx import (
     InfluxBadRequest,

@@ -9,13 +9,13 @@ import asyncio
 import struct
 
 import pytest
+
 from plantems.collector.modbus.client import ModbusBus
 from plantems.collector.modbus.decode import compile_plan, decode_multipliers
-from plantems.simulator.server import MeterRegisters, ModbusEndpoint
-
 from plantems.config import Gateway
 from plantems.localservers import free_port
 from plantems.meters import RegisterType
+from plantems.simulator.server import MeterRegisters, ModbusEndpoint
 
 HR, IR = RegisterType.HOLDING, RegisterType.INPUT
 

@@ -11,10 +11,10 @@ import asyncio
 import logging
 
 import pytest
+
 from plantems.collector.modbus.client import ModbusBus, ModbusReadError
 from plantems.collector.modbus.frames import ExpectedResponse, response_problem
 from plantems.collector.modbus.planner import ReadRequest
-
 from plantems.config import Gateway
 from plantems.localservers import free_port
 from plantems.meters import RegisterType

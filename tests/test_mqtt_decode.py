@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from plantems.collector.mqtt.decode import MqttDecoder, PayloadError, UnknownDevice
 
+from plantems.collector.mqtt.decode import MqttDecoder, PayloadError, UnknownDevice
 from plantems.config import load_plant
 from tests.mqtt.plant_body import MQTT_BODY
 

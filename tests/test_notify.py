@@ -11,7 +11,6 @@ from plantems.analytics.notify import Alert, Dispatcher, deliver
 from plantems.analytics.notify.email import Email
 from plantems.analytics.notify.http import DingTalk, Webhook, WeCom, dingtalk_signature
 from plantems.analytics.notify.mqtt import MqttTopic
-
 from plantems.localservers import free_port, start_mosquitto
 from tests.receivers import SECRET
 from tests.support import wait_for

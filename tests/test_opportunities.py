@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from plantems.analytics.opportunities import (
     allowed_periods,
     device_totals,
@@ -15,7 +16,6 @@ from plantems.analytics.opportunities import (
     max_demand,
     reactive_power,
 )
-
 from plantems.config import load_plant
 from plantems.tariffs import Period, load_tariffs
 from tests.support import REPO, write_plant

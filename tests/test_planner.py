@@ -1,6 +1,6 @@
 import pytest
-from plantems.collector.modbus.planner import Span, plan_reads
 
+from plantems.collector.modbus.planner import Span, plan_reads
 from plantems.meters import Hole, RegisterType
 
 H, INP = RegisterType.HOLDING, RegisterType.INPUT

@@ -10,10 +10,9 @@ from pathlib import Path
 from plantems.collector.modbus.client import ModbusBus
 from plantems.collector.modbus.poller import DeviceRuntime, HealthLog, PollClock, Stopper, poll_bus
 from plantems.collector.service import Shard, build_runtimes
-from plantems.simulator.server import ModbusEndpoint
-
 from plantems.config import load_plant
 from plantems.localservers import free_port
+from plantems.simulator.server import ModbusEndpoint
 from tests.support import SequenceMeter, write_plant
 
 INTERVAL_S = 0.2

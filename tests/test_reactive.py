@@ -1,6 +1,7 @@
 """The 1983 power-factor table (shared/domain.md section 5) and the reactive-power formulas."""
 
 import pytest
+
 from plantems.analytics.reactive import (
     capacitor_kvar,
     line_loss_reduction,

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from plantems.analytics.notify import Alert, deliver
-from plantems.analytics.notify.http import DingTalk, WeCom
 
 from plantems import redact
+from plantems.analytics.notify import Alert, deliver
+from plantems.analytics.notify.http import DingTalk, WeCom
 from plantems.secret import Secret
 from tests.receivers import SECRET
 

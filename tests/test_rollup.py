@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from plantems.simulator.run import backfill
 
 from plantems.cli import main
 from plantems.config import load_plant
 from plantems.influx import V1Writer
 from plantems.localservers import free_port
+from plantems.simulator.run import backfill
 from tests.support import REPO, copy_reference_data, rows, write_plant
 from tests.test_simulator import BODY
 

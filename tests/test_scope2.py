@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
-from plantems.analytics.scope2 import UNMETERED, compute_scope2
 
+from plantems.analytics.scope2 import UNMETERED, compute_scope2
 from plantems.factors import Factor, FactorChoice
 from plantems.ledger import Instrument, LedgerEntry
 

@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 import pytest
+
 from plantems.collector.spool import Spool, counters_only
 
 

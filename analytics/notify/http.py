@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+
 from plantems.analytics.notify.base import Alert, ChannelError
 
 __all__ = ["DingTalk", "WeCom", "Webhook", "dingtalk_signature"]

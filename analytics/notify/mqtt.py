@@ -9,6 +9,7 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+
 from plantems.analytics.notify.base import Alert, ChannelError
 
 __all__ = ["MqttTopic"]

@@ -13,7 +13,6 @@ from plantems.analytics.notify.base import Channel
 from plantems.analytics.notify.email import Email
 from plantems.analytics.notify.http import DingTalk, Webhook, WeCom
 from plantems.analytics.notify.mqtt import MqttTopic
-
 from plantems.config import PlantConfig
 from plantems.demandconfig import AlertsConfig, ChannelConfig
 from plantems.secret import Secret

@@ -15,14 +15,14 @@ import struct
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from plantems.collector.modbus.frames import ExpectedResponse, response_problem
-from plantems.collector.modbus.planner import ReadRequest
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.framer import FramerBase, FramerRTU, FramerSocket
 from pymodbus.pdu import DecodePDU, ExceptionResponse, ModbusPDU
 
+from plantems.collector.modbus.frames import ExpectedResponse, response_problem
+from plantems.collector.modbus.planner import ReadRequest
 from plantems.config import Gateway, Transport
 from plantems.meters import RegisterType
 

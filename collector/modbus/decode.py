@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from plantems.collector.modbus.planner import ReadRequest, plan_device, plan_multipliers
-
 from plantems.meters import PF_REACTIVE, ByteOrder, MeterModel, PfSign, RawLayout, WordOrder
 from plantems.registers import STRUCT_CODES, decode_words
 

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from plantems.collector.modbus.client import ModbusBus, ModbusReadError
 from plantems.collector.modbus.decode import DecodeError, DevicePlan, decode_multipliers
 from plantems.collector.points import ReadingFormatter
-
 from plantems.config import Device
 from plantems.meters import MeterModel
 from plantems.ratelog import ConditionLog
