@@ -29,8 +29,10 @@ def load(tmp_path, *rows):
 def test_shipped_ledger_loads():
     entries = load_ledger(REPO / "config" / "green_power.csv")
     assert [(e.entry_id, e.instrument, e.mwh) for e in entries] == [
-        ("demo-2026-10-wind", Instrument.GREEN_TRADE, 300.0), ("demo-2026-11-solar", Instrument.GEC, 200.0)]
+        ("demo-2026-10-wind", Instrument.GREEN_TRADE, 300.0), ("demo-2026-11-solar", Instrument.GEC, 200.0),
+        ("demo-2026-10-pv", Instrument.ONSITE_PV, 80.0)]
     assert entries[0].retired == date(2026, 11, 10) and entries[0].claim_month == "2026-10"
+    assert entries[2].certified and not entries[2].tradable  # the roof PV's self-consumption GECs
 
 
 @pytest.mark.parametrize(("rows", "line", "message"), [

@@ -101,7 +101,7 @@ def test_rollup_numbers_match_the_raw_counters(month_plant, influx_url):
     provenance = first["provenance"]
     assert provenance["location_factor"]["id"] == "mee-central-2023" and provenance["location_factor"]["provisional"]
     assert provenance["tariff"]["status"] == "to-be-confirmed"
-    assert provenance["ledger_entries_used"] == ["demo-2026-10-wind"]
+    _check_ledger(first)
     assert all(c == 1.0 for c in provenance["coverage_per_meter"].values())
     assert provenance["scope1"]["coverage"] == {"furnace-1": 1.0}  # the gas meter's completeness
     assert provenance["config_sha256"] == plant.config_sha256
@@ -125,6 +125,16 @@ def test_rollup_numbers_match_the_raw_counters(month_plant, influx_url):
 
     sheet = load_workbook(tmp / "reports" / MONTH / "scope2.xlsx")["Scope 2"]
     assert sheet["E2"].value == pytest.approx(first["scope2_kgco2e"]["location"])
+
+
+def _check_ledger(report: dict) -> None:
+    """The October wind trade is matched; the roof PV's 80 non-tradable GECs count in the certificate
+    share only, never against grid import."""
+    provenance = report["provenance"]
+    assert provenance["ledger_entries_used"] == ["demo-2026-10-wind"]
+    assert [e["entry_id"] for e in provenance["ledger_entries_excluded"]] == ["demo-2026-10-pv"]
+    assert report["certificates_kwh"] == 380_000.0
+    assert report["certificate_share"] == pytest.approx(380_000 / report["consumption_kwh"])
 
 
 def _check_opportunities(report: dict, influx_url: str, start: datetime, end: datetime) -> None:
