@@ -181,8 +181,8 @@ def test_check_config_refuses_ambiguous_output_lines(tmp_path, output_lines, mes
     with pytest.raises(ConfigError, match=message) as info:
         load_plant(path)
     assert info.value.problems[0].startswith(f"{path}:1 ")  # the site line
-    result = CliRunner().invoke(main, ["check-config", "--config", str(path)])
-    assert result.exit_code != 0
+    result = CliRunner().invoke(main, ["check-config", str(path)])
+    assert result.exit_code == 2 and info.value.problems[0] in result.output, result.output
 
 
 def test_one_line_is_its_own_site_output(tmp_path):
