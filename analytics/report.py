@@ -241,12 +241,12 @@ def _summary_rows(rollup: Rollup) -> list[list[Any]]:
 
     rows: list[list[Any]] = [
         ["Grid import (kWh)", balance.grid_import_kwh, _completeness(rollup, "grid_import_kwh")],
-        ["Grid export (kWh)", balance.grid_export_kwh, ""],
-        ["On-site PV generation (kWh)", balance.generation_kwh, ""],
+        ["Grid export (kWh)", balance.grid_export_kwh, _completeness(rollup, "grid_export_kwh")],
+        ["On-site PV generation (kWh)", balance.generation_kwh, _completeness(rollup, "pv_generation_kwh")],
         ["On-site PV consumed (kWh)", s2.pv_self_kwh, _completeness(rollup, "pv_self_kwh")],
         ["Consumption = import - export + generation (kWh)", s2.consumption_kwh,
          _completeness(rollup, "consumption_kwh")],
-        ["Sub-metered loads (kWh)", balance.sub_metered_kwh, ""],
+        ["Sub-metered loads (kWh)", balance.sub_metered_kwh, _completeness(rollup, "sub_metered_kwh")],
         ["Unmetered remainder: losses and unmetered loads (kWh)", balance.unmetered_kwh,
          _completeness(rollup, "unmetered_kwh")],
         ["Scope 2 location-based (t CO2e)", s2.location_kgco2e / 1000, _completeness(rollup, "scope2_location")],

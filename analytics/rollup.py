@@ -204,7 +204,8 @@ def completeness(devices: pd.DataFrame, balance: EnergyBalance, fuel_coverage: d
     export), how much of it was measured and how much interpolated across gaps, samples rejected as
     implausible, meter replacements, and the lowest coverage."""
     grid, generators, loads = list(balance.grid_meters), list(balance.generators), list(balance.loads_kwh)
-    figures = {"grid_import_kwh": grid, "pv_self_kwh": grid + generators, "consumption_kwh": grid + generators,
+    figures = {"grid_import_kwh": grid, "grid_export_kwh": grid, "pv_generation_kwh": generators,
+               "pv_self_kwh": grid + generators, "consumption_kwh": grid + generators, "sub_metered_kwh": loads,
                "unmetered_kwh": grid + generators + loads, "scope2_location": grid, "scope2_market": grid,
                "renewable_share": grid + generators}
     table = devices.set_index("device") if len(devices) else devices
