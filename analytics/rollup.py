@@ -70,7 +70,7 @@ class Rollup:
     scope2: Scope2Result
     scope1_kgco2e: dict[str, float]  # per fuel meter; empty when none is configured
     production_t: float | None
-    intensity: dict[str, float | None]
+    intensity: dict[str, Any]  # location_t_per_t, market_t_per_t, target_t_per_t, output_lines
     renewable_share_target: float | None
     lines: dict[str, dict[str, Any]] = field(default_factory=dict)  # per production line (process step)
     opportunities: dict[str, Any] = field(default_factory=dict)  # load shifting, maximum demand, reactive power

@@ -78,3 +78,10 @@ def test_pv_and_allocation_with_the_unmetered_remainder():
     assert result.allocation[UNMETERED]["kwh"] == pytest.approx(100_000)
     assert result.allocation["mill-1"]["location_kg"] == pytest.approx(900_000 * 0.5271 * 0.6)
     assert sum(line["location_kg"] for line in result.allocation.values()) == pytest.approx(result.location_kgco2e)
+
+
+def test_certificate_share_is_at_most_the_whole_consumption():
+    # 300 MWh of GECs for 200,000 kWh consumed: 100 % green by certificates, 200,000 kWh matched
+    result = scope2(flat_import(200_000.0), entries=[gec(300)])
+    assert result.certificates_kwh == 300_000 and result.certificate_share == 1.0
+    assert result.market_monthly.instruments_kwh == pytest.approx(200_000)
