@@ -224,7 +224,8 @@ def _figure_completeness(table: pd.DataFrame, meters: list[str]) -> dict[str, An
             "samples_rejected": int(rows[_REJECTED].sum()) if len(rows) else 0,
             "replacements": int(rows[_REPLACED].sum()) if len(rows) else 0,
             "coverage_min": round(float(rows["coverage"].min()), 4) if len(rows) else None,
-            "missing_meters": sorted(set(meters) - set(rows.index))}
+            "missing_meters": sorted((set(meters) - set(rows.index))
+                                     | (set(rows.index[rows["coverage"] <= 0]) if len(rows) else set()))}
 
 
 def _per_line(plant: PlantConfig, scope2: Scope2Result, scope1: dict[str, float],

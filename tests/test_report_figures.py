@@ -150,6 +150,7 @@ def test_rollup_json_carries_completeness_and_provenance(plant, tmp_path):
     assert grid["meters"] == ["inc-1", "inc-2"] and grid["energy_kwh"] == 720_000
     assert grid["energy_measured_kwh"] == 719_000 and grid["energy_interpolated_kwh"] == 1000
     assert grid["samples_rejected"] == 2 and grid["coverage_min"] == 1.0
+    assert grid["missing_meters"] == []
     assert report["provenance"]["completeness"]["unmetered_kwh"]["meters"] == ["caster", "inc-1", "inc-2", "mill",
                                                                                "pv"]
     provenance = report["provenance"]
@@ -183,6 +184,18 @@ def test_check_config_refuses_ambiguous_output_lines(tmp_path, output_lines, mes
     assert info.value.problems[0].startswith(f"{path}:1 ")  # the site line
     result = CliRunner().invoke(main, ["check-config", str(path)])
     assert result.exit_code == 2 and info.value.problems[0] in result.output, result.output
+
+
+def test_a_meter_without_data_is_named_beside_the_figures_it_feeds(plant):
+    data = month_data()
+    silent = data.intervals[data.intervals["device"] != "pv"]  # the PV meter delivered nothing this month
+    rollup = compute_rollup(plant, MONTH, MonthData(silent, None, production_by_line={"roll-1": 95.0}),
+                            tariffs=load_tariffs(REPO / "config" / "tariffs"),
+                            factors=load_factors(REPO / "config" / "emission_factors.yaml"), ledger=[],
+                            targets=load_targets(REPO / "config" / "targets.yaml"), as_of=date(2026, 12, 2))
+    figures = rollup.provenance["completeness"]
+    assert figures["pv_self_kwh"]["missing_meters"] == ["pv"] and figures["grid_import_kwh"]["missing_meters"] == []
+    assert "pv" in " ".join(rollup.poor_coverage)
 
 
 def test_one_line_is_its_own_site_output(tmp_path):
