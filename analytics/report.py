@@ -227,6 +227,11 @@ def _completeness(rollup: Rollup, figure: str) -> str:
     return "; ".join(parts)
 
 
+def _pathway(rollup: Rollup) -> str:
+    pathway = rollup.provenance.get("pathway")
+    return f" ({pathway['name']}; source: {pathway['source']})" if isinstance(pathway, dict) else ""
+
+
 def _summary_rows(rollup: Rollup) -> list[list[Any]]:
     s2 = rollup.scope2
     balance = s2.balance
@@ -267,6 +272,8 @@ def _summary_rows(rollup: Rollup) -> list[list[Any]]:
         ["Scope 1+2 intensity, location / market (t CO2e per t)",
          f"{_fmt(per_t('location_t_per_t'))} / {_fmt(per_t('market_t_per_t'))}",
          _completeness(rollup, "intensity")],
+        ["Pathway target (t CO2e per t)", _fmt(rollup.intensity.get("target_t_per_t") or "none for this year")
+         + _pathway(rollup), ""],
         ["Location factor", s2.location_factor.label, ""], ["Residual factor", s2.residual_factor.label, ""],
         ["Scope 1 factor", scope1_factor, ""],
     ]
