@@ -160,6 +160,9 @@ def compute_rollup(plant: PlantConfig, month: str, data: MonthData, *, tariffs: 
         "residual_factor": {**residual.factor.model_dump(mode="json"), "provisional": residual.provisional},
         "ledger_entries_used": list(scope2.entries_used),
         "ledger_entries_excluded": [dict(e) for e in scope2.entries_excluded],
+        # bought certificates claimed for the month beyond its grid import: held, but matched to nothing
+        "certificates_beyond_import_kwh": max(sum(e.mwh for e in site_entries if e.instrument.has_certificates
+                                                  and e.claim_month == month) * 1000.0 - scope2.grid_import_kwh, 0.0),
         "hourly_matching_profile": SOLAR_PROFILE,
         "pathway": {"name": targets.intensity.name, "source": targets.intensity.source,
                     "unit": targets.intensity.unit, "base_year": targets.intensity.base_year},

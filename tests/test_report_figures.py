@@ -159,6 +159,7 @@ def test_rollup_json_carries_completeness_and_provenance(plant, tmp_path):
     assert provenance["pathway"]["source"].startswith("2026 greenhouse-gas reduction plan")
     assert provenance["hourly_matching_profile"].startswith("solar: sin(pi")
     assert [e["entry_id"] for e in provenance["ledger_entries_excluded"]] == ["pv-nov", "gec-dec"]
+    assert provenance["certificates_beyond_import_kwh"] == 0.0  # 300,000 kWh of GECs against 700,000 imported
     assert provenance["site_output"] == {"output_lines": ["roll-1"],
                                          "production_t_by_line": {"cast-1": 100.0, "roll-1": 95.0}}
     assert provenance["scope1"] == "not metered: no fuel meter delivered data this month"
