@@ -34,8 +34,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from analytics.balance import energy_balance
-from analytics.reactive import line_loss_reduction, monthly_pf, pf_adjustment_percent, size_capacitor_bank
+from plantems.analytics.balance import energy_balance
+from plantems.analytics.reactive import line_loss_reduction, monthly_pf, pf_adjustment_percent, size_capacitor_bank
 from plantems.calendar import clock_minutes
 from plantems.config import Device, DeviceKind, PlantConfig
 from plantems.demandconfig import MeterGroup

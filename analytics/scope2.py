@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from analytics.balance import EnergyBalance
+from plantems.analytics.balance import EnergyBalance
 from plantems.factors import FactorChoice
 from plantems.ledger import Instrument, LedgerEntry
 

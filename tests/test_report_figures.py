@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from analytics.balance import energy_balance
-from analytics.opportunities import device_totals, reactive_power
-from analytics.report import write_report
-from analytics.rollup import MonthData, Rollup, compute_rollup
+from plantems.analytics.balance import energy_balance
+from plantems.analytics.opportunities import device_totals, reactive_power
+from plantems.analytics.report import write_report
+from plantems.analytics.rollup import MonthData, Rollup, compute_rollup
 from plantems.cli import main
 from plantems.config import PlantConfig, load_plant
 from plantems.factors import load_factors
