@@ -5,8 +5,9 @@
   windows (``shift_windows``) reach instead.
 - **Maximum demand**: the 15-minute interval that set each billing group's monthly maximum,
   the sub-metered loads in it (largest first), and the maximum had the shiftable loads'
-  sharp/peak energy run spread over the month's cheapest allowed intervals; the kW saved
-  times the tariff's demand charge (when the bill's charge is configured).
+  sharp/peak energy run spread evenly over the month's intervals that lie wholly inside the
+  load's ``shift_windows`` and are not sharp or peak; the kW saved times the tariff's demand
+  charge (when the bill's charge is configured).
 - **Compressed air** (where an ``air_flow`` meter measures a compressor station): specific
   power, kW per m3/min of free air (kWh / m3 x 60), and the saving of a lower header
   pressure, about 7 % of compressor energy per bar (``compressed_air:`` in the plant file).
@@ -14,8 +15,9 @@
   1983 bill adjustment, a capacitor bank sized from the 15-minute distribution, the devices
   with the most reactive energy and the lowest PF, over-compensation (leading intervals at
   light load, exported kvarh), and the line-loss reduction of the target PF on the losses
-  measured as the incomers' energy minus their sub-meters' (an upper bound: it includes
-  unmetered load).
+  from the energy balance behind the group's meters (import - export + on-site generation -
+  sub-metered loads, analytics/balance.py; an upper bound: it includes unmetered load). With
+  every incomer in the group it is the report's unmetered remainder.
 
 Maximum demand here is over fixed 15-minute intervals of ``energy_15m``; a sliding-window
 meter can bill up to a few % more, which is why the live ``demand`` points (sliding) are
@@ -27,10 +29,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
+from plantems.analytics.balance import energy_balance
 from plantems.analytics.reactive import line_loss_reduction, monthly_pf, pf_adjustment_percent, size_capacitor_bank
 from plantems.calendar import clock_minutes
 from plantems.config import Device, DeviceKind, PlantConfig
@@ -38,11 +42,23 @@ from plantems.demandconfig import MeterGroup
 from plantems.tariffs import Period, Tariff
 
 __all__ = ["allowed_periods", "compressed_air", "device_totals", "group_peak", "interval_devices", "load_shift",
-           "max_demand", "reactive_power"]
+           "max_demand", "reactive_power", "window_mask"]
 
 _EXPENSIVE = (Period.SHARP, Period.PEAK)
 _NOT_LOADS = (DeviceKind.INCOMER, DeviceKind.FEEDER, DeviceKind.PV)
 _LIGHT_LOAD_QUANTILE = 0.25  # intervals below this kW quantile count as light load
+
+
+def window_mask(times_ns: np.ndarray, tz: ZoneInfo, windows: Sequence[str], *, interval_min: int = 15
+                ) -> np.ndarray:
+    """Which intervals (UTC start times) lie wholly inside the local ``windows`` (none: all of them)."""
+    if not windows:
+        return np.ones(len(times_ns), dtype=bool)
+    covered = np.array(clock_minutes(tuple(windows)), dtype=bool)
+    inside = np.concatenate([covered, covered])  # an interval may run past midnight into a wrapping window
+    local = pd.DatetimeIndex(pd.to_datetime(times_ns, utc=True)).tz_convert(tz)
+    first = local.hour.to_numpy() * 60 + local.minute.to_numpy()
+    return np.array([bool(inside[m:m + interval_min].all()) for m in first], dtype=bool)
 
 
 def allowed_periods(tariff: Tariff, month: int, windows: Sequence[str]) -> set[Period]:
@@ -92,8 +108,8 @@ def interval_devices(plant: PlantConfig) -> list[str]:
 
 def device_totals(intervals: pd.DataFrame) -> pd.DataFrame:
     """Per device: the energy fields summed (pure; the same as InfluxDB's month sums)."""
-    fields = ["energy_kwh", "reactive_kvarh", "reactive_exp_kvarh"]
-    return intervals.groupby("device", as_index=False)[fields].sum()
+    fields = ["energy_kwh", "energy_exp_kwh", "reactive_kvarh", "reactive_exp_kvarh"]
+    return intervals.reindex(columns=["device", *fields]).groupby("device", as_index=False)[fields].sum()
 
 
 def group_peak(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFrame) -> int | None:
@@ -132,8 +148,8 @@ def max_demand(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFrame, t
     moved = total.to_numpy().copy()
     for device in (d for d in loads if d.shiftable and d.id in kw):
         series = kw[device.id].to_numpy()
-        targets = allowed_periods(tariff, month, device.shift_windows) - set(_EXPENSIVE)
-        into = tou.isin([p.value for p in targets]).to_numpy()
+        # only into hours the load may run: inside its windows, and not into sharp or peak
+        into = ~expensive & window_mask(total.index.to_numpy(dtype=np.int64), plant.site.tz, device.shift_windows)
         if not into.any():
             continue
         moved = moved - np.where(expensive, series, 0.0)
@@ -182,8 +198,8 @@ def reactive_power(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFram
         if e > 0 and r_imp + r_exp > 0:
             devices.append({"device": device.id, "kvarh": r_imp + r_exp, "pf": monthly_pf(e, r_imp, r_exp),
                             "kwh": e})
-    sub_kwh = float(by_device.loc[by_device.index.intersection([d.id for d in loads]), "energy_kwh"].sum())
-    losses_kwh = max(kwh - sub_kwh, 0.0)
+    balance = energy_balance(plant, totals, grid_meters=meters)
+    losses_kwh = max(balance.unmetered_kwh, 0.0)  # negative: sub-meters exceed the supply, no losses to reduce
     loss_share = max(line_loss_reduction(pf, group.pf_target), 0.0) if pf < group.pf_target else 0.0
     # what compensation to the target PF is worth: the bill adjustment avoided, and the line losses
     at_target_pct = pf_adjustment_percent(max(pf, group.pf_target), group.pf_standard)
@@ -198,7 +214,7 @@ def reactive_power(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFram
             "over_compensated": kvarh_exp > 0 or bool(leading.any(axis=None)),
             "devices_by_kvarh": sorted(devices, key=lambda d: -d["kvarh"]),
             "devices_by_pf": sorted(devices, key=lambda d: d["pf"]),
-            "losses_kwh_upper_bound": losses_kwh,
+            "losses_kwh_upper_bound": losses_kwh, "balance": balance.to_json(),
             "line_loss_saving_kwh": losses_kwh * loss_share,
             "line_loss_saving_cny": losses_kwh * loss_share * average_price_cny_per_kwh,
             "saving_cny": compensation_cny + losses_kwh * loss_share * average_price_cny_per_kwh}

@@ -184,7 +184,8 @@ def _opportunities_html(rollup: Rollup) -> str:
                       [f"capacitor bank for PF {item['pf_target']:.2f}: 95 % of intervals / average / maximum",
                        f"{item['capacitor_kvar_p95']:,.0f} / {item['capacitor_kvar_average']:,.0f} / "
                        f"{item['capacitor_kvar_max']:,.0f} kvar"],
-                      ["losses (incomers minus sub-meters, upper bound)", f"{item['losses_kwh_upper_bound']:,.0f} kWh"],
+                      ["losses and unmetered load (import - export + on-site generation - sub-meters; "
+                       "upper bound)", f"{item['losses_kwh_upper_bound']:,.0f} kWh"],
                       ["line-loss reduction at the target PF", f"{item['line_loss_saving_kwh']:,.0f} kWh "
                        f"({item['line_loss_saving_cny']:,.0f} CNY)"],
                       ["saving from compensation (adjustment avoided + losses)", f"{item['saving_cny']:,.0f} CNY"]],
@@ -207,21 +208,76 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _completeness(rollup: Rollup, figure: str) -> str:
+    """How complete a headline figure's data is: measured vs interpolated energy, rejected samples."""
+    found = rollup.provenance.get("completeness", {}).get(figure)
+    if not found:
+        return ""
+    if "energy_kwh" not in found:  # gas meters: coverage only
+        low = found.get("coverage_min")
+        return "no meter" if low is None else f"coverage >= {low:.1%}"
+    total = found["energy_kwh"]
+    measured = found["energy_measured_kwh"] / total if total else 1.0
+    parts = [f"{measured:.2%} measured", f"{found['energy_interpolated_kwh']:,.0f} kWh interpolated",
+             f"{found['samples_rejected']} samples rejected"]
+    if found["replacements"]:
+        parts.append(f"{found['replacements']} meter replacements")
+    if found["missing_meters"]:
+        parts.append("no data: " + ", ".join(found["missing_meters"]))
+    return "; ".join(parts)
+
+
+def _pathway(rollup: Rollup) -> str:
+    pathway = rollup.provenance.get("pathway")
+    return f" ({pathway['name']}; source: {pathway['source']})" if isinstance(pathway, dict) else ""
+
+
 def _summary_rows(rollup: Rollup) -> list[list[Any]]:
     s2 = rollup.scope2
-    return [
-        ["Grid import (kWh)", s2.grid_import_kwh], ["On-site PV consumed (kWh)", s2.pv_self_kwh],
-        ["Consumption (kWh)", s2.consumption_kwh],
-        ["Scope 2 location-based (t CO2e)", s2.location_kgco2e / 1000],
-        ["Scope 2 market-based, monthly matching (t CO2e)", s2.market_monthly.kgco2e / 1000],
-        ["Scope 2 market-based, hourly matching, 2025 draft (t CO2e)", s2.market_hourly.kgco2e / 1000],
+    balance = s2.balance
+    fuel = rollup.provenance.get("scope1")
+    scope1_factor = (f"{fuel['factor']['id']} ({fuel['factor']['kg_per_unit']} kg/{fuel['factor']['unit']}, "
+                     f"{fuel['factor']['status']})" if isinstance(fuel, dict) else "not metered")
+    lines = ", ".join(rollup.intensity.get("output_lines") or []) or "none configured"
+
+    def per_t(key: str) -> Any:
+        value = rollup.intensity.get(key)
+        return value if value is not None else "no output recorded"
+
+    rows: list[list[Any]] = [
+        ["Grid import (kWh)", balance.grid_import_kwh, _completeness(rollup, "grid_import_kwh")],
+        ["Grid export (kWh)", balance.grid_export_kwh, _completeness(rollup, "grid_export_kwh")],
+        ["On-site PV generation (kWh)", balance.generation_kwh, _completeness(rollup, "pv_generation_kwh")],
+        ["On-site PV consumed (kWh)", s2.pv_self_kwh, _completeness(rollup, "pv_self_kwh")],
+        ["Consumption = import - export + generation (kWh)", s2.consumption_kwh,
+         _completeness(rollup, "consumption_kwh")],
+        ["Sub-metered loads (kWh)", balance.sub_metered_kwh, _completeness(rollup, "sub_metered_kwh")],
+        ["Unmetered remainder: losses and unmetered loads (kWh)", balance.unmetered_kwh,
+         _completeness(rollup, "unmetered_kwh")],
+        ["Scope 2 location-based (t CO2e)", s2.location_kgco2e / 1000, _completeness(rollup, "scope2_location")],
+        ["Scope 2 market-based, monthly matching (t CO2e)", s2.market_monthly.kgco2e / 1000,
+         _completeness(rollup, "scope2_market")],
+        ["Scope 2 market-based, hourly matching, 2025 draft (t CO2e)", s2.market_hourly.kgco2e / 1000,
+         _completeness(rollup, "scope2_market")],
         ["Green instruments matched, monthly / hourly (kWh)",
-         f"{s2.market_monthly.instruments_kwh:,.0f} / {s2.market_hourly.instruments_kwh:,.0f}"],
+         f"{s2.market_monthly.instruments_kwh:,.0f} / {s2.market_hourly.instruments_kwh:,.0f}", ""],
         ["Scope 1, natural gas (t CO2e)", sum(rollup.scope1_kgco2e.values()) / 1000 if rollup.scope1_kgco2e
-         else "not metered"],
-        ["Renewable share", f"{s2.renewable_share:.1%}"],
-        ["Location factor", s2.location_factor.label], ["Residual factor", s2.residual_factor.label],
+         else "not metered", _completeness(rollup, "scope1")],
+        ["Renewable share (GHG Protocol: instruments matched + PV consumed)", f"{s2.renewable_share:.1%}",
+         _completeness(rollup, "renewable_share")],
+        ["Green share by certificates (GECs held, on-site PV's included)",
+         f"{s2.certificate_share:.1%} ({s2.certificates_kwh:,.0f} kWh)", ""],
+        [f"Site output, lines {lines} (t)", rollup.production_t if rollup.production_t is not None
+         else "no output recorded", ""],
+        ["Scope 1+2 intensity, location / market (t CO2e per t)",
+         f"{_fmt(per_t('location_t_per_t'))} / {_fmt(per_t('market_t_per_t'))}",
+         _completeness(rollup, "intensity")],
+        ["Pathway target (t CO2e per t)", _fmt(rollup.intensity.get("target_t_per_t") or "none for this year")
+         + _pathway(rollup), ""],
+        ["Location factor", s2.location_factor.label, ""], ["Residual factor", s2.residual_factor.label, ""],
+        ["Scope 1 factor", scope1_factor, ""],
     ]
+    return rows
 
 
 def _html(rollup: Rollup) -> str:
@@ -241,6 +297,9 @@ def _html(rollup: Rollup) -> str:
         changes = ", ".join(f"{c['was']} -> {c['now']}" for c in restates["factors"].values())
         warnings.append(f"Restated: this report replaces the one of {restates['as_of']} ({changes}); previous "
                         f"totals are kept in the provenance.")
+    if rollup.scope2.balance.unmetered_kwh < 0:
+        warnings.append(f"The sub-meters record {-rollup.scope2.balance.unmetered_kwh:,.0f} kWh more than the site "
+                        "consumed (import - export + generation): check the meters and their feeds.")
     if rollup.provenance["tariff"]["status"] != "confirmed":
         warnings.append(f"Tariff {rollup.provenance['tariff']['id']} is to be confirmed: costs are indicative.")
     warning_html = "".join(f'<p class="warn">{html.escape(w)}</p>' for w in warnings)
@@ -257,7 +316,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
 <h1>Energy and Scope 2 report: {html.escape(rollup.site)}, {rollup.month}</h1>
 <p>Computed {rollup.as_of.isoformat()} by plantems; configuration sha256 {rollup.provenance['config_sha256'][:12]}.</p>
 {warning_html}
-<h2>Summary</h2>{_table(_summary_rows(rollup), ["", "value"])}
+<h2>Summary</h2>{_table(_summary_rows(rollup), ["", "value", "completeness of its data"])}
 <h2>Charts</h2>
 <figure id="chart-daily">{_daily_chart(rollup)}</figure>
 <figure id="chart-areas">{_area_chart(rollup)}</figure>
@@ -268,6 +327,9 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
 <h2>Meters</h2>{_table(device_rows, ["device", "area", "kind", "kWh", "of which peak+sharp", "cost (CNY)",
                                      "peak+sharp cost", "coverage"])}
 <h2>Process lines (Scope 1+2 of the meters in their areas)</h2>
+<p>Each line's intensity uses its own output. The site's intensity uses the output of
+{html.escape(", ".join(rollup.intensity.get("output_lines") or []) or "no line (none configured)")} only
+(<code>site.output_lines</code>): metal that passes several lines is counted once.</p>
 {_table([[name, line["production_t"] or "none", (line["scope1_kgco2e"] + line["scope2_location_kgco2e"]) / 1000,
           (line["scope1_kgco2e"] + line["scope2_market_kgco2e"]) / 1000,
           line["intensity_location_t_per_t"] or "n/a", line["intensity_market_t_per_t"] or "n/a"]
@@ -277,6 +339,10 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
 {_opportunities_html(rollup)}
 <h2>Allocation of site emissions (by sub-metered energy)</h2>
 {_table(allocation, ["meter", "kWh", "location t CO2e", "market t CO2e"])}
+<h2>Green-power ledger</h2>
+<p>Used: {html.escape(", ".join(rollup.scope2.entries_used) or "none")}.</p>
+{_table([[e["entry_id"], e["line"], e["reason"]] for e in rollup.provenance.get("ledger_entries_excluded", [])],
+        ["excluded row", "line", "why"])}
 <h2>Provenance</h2><pre>{html.escape(json.dumps(rollup.provenance, indent=2, ensure_ascii=False))}</pre>
 </body></html>"""
 
@@ -288,9 +354,11 @@ def _lines(rollup: Rollup) -> list[list[Any]]:
              s2.residual_factor.factor.id],
             ["site", rollup.site, "market_hourly", s2.grid_import_kwh, s2.market_hourly.kgco2e,
              s2.residual_factor.factor.id]]
+    factor_ids = {"location": s2.location_factor.factor.id, "market": s2.residual_factor.factor.id,
+                  "market_hourly": s2.residual_factor.factor.id}
     for name, line in s2.allocation.items():
-        for method in ("location", "market", "market_hourly"):
-            rows.append(["meter", name, method, line["kwh"], line[f"{method}_kg"], ""])
+        for method, factor_id in factor_ids.items():
+            rows.append(["meter", name, method, line["kwh"], line[f"{method}_kg"], factor_id])
     fuel = rollup.provenance["scope1"]
     for device, kg in rollup.scope1_kgco2e.items():
         rows.append(["scope1", device, "natural_gas", "", kg, fuel["factor"]["id"] if isinstance(fuel, dict) else ""])
@@ -327,12 +395,13 @@ def write_report(rollup: Rollup, folder: Path) -> list[Path]:
         "site": rollup.site, "month": rollup.month, "as_of": rollup.as_of.isoformat(),
         "grid_import_kwh": s2.grid_import_kwh, "grid_export_kwh": s2.grid_export_kwh,
         "pv_generation_kwh": s2.pv_generation_kwh, "pv_self_kwh": s2.pv_self_kwh,
-        "consumption_kwh": s2.consumption_kwh,
+        "consumption_kwh": s2.consumption_kwh, "unmetered_kwh": s2.unmetered_kwh, "balance": s2.balance.to_json(),
         "scope2_kgco2e": {"location": s2.location_kgco2e, "market": s2.market_monthly.kgco2e,
                           "market_hourly": s2.market_hourly.kgco2e},
         "scope1_kgco2e": rollup.scope1_kgco2e,
         "green_kwh": {"monthly": s2.market_monthly.instruments_kwh, "hourly": s2.market_hourly.instruments_kwh},
-        "renewable_share": s2.renewable_share, "production_t": rollup.production_t, "intensity": rollup.intensity,
+        "renewable_share": s2.renewable_share, "certificate_share": s2.certificate_share,
+        "certificates_kwh": s2.certificates_kwh, "production_t": rollup.production_t, "intensity": rollup.intensity,
         "lines": rollup.lines,
         "meters": rollup.devices.to_dict(orient="records"), "allocation": s2.allocation,
         "poor_coverage": rollup.poor_coverage, "opportunities": rollup.opportunities,

@@ -1,10 +1,12 @@
 """Monthly rollup: reads `energy_15m`, `fuel` and `production`, writes `scope2` points and the report data.
 
 Pure core: ``compute_rollup`` turns a month's 15-minute energy into device
-totals and costs, Scope 1 from natural-gas meters, Scope 2 (location, market
-monthly, market hourly), its allocation, Scope 1+2 intensity against the pathway, the renewable share, and the
-provenance an auditor needs (coverage per meter, factor, tariff and ledger
-versions, config hash). Re-running a month gives the same numbers.
+totals and costs, the site's energy balance (analytics/balance.py), Scope 1 from natural-gas meters, Scope 2
+(location, market monthly, market hourly), its allocation, Scope 1+2 intensity against the pathway (per
+tonne of the site's output: ``site.output_lines``), the renewable and certificate shares, the completeness
+of each headline figure (energy measured, interpolated across gaps, samples rejected) and the provenance an
+auditor needs (coverage per meter, factor, tariff prices, pathway source, solar profile, ledger rows used
+and excluded, config hash). Re-running a month gives the same numbers.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from plantems.analytics.balance import EnergyBalance, energy_balance
 from plantems.analytics.energy import CounterSpec, energy_from_counter
 from plantems.analytics.energy_job import counter_rollover, minute_samples
-from plantems.analytics.scope2 import UNMETERED, Scope2Result, compute_scope2
+from plantems.analytics.scope2 import SOLAR_PROFILE, UNMETERED, Scope2Result, compute_scope2
 from plantems.config import DeviceKind, PlantConfig
 from plantems.factors import Factor, select_factor
 from plantems.influx import InfluxClient, LineWriter, tag_in
@@ -30,14 +33,16 @@ from plantems.schema import ENERGY_15M, FUEL, PRODUCTION, SCOPE2, Field, Tag
 from plantems.targets import Targets
 from plantems.tariffs import Period, Tariff, tariff_for
 
-__all__ = ["MonthData", "Rollup", "compute_rollup", "device_table", "month_bounds", "read_counter_totals",
-           "read_energy", "read_month", "write_scope2_points"]
+__all__ = ["MonthData", "Rollup", "completeness", "compute_rollup", "device_table", "month_bounds",
+           "read_counter_totals", "read_energy", "read_month", "site_output", "write_scope2_points"]
 
 log = logging.getLogger(__name__)
 
 POOR_COVERAGE = 0.95  # below this a meter's month is flagged on the report's first page
 _GRID = (DeviceKind.INCOMER,)
-_NOT_SUB_METERS = (DeviceKind.INCOMER, DeviceKind.FEEDER, DeviceKind.PV)
+# energy_15m completeness fields, per device, summed over the month
+_INTERP, _REJECTED, _REPLACED = Field.INTERP_KWH.value, Field.REJECTED_SAMPLES.value, Field.REPLACEMENTS.value
+_COMPLETENESS = (_INTERP, _REJECTED, _REPLACED)
 
 
 def month_bounds(month: str, tz: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -49,7 +54,7 @@ def month_bounds(month: str, tz: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
 @dataclass(frozen=True)
 class MonthData:
     intervals: pd.DataFrame  # time (ns, hour start), device, tou, energy_kwh, energy_exp_kwh, coverage (sums)
-    production_t: float | None  # tonnes of output in the month, None if none was recorded
+    production_t: float | None  # the site's output (its output lines) in the month, None if none was recorded
     fuel_m3: dict[str, float] = field(default_factory=dict)  # natural gas per fuel meter (Scope 1)
     production_by_line: dict[str, float] = field(default_factory=dict)
     fuel_coverage: dict[str, float] = field(default_factory=dict)  # per fuel meter, 0-1
@@ -65,7 +70,7 @@ class Rollup:
     scope2: Scope2Result
     scope1_kgco2e: dict[str, float]  # per fuel meter; empty when none is configured
     production_t: float | None
-    intensity: dict[str, float | None]
+    intensity: dict[str, Any]  # location_t_per_t, market_t_per_t, target_t_per_t, output_lines
     renewable_share_target: float | None
     lines: dict[str, dict[str, Any]] = field(default_factory=dict)  # per production line (process step)
     opportunities: dict[str, Any] = field(default_factory=dict)  # load shifting, maximum demand, reactive power
@@ -88,8 +93,10 @@ def device_table(plant: PlantConfig, frame: pd.DataFrame, tariffs: Sequence[Tari
     price_of = {(day, tou): tariff_for(tariffs, day).prices_per_kwh[Period(tou)] for day, tou in pairs}
     prices = pd.Series([price_of[pair] for pair in zip(local_dates, frame["tou"], strict=True)], index=frame.index,
                        dtype=float)
-    work = frame.assign(cost=frame["energy_kwh"] * prices, energy_exp_kwh=frame["energy_exp_kwh"].fillna(0.0))
-    totals = work.groupby("device")[["energy_kwh", "energy_exp_kwh", "cost", "coverage"]].sum()
+    work = frame.assign(cost=frame["energy_kwh"] * prices, energy_exp_kwh=frame["energy_exp_kwh"].fillna(0.0),
+                        **{c: (frame[c] if c in frame else pd.Series(0.0, index=frame.index)).fillna(0.0)
+                           for c in _COMPLETENESS})
+    totals = work.groupby("device")[["energy_kwh", "energy_exp_kwh", "cost", "coverage", *_COMPLETENESS]].sum()
     by_tou = work.pivot_table(index="device", columns="tou", values="energy_kwh", aggfunc="sum").fillna(0.0)
     cost_by_tou = work.pivot_table(index="device", columns="tou", values="cost", aggfunc="sum").fillna(0.0)
     rows = []
@@ -105,6 +112,7 @@ def device_table(plant: PlantConfig, frame: pd.DataFrame, tariffs: Sequence[Tari
                      "energy_exp_kwh": float(mine["energy_exp_kwh"]) if mine is not None else 0.0,
                      "cost_cny": float(mine["cost"]) if mine is not None else 0.0,
                      "coverage": float(mine["coverage"]) / expected_intervals if mine is not None else 0.0,
+                     **{c: float(mine[c]) if mine is not None else 0.0 for c in _COMPLETENESS},
                      **{f"kwh_{p.value}": float(tou.get(p.value, 0.0)) if len(tou) else 0.0 for p in Period},
                      **{f"cost_{p.value}_cny": float(tou_cost.get(p.value, 0.0)) if len(tou_cost) else 0.0
                         for p in Period}})
@@ -125,46 +133,102 @@ def compute_rollup(plant: PlantConfig, month: str, data: MonthData, *, tariffs: 
     hours = pd.date_range(start, end, freq="1h", inclusive="left").tz_convert("UTC")
     hourly = (grid.assign(hour=pd.to_datetime(grid["time"], utc=True).dt.floor("1h"))
               .groupby("hour")["energy_kwh"].sum().reindex(hours, fill_value=0.0))
-    pv = devices[devices["kind"] == DeviceKind.PV.value]
-    subs = devices[~devices["kind"].isin([k.value for k in _NOT_SUB_METERS])]
+    balance = energy_balance(plant, devices)
     year = start.year
     location = select_factor(factors, method="location", regions=plant.site.grid_factor_regions, year=year,
                              as_of=as_of)
     residual = select_factor(factors, method="residual", regions=plant.site.residual_factor_regions, year=year,
                              as_of=as_of)
     site_entries = [e for e in ledger if e.site == plant.site.id]
-    scope2 = compute_scope2(month=month, tz=tz, grid_import_hourly=hourly,
-                            grid_export_kwh=float(grid["energy_exp_kwh"].fillna(0).sum()),
-                            pv_generation_kwh=float(pv["energy_exp_kwh"].sum()),
-                            device_kwh=dict(zip(subs["device"], subs["energy_kwh"], strict=True)),
-                            entries=site_entries, location=location, residual=residual)
-    daily = _daily(frame[frame["device"].isin(subs["device"])], plant, tz)
-    production = data.production_t
+    scope2 = compute_scope2(month=month, tz=tz, grid_import_hourly=hourly, balance=balance, entries=site_entries,
+                            location=location, residual=residual)
+    daily = _daily(frame[frame["device"].isin(list(balance.loads_kwh))], plant, tz)
+    production = site_output(plant, data.production_by_line)
     fuel = select_factor(factors, method="fuel", regions=("natural_gas",), year=year, as_of=as_of)
     scope1 = {device: m3 * fuel.factor.kg_per_unit for device, m3 in data.fuel_m3.items()}
     scope1_t = sum(scope1.values()) / 1000
-    intensity = {  # Scope 1+2 per tonne, as the pathway counts it
+    intensity = {  # Scope 1+2 per tonne of the site's output, as the pathway counts it
         "location_t_per_t": (scope1_t + scope2.location_kgco2e / 1000) / production if production else None,
         "market_t_per_t": (scope1_t + scope2.market_monthly.kgco2e / 1000) / production if production else None,
         "target_t_per_t": targets.intensity.for_year(year),
+        "output_lines": list(plant.site_output_lines),
     }
-    tariff = tariff_for(tariffs, start.date())
     provenance = {
         "config_sha256": plant.config_sha256,
-        "tariff": {"id": tariff.id, "status": tariff.status, "valid_from": tariff.valid_from.isoformat()},
+        "tariff": _tariff_provenance(tariffs, start, end),
         "location_factor": {**location.factor.model_dump(mode="json"), "provisional": location.provisional},
         "residual_factor": {**residual.factor.model_dump(mode="json"), "provisional": residual.provisional},
         "ledger_entries_used": list(scope2.entries_used),
+        "ledger_entries_excluded": [dict(e) for e in scope2.entries_excluded],
+        # bought certificates claimed for the month beyond its grid import: held, but matched to nothing
+        "certificates_beyond_import_kwh": max(sum(e.mwh for e in site_entries if e.instrument.has_certificates
+                                                  and e.claim_month == month) * 1000.0 - scope2.grid_import_kwh, 0.0),
+        "hourly_matching_profile": SOLAR_PROFILE,
+        "pathway": {"name": targets.intensity.name, "source": targets.intensity.source,
+                    "unit": targets.intensity.unit, "base_year": targets.intensity.base_year},
+        "site_output": {"output_lines": list(plant.site_output_lines),
+                        "production_t_by_line": dict(sorted(data.production_by_line.items()))},
         "coverage_per_meter": dict(zip(devices["device"], devices["coverage"].round(4), strict=True)),
         "expected_intervals": expected,
-        "scope1": ({"factor": fuel.factor.model_dump(mode="json"), "gas_m3": data.fuel_m3,
-                    "coverage": data.fuel_coverage} if data.fuel_m3 else
+        "completeness": completeness(devices, balance, data.fuel_coverage),
+        "scope1": ({"factor": fuel.factor.model_dump(mode="json"), "provisional": fuel.provisional,
+                    "gas_m3": data.fuel_m3, "coverage": data.fuel_coverage} if data.fuel_m3 else
                    "not metered: no fuel meter delivered data this month"),
         "as_of": as_of.isoformat(),
     }
     return Rollup(month, plant.site.id, as_of, devices, daily, scope2, scope1, production, intensity,
                   targets.renewable_share.by_year.get(max(targets.renewable_share.by_year)),
                   _per_line(plant, scope2, scope1, data.production_by_line), provenance=provenance)
+
+
+def site_output(plant: PlantConfig, production_by_line: dict[str, float]) -> float | None:
+    """Tonnes of the site's product: the output of its output lines only (metal cast and then rolled
+    is one tonne, not two); None when none of them recorded output."""
+    recorded = [production_by_line[line] for line in plant.site_output_lines if line in production_by_line]
+    return sum(recorded) if recorded else None
+
+
+def _tariff_provenance(tariffs: Sequence[Tariff], start: pd.Timestamp, end: pd.Timestamp) -> dict[str, Any]:
+    """The tariff version of the month's first day and every version that priced a day of it, with prices."""
+    days = pd.date_range(start.tz_localize(None), end.tz_localize(None), freq="1D", inclusive="left")
+    used = {t.id: t for t in (tariff_for(tariffs, day.date()) for day in days)}
+    first = tariff_for(tariffs, start.date())
+    return {"id": first.id, "status": first.status, "valid_from": first.valid_from.isoformat(),
+            "source": first.source,
+            "versions": [{"id": t.id, "status": t.status, "valid_from": t.valid_from.isoformat(),
+                          "currency": t.currency,
+                          "prices_per_kwh": {p.value: price for p, price in t.prices_per_kwh.items()},
+                          "demand_charge_per_kw_month": t.demand_charge_per_kw_month} for t in used.values()]}
+
+
+def completeness(devices: pd.DataFrame, balance: EnergyBalance, fuel_coverage: dict[str, float]
+                 ) -> dict[str, dict[str, Any]]:
+    """Per headline figure, over the meters it is computed from: energy through them (import +
+    export), how much of it was measured and how much interpolated across gaps, samples rejected as
+    implausible, meter replacements, and the lowest coverage."""
+    grid, generators, loads = list(balance.grid_meters), list(balance.generators), list(balance.loads_kwh)
+    figures = {"grid_import_kwh": grid, "grid_export_kwh": grid, "pv_generation_kwh": generators,
+               "pv_self_kwh": grid + generators, "consumption_kwh": grid + generators, "sub_metered_kwh": loads,
+               "unmetered_kwh": grid + generators + loads, "scope2_location": grid, "scope2_market": grid,
+               "renewable_share": grid + generators}
+    table = devices.set_index("device") if len(devices) else devices
+    out: dict[str, dict[str, Any]] = {name: _figure_completeness(table, meters) for name, meters in figures.items()}
+    out["scope1"] = {"meters": sorted(fuel_coverage), "coverage_min": min(fuel_coverage.values(), default=None)}
+    out["intensity"] = {**out["consumption_kwh"], "fuel_coverage_min": out["scope1"]["coverage_min"]}
+    return out
+
+
+def _figure_completeness(table: pd.DataFrame, meters: list[str]) -> dict[str, Any]:
+    rows = table.loc[table.index.intersection(meters)] if len(table) else table
+    through = float((rows["energy_kwh"] + rows["energy_exp_kwh"]).sum()) if len(rows) else 0.0
+    interpolated = float(rows[_INTERP].sum()) if len(rows) else 0.0
+    return {"meters": sorted(meters), "energy_kwh": through, "energy_measured_kwh": through - interpolated,
+            "energy_interpolated_kwh": interpolated,
+            "samples_rejected": int(rows[_REJECTED].sum()) if len(rows) else 0,
+            "replacements": int(rows[_REPLACED].sum()) if len(rows) else 0,
+            "coverage_min": round(float(rows["coverage"].min()), 4) if len(rows) else None,
+            "missing_meters": sorted((set(meters) - set(rows.index))
+                                     | (set(rows.index[rows["coverage"] <= 0]) if len(rows) else set()))}
 
 
 def _per_line(plant: PlantConfig, scope2: Scope2Result, scope1: dict[str, float],
@@ -207,14 +271,15 @@ def read_month(client: InfluxClient, plant: PlantConfig, month: str) -> MonthDat
     produced = client.query(f'SELECT sum("{Field.OUTPUT_T.value}") FROM "{PRODUCTION}" WHERE {site} AND {window} '
                             f'GROUP BY "{Tag.LINE.value}"', database=plant.influxdb.raw_database)
     by_line = {s.tags[Tag.LINE.value]: float(s.values[0][1]) for s in produced if s.values}
-    production = sum(by_line.values()) if by_line else None
+    production = site_output(plant, by_line)
     fuel = read_counter_totals(client, plant, FUEL, Field.GAS_M3, start.value, end.value)
     return MonthData(intervals, production, {d: m3 for d, (m3, _) in fuel.items()}, by_line,
                      {d: cov for d, (_, cov) in fuel.items()})
 
 
 _ENERGY_FIELDS = (Field.ENERGY_KWH.value, Field.ENERGY_EXP_KWH.value, Field.COVERAGE.value,
-                  Field.REACTIVE_KVARH.value, Field.REACTIVE_EXP_KVARH.value)
+                  Field.REACTIVE_KVARH.value, Field.REACTIVE_EXP_KVARH.value, Field.INTERP_KWH.value,
+                  Field.REJECTED_SAMPLES.value, Field.REPLACEMENTS.value)
 
 
 def read_energy(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int, *,

@@ -9,9 +9,15 @@
   technology profile (solar: daylight, others: flat), since Chinese GECs carry a production
   date but no hourly issuance. Unmatched import uses the residual factor.
 - On-site PV consumed on site is renewable and emission-free in both methods; it never passes
-  the grid meter, so it only adds to consumption and the renewable share.
-- Site emissions are allocated to devices by sub-metered energy; the unmetered remainder
-  (losses, unmetered loads) is its own line.
+  the grid meter, so it only adds to consumption and the renewable share. Its non-tradable GECs
+  (``onsite_pv`` ledger rows with serials) are never matched against grid import: that would
+  count the same MWh twice.
+- Two shares: the GHG Protocol renewable share ((instruments matched monthly + PV self-consumed)
+  / consumption) and the certificate-based green share (绿色电力消费比例, as the 2025 rules account
+  it: every GEC held for the month, on-site PV's included, / consumption, at most 100 %).
+- Consumption, the allocation and the unmetered remainder all come from one energy balance
+  (analytics/balance.py). Site emissions are allocated to devices by sub-metered energy; the
+  unmetered remainder (losses, unmetered loads) is its own line.
 """
 
 from __future__ import annotations
@@ -24,12 +30,16 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from plantems.analytics.balance import EnergyBalance
 from plantems.factors import FactorChoice
-from plantems.ledger import LedgerEntry
+from plantems.ledger import Instrument, LedgerEntry
 
-__all__ = ["Scope2Result", "compute_scope2", "instrument_hourly_kwh"]
+__all__ = ["SOLAR_PROFILE", "Scope2Result", "compute_scope2", "instrument_hourly_kwh"]
 
 UNMETERED = "unmetered"
+# How a certificate's MWh are spread over its generation period for hourly matching (named in the provenance).
+SOLAR_PROFILE = ("solar: sin(pi x (local hour + 0.5 - 6) / 12), 0 outside 06:00-18:00, the same every day of the "
+                 "generation period; other technologies: flat over every hour of it")
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,14 @@ class Scope2Result:
     residual_factor: FactorChoice
     entries_used: tuple[str, ...]
     allocation: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # device -> kwh, kg by method
+    balance: EnergyBalance = field(default_factory=lambda: EnergyBalance(0.0, 0.0, 0.0))
+    certificates_kwh: float = 0.0  # every GEC held for the month (bought and on-site PV's), 1 GEC = 1,000 kWh
+    certificate_share: float = 0.0  # certificates_kwh / consumption, at most 1
+    entries_excluded: tuple[Mapping[str, str | int], ...] = ()  # entry_id, line, reason
+
+    @property
+    def unmetered_kwh(self) -> float:
+        return self.balance.unmetered_kwh
 
 
 def _weights(hours: pd.DatetimeIndex, technology: str, tz: ZoneInfo) -> np.ndarray:
@@ -85,32 +103,59 @@ def _market(import_kwh: float, green_kwh: float, residual: FactorChoice) -> Mark
     return MarketResult(matched, residual_kwh, residual_kwh * residual.factor.kg_per_unit)
 
 
-def compute_scope2(*, month: str, tz: ZoneInfo, grid_import_hourly: pd.Series, grid_export_kwh: float,
-                   pv_generation_kwh: float, device_kwh: Mapping[str, float], entries: Sequence[LedgerEntry],
-                   location: FactorChoice, residual: FactorChoice) -> Scope2Result:
-    """Scope 2 of one site-month. ``grid_import_hourly``: kWh per UTC hour start of the month."""
+def compute_scope2(*, month: str, tz: ZoneInfo, grid_import_hourly: pd.Series, balance: EnergyBalance,
+                   entries: Sequence[LedgerEntry], location: FactorChoice, residual: FactorChoice) -> Scope2Result:
+    """Scope 2 of one site-month. ``grid_import_hourly``: kWh per UTC hour start of the month (for
+    hourly matching; its sum is the balance's grid import); ``entries``: the site's ledger rows."""
     certificates = [e for e in entries if e.instrument.has_certificates and e.claim_month == month]
-    grid_import = float(grid_import_hourly.sum())
-    pv_self = max(pv_generation_kwh - grid_export_kwh, 0.0)
-    consumption = grid_import + pv_self
+    held = [e for e in entries if e.certified and e.claim_month == month]
+    grid_import = balance.grid_import_kwh
+    pv_self = balance.generation_self_kwh
+    consumption = balance.consumption_kwh
+    certificates_kwh = sum(e.mwh for e in held) * 1000.0
     monthly = _market(grid_import, sum(e.mwh for e in certificates) * 1000.0, residual)
     hourly_green = instrument_hourly_kwh(certificates, pd.DatetimeIndex(grid_import_hourly.index), tz)
     matched = float(np.minimum(grid_import_hourly.to_numpy(), hourly_green).sum())
     hourly = MarketResult(matched, grid_import - matched, (grid_import - matched) * residual.factor.kg_per_unit)
     location_kg = grid_import * location.factor.kg_per_unit
     share = (monthly.instruments_kwh + pv_self) / consumption if consumption else 0.0
-    allocation = _allocate(device_kwh, consumption, {"location": location_kg, "market": monthly.kgco2e,
-                                                     "market_hourly": hourly.kgco2e})
-    return Scope2Result(month, grid_import, grid_export_kwh, pv_generation_kwh, pv_self, consumption, location_kg,
-                        monthly, hourly, share, location, residual, tuple(e.entry_id for e in certificates),
-                        allocation)
+    allocation = _allocate(balance, {"location": location_kg, "market": monthly.kgco2e,
+                                     "market_hourly": hourly.kgco2e})
+    return Scope2Result(month, grid_import, balance.grid_export_kwh, balance.generation_kwh, pv_self, consumption,
+                        location_kg, monthly, hourly, share, location, residual,
+                        tuple(e.entry_id for e in certificates), allocation, balance, certificates_kwh,
+                        min(certificates_kwh / consumption, 1.0) if consumption > 0 else 0.0,
+                        _excluded(entries, month))
 
 
-def _allocate(device_kwh: Mapping[str, float], consumption_kwh: float,
-              site_kg: Mapping[str, float]) -> dict[str, dict[str, float]]:
+def _excluded(entries: Sequence[LedgerEntry], month: str) -> tuple[dict[str, str | int], ...]:
+    """The site's rows that concern the month (claimed for it, or generated in it) but are not
+    matched against its grid import, each with the reason."""
+    first = datetime.fromisoformat(f"{month}-01").date()
+    last = (pd.Timestamp(first) + pd.offsets.MonthEnd(0)).date()
+    out = []
+    for entry in entries:
+        if entry.instrument.has_certificates and entry.claim_month == month:
+            continue  # used
+        if entry.claim_month != month and not (entry.generation_start <= last and entry.generation_end >= first):
+            continue  # nothing to do with this month
+        if entry.claim_month != month:
+            reason = f"claimed for {entry.claim_month}, not this month"
+        elif entry.instrument is Instrument.ONSITE_PV and entry.certified:
+            reason = (f"on-site PV: its energy is measured by the PV meter (renewable share); its {entry.mwh:g} "
+                      "non-tradable GECs count in the certificate share only, never against grid import")
+        else:
+            reason = ("on-site PV without issued GECs: its energy is measured by the PV meter (renewable share); "
+                      "no certificate share until the GECs are issued and recorded")
+        out.append({"entry_id": entry.entry_id, "line": entry.line, "reason": reason})
+    return tuple(out)
+
+
+def _allocate(balance: EnergyBalance, site_kg: Mapping[str, float]) -> dict[str, dict[str, float]]:
     """Each sub-meter's share of the site's emissions by energy; the rest is ``unmetered``."""
-    lines = {device: max(kwh, 0.0) for device, kwh in device_kwh.items()}
-    lines[UNMETERED] = consumption_kwh - sum(lines.values())  # negative would mean sub-meters exceed the site
+    lines = dict(balance.loads_kwh)
+    lines[UNMETERED] = balance.unmetered_kwh  # negative would mean sub-meters exceed the site
+    consumption_kwh = balance.consumption_kwh
     out = {}
     for name, kwh in lines.items():
         share = kwh / consumption_kwh if consumption_kwh else 0.0

@@ -54,6 +54,10 @@ class Site(_Frozen):
     # first once the provincial factors are confirmed from the MEE annex.
     grid_factor_regions: tuple[str, ...] = ("central_china", "national")
     residual_factor_regions: tuple[str, ...] = ("national",)
+    # The production lines whose output is the site's product (the site's intensity per tonne).
+    # Metal cast and then rolled would count twice if every line's output were added up.
+    # Required with more than one production line; one line is its own site output.
+    output_lines: tuple[Id, ...] = ()
 
     @field_validator("timezone")
     @classmethod
@@ -294,6 +298,7 @@ class PlantConfig(_Frozen):
             if unknown:
                 raise LocatedError(("production_lines", index, "areas"),
                                    f"areas {unknown} have no device; known areas: {sorted(areas)}")
+        _check_output_lines(self)
         for index, device in enumerate(self.devices):
             if device.gateway is not None:
                 if device.gateway not in gateways:
@@ -306,6 +311,13 @@ class PlantConfig(_Frozen):
                                        f"on gateway {device.gateway!r}")
                 used[key] = device.id
         return self
+
+    @property
+    def site_output_lines(self) -> tuple[str, ...]:
+        """The lines whose output is the site's (``site.output_lines``, or the only line)."""
+        if self.site.output_lines:
+            return self.site.output_lines
+        return tuple(line.id for line in self.production_lines[:1]) if len(self.production_lines) == 1 else ()
 
     @property
     def modbus_devices(self) -> tuple[Device, ...]:
@@ -339,6 +351,22 @@ class PlantConfig(_Frozen):
             return next(g for g in self.gateways if g.id == device.gateway)
         return Gateway(id=device.id, transport=Transport.TCP, host=device.host, port=device.port,
                        timeout_s=device.timeout_s or min(1.0, device.poll_interval_s * 0.8))
+
+
+def _check_output_lines(plant: PlantConfig) -> None:
+    """``site.output_lines`` names production lines; with several lines it must say which count."""
+    known = [line.id for line in plant.production_lines]
+    chosen = plant.site.output_lines
+    for name in chosen:
+        if name not in known:
+            raise LocatedError(("site", "output_lines"), f"{name!r} is not a production line; "
+                               f"defined under production_lines: {known or 'none'}")
+    if len(set(chosen)) != len(chosen):
+        raise LocatedError(("site", "output_lines"), "a line is listed twice: its output would count twice")
+    if len(known) > 1 and not chosen:
+        raise LocatedError(("site", "output_lines"), f"required with more than one production line ({known}): "
+                           "name the lines whose output is the site's product, e.g. the last step only, so "
+                           "metal that passes several lines is counted once")
 
 
 def _check_mqtt_bindings(plant: PlantConfig) -> None:

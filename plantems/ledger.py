@@ -5,10 +5,20 @@ One row per retirement of renewable electricity for a site: green-power trades
 on-site PV. Certificate rows carry their 32-digit GEC serial range (17-digit
 project id + 15-digit sequence part); 1 GEC = 1 MWh.
 
+On-site PV that the site consumes itself (自发自用) also receives GECs, non-tradable
+(国能发新能规[2024]67号); an ``onsite_pv`` row records them with their serials once
+issued (monthly, in the following month). Without serials the row records metered
+self-consumption whose certificates are not issued yet.
+
+Validity (same rules): 2 years counted from the production month, inclusive, so
+production month M is valid to the end of month M + 23 (Mar 2025 -> 28 Feb 2027);
+output before 2024-01-01 is valid to 2025-12-31. A row's production month is that of
+its ``generation_start``: its oldest certificates expire first.
+
 Refused, with the file's line: a serial range used twice (in any month), a
 certificate row whose MWh differs from its serial count (claiming more than was
-bought), a retirement more than 2 years after generation (GECs expire) or
-before it, and an unknown instrument.
+bought), a retirement after the certificates expired or before generation, and an
+unknown instrument.
 """
 
 from __future__ import annotations
@@ -16,15 +26,17 @@ from __future__ import annotations
 import csv
 import itertools
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
 
 from plantems.yamlconf import ConfigError
 
-__all__ = ["Instrument", "LedgerEntry", "load_ledger"]
+__all__ = ["Instrument", "LedgerEntry", "gec_expiry", "load_ledger"]
 
-_GEC_VALIDITY_YEARS = 2  # NEA 2024 GEC rules: valid 2 years, cancelled automatically after
+_GEC_VALIDITY_MONTHS = 24  # 国能发新能规[2024]67号: valid 2 years from the production month (inclusive)
+_RULES_START = date(2024, 1, 1)  # output before this date ...
+_LEGACY_EXPIRY = date(2025, 12, 31)  # ... is valid to the end of 2025
 _COLUMNS = ("entry_id", "site", "instrument", "mwh", "serial_first", "serial_last", "generation_start",
             "generation_end", "technology", "location", "retired", "claim_month")
 
@@ -33,10 +45,11 @@ class Instrument(StrEnum):
     GREEN_TRADE = "green_trade"  # 绿电交易: energy + GECs moved to the buyer on settlement
     GEC = "gec"  # stand-alone certificate purchase
     PPA = "ppa"  # direct contract conveying certificates
-    ONSITE_PV = "onsite_pv"  # self-generated, metered; no certificate needed for self-consumption
+    ONSITE_PV = "onsite_pv"  # self-generated and consumed; its GECs (once issued) are not tradable
 
     @property
     def has_certificates(self) -> bool:
+        """Bought instruments that always carry GECs and count against grid import (market-based)."""
         return self in (Instrument.GREEN_TRADE, Instrument.GEC, Instrument.PPA)
 
 
@@ -64,6 +77,28 @@ class LedgerEntry:
     def serial_span(self) -> tuple[int, int]:
         return int(self.serial_first[17:]), int(self.serial_last[17:])
 
+    @property
+    def certified(self) -> bool:
+        """The row holds GECs: a bought instrument, or on-site PV whose certificates were issued."""
+        return self.instrument.has_certificates or bool(self.serial_first or self.serial_last)
+
+    @property
+    def tradable(self) -> bool:
+        """Self-consumed on-site PV gets non-tradable GECs (67号); bought ones were tradable when issued."""
+        return self.instrument is not Instrument.ONSITE_PV
+
+    @property
+    def expiry(self) -> date:
+        return gec_expiry(self.generation_start)
+
+
+def gec_expiry(produced: date) -> date:
+    """Last valid day of a GEC for output produced on ``produced`` (67号, see the module docstring)."""
+    if produced < _RULES_START:
+        return _LEGACY_EXPIRY
+    month = produced.year * 12 + produced.month - 1 + _GEC_VALIDITY_MONTHS  # first month no longer valid
+    return date(month // 12, month % 12 + 1, 1) - timedelta(days=1)
+
 
 def _row_entry(row: dict[str, str], line: int) -> LedgerEntry:
     try:
@@ -89,12 +124,11 @@ def _check_entry(entry: LedgerEntry) -> None:
         raise ValueError("generation_end is before generation_start")
     if entry.retired < entry.generation_start:
         raise ValueError(f"retired {entry.retired} is before generation started ({entry.generation_start})")
-    expiry = entry.generation_end.replace(year=entry.generation_end.year + _GEC_VALIDITY_YEARS)
-    if entry.instrument.has_certificates and entry.retired > expiry:
-        raise ValueError(f"retired {entry.retired}: certificates generated until {entry.generation_end} "
-                         f"expired on {expiry} (valid {_GEC_VALIDITY_YEARS} years)")
+    if entry.certified and entry.retired > entry.expiry:
+        raise ValueError(f"retired {entry.retired}: certificates produced in {entry.generation_start:%Y-%m} "
+                         f"expired after {entry.expiry} ({_validity_rule(entry.generation_start)})")
     date.fromisoformat(entry.claim_month + "-01")
-    if not entry.instrument.has_certificates:
+    if not entry.certified:
         return
     for serial in (entry.serial_first, entry.serial_last):
         if len(serial) != 32 or not serial.isdigit():
@@ -108,11 +142,17 @@ def _check_entry(entry: LedgerEntry) -> None:
                          "(1 GEC = 1 MWh)")
 
 
+def _validity_rule(produced: date) -> str:
+    if produced < _RULES_START:
+        return "output before 2024 is valid to the end of 2025"
+    return "valid 2 years from the production month, inclusive"
+
+
 def _check_overlaps(entries: list[LedgerEntry], path: Path) -> list[str]:
     problems = []
     by_project: dict[str, list[LedgerEntry]] = {}
     for entry in entries:
-        if entry.instrument.has_certificates:
+        if entry.certified:
             by_project.setdefault(entry.project, []).append(entry)
     for group in by_project.values():
         group.sort(key=lambda e: e.serial_span)

@@ -1,4 +1,7 @@
-"""Production tonnage from CSV (``date,line,output_t``) -> `production` line protocol (pure but for reading)."""
+"""Production tonnage from CSV (``date,line,output_t``) -> `production` line protocol (pure but for reading).
+
+Every row's ``line`` must be one of the plant's ``production_lines``: an unknown or misspelt line
+would be stored as a tag no intensity ever reads, and its tonnes silently lost."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ __all__ = ["read_production_csv"]
 def read_production_csv(path: Path, plant: PlantConfig) -> list[str]:
     """One point per row at the local midnight of its date; ValueError names the line and the rule."""
     lines = []
+    known = [line.id for line in plant.production_lines]
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         if set(reader.fieldnames or []) != {"date", "line", "output_t"}:
@@ -29,9 +33,13 @@ def read_production_csv(path: Path, plant: PlantConfig) -> list[str]:
                 raise ValueError(f"{path}:{number}: {exc}") from None
             if not math.isfinite(tonnes) or tonnes < 0:
                 raise ValueError(f"{path}:{number}: output_t {row['output_t']!r} must be a non-negative number")
-            if not row["line"].strip():
+            line = row["line"].strip()
+            if not line:
                 raise ValueError(f"{path}:{number}: line is empty")
+            if line not in known:
+                raise ValueError(f"{path}:{number}: line {line!r} is not a production line of site "
+                                 f"{plant.site.id!r}; defined under production_lines: {known or 'none'}")
             midnight = datetime(day.year, day.month, day.day, tzinfo=plant.site.tz)
-            lines.append(format_line(Point(PRODUCTION, {Tag.SITE.value: plant.site.id, Tag.LINE.value: row["line"]},
+            lines.append(format_line(Point(PRODUCTION, {Tag.SITE.value: plant.site.id, Tag.LINE.value: line},
                                            {Field.OUTPUT_T.value: tonnes}, int(midnight.timestamp()) * 10**9)))
     return lines

@@ -125,3 +125,30 @@ def test_reactive_power_bill_adjustment_bank_and_over_compensation(plant):
     assert result["line_loss_saving_kwh"] == pytest.approx(650 * (1 - (0.75 / 0.95) ** 2))
     # adjustment avoided: +7.5 % -> -0.75 % at 0.95, i.e. 8.25 % of 2000 CNY, plus the losses at 0.6 CNY/kWh
     assert result["saving_cny"] == pytest.approx(165.0 + result["line_loss_saving_kwh"] * 0.6)
+
+
+def test_shifted_maximum_only_uses_the_loads_shift_windows(tmp_path: Path):
+    """The compressor may only run 11:00-15:00 (flat in November). Its 100 kWh of peak energy goes to
+    the two flat intervals inside that window, never to the flat interval at 22:15."""
+    body = """
+devices:
+  - {id: inc, area: sub, kind: incomer, meter: janitza_umg604, host: 127.0.0.1, rated_kw: 5000}
+  - {id: comp, area: util, kind: compressor, meter: eastron_sdm630, host: 127.0.0.1, port: 504, rated_kw: 600,
+     shiftable: true, shift_windows: ["11:00-15:00"]}
+  - {id: fan, area: util, kind: exhaust_fan, meter: acrel_adw300, host: 127.0.0.1, port: 505, rated_kw: 300}
+demand:
+  groups: [{id: grid, meters: [inc], limit_kw: 3500}]
+"""
+    plant = load_plant(write_plant(tmp_path, influx_url="http://127.0.0.1:1", db="x", body=body, init=False))
+    rows = []
+    for local, tou, comp, fan in (("03:00", "valley", 10, 20), ("12:00", "flat", 10, 20), ("16:00", "peak", 100, 20),
+                                  ("22:15", "flat", 10, 60), ("14:45", "flat", 10, 20)):
+        t = pd.Timestamp(f"2026-11-10 {local}", tz="Asia/Shanghai").tz_convert("UTC").value
+        rows += [{"time": t, "device": "inc", "tou": tou, "energy_kwh": float(comp + fan)},
+                 {"time": t, "device": "comp", "tou": tou, "energy_kwh": float(comp)},
+                 {"time": t, "device": "fan", "tou": tou, "energy_kwh": float(fan)}]
+    result = max_demand(plant, plant.demand.groups[0], pd.DataFrame(rows), TARIFF, 11)
+    assert result["max_kw"] == 120 * 4  # 16:00, peak
+    # the 100 kWh leave 16:00 (-> 20) and split over 12:00 and 14:45 (30 + 50 each); 22:15 keeps 70
+    assert result["max_kw_if_shifted"] == pytest.approx(80 * 4)
+    assert result["reduction_kw"] == pytest.approx((120 - 80) * 4)

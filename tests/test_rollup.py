@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from plantems.cli import main
 from plantems.config import load_plant
-from plantems.influx import V1Writer
+from plantems.influx import V1Writer, init_databases
 from plantems.localservers import free_port
 from plantems.simulator.run import backfill
 from tests.support import REPO, copy_reference_data, rows, write_plant
@@ -31,12 +31,17 @@ def month_plant(tmp_path_factory, influx_url):
         "demand:\n  groups: [{id: grid, meters: [inc], limit_kw: 3000}]\n")
     body = ("production_lines:\n  - {id: cast-1, name: Caster line, areas: [util]}\n"
             "  - {id: roll-1, name: Cold rolling, areas: [roll]}\n") + body
-    path = write_plant(tmp, influx_url=influx_url, db="rollupdb", body=body)
+    path = write_plant(tmp, influx_url=influx_url, db="rollupdb", body=body, init=False)
+    # cast then rolled: the site's product is the rolled coil (site.output_lines)
+    path.write_text(path.read_text().replace("timezone: Asia/Shanghai}",
+                                             "timezone: Asia/Shanghai, output_lines: [roll-1]}"))
+    init_databases(load_plant(path).influxdb)
     copy_reference_data(tmp)
     (tmp / "green_power.csv").write_text(
         (REPO / "config" / "green_power.csv").read_text().replace(",changsha,", ",testsite,"))
     (tmp / "production.csv").write_text("date,line,output_t\n" + "".join(
-        f"2026-10-{d:02d},cast-1,{100 + d}\n" for d in range(1, 32)) + "2026-11-01,cast-1,999\n")
+        f"2026-10-{d:02d},cast-1,{100 + d}\n2026-10-{d:02d},roll-1,{90 + d}\n" for d in range(1, 32))
+        + "2026-11-01,cast-1,999\n")
     plant = load_plant(path)
     end = datetime(2026, 11, 1, 1, 0, tzinfo=plant.site.tz).timestamp()
     backfill(plant, V1Writer(plant.influxdb), days=32, end_s=end, progress=False)
@@ -47,7 +52,7 @@ def month_plant(tmp_path_factory, influx_url):
             f"gas_m3={(wrap - 33_000 + 100 * k / 6) % wrap!r} {(t0 + 600 * k) * 10**9}" for k in range(6 * 24 * 33)]
     V1Writer(plant.influxdb).write("rollupdb", fuel)
     result = CliRunner().invoke(main, ["production", "import", "--config", str(path), str(tmp / "production.csv")])
-    assert result.exit_code == 0 and "imported 32 production rows" in result.output, result.output
+    assert result.exit_code == 0 and "imported 63 production rows" in result.output, result.output
     return plant, path, tmp
 
 
@@ -78,7 +83,8 @@ def test_rollup_numbers_match_the_raw_counters(month_plant, influx_url):
     assert first["green_kwh"]["monthly"] == 300_000.0  # the October wind trade in the ledger
     assert first["scope2_kgco2e"]["market"] == pytest.approx((grid - 300_000) * 0.6096, rel=1e-9)
     assert first["green_kwh"]["hourly"] <= first["green_kwh"]["monthly"]
-    assert first["production_t"] == sum(100 + d for d in range(1, 32))  # November's row is not October's
+    # the site's output is the rolled metal only (cast 3,596 t, rolled 3,286 t of it); November's row is not October's
+    assert first["production_t"] == sum(90 + d for d in range(1, 32))
     assert first["scope1_kgco2e"] == {"furnace-1": pytest.approx(744 * 100 * 2.162, rel=1e-9)}  # across the wrap
     scope1_t = 744 * 100 * 2.162 / 1000
     assert first["intensity"]["location_t_per_t"] == pytest.approx((scope1_t + grid * 0.5271 / 1000)
@@ -86,15 +92,16 @@ def test_rollup_numbers_match_the_raw_counters(month_plant, influx_url):
     assert first["intensity"]["target_t_per_t"] == 0.32
     cast = first["lines"]["cast-1"]  # util area: comp, caster, furnace (gas)
     util_location = sum(first["allocation"][d]["location_kg"] for d in ("comp", "caster"))
-    assert cast["production_t"] == first["production_t"]
+    assert cast["production_t"] == sum(100 + d for d in range(1, 32))  # a line's intensity uses its own output
     assert cast["scope1_kgco2e"] == pytest.approx(744 * 100 * 2.162, rel=1e-9)
     assert cast["intensity_location_t_per_t"] == pytest.approx((cast["scope1_kgco2e"] + util_location) / 1000
                                                                / cast["production_t"])
-    assert first["lines"]["roll-1"]["production_t"] is None  # no output recorded for that line
+    assert first["lines"]["roll-1"]["production_t"] == first["production_t"]
+    assert first["intensity"]["output_lines"] == ["roll-1"]
     provenance = first["provenance"]
     assert provenance["location_factor"]["id"] == "mee-central-2023" and provenance["location_factor"]["provisional"]
     assert provenance["tariff"]["status"] == "to-be-confirmed"
-    assert provenance["ledger_entries_used"] == ["demo-2026-10-wind"]
+    _check_ledger(first)
     assert all(c == 1.0 for c in provenance["coverage_per_meter"].values())
     assert provenance["scope1"]["coverage"] == {"furnace-1": 1.0}  # the gas meter's completeness
     assert provenance["config_sha256"] == plant.config_sha256
@@ -120,6 +127,16 @@ def test_rollup_numbers_match_the_raw_counters(month_plant, influx_url):
     assert sheet["E2"].value == pytest.approx(first["scope2_kgco2e"]["location"])
 
 
+def _check_ledger(report: dict) -> None:
+    """The October wind trade is matched; the roof PV's 80 non-tradable GECs count in the certificate
+    share only, never against grid import."""
+    provenance = report["provenance"]
+    assert provenance["ledger_entries_used"] == ["demo-2026-10-wind"]
+    assert [e["entry_id"] for e in provenance["ledger_entries_excluded"]] == ["demo-2026-10-pv"]
+    assert report["certificates_kwh"] == 380_000.0
+    assert report["certificate_share"] == pytest.approx(380_000 / report["consumption_kwh"])
+
+
 def _check_opportunities(report: dict, influx_url: str, start: datetime, end: datetime) -> None:
     """The month's opportunities against the raw counters and energy_15m, and as points."""
     from plantems.analytics.reactive import monthly_pf
@@ -140,6 +157,10 @@ def _check_opportunities(report: dict, influx_url: str, start: datetime, end: da
     kvarh = {f: counter_at(influx_url, "inc", end, f) - counter_at(influx_url, "inc", start, f)
              for f in ("e_imp_kwh", "eq_imp_kvarh", "eq_exp_kvarh")}
     (reactive,) = found["reactive"]
+    # one energy balance: the group (the site's only incomer) has the losses the allocation shows as unmetered
+    assert reactive["losses_kwh_upper_bound"] == pytest.approx(report["allocation"]["unmetered"]["kwh"], rel=1e-9)
+    assert report["unmetered_kwh"] == pytest.approx(report["consumption_kwh"] - sum(
+        m["energy_kwh"] for m in report["meters"] if m["kind"] not in ("incomer", "feeder", "pv")), rel=1e-9)
     assert reactive["pf"] == monthly_pf(kvarh["e_imp_kwh"], kvarh["eq_imp_kvarh"], kvarh["eq_exp_kvarh"])
     assert reactive["capacitor_kvar_p95"] >= reactive["capacitor_kvar_average"] > 0
     (air,) = found["compressed_air"]  # the simulated header meter behind the compressor
