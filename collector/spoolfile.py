@@ -1,0 +1,170 @@
+"""Opening the spool file: a corrupt one is moved aside and its readable rows salvaged; an
+unwritable place is one clear error naming the path. Never a raw traceback, never a restart loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+__all__ = ["SCHEMA", "SpoolError", "connect", "open_spool_file"]
+
+log = logging.getLogger(__name__)
+
+
+class SpoolError(Exception):
+    """The spool cannot be read or written (disk full, I/O error, corrupt file): a fault to report
+    and recover from, never a reason for a thread to die silently."""
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    target TEXT NOT NULL,
+    line TEXT NOT NULL,
+    shed INTEGER NOT NULL DEFAULT 0  -- 1: only counter fields are left
+);
+CREATE INDEX IF NOT EXISTS outbox_shed ON outbox (shed, id);
+CREATE TABLE IF NOT EXISTS dead_letter (
+    id INTEGER PRIMARY KEY,
+    target TEXT NOT NULL,
+    line TEXT NOT NULL,
+    error TEXT NOT NULL,
+    at_ns INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+_SALVAGE_CHUNK_ROWS = 1000
+_SALVAGED = {"outbox": "target, line, shed", "dead_letter": "target, line, error, at_ns"}
+
+
+class _Corrupt(Exception):
+    pass
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a commit survives a process crash (kill -9); only an OS crash or
+    # power cut can lose the last transactions. FULL would fsync every flush.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def open_spool_file(path: Path) -> sqlite3.Connection:
+    """A checked connection to the spool at ``path`` with its schema; a corrupt file is moved aside
+    (its readable rows copied into the new one). Raises SpoolError naming the path otherwise."""
+    _check_directory(path.parent)
+    try:
+        return _open_checked(path)
+    except _Corrupt as exc:
+        detail = str(exc)
+    except (sqlite3.Error, OSError) as exc:
+        raise SpoolError(f"spool {path}: cannot open it: {_describe(exc)}; check the file's owner and "
+                         "permissions and the disk (dmesg), or set spool.path to a writable place") from exc
+    aside = _move_aside(path)
+    conn = _open_checked(path)
+    outbox, dead = _salvage(aside, conn)
+    log.error("spool %s is corrupt (%s): moved it aside to %s and started a new spool, salvaging %d pending "
+              "lines and %d dead letters from it. Readings on its unreadable pages are lost; keep the file "
+              "for inspection (sqlite3 %s .recover), delete it when done, and check the disk (dmesg, smartctl) "
+              "if this happens again", path, detail, aside, outbox, dead, aside)
+    return conn
+
+
+def _check_directory(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpoolError(f"spool directory {directory}: cannot create it ({exc.strerror}); create it writable "
+                         "for the collector's user, or set spool.path") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        # SQLite creates the -wal and -shm files next to the spool: the directory must be writable
+        raise SpoolError(f"spool directory {directory} is not writable by this user (uid {os.getuid()}) or is on "
+                         "a read-only file system; make it writable for the collector, or set spool.path")
+
+
+def _open_checked(path: Path) -> sqlite3.Connection:
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = connect(path)
+        conn.executescript(SCHEMA)
+        problems = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
+        if problems != ["ok"]:
+            raise _Corrupt("; ".join(problems[:3]))
+        return conn
+    except sqlite3.DatabaseError as exc:
+        if conn is not None:
+            conn.close()
+        if getattr(exc, "sqlite_errorcode", None) in _CORRUPT_CODES:
+            raise _Corrupt(str(exc)) from exc
+        raise
+    except _Corrupt:
+        if conn is not None:
+            conn.close()
+        raise
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename the bad spool (with its WAL, which holds its newest commits) to a name that says so."""
+    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+    try:
+        for suffix in ("-wal", ""):
+            part = Path(f"{path}{suffix}")
+            if part.exists():
+                part.rename(Path(f"{aside}{suffix}"))
+        Path(f"{path}-shm").unlink(missing_ok=True)  # an index of the WAL, rebuilt on open
+    except OSError as exc:
+        raise SpoolError(f"spool {path} is corrupt and cannot be moved aside to {aside} ({exc.strerror}): "
+                         "move or delete it by hand, then start again") from None
+    return aside
+
+
+def _salvage(aside: Path, into: sqlite3.Connection) -> tuple[int, int]:
+    """Copy the readable rows of both tables from the bad file; returns (outbox, dead letter) rows."""
+    try:
+        source = sqlite3.connect(aside, isolation_level=None)
+    except sqlite3.Error:
+        return 0, 0
+    counts = []
+    with contextlib.closing(source):
+        for table, columns in _SALVAGED.items():
+            rows = list(_readable_rows(source, table, columns))
+            marks = ", ".join("?" * len(columns.split(",")))
+            with into:
+                into.execute("BEGIN IMMEDIATE")
+                into.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+            counts.append(len(rows))
+    return counts[0], counts[1]
+
+
+def _readable_rows(source: sqlite3.Connection, table: str, columns: str) -> Iterator[tuple[object, ...]]:
+    """Rows in id order. Where a chunk fails, read one row at a time up to the bad page, then skip
+    ahead past it with a step that doubles until a read works."""
+    last_id, step, limit = 0, 0, _SALVAGE_CHUNK_ROWS
+    while True:
+        try:
+            rows = source.execute(f"SELECT id, {columns} FROM {table} WHERE id > ? ORDER BY id LIMIT ?",
+                                  (last_id + step, limit)).fetchall()
+        except sqlite3.Error:
+            if limit > 1:
+                limit = 1
+            elif (step := max(1, step * 2)) > 2**62:
+                return
+            continue
+        if not rows:
+            return
+        last_id, step, limit = rows[-1][0], 0, _SALVAGE_CHUNK_ROWS
+        for row in rows:
+            yield row[1:]
+
+
+def _describe(exc: BaseException) -> str:
+    name = getattr(exc, "sqlite_errorname", None)
+    return f"{exc} ({name})" if name else str(exc)
