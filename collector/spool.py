@@ -143,8 +143,8 @@ class Spool:
         try:
             yield
         except (sqlite3.Error, OSError) as exc:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already, or be closed
+                if conn.in_transaction:
                     conn.rollback()
             self._errors += 1
             if side is not None:

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 _SALVAGE_CHUNK_ROWS = 1000
 _SALVAGED = {"outbox": "target, line, shed", "dead_letter": "target, line, error, at_ns"}
+_COLUMN_TYPES = {"outbox": (str, str, int), "dead_letter": (str, str, str, int)}
 
 
 class _Corrupt(Exception):
@@ -97,7 +98,8 @@ def _open_checked(path: Path) -> sqlite3.Connection:
         conn.executescript(SCHEMA)
         problems = [row[0] for row in conn.execute("PRAGMA quick_check").fetchall()]
         if problems != ["ok"]:
-            raise _Corrupt("; ".join(problems[:3]))
+            first = str(problems[0]).splitlines()[0][:200]
+            raise _Corrupt(f"{first}, and {len(problems) - 1} more problems" if len(problems) > 1 else first)
         return conn
     except sqlite3.DatabaseError as exc:
         if conn is not None:
@@ -115,6 +117,9 @@ def _move_aside(path: Path) -> Path:
     """Rename the bad spool (with its WAL, which holds its newest commits) to a name that says so."""
     aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
     try:
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size == 0:
+            wal.unlink()
         for suffix in ("-wal", ""):
             part = Path(f"{path}{suffix}")
             if part.exists():
@@ -128,14 +133,26 @@ def _move_aside(path: Path) -> Path:
 
 def _salvage(aside: Path, into: sqlite3.Connection) -> tuple[int, int]:
     """Copy the readable rows of both tables from the bad file; returns (outbox, dead letter) rows."""
+    # Without a WAL (the usual case) open it immutable: nothing is written next to it or into it.
+    has_wal = Path(f"{aside}-wal").exists()
     try:
-        source = sqlite3.connect(aside, isolation_level=None)
+        source = sqlite3.connect(f"{aside.as_uri()}{'' if has_wal else '?immutable=1'}", uri=True,
+                                 isolation_level=None)
     except sqlite3.Error:
         return 0, 0
+    try:
+        source.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+    except sqlite3.Error:
+        # A truncated file (its header promises more pages than it has) reads with this; it also
+        # relaxes some checks, hence the type checks on every salvaged row. Only this connection.
+        with contextlib.suppress(sqlite3.Error):
+            source.execute("PRAGMA writable_schema = ON")
     counts = []
     with contextlib.closing(source):
         for table, columns in _SALVAGED.items():
-            rows = list(_readable_rows(source, table, columns))
+            types = _COLUMN_TYPES[table]
+            rows = [row for row in _readable_rows(source, table, columns)
+                    if all(isinstance(value, kind) for value, kind in zip(row, types, strict=True))]
             marks = ", ".join("?" * len(columns.split(",")))
             with into:
                 into.execute("BEGIN IMMEDIATE")
@@ -145,24 +162,45 @@ def _salvage(aside: Path, into: sqlite3.Connection) -> tuple[int, int]:
 
 
 def _readable_rows(source: sqlite3.Connection, table: str, columns: str) -> Iterator[tuple[object, ...]]:
-    """Rows in id order. Where a chunk fails, read one row at a time up to the bad page, then skip
-    ahead past it with a step that doubles until a read works."""
-    last_id, step, limit = 0, 0, _SALVAGE_CHUNK_ROWS
-    while True:
-        try:
-            rows = source.execute(f"SELECT id, {columns} FROM {table} WHERE id > ? ORDER BY id LIMIT ?",
-                                  (last_id + step, limit)).fetchall()
-        except sqlite3.Error:
-            if limit > 1:
-                limit = 1
-            elif (step := max(1, step * 2)) > 2**62:
-                return
+    """Rows in id order, leaving out only those on unreadable pages."""
+    after: int | None = 0
+    while after is not None:
+        rows = _read(source, table, columns, after + 1, _SALVAGE_CHUNK_ROWS)
+        if rows is None:  # somewhere in this chunk: go one row at a time up to the bad page
+            rows = _read(source, table, columns, after + 1, 1)
+        if rows is None:
+            after = _first_readable(source, table, columns, after + 1)
             continue
         if not rows:
             return
-        last_id, step, limit = rows[-1][0], 0, _SALVAGE_CHUNK_ROWS
+        after = rows[-1][0]
         for row in rows:
             yield row[1:]
+
+
+def _first_readable(source: sqlite3.Connection, table: str, columns: str, bad_id: int) -> int | None:
+    """The id just before the first from which reading works again after ``bad_id``: a step that doubles
+    until a read works, then bisection back to the end of the bad page (so no readable row is skipped)."""
+    step = 1
+    while _read(source, table, columns, bad_id + step, 1) is None:
+        step *= 2
+        if step > 2**62:
+            return None
+    bad, good = step // 2, step
+    while good - bad > 1:
+        mid = (bad + good) // 2
+        bad, good = (bad, mid) if _read(source, table, columns, bad_id + mid, 1) is not None else (mid, good)
+    return bad_id + good - 1
+
+
+def _read(source: sqlite3.Connection, table: str, columns: str, first_id: int,
+          limit: int) -> list[tuple[object, ...]] | None:
+    """Rows from id ``first_id`` on (a seek straight to it), or None if a page on the way is unreadable."""
+    try:
+        return source.execute(f"SELECT id, {columns} FROM {table} WHERE id >= ? ORDER BY id LIMIT ?",
+                              (first_id, limit)).fetchall()
+    except sqlite3.Error:
+        return None
 
 
 def _describe(exc: BaseException) -> str:
