@@ -16,8 +16,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from collector.spool import Batch, Spool
+from collector.spool import Batch, Spool, SpoolError
 from plantems.influx import InfluxBadRequest, InfluxUnavailable, LineWriter
+from plantems.ratelog import ConditionLog
 
 __all__ = ["SpoolWriter", "WriterCounters"]
 
@@ -48,6 +49,7 @@ class SpoolWriter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="spool-writer", daemon=True)
         self._failing = False
+        self._spool_log = ConditionLog(log)
 
     def start(self) -> None:
         self._thread.start()
@@ -58,6 +60,17 @@ class SpoolWriter:
         self._thread.join(drain_timeout_s + 5.0)
 
     def _run(self) -> None:
+        # Minimal guard (spool branch): a spool that cannot be read or written never ends this thread.
+        while True:
+            try:
+                self._drain()
+                return
+            except SpoolError as exc:
+                self._spool_log.log(logging.ERROR, "spool", "spool writer: %s; retrying every second", exc)
+                if self._stop.wait(1.0):
+                    return
+
+    def _drain(self) -> None:
         backoff_s = 0.5
         while True:
             batch = self.spool.peek(self.batch_lines)
