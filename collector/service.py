@@ -108,7 +108,7 @@ class Collector:
         sc = plant.spool
         self.spool = Spool(spool_path, max_bytes=sc.max_bytes, max_buffer_lines=sc.memory_buffer_lines,
                            max_dead_letter_rows=sc.max_dead_letter_rows,
-                           max_dead_letter_bytes=sc.max_dead_letter_bytes)
+                           max_dead_letter_bytes=sc.max_dead_letter_bytes, min_free_disk_bytes=sc.min_free_disk_bytes)
         cfg = plant.influxdb
         self.writer = SpoolWriter(self.spool, writer_factory or (lambda: make_writer(cfg, detect_api(cfg))),
                                   batch_lines=cfg.batch_lines, flush_interval_s=cfg.flush_interval_s)

@@ -19,7 +19,9 @@ writer thread peeks, acknowledges and dead-letters.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -100,12 +102,13 @@ class Spool:
 
     def __init__(self, path: Path, *, max_bytes: int, max_buffer_lines: int = 200_000,
                  max_dead_letter_rows: int = 10_000, max_dead_letter_bytes: int = 20_000_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 min_free_disk_bytes: int = 0, clock: Callable[[], float] = time.monotonic) -> None:
         self.path = path
         self.max_bytes = max_bytes
         self.max_buffer_lines = max_buffer_lines
         self.max_dead_letter_rows = max_dead_letter_rows
         self.max_dead_letter_bytes = max_dead_letter_bytes
+        self.min_free_disk_bytes = min_free_disk_bytes
         self.conditions = ConditionLog(log)  # the status loop calls its flush()
         self._clock = clock
         self._errors = 0
@@ -201,6 +204,7 @@ class Spool:
         conn = self._producer
         try:
             with self._guarded(conn, "committing new lines", "commit"), conn:
+                self._check_room(conn)
                 conn.execute("BEGIN IMMEDIATE")
                 conn.executemany("INSERT INTO outbox (target, line) VALUES (?, ?)", rows)
                 self._bump(conn, "bytes", sum(len(line) for _, line in rows))
@@ -218,6 +222,29 @@ class Spool:
         if self._committed_since_wait >= self.wake_after_lines:
             self._pending.set()
         return len(rows)
+
+    def _check_room(self, conn: sqlite3.Connection) -> None:
+        """Refuse new lines (ENOSPC, so they wait in memory) when the disk is nearly full.
+
+        Deleting what InfluxDB acknowledged also needs disk space (WAL frames): a spool that filled
+        its disk to the last byte could never drain again. While the disk is low, every commit first
+        folds the WAL into the database and truncates it (the WAL, where every commit rewrites whole
+        pages, is often most of the file), and pages the writer already freed count as room, so a
+        drained spool goes on without the disk growing.
+        """
+        if not self.min_free_disk_bytes or self._disk_free_bytes() >= self.min_free_disk_bytes:
+            return
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        page_bytes = conn.execute("PRAGMA page_size").fetchone()[0]
+        room = self._disk_free_bytes() + conn.execute("PRAGMA freelist_count").fetchone()[0] * page_bytes
+        if room < self.min_free_disk_bytes:
+            raise OSError(errno.ENOSPC, f"{room} bytes left on its disk, below spool.min_free_disk_bytes = "
+                          f"{self.min_free_disk_bytes} (kept so the spool can still drain)")
+
+    def _disk_free_bytes(self) -> int:
+        disk = os.statvfs(self.path.parent)
+        return disk.f_bavail * disk.f_frsize
 
     def used_bytes(self) -> int:
         """Bytes of pending line text (the bound); the file is about 1.5x that with SQLite's overhead."""
@@ -351,17 +378,39 @@ class Spool:
 
     def ack(self, first_id: int, last_id: int) -> None:
         """Delete lines InfluxDB acknowledged (a consecutive id range of one batch)."""
-        with self._guarded(self._consumer, "deleting written lines", "drain"), self._consumer:
-            self._consumer.execute("BEGIN IMMEDIATE")
-            self._delete(self._consumer, "id BETWEEN ? AND ?", (first_id, last_id))
+        def delete() -> None:
+            with self._consumer:
+                self._consumer.execute("BEGIN IMMEDIATE")
+                self._delete(self._consumer, "id BETWEEN ? AND ?", (first_id, last_id))
+
+        with self._guarded(self._consumer, "deleting written lines", "drain"):
+            self._checkpoint_if_full(self._consumer, delete)
+
+    @staticmethod
+    def _checkpoint_if_full(conn: sqlite3.Connection, write: Callable[[], None]) -> None:
+        """Run ``write``; on a full disk fold the WAL into the database, truncate it, and try once more.
+
+        A delete rewrites pages the database already has, so after the checkpoint it needs no new
+        space: this is how a spool on a full disk still drains."""
+        try:
+            write()
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL:
+                raise
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            write()
 
     def dead_letter(self, spooled_id: int, target: str, line: str, error: str) -> None:
         """Move one rejected line out of the outbox, keeping it and the reason for inspection."""
-        with self._guarded(self._consumer, "dead-lettering a line", "drain"), self._consumer:
-            self._consumer.execute("BEGIN IMMEDIATE")
-            self._insert_dead_letters(self._consumer, [(target, line, error, time.time_ns())])
-            self._delete(self._consumer, "id = ?", (spooled_id,))
-            self._bump(self._consumer, "dead_lettered_lines", 1)
+        def move() -> None:
+            with self._consumer:
+                self._consumer.execute("BEGIN IMMEDIATE")
+                self._insert_dead_letters(self._consumer, [(target, line, error, time.time_ns())])
+                self._delete(self._consumer, "id = ?", (spooled_id,))
+                self._bump(self._consumer, "dead_lettered_lines", 1)
+
+        with self._guarded(self._consumer, "dead-lettering a line", "drain"):
+            self._checkpoint_if_full(self._consumer, move)
 
     def dead_letters(self) -> list[tuple[str, str, str]]:
         """``(target, line, error)`` of every dead-lettered line, oldest first."""

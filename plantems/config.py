@@ -122,6 +122,9 @@ class SpoolConfig(_Frozen):
     memory_buffer_lines: int = PydField(default=200_000, ge=1)
     # A spool that stays unwritable this long makes the collector exit non-zero, for its supervisor to restart it.
     unusable_exit_s: float = PydField(default=600.0, gt=0)
+    # New lines wait in memory when less than this is free on the spool's disk (0: off): deleting what
+    # InfluxDB acknowledged needs some space too, so a spool must never fill its disk to the last byte.
+    min_free_disk_bytes: int = PydField(default=50_000_000, ge=0)
 
 
 class Transport(StrEnum):

@@ -35,7 +35,7 @@ def plant_file(tmp: Path, *, influx_url: str, db: str, spool: Path, devices: str
 site: {{id: testsite, timezone: Asia/Shanghai}}
 influxdb: {{url: "{influx_url}", api: v1, raw_database: {db}, derived_database: {db}_derived,
             flush_interval_s: 0.2, timeout_s: 2}}
-spool: {{path: "{spool}", max_bytes: 50000000, unusable_exit_s: {unusable_exit_s}}}
+spool: {{path: "{spool}", max_bytes: 50000000, unusable_exit_s: {unusable_exit_s}, min_free_disk_bytes: 1000000}}
 status_interval_s: 1
 devices:
 {devices}""")
@@ -117,7 +117,8 @@ def test_full_disk_is_reported_and_survived_without_loss(influx_url, db, tmp_pat
     log = collector.output()
     spool_errors = [x for x in log.splitlines() if " ERROR " in x and "keeping" in x]
     assert 1 <= len(spool_errors) <= 2  # rate-limited: once, then a summary a minute at most
-    assert "database or disk is full" in spool_errors[0] and str(small_disk / "spool.sqlite") in spool_errors[0]
+    assert str(small_disk / "spool.sqlite") in spool_errors[0]
+    assert "bytes left on its disk, below spool.min_free_disk_bytes = 1000000" in spool_errors[0]
     assert log.count("writable again") == 1
 
 

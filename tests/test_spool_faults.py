@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -193,7 +194,7 @@ def test_read_only_directory_is_one_clear_error(read_only_dir):
     with pytest.raises(SpoolError) as caught:
         Spool(read_only_dir / "spool" / "collector.sqlite", max_bytes=10**9)
     assert str(read_only_dir / "spool") in str(caught.value) and "\n" not in str(caught.value)
-    with pytest.raises(SpoolError, match=f"spool directory {read_only_dir} is not writable"):
+    with pytest.raises(SpoolError, match=re.escape(f"spool directory {read_only_dir} is not writable")):
         Spool(read_only_dir / "collector.sqlite", max_bytes=10**9)
 
 
@@ -243,3 +244,32 @@ def test_full_spool_logs_once_then_a_summary(tmp_path, caplog):
 def test_sqlite_page_size_is_the_default():
     conn = sqlite3.connect(":memory:")
     assert conn.execute("PRAGMA page_size").fetchone()[0] == PAGE_BYTES
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], check=True)
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_a_spool_that_fills_its_disk_can_still_drain_and_go_on(tiny_disk):
+    spool = Spool(tiny_disk / "s.sqlite", max_bytes=10**9, min_free_disk_bytes=300_000)
+    n = 0
+    with pytest.raises(SpoolError, match=r"below spool\.min_free_disk_bytes = 300000"):
+        while True:  # InfluxDB is away: nothing drains
+            spool.append("raw", [line(i) for i in range(n, n + 50)])
+            spool.flush()
+            n += 50
+    assert spool.last_stats().errors == 1 and n > 1000  # the headroom refused the growth before SQLite hit ENOSPC
+    assert drain(spool) == [line(i) for i in range(n)]  # InfluxDB is back: deleting needs (and has) room
+    assert spool.flush() == 50  # the lines that waited in memory go into the freed pages
+    for chunk in range(200):  # and collection goes on: 10,000 more lines, with WAL far more than the disk
+        spool.append("raw", [line(i) for i in range(n + 50 + chunk * 50, n + 100 + chunk * 50)])
+        spool.flush()
+        assert len(drain(spool)) == (50 if chunk else 100)
+    spool.close()
