@@ -12,6 +12,15 @@ lines go whole only when nothing is left to shed, because the next counter
 value heals a gap in interval energy but nothing heals a lost total. Lines InfluxDB rejects as malformed are
 moved to a dead-letter table, never retried forever, never silently lost.
 
+Dead letters are bounded too, in rows and bytes, oldest first (counted).
+
+Faults (disk full, I/O error, corrupt page) surface as SpoolError from every
+method, never as a raw sqlite3 error: a failed flush puts its lines back into a
+bounded memory buffer for the next try, and the caller logs, counts and
+retries. Opening a corrupt file moves it aside and salvages its readable rows
+(spoolfile.py). The spool keeps a headroom of free disk so that it can always
+delete what InfluxDB acknowledged, and thus drain, after filling its disk.
+
 Two connections: the producer side (event loop) appends and flushes, the
 writer thread peeks, acknowledges and dead-letters.
 """
@@ -113,7 +122,8 @@ class Spool:
         self._clock = clock
         self._errors = 0
         self._buffer_dropped = 0
-        self._failing_since: dict[str, float] = {}  # "commit" / "drain" -> monotonic time of the first failure
+        # operation ("commit", "read", "delete") -> monotonic time of its first failure since its last success
+        self._failing_since: dict[str, float] = {}
         self._last_stats = SpoolStats(0, 0, 0, 0, 0)
         self._producer = open_spool_file(path)
         try:
@@ -363,7 +373,7 @@ class Spool:
 
     def peek(self, limit: int) -> Batch | None:
         """The oldest up-to-``limit`` lines that share the oldest line's target."""
-        with self._guarded(self._consumer, "reading pending lines", "drain"):
+        with self._guarded(self._consumer, "reading pending lines", "read"):
             rows = self._consumer.execute("SELECT id, target, line FROM outbox ORDER BY id LIMIT ?",
                                           (limit,)).fetchall()
         if not rows:
@@ -383,7 +393,7 @@ class Spool:
                 self._consumer.execute("BEGIN IMMEDIATE")
                 self._delete(self._consumer, "id BETWEEN ? AND ?", (first_id, last_id))
 
-        with self._guarded(self._consumer, "deleting written lines", "drain"):
+        with self._guarded(self._consumer, "deleting written lines", "delete"):
             self._checkpoint_if_full(self._consumer, delete)
 
     @staticmethod
@@ -409,7 +419,7 @@ class Spool:
                 self._delete(self._consumer, "id = ?", (spooled_id,))
                 self._bump(self._consumer, "dead_lettered_lines", 1)
 
-        with self._guarded(self._consumer, "dead-lettering a line", "drain"):
+        with self._guarded(self._consumer, "dead-lettering a line", "delete"):
             self._checkpoint_if_full(self._consumer, move)
 
     def dead_letters(self) -> list[tuple[str, str, str]]:

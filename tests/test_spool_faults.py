@@ -101,6 +101,24 @@ def test_every_method_raises_spool_error_not_sqlite_errors(tmp_path):
     assert spool.last_stats().buffered_lines == 1  # the failed flushes kept the line
 
 
+def test_deletes_failing_between_successful_reads_still_count_as_unusable(tmp_path):
+    clock = FakeClock()
+    spool = Spool(tmp_path / "s.sqlite", max_bytes=10**9, clock=clock)
+    spool.append("raw", [line(n) for n in range(10)])
+    spool.flush()
+    spool._consumer.execute("PRAGMA query_only = ON")  # the writer can read but not delete
+    for _ in range(3):
+        batch = spool.peek(100)
+        with pytest.raises(SpoolError, match="deleting written lines failed"):
+            spool.ack(batch.first_id, batch.last_id)
+        clock.now_s += 10.0
+    assert spool.unusable_for_s() == 30.0 and not spool.last_stats().ok
+    spool._consumer.execute("PRAGMA query_only = OFF")
+    spool.ack(batch.first_id, batch.last_id)
+    assert spool.unusable_for_s() == 0.0 and spool.peek(100) is None
+    spool.close()
+
+
 def make_spool_file(path: Path, lines: list[str]) -> None:
     spool = Spool(path, max_bytes=10**9)
     spool.append("raw", lines)
