@@ -28,9 +28,7 @@ writer thread peeks, acknowledges and dead-letters.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -38,7 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.spoolfile import SpoolError, connect, open_spool_file
+from collector.spoolfile import SpoolError, check_room, checkpoint_if_full, connect, open_spool_file
 from plantems.ratelog import ConditionLog
 from plantems.schema import COUNTER_FIELDS
 
@@ -214,7 +212,7 @@ class Spool:
         conn = self._producer
         try:
             with self._guarded(conn, "committing new lines", "commit"), conn:
-                self._check_room(conn)
+                check_room(conn, self.path, self.min_free_disk_bytes)
                 conn.execute("BEGIN IMMEDIATE")
                 conn.executemany("INSERT INTO outbox (target, line) VALUES (?, ?)", rows)
                 self._bump(conn, "bytes", sum(len(line) for _, line in rows))
@@ -232,29 +230,6 @@ class Spool:
         if self._committed_since_wait >= self.wake_after_lines:
             self._pending.set()
         return len(rows)
-
-    def _check_room(self, conn: sqlite3.Connection) -> None:
-        """Refuse new lines (ENOSPC, so they wait in memory) when the disk is nearly full.
-
-        Deleting what InfluxDB acknowledged also needs disk space (WAL frames): a spool that filled
-        its disk to the last byte could never drain again. While the disk is low, every commit first
-        folds the WAL into the database and truncates it (the WAL, where every commit rewrites whole
-        pages, is often most of the file), and pages the writer already freed count as room, so a
-        drained spool goes on without the disk growing.
-        """
-        if not self.min_free_disk_bytes or self._disk_free_bytes() >= self.min_free_disk_bytes:
-            return
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-        page_bytes = conn.execute("PRAGMA page_size").fetchone()[0]
-        room = self._disk_free_bytes() + conn.execute("PRAGMA freelist_count").fetchone()[0] * page_bytes
-        if room < self.min_free_disk_bytes:
-            raise OSError(errno.ENOSPC, f"{room} bytes left on its disk, below spool.min_free_disk_bytes = "
-                          f"{self.min_free_disk_bytes} (kept so the spool can still drain)")
-
-    def _disk_free_bytes(self) -> int:
-        disk = os.statvfs(self.path.parent)
-        return disk.f_bavail * disk.f_frsize
 
     def used_bytes(self) -> int:
         """Bytes of pending line text (the bound); the file is about 1.5x that with SQLite's overhead."""
@@ -394,21 +369,7 @@ class Spool:
                 self._delete(self._consumer, "id BETWEEN ? AND ?", (first_id, last_id))
 
         with self._guarded(self._consumer, "deleting written lines", "delete"):
-            self._checkpoint_if_full(self._consumer, delete)
-
-    @staticmethod
-    def _checkpoint_if_full(conn: sqlite3.Connection, write: Callable[[], None]) -> None:
-        """Run ``write``; on a full disk fold the WAL into the database, truncate it, and try once more.
-
-        A delete rewrites pages the database already has, so after the checkpoint it needs no new
-        space: this is how a spool on a full disk still drains."""
-        try:
-            write()
-        except sqlite3.OperationalError as exc:
-            if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL:
-                raise
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            write()
+            checkpoint_if_full(self._consumer, delete)
 
     def dead_letter(self, spooled_id: int, target: str, line: str, error: str) -> None:
         """Move one rejected line out of the outbox, keeping it and the reason for inspection."""
@@ -420,7 +381,7 @@ class Spool:
                 self._bump(self._consumer, "dead_lettered_lines", 1)
 
         with self._guarded(self._consumer, "dead-lettering a line", "delete"):
-            self._checkpoint_if_full(self._consumer, move)
+            checkpoint_if_full(self._consumer, move)
 
     def dead_letters(self) -> list[tuple[str, str, str]]:
         """``(target, line, error)`` of every dead-lettered line, oldest first."""

@@ -1,18 +1,20 @@
-"""Opening the spool file: a corrupt one is moved aside and its readable rows salvaged; an
-unwritable place is one clear error naming the path. Never a raw traceback, never a restart loop.
+"""The spool's file: opening it (a corrupt one is moved aside and its readable rows salvaged; an
+unwritable place is one clear error naming the path, never a raw traceback or a restart loop), and
+keeping room on its disk so that it can always drain.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["SCHEMA", "SpoolError", "connect", "open_spool_file"]
+__all__ = ["SCHEMA", "SpoolError", "check_room", "checkpoint_if_full", "connect", "open_spool_file"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,45 @@ def open_spool_file(path: Path) -> sqlite3.Connection:
               "for inspection (sqlite3 %s .recover), delete it when done, and check the disk (dmesg, smartctl) "
               "if this happens again", path, detail, aside, outbox, dead, aside)
     return conn
+
+
+def check_room(conn: sqlite3.Connection, path: Path, min_free_bytes: int) -> None:
+    """Refuse new lines (ENOSPC, so they wait in memory) when the spool's disk is nearly full.
+
+    Deleting what InfluxDB acknowledged also needs disk space (WAL frames): a spool that filled
+    its disk to the last byte could never drain again. While the disk is low, every commit first
+    folds the WAL into the database and truncates it (the WAL, where every commit rewrites whole
+    pages, is often most of the file), and pages the writer already freed count as room, so a
+    drained spool goes on without the disk growing.
+    """
+    if not min_free_bytes or _disk_free_bytes(path) >= min_free_bytes:
+        return
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    page_bytes = conn.execute("PRAGMA page_size").fetchone()[0]
+    room = _disk_free_bytes(path) + conn.execute("PRAGMA freelist_count").fetchone()[0] * page_bytes
+    if room < min_free_bytes:
+        raise OSError(errno.ENOSPC, f"{room} bytes left on its disk, below spool.min_free_disk_bytes = "
+                      f"{min_free_bytes} (kept so the spool can still drain)")
+
+
+def _disk_free_bytes(path: Path) -> int:
+    disk = os.statvfs(path.parent)
+    return disk.f_bavail * disk.f_frsize
+
+
+def checkpoint_if_full(conn: sqlite3.Connection, write: Callable[[], None]) -> None:
+    """Run ``write``; on a full disk fold the WAL into the database, truncate it, and try once more.
+
+    A delete rewrites pages the database already has, so after the checkpoint it needs no new
+    space: this is how a spool on a full disk still drains."""
+    try:
+        write()
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_FULL:
+            raise
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        write()
 
 
 def _check_directory(directory: Path) -> None:
