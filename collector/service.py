@@ -252,17 +252,18 @@ class Collector:
             self._close_spool()
 
     def _close_spool(self) -> None:
+        pending: int | None = None
         try:
             self.spool.flush()
             pending = self.spool.stats().pending_lines
-            self.spool.close()
         except SpoolError as exc:
-            lost = self.spool.last_stats().buffered_lines
             log.error("%s: %d readings held in memory are lost; the lines committed before stay in the spool for "
-                      "the next start", exc, lost)
+                      "the next start", exc, self.spool.last_stats().buffered_lines)
             self.exit_code = self.exit_code or EXIT_SPOOL_UNUSABLE
-            return
-        log.info("collector stopped; %d lines left in the spool for the next start", pending)
+        with contextlib.suppress(SpoolError):  # closes the connections whatever happens
+            self.spool.close()
+        if pending is not None:
+            log.info("collector stopped; %d lines left in the spool for the next start", pending)
 
 
 async def run_collector(plant: PlantConfig, *, shard: Shard | None = None) -> None:
