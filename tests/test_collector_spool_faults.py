@@ -17,15 +17,17 @@ from pathlib import Path
 
 import pytest
 
-from plantems.localservers import free_port
-from tests.support import CollectorProcess, SequenceMeter, rows, start_endpoint, wait_for
+from plantems.localservers import free_port, start_mosquitto
+from tests.mqtt.plant_body import MQTT_BODY
+from tests.support import CollectorProcess, Publisher, SequenceMeter, rows, start_endpoint, wait_for
+from tests.test_mqtt_e2e import all_stored, counters, run_publisher
 
 INTERVAL_S = 0.2
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
 
 
-def plant_file(tmp: Path, *, influx_url: str, db: str, spool: Path, devices: str, unusable_exit_s: float = 600.0,
-               init: bool = True) -> Path:
+def plant_file(tmp: Path, *, influx_url: str, db: str, spool: Path, devices: str = "", body: str = "",
+               unusable_exit_s: float = 600.0, init: bool = True) -> Path:
     """A plant file (and its databases, as `plantems influx init` creates them)."""
     from plantems.config import load_plant
     from plantems.influx import init_databases
@@ -37,8 +39,7 @@ influxdb: {{url: "{influx_url}", api: v1, raw_database: {db}, derived_database: 
             flush_interval_s: 0.2, timeout_s: 2}}
 spool: {{path: "{spool}", max_bytes: 50000000, unusable_exit_s: {unusable_exit_s}, min_free_disk_bytes: 1000000}}
 status_interval_s: 1
-devices:
-{devices}""")
+{f"devices:{chr(10)}{devices}" if devices else body}""")
     if init:
         init_databases(load_plant(path).influxdb)
     return path
@@ -120,6 +121,33 @@ def test_full_disk_is_reported_and_survived_without_loss(influx_url, db, tmp_pat
     assert str(small_disk / "spool.sqlite") in spool_errors[0]
     assert "bytes left on its disk, below spool.min_free_disk_bytes = 1000000" in spool_errors[0]
     assert log.count("writable again") == 1
+
+
+@needs_root
+def test_mqtt_messages_wait_unacknowledged_while_the_disk_is_full(influx_url, db, tmp_path, small_disk, collectors):
+    broker = start_mosquitto(tmp_path / "mosquitto", free_port())
+    started: list = []
+    try:
+        config = plant_file(tmp_path, influx_url=influx_url, db=db, spool=small_disk / "spool.sqlite",
+                            body=MQTT_BODY.format(port=broker.port, client_id=f"collector-{db}"))
+        collector = CollectorProcess(config, tmp_path / "collector.log").start()
+        collectors.append(collector)
+        wait_for(lambda: "MQTT connected" in collector.output(), timeout_s=15, what="subscribed")
+        publisher = Publisher(broker.port)
+        started.append(publisher)
+        sent, stop = run_publisher(publisher, started)
+        wait_for(lambda: len(counters(influx_url, db, "fan-1")) >= 10, timeout_s=15, what="first readings")
+        ballast = fill(small_disk)
+        wait_for(lambda: "not acknowledging" in collector.output(), timeout_s=20, what="the MQTT worker waiting")
+        sent_when_full = len(sent)
+        time.sleep(3.0)  # the PLC keeps publishing; the broker keeps what the collector has not acknowledged
+        assert len(sent) >= sent_when_full + 20
+        ballast.unlink()
+        assert all_stored(influx_url, db, sent, stop) == list(range(1, len(sent) + 1))
+    finally:
+        for thing in reversed(started):
+            (thing.stop if hasattr(thing, "stop") else thing.close)()
+        broker.stop()
 
 
 @needs_root
