@@ -122,6 +122,7 @@ class Spool:
         self._buffer_dropped = 0
         # operation ("commit", "read", "delete") -> monotonic time of its first failure since its last success
         self._failing_since: dict[str, float] = {}
+        self._health_lock = threading.Lock()  # the writer thread and the producers both report
         self._last_stats = SpoolStats(0, 0, 0, 0, 0)
         self._producer = open_spool_file(path)
         try:
@@ -157,17 +158,21 @@ class Spool:
             with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already, or be closed
                 if conn.in_transaction:
                     conn.rollback()
-            self._errors += 1
-            if side is not None:
-                self._failing_since.setdefault(side, self._clock())
+            with self._health_lock:
+                self._errors += 1
+                if side is not None:
+                    self._failing_since.setdefault(side, self._clock())
             name = getattr(exc, "sqlite_errorname", None)
             raise SpoolError(f"spool {self.path}: {what} failed: {exc}{f' ({name})' if name else ''}") from exc
-        if side is not None:
-            self._failing_since.pop(side, None)
+        if side is not None and side in self._failing_since:
+            with self._health_lock:
+                self._failing_since.pop(side, None)
 
     def unusable_for_s(self) -> float:
         """How long committing or draining has been failing without a success in between (0: it works)."""
-        return self._clock() - min(self._failing_since.values()) if self._failing_since else 0.0
+        with self._health_lock:
+            since = min(self._failing_since.values(), default=None)
+        return 0.0 if since is None else self._clock() - since
 
     # -- producer side -------------------------------------------------------------
     def append(self, target: str, lines: Sequence[str]) -> None:
