@@ -291,3 +291,43 @@ def test_a_spool_that_fills_its_disk_can_still_drain_and_go_on(tiny_disk):
         spool.flush()
         assert len(drain(spool)) == (50 if chunk else 100)
     spool.close()
+
+
+DEVICES = "devices: [{id: m1, area: a, kind: feeder, meter: generic_float32, host: 127.0.0.1, rated_kw: 50}]"
+
+
+@pytest.mark.parametrize(("spool_yaml", "expected"), [
+    ("{unusable_exit_s: 0}", r"plant.yaml:3 spool: unusable_exit_s = 0: Input should be greater than 0"),
+    ("{max_dead_letter_rows: 0}", r"plant.yaml:3 spool: max_dead_letter_rows = 0: Input should be greater than or "
+                                  r"equal to 1"),
+    ("{memory_buffer_lines: -5}", r"plant.yaml:3 spool: memory_buffer_lines = -5: Input should be greater than or "
+                                  r"equal to 1"),
+    ("{min_free_disk_bytes: lots}", r"plant.yaml:3 spool: min_free_disk_bytes = 'lots': Input should be a valid "
+                                    r"integer"),
+], ids=["exit-0", "dead-letter-rows-0", "negative-buffer", "not-a-number"])
+def test_bad_spool_settings_refuse_to_start_with_one_clear_message(tmp_path, spool_yaml, expected):
+    from plantems.config import load_plant
+    from plantems.yamlconf import ConfigError
+
+    path = tmp_path / "plant.yaml"
+    path.write_text("site: {id: cs, timezone: Asia/Shanghai}\n"
+                    f"{DEVICES}\n"
+                    f"spool: {spool_yaml}\n")
+    with pytest.raises(ConfigError) as info:
+        load_plant(path)
+    assert len(info.value.problems) == 1 and re.search(expected, info.value.problems[0]), info.value.problems
+
+
+def test_spool_settings_reach_the_collector_spool(tmp_path):
+    from collector.service import Collector
+    from plantems.config import load_plant
+
+    path = tmp_path / "plant.yaml"
+    path.write_text("site: {id: cs, timezone: Asia/Shanghai}\n"
+                    f"{DEVICES}\n"
+                    f"spool: {{path: {tmp_path / 'spool.sqlite'}, max_dead_letter_rows: 7, "
+                    "max_dead_letter_bytes: 70000, memory_buffer_lines: 77, min_free_disk_bytes: 7777}\n")
+    spool = Collector(load_plant(path)).spool
+    assert (spool.max_dead_letter_rows, spool.max_dead_letter_bytes, spool.max_buffer_lines,
+            spool.min_free_disk_bytes) == (7, 70_000, 77, 7777)
+    spool.close()
