@@ -101,7 +101,7 @@ def test_full_disk_is_reported_and_survived_without_loss(influx_url, db, tmp_pat
     wait_for(lambda: "keeping" in collector.output(), timeout_s=20, what="the spool error in the log")
     polls_while_full = units[1].seq
     time.sleep(3.0)  # the disk stays full; polling goes on, readings wait in memory
-    assert units[1].seq >= polls_while_full + 10 and collector.proc.poll() is None
+    assert units[1].seq >= polls_while_full + 5 and collector.proc.poll() is None
     ballast.unlink()  # space returns: no restart
     targets = {n: unit.seq for n, unit in units.items()}
     wait_for(lambda: all(len(stored_sequence(influx_url, db, f"m{n}")) >= targets[n] for n in units),
@@ -141,7 +141,7 @@ def test_mqtt_messages_wait_unacknowledged_while_the_disk_is_full(influx_url, db
         wait_for(lambda: "not acknowledging" in collector.output(), timeout_s=20, what="the MQTT worker waiting")
         sent_when_full = len(sent)
         time.sleep(3.0)  # the PLC keeps publishing; the broker keeps what the collector has not acknowledged
-        assert len(sent) >= sent_when_full + 20
+        assert len(sent) >= sent_when_full + 10
         ballast.unlink()
         assert all_stored(influx_url, db, sent, stop) == list(range(1, len(sent) + 1))
     finally:
