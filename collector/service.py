@@ -24,7 +24,7 @@ from collector.points import ReadingFormatter, status_line
 from collector.spool import Spool, SpoolError, SpoolStats
 from collector.writer import SpoolWriter
 from plantems.config import Device, PlantConfig
-from plantems.influx import LineWriter, detect_api, make_writer
+from plantems.influx import InfluxError, LineWriter, detect_api, make_writer
 from plantems.ratelog import ConditionLog
 from plantems.schema import COLLECTOR_STATUS, MQTT_SOURCE, SPOOL_SOURCE, Field, Tag
 
@@ -110,8 +110,10 @@ class Collector:
                            max_dead_letter_rows=sc.max_dead_letter_rows,
                            max_dead_letter_bytes=sc.max_dead_letter_bytes, min_free_disk_bytes=sc.min_free_disk_bytes)
         cfg = plant.influxdb
-        self.writer = SpoolWriter(self.spool, writer_factory or (lambda: make_writer(cfg, detect_api(cfg))),
-                                  batch_lines=cfg.batch_lines, flush_interval_s=cfg.flush_interval_s)
+        self._make_writer = writer_factory or (lambda: make_writer(cfg, detect_api(cfg)))
+        self.writer = SpoolWriter(self.spool, self._make_writer, batch_lines=cfg.batch_lines,
+                                  flush_interval_s=cfg.flush_interval_s)
+        self._status_writer: LineWriter | None = None  # only while the spool fails, see _send_status_directly
         self.mqtt: MqttSource | None = None
         filters = mqtt_topic_filters(plant, shard)
         if filters:
@@ -222,9 +224,23 @@ class Collector:
             async with self._spool_lock:
                 lines = await asyncio.to_thread(self._status_lines, time.time_ns() // 1_000_000 * 1_000_000)
             self.spool.append(self.plant.influxdb.raw_database, lines)
+            if not self.spool.last_stats().ok:
+                await asyncio.to_thread(self._send_status_directly, lines)
             rate_limited = [self._conditions, self.spool.conditions] + ([self.mqtt.conditions] if self.mqtt else [])
             for conditions in rate_limited:
                 conditions.flush()  # the held-back counts of rate-limited log lines
+
+    def _send_status_directly(self, lines: list[str]) -> None:
+        """While the spool fails, health goes straight to InfluxDB too, so dashboards show the fault now
+        and not only once the spool works again (the spooled copy lands later at the same timestamps)."""
+        try:
+            if self._status_writer is None:
+                self._status_writer = self._make_writer()
+            self._status_writer.write(self.plant.influxdb.raw_database, lines)
+        except InfluxError as exc:
+            self._status_writer = None
+            self._conditions.log(logging.WARNING, "status-direct", "collector_status could not go straight to "
+                                 "InfluxDB while the spool fails: %s", exc)
 
     async def run(self) -> None:
         self.writer.start()

@@ -55,6 +55,12 @@ def stored_sequence(url: str, db: str, dev_id: str) -> list[int]:
     return sorted(int(p["e_imp_kwh"]) for p in points)
 
 
+def spool_status(url: str, db: str) -> dict:
+    found = rows(url, db, "SELECT last(up) AS up, last(spool_errors) AS spool_errors FROM collector_status "
+                          "WHERE source = 'spool'")
+    return found[0] if found else {}
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     disk = tmp_path / "disk"
@@ -102,6 +108,9 @@ def test_full_disk_is_reported_and_survived_without_loss(influx_url, db, tmp_pat
     polls_while_full = units[1].seq
     time.sleep(3.0)  # the disk stays full; polling goes on, readings wait in memory
     assert units[1].seq >= polls_while_full + 5 and collector.proc.poll() is None
+    # the fault is visible now, not only once the spool works again: health bypasses the failing spool
+    wait_for(lambda: spool_status(influx_url, db).get("up") == 0.0, timeout_s=10, what="spool up = 0 in InfluxDB")
+    assert spool_status(influx_url, db)["spool_errors"] >= 1
     ballast.unlink()  # space returns: no restart
     targets = {n: unit.seq for n, unit in units.items()}
     wait_for(lambda: all(len(stored_sequence(influx_url, db, f"m{n}")) >= targets[n] for n in units),
