@@ -72,8 +72,12 @@ def open_spool_file(path: Path) -> sqlite3.Connection:
         raise SpoolError(f"spool {path}: cannot open it: {_describe(exc)}; check the file's owner and "
                          "permissions and the disk (dmesg), or set spool.path to a writable place") from exc
     aside = _move_aside(path)
-    conn = _open_checked(path)
-    outbox, dead = _salvage(aside, conn)
+    try:
+        conn = _open_checked(path)
+        outbox, dead = _salvage(aside, conn)
+    except (sqlite3.Error, OSError, _Corrupt) as exc:
+        raise SpoolError(f"spool {path} was corrupt ({detail}) and is moved aside to {aside}, but a new spool "
+                         f"cannot be started there: {_describe(exc)}; check the disk") from exc
     log.error("spool %s is corrupt (%s): moved it aside to %s and started a new spool, salvaging %d pending "
               "lines and %d dead letters from it. Readings on its unreadable pages are lost; keep the file "
               "for inspection (sqlite3 %s .recover), delete it when done, and check the disk (dmesg, smartctl) "
