@@ -17,7 +17,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from analytics.energy import INTERVAL_S, CounterSpec, energy_from_counter, energy_from_power, interval_edges
+from plantems.analytics.energy import INTERVAL_S, CounterSpec, energy_from_counter, energy_from_power, interval_edges
 from plantems.config import Device, PlantConfig
 from plantems.influx import InfluxClient, LineWriter, tag_in
 from plantems.lineproto import Point, format_line

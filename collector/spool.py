@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.spoolfile import SpoolError, check_room, checkpoint_if_full, connect, open_spool_file
+from plantems.collector.spoolfile import SpoolError, check_room, checkpoint_if_full, connect, open_spool_file
 from plantems.ratelog import ConditionLog
 from plantems.schema import COUNTER_FIELDS
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from collector.spool import Batch, Spool, SpoolError
+from plantems.collector.spool import Batch, Spool, SpoolError
 from plantems.influx import InfluxBadRequest, InfluxUnavailable, LineWriter
 from plantems.ratelog import ConditionLog
 

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from analytics.energy import CounterSpec, energy_from_counter, energy_from_power, interval_edges
+from plantems.analytics.energy import CounterSpec, energy_from_counter, energy_from_power, interval_edges
 
 SH = ZoneInfo("Asia/Shanghai")
 T0 = 1_794_931_200 * 10**9  # 2026-11-18T00:00:00+08:00
@@ -78,7 +78,7 @@ def test_a_local_day_has_92_96_or_100_intervals(tz, day, count):
 def test_minute_buckets_become_samples_at_their_last_reading(count, offset_s):
     import pandas as pd
 
-    from analytics.energy_job import minute_samples
+    from plantems.analytics.energy_job import minute_samples
 
     frame = pd.DataFrame({"time": [T0], "e_imp_kwh": [5.0], "n": [count]})
     out = minute_samples(frame)
@@ -94,7 +94,7 @@ def test_minute_buckets_become_samples_at_their_last_reading(count, offset_s):
 def test_month_boundaries_in_the_local_calendar(tz, month, intervals, utc_start):
     import pandas as pd
 
-    from analytics.rollup import month_bounds
+    from plantems.analytics.rollup import month_bounds
 
     start, end = month_bounds(month, ZoneInfo(tz))
     assert start.tz_convert("UTC").isoformat() == utc_start

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from analytics.energy_job import run_energy_15m
+from plantems.analytics.energy_job import run_energy_15m
 from plantems.config import load_plant
 from plantems.influx import InfluxClient, V1Writer
 from plantems.localservers import free_port
+from plantems.simulator.run import backfill
 from plantems.tariffs import load_tariffs, tariff_for
-from simulator.run import backfill
 from tests.support import REPO, rows, write_plant
 from tests.test_simulator import BODY
 
@@ -57,7 +57,7 @@ def test_energy_matches_counter_differences_and_is_idempotent(filled, influx_url
 
 
 def test_recent_window_is_whole_quarter_hours():
-    from analytics.service import recent_window
+    from plantems.analytics.service import recent_window
 
     now_s = 1_795_000_450.0
     start, end = recent_window(now_s)

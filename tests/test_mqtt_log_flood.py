@@ -6,8 +6,8 @@ import logging
 
 import paho.mqtt.client as paho
 
-from collector.mqtt.client import MqttSource
-from collector.spool import Spool
+from plantems.collector.mqtt.client import MqttSource
+from plantems.collector.spool import Spool
 from plantems.config import load_plant
 from tests.mqtt.plant_body import MQTT_BODY
 from tests.support import write_plant
@@ -25,7 +25,7 @@ def test_unknown_topics_and_bad_payloads_log_once_per_condition(tmp_path, caplog
     plant = load_plant(config)
     spool = Spool(tmp_path / "s.sqlite", max_bytes=10**9)
     source = MqttSource(plant, spool, topic_filters=["plant/+/+/telemetry"], client_id="flood")
-    with caplog.at_level(logging.WARNING, logger="collector.mqtt.client"):
+    with caplog.at_level(logging.WARNING, logger="plantems.collector.mqtt.client"):
         for n in range(20_000):  # each a new topic naming no configured device
             source._spool_message(message(f"plant/testsite/ghost-{n}/telemetry", b'{"power": {"total_kw": 1}}'))
         for n in range(300):  # bad payloads

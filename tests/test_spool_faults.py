@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.spool import Spool, SpoolError
+from plantems.collector.spool import Spool, SpoolError
 
 PAGE_BYTES = 4096  # SQLite's default page size (asserted below)
 
@@ -248,7 +248,7 @@ def test_dead_lettered_lines_are_bounded_in_rows(tmp_path):
 
 def test_full_spool_logs_once_then_a_summary(tmp_path, caplog):
     spool = Spool(tmp_path / "s.sqlite", max_bytes=1_000_000)
-    with caplog.at_level(logging.WARNING, logger="collector.spool"):
+    with caplog.at_level(logging.WARNING, logger="plantems.collector.spool"):
         for chunk in range(40):  # every flush from the 10th on sheds or drops
             spool.append("raw", [f"m,d=x e_imp_kwh={n}.0,eq_imp_kvarh={'9' * 100}.0,p_kw={'9' * 100}.0 {n}"
                                  for n in range(chunk * 500, chunk * 500 + 500)])
@@ -319,7 +319,7 @@ def test_bad_spool_settings_refuse_to_start_with_one_clear_message(tmp_path, spo
 
 
 def test_spool_settings_reach_the_collector_spool(tmp_path):
-    from collector.service import Collector
+    from plantems.collector.service import Collector
     from plantems.config import load_plant
 
     path = tmp_path / "plant.yaml"
