@@ -12,50 +12,45 @@ lines go whole only when nothing is left to shed, because the next counter
 value heals a gap in interval energy but nothing heals a lost total. Lines InfluxDB rejects as malformed are
 moved to a dead-letter table, never retried forever, never silently lost.
 
+Dead letters are bounded too, in rows and bytes, oldest first (counted).
+
+Faults (disk full, I/O error, corrupt page) surface as SpoolError from every
+method, never as a raw sqlite3 error: a failed flush puts its lines back into a
+bounded memory buffer for the next try, and the caller logs, counts and
+retries. Opening a corrupt file moves it aside and salvages its readable rows
+(spoolfile.py). The spool keeps a headroom of free disk so that it can always
+delete what InfluxDB acknowledged, and thus drain, after filling its disk.
+
 Two connections: the producer side (event loop) appends and flushes, the
 writer thread peeks, acknowledges and dead-letters.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from plantems.collector.spoolfile import SpoolError, check_room, checkpoint_if_full, connect, open_spool_file
+from plantems.ratelog import ConditionLog
 from plantems.schema import COUNTER_FIELDS
 
 __all__ = ["Batch", "Spool", "SpoolError", "SpoolStats"]
 
 log = logging.getLogger(__name__)
 
-
-class SpoolError(Exception):
-    """The spool cannot be read or written (disk full, I/O error, corrupt file): a fault to report
-    and recover from, never a reason for a thread to die silently."""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY,
-    target TEXT NOT NULL,
-    line TEXT NOT NULL,
-    shed INTEGER NOT NULL DEFAULT 0  -- 1: only counter fields are left
-);
-CREATE INDEX IF NOT EXISTS outbox_shed ON outbox (shed, id);
-CREATE TABLE IF NOT EXISTS dead_letter (
-    id INTEGER PRIMARY KEY,
-    target TEXT NOT NULL,
-    line TEXT NOT NULL,
-    error TEXT NOT NULL,
-    at_ns INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-"""
 _DROP_CHUNK_ROWS = 5000
 _ROW_BYTES = "length(line)"
+_DEAD_LETTER_BYTES = "length(line) + length(error)"
+# meta keys kept in step with the tables (computed once for a spool from before they existed)
+_ACCOUNTS = {"bytes": f"SELECT total({_ROW_BYTES}) FROM outbox",
+             "dead_letter_rows": "SELECT count(*) FROM dead_letter",
+             "dead_letter_bytes": f"SELECT total({_DEAD_LETTER_BYTES}) FROM dead_letter"}
 
 
 def counters_only(line: str) -> str | None:
@@ -96,28 +91,48 @@ class SpoolStats:
     dropped_lines: int  # whole lines lost (instantaneous-only lines first, counter lines last)
     shed_lines: int  # lines that lost their instantaneous fields but kept their counters
     dead_lettered_lines: int
+    dead_letters_dropped: int = 0  # oldest dead letters deleted to keep the table within its bounds
+    buffered_lines: int = 0  # readings in memory, not yet committed (nonzero while the spool fails)
+    buffer_dropped_lines: int = 0  # readings lost because the memory buffer was full (this process)
+    errors: int = 0  # failed spool operations (this process)
+    ok: bool = True  # False while committing or draining fails
 
-
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    # NORMAL in WAL mode: a commit survives a process crash (kill -9); only an OS crash or
-    # power cut can lose the last transactions. FULL would fsync every flush.
-    conn.execute("PRAGMA synchronous=NORMAL")
-    return conn
 
 
 class Spool:
-    """A bounded, durable FIFO of line-protocol lines per target database."""
+    """A bounded, durable FIFO of line-protocol lines per target database.
 
-    def __init__(self, path: Path, *, max_bytes: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    Every method raises SpoolError (never a raw sqlite3 or OS error) when the file cannot be read or
+    written. Lines not yet committed stay in a memory buffer of at most ``max_buffer_lines`` (the
+    oldest go first, counted), so a failed flush loses nothing until that buffer overflows.
+    """
+
+    def __init__(self, path: Path, *, max_bytes: int, max_buffer_lines: int = 200_000,
+                 max_dead_letter_rows: int = 10_000, max_dead_letter_bytes: int = 20_000_000,
+                 min_free_disk_bytes: int = 0, clock: Callable[[], float] = time.monotonic) -> None:
         self.path = path
         self.max_bytes = max_bytes
-        self._producer = _connect(path)
-        self._producer.executescript(_SCHEMA)
-        self._consumer = _connect(path)
+        self.max_buffer_lines = max_buffer_lines
+        self.max_dead_letter_rows = max_dead_letter_rows
+        self.max_dead_letter_bytes = max_dead_letter_bytes
+        self.min_free_disk_bytes = min_free_disk_bytes
+        self.conditions = ConditionLog(log)  # the status loop calls its flush()
+        self._clock = clock
+        self._errors = 0
+        self._buffer_dropped = 0
+        # operation ("commit", "read", "delete") -> monotonic time of its first failure since its last success
+        self._failing_since: dict[str, float] = {}
+        self._health_lock = threading.Lock()  # the writer thread and the producers both report
+        self._last_stats = SpoolStats(0, 0, 0, 0, 0)
+        self._producer = open_spool_file(path)
+        try:
+            self._consumer = _connect_guarded(path)
+            self._init_accounts()
+        except SpoolError:
+            self._producer.close()
+            raise
         self._buffer: list[tuple[str, str]] = []
+        self._rejects: list[tuple[str, str, str, int]] = []
         self._buffer_lock = threading.Lock()
         # Modbus (event loop) and MQTT (its own thread) both flush: one at a time on the producer
         # connection, and a flush that returns has committed everything appended before it.
@@ -125,33 +140,97 @@ class Spool:
         self._pending = threading.Event()
         self._committed_since_wait = 0
         self.wake_after_lines = 1  # the writer raises it to its batch size
-        if self._producer.execute("SELECT 1 FROM meta WHERE key = 'bytes'").fetchone() is None:
-            with self._producer:  # a spool from before byte accounting, or a new one
-                self._producer.execute("BEGIN IMMEDIATE")
-                total = self._producer.execute(f"SELECT total({_ROW_BYTES}) FROM outbox").fetchone()[0]
-                self._producer.execute("INSERT INTO meta (key, value) VALUES ('bytes', ?)", (int(total),))
+
+    def _init_accounts(self) -> None:
+        with self._guarded(self._producer, "initialise its accounts"), self._producer:
+            self._producer.execute("BEGIN IMMEDIATE")
+            for key, query in _ACCOUNTS.items():
+                if self._producer.execute("SELECT 1 FROM meta WHERE key = ?", (key,)).fetchone() is None:
+                    total = self._producer.execute(query).fetchone()[0]
+                    self._producer.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, int(total)))
+
+    @contextlib.contextmanager
+    def _guarded(self, conn: sqlite3.Connection, what: str, side: str | None = None) -> Iterator[None]:
+        """Turn any sqlite3/OS error into SpoolError (counted; ``side`` starts failing); success clears ``side``."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already, or be closed
+                if conn.in_transaction:
+                    conn.rollback()
+            with self._health_lock:
+                self._errors += 1
+                if side is not None:
+                    self._failing_since.setdefault(side, self._clock())
+            name = getattr(exc, "sqlite_errorname", None)
+            raise SpoolError(f"spool {self.path}: {what} failed: {exc}{f' ({name})' if name else ''}") from exc
+        if side is not None and side in self._failing_since:
+            with self._health_lock:
+                self._failing_since.pop(side, None)
+
+    def unusable_for_s(self) -> float:
+        """How long committing or draining has been failing without a success in between (0: it works)."""
+        with self._health_lock:
+            since = min(self._failing_since.values(), default=None)
+        return 0.0 if since is None else self._clock() - since
 
     # -- producer side -------------------------------------------------------------
     def append(self, target: str, lines: Sequence[str]) -> None:
         """Queue lines for ``target``; they are durable after the next ``flush()``."""
         with self._buffer_lock:
             self._buffer.extend((target, line) for line in lines)
+            if len(self._buffer) > self.max_buffer_lines:
+                self._trim_buffer()
+
+    def reject(self, source: str, payload: str, reason: str) -> None:
+        """Keep an input that never became a line (e.g. a bad MQTT payload) with the reason; it is
+        committed to the dead-letter table by the next ``flush()``."""
+        with self._buffer_lock:
+            self._rejects.append((source, payload, reason, time.time_ns()))
+            if len(self._rejects) > self.max_buffer_lines:
+                self._trim_buffer()
+
+    def _trim_buffer(self) -> None:
+        """Drop the oldest buffered lines (and rejects) beyond the memory bound; caller holds the buffer lock."""
+        dropped = max(0, len(self._buffer) - self.max_buffer_lines)
+        del self._buffer[:dropped]
+        del self._rejects[:max(0, len(self._rejects) - self.max_buffer_lines)]
+        if dropped:
+            self._buffer_dropped += dropped
+            self.conditions.log(logging.ERROR, "buffer-full", "spool %s: memory buffer full (%d lines) while the "
+                                "spool cannot be written: dropped the %d oldest readings (%d so far)", self.path,
+                                self.max_buffer_lines, dropped, self._buffer_dropped)
 
     def flush(self) -> int:
-        """Commit queued lines in one transaction, then enforce the size bound. Returns lines committed."""
+        """Commit queued lines in one transaction, then enforce the size bounds. Returns lines committed.
+
+        On failure the lines go back to the front of the memory buffer and SpoolError is raised."""
         with self._flush_lock:
             return self._flush()
 
     def _flush(self) -> int:
         with self._buffer_lock:
             rows, self._buffer = self._buffer, []
-        if not rows:
+            rejects, self._rejects = self._rejects, []
+        if not rows and not rejects:
             return 0
-        with self._producer:
-            self._producer.execute("BEGIN IMMEDIATE")
-            self._producer.executemany("INSERT INTO outbox (target, line) VALUES (?, ?)", rows)
-            self._bump(self._producer, "bytes", sum(len(line) for _, line in rows))
-        self._enforce_bound()
+        conn = self._producer
+        try:
+            with self._guarded(conn, "committing new lines", "commit"), conn:
+                check_room(conn, self.path, self.min_free_disk_bytes)
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany("INSERT INTO outbox (target, line) VALUES (?, ?)", rows)
+                self._bump(conn, "bytes", sum(len(line) for _, line in rows))
+                if rejects:
+                    self._insert_dead_letters(conn, rejects)
+        except SpoolError:
+            with self._buffer_lock:
+                self._buffer[:0] = rows
+                self._rejects[:0] = rejects
+                self._trim_buffer()
+            raise
+        with self._guarded(conn, "enforcing its size bound"):
+            self._enforce_bound()
         self._committed_since_wait += len(rows)
         if self._committed_since_wait >= self.wake_after_lines:
             self._pending.set()
@@ -159,7 +238,8 @@ class Spool:
 
     def used_bytes(self) -> int:
         """Bytes of pending line text (the bound); the file is about 1.5x that with SQLite's overhead."""
-        row = self._producer.execute("SELECT value FROM meta WHERE key = 'bytes'").fetchone()
+        with self._guarded(self._producer, "reading its size"):
+            row = self._producer.execute("SELECT value FROM meta WHERE key = 'bytes'").fetchone()
         return int(row[0]) if row else 0
 
     def _delete(self, conn: sqlite3.Connection, where: str, params: tuple[int, ...]) -> int:
@@ -170,17 +250,18 @@ class Spool:
         return count
 
     def _enforce_bound(self) -> None:
-        while (excess := self.used_bytes() - self.max_bytes) > 0:
+        while (excess := self._meta(self._producer, "bytes") - self.max_bytes) > 0:
             shed = self._shed_oldest(excess)
             if shed:
-                log.warning("spool %s is full (max %d bytes): dropped the instantaneous values of the %d "
-                            "oldest readings (counters kept)", self.path, self.max_bytes, shed)
+                self.conditions.log(logging.WARNING, "full-shed", "spool %s is full (max %d bytes): dropped the "
+                                    "instantaneous values of the %d oldest readings (counters kept)",
+                                    self.path, self.max_bytes, shed)
                 continue
             dropped = self._drop_oldest(excess)
             if not dropped:
                 return
-            log.error("spool %s is full (max %d bytes) with counters only: dropped the %d oldest lines",
-                      self.path, self.max_bytes, dropped)
+            self.conditions.log(logging.ERROR, "full-drop", "spool %s is full (max %d bytes) with counters only: "
+                                "dropped the %d oldest lines", self.path, self.max_bytes, dropped)
 
     def _shed_oldest(self, excess: int) -> int:
         """Cut just enough of the oldest unshed lines down to their counter fields (deleting
@@ -227,11 +308,41 @@ class Spool:
             self._bump(conn, "dropped_lines", count)
         return count
 
+    # -- dead letters (bounded in rows and bytes, oldest dropped first) ---------------
+    def _insert_dead_letters(self, conn: sqlite3.Connection, rows: Sequence[tuple[str, str, str, int]]) -> None:
+        """Insert inside the caller's transaction, then drop the oldest beyond the bounds."""
+        conn.executemany("INSERT INTO dead_letter (target, line, error, at_ns) VALUES (?, ?, ?, ?)", rows)
+        self._bump(conn, "dead_letter_rows", len(rows))
+        self._bump(conn, "dead_letter_bytes", sum(len(line) + len(error) for _, line, error, _ in rows))
+        excess_rows = self._meta(conn, "dead_letter_rows") - self.max_dead_letter_rows
+        excess_bytes = self._meta(conn, "dead_letter_bytes") - self.max_dead_letter_bytes
+        if excess_rows <= 0 and excess_bytes <= 0:
+            return
+        count, freed, last_id = 0, 0, 0
+        query = f"SELECT id, {_DEAD_LETTER_BYTES} FROM dead_letter ORDER BY id"
+        with contextlib.closing(conn.execute(query)) as oldest:
+            for row_id, row_bytes in oldest:  # lazily: only as far as the excess reaches
+                if count >= excess_rows and freed >= excess_bytes:
+                    break
+                count, freed, last_id = count + 1, freed + row_bytes, row_id
+        conn.execute("DELETE FROM dead_letter WHERE id <= ?", (last_id,))
+        self._bump(conn, "dead_letter_rows", -count)
+        self._bump(conn, "dead_letter_bytes", -freed)
+        self._bump(conn, "dead_letters_dropped", count)
+        self.conditions.log(logging.WARNING, "dead-letters-full", "spool %s: dead-letter table full (max %d rows, "
+                            "%d bytes): dropped the %d oldest", self.path, self.max_dead_letter_rows,
+                            self.max_dead_letter_bytes, count)
+
     @staticmethod
     def _bump(conn: sqlite3.Connection, key: str, amount: int) -> None:
         if amount:
             conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                          "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value", (key, amount))
+
+    @staticmethod
+    def _meta(conn: sqlite3.Connection, key: str) -> int:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(row[0]) if row else 0
 
     # -- consumer side -------------------------------------------------------------
     def wait(self, timeout_s: float) -> None:
@@ -242,8 +353,9 @@ class Spool:
 
     def peek(self, limit: int) -> Batch | None:
         """The oldest up-to-``limit`` lines that share the oldest line's target."""
-        rows = self._consumer.execute("SELECT id, target, line FROM outbox ORDER BY id LIMIT ?",
-                                      (limit,)).fetchall()
+        with self._guarded(self._consumer, "reading pending lines", "read"):
+            rows = self._consumer.execute("SELECT id, target, line FROM outbox ORDER BY id LIMIT ?",
+                                          (limit,)).fetchall()
         if not rows:
             return None
         target = rows[0][1]
@@ -256,39 +368,61 @@ class Spool:
 
     def ack(self, first_id: int, last_id: int) -> None:
         """Delete lines InfluxDB acknowledged (a consecutive id range of one batch)."""
-        with self._consumer:
-            self._consumer.execute("BEGIN IMMEDIATE")
-            self._delete(self._consumer, "id BETWEEN ? AND ?", (first_id, last_id))
+        def delete() -> None:
+            with self._consumer:
+                self._consumer.execute("BEGIN IMMEDIATE")
+                self._delete(self._consumer, "id BETWEEN ? AND ?", (first_id, last_id))
+
+        with self._guarded(self._consumer, "deleting written lines", "delete"):
+            checkpoint_if_full(self._consumer, delete)
 
     def dead_letter(self, spooled_id: int, target: str, line: str, error: str) -> None:
         """Move one rejected line out of the outbox, keeping it and the reason for inspection."""
-        with self._consumer:
-            self._consumer.execute("BEGIN IMMEDIATE")
-            self._consumer.execute("INSERT INTO dead_letter (target, line, error, at_ns) VALUES (?, ?, ?, ?)",
-                                   (target, line, error, time.time_ns()))
-            self._delete(self._consumer, "id = ?", (spooled_id,))
-            self._bump(self._consumer, "dead_lettered_lines", 1)
+        def move() -> None:
+            with self._consumer:
+                self._consumer.execute("BEGIN IMMEDIATE")
+                self._insert_dead_letters(self._consumer, [(target, line, error, time.time_ns())])
+                self._delete(self._consumer, "id = ?", (spooled_id,))
+                self._bump(self._consumer, "dead_lettered_lines", 1)
 
-    def reject(self, source: str, payload: str, reason: str) -> None:
-        """Keep an input that never became a line (e.g. a bad MQTT payload) with the reason."""
-        with self._flush_lock, self._producer:
-            self._producer.execute("BEGIN IMMEDIATE")
-            self._producer.execute("INSERT INTO dead_letter (target, line, error, at_ns) VALUES (?, ?, ?, ?)",
-                                   (source, payload, reason, time.time_ns()))
+        with self._guarded(self._consumer, "dead-lettering a line", "delete"):
+            checkpoint_if_full(self._consumer, move)
 
     def dead_letters(self) -> list[tuple[str, str, str]]:
         """``(target, line, error)`` of every dead-lettered line, oldest first."""
-        return self._consumer.execute("SELECT target, line, error FROM dead_letter ORDER BY id").fetchall()
+        with self._guarded(self._consumer, "reading dead letters"):
+            return self._consumer.execute("SELECT target, line, error FROM dead_letter ORDER BY id").fetchall()
 
     def stats(self) -> SpoolStats:
         """Health figures (read on the producer connection, between flushes)."""
-        with self._flush_lock:
+        with self._flush_lock, self._guarded(self._producer, "reading its statistics"):
             meta = dict(self._producer.execute("SELECT key, value FROM meta").fetchall())
             pending = int(self._producer.execute("SELECT count(*) FROM outbox").fetchone()[0])
-        return SpoolStats(int(meta.get("bytes", 0)), pending, int(meta.get("dropped_lines", 0)),
-                          int(meta.get("shed_lines", 0)), int(meta.get("dead_lettered_lines", 0)))
+        self._last_stats = SpoolStats(int(meta.get("bytes", 0)), pending, int(meta.get("dropped_lines", 0)),
+                                      int(meta.get("shed_lines", 0)), int(meta.get("dead_lettered_lines", 0)),
+                                      int(meta.get("dead_letters_dropped", 0)))
+        return self.last_stats()
+
+    def last_stats(self) -> SpoolStats:
+        """The figures of the last successful ``stats()`` with the current in-memory ones (no I/O, never fails)."""
+        with self._buffer_lock:
+            buffered = len(self._buffer)
+        s = self._last_stats
+        return SpoolStats(s.used_bytes, s.pending_lines, s.dropped_lines, s.shed_lines, s.dead_lettered_lines,
+                          s.dead_letters_dropped, buffered, self._buffer_dropped, self._errors,
+                          not self._failing_since)
 
     def close(self) -> None:
-        self.flush()
-        self._producer.close()
-        self._consumer.close()
+        """Flush and close; raises SpoolError (after closing) if the last flush failed."""
+        try:
+            self.flush()
+        finally:
+            self._producer.close()
+            self._consumer.close()
+
+
+def _connect_guarded(path: Path) -> sqlite3.Connection:
+    try:
+        return connect(path)
+    except (sqlite3.Error, OSError) as exc:
+        raise SpoolError(f"spool {path}: cannot open a second connection: {exc}") from exc

@@ -130,6 +130,16 @@ class InfluxConfig(_Frozen):
 class SpoolConfig(_Frozen):
     path: Path = Path("var/spool/collector.sqlite")
     max_bytes: int = PydField(default=2_000_000_000, ge=1_000_000)
+    # Rejected lines and payloads kept for inspection, bounded apart from max_bytes (oldest dropped first).
+    max_dead_letter_rows: int = PydField(default=10_000, ge=1)
+    max_dead_letter_bytes: int = PydField(default=20_000_000, ge=10_000)
+    # Readings held in memory while the spool cannot be written (disk full, I/O error); oldest dropped first.
+    memory_buffer_lines: int = PydField(default=200_000, ge=1)
+    # A spool that stays unwritable this long makes the collector exit non-zero, for its supervisor to restart it.
+    unusable_exit_s: float = PydField(default=600.0, gt=0)
+    # New lines wait in memory when less than this is free on the spool's disk (0: off): deleting what
+    # InfluxDB acknowledged needs some space too, so a spool must never fill its disk to the last byte.
+    min_free_disk_bytes: int = PydField(default=50_000_000, ge=0)
 
 
 class Transport(StrEnum):

@@ -122,6 +122,10 @@ class Field(StrEnum):
     DROPPED_LINES = "dropped_lines"
     SHED_LINES = "shed_lines"
     DEAD_LETTERED_LINES = "dead_lettered_lines"
+    DEAD_LETTERS_DROPPED = "dead_letters_dropped"  # oldest dead letters deleted to keep the table bounded
+    SPOOL_ERRORS = "spool_errors"  # failed spool operations (disk full, I/O error, corrupt page)
+    BUFFERED_LINES = "buffered_lines"  # readings held in memory while the spool cannot be written
+    BUFFER_DROPPED_LINES = "buffer_dropped_lines"  # readings lost because that memory buffer was full
     # energy_15m
     ENERGY_KWH = "energy_kwh"
     ENERGY_EXP_KWH = "energy_exp_kwh"

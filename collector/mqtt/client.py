@@ -23,9 +23,10 @@ from paho.mqtt.properties import Properties
 
 from plantems.collector.mqtt.decode import MqttDecoder, PayloadError, UnknownDevice
 from plantems.collector.points import ReadingFormatter
-from plantems.collector.spool import Spool
+from plantems.collector.spool import Spool, SpoolError
 from plantems.config import PlantConfig
 from plantems.mqttconfig import MqttConfig
+from plantems.ratelog import ConditionLog
 from plantems.schema import Tag
 
 __all__ = ["MqttCounters", "MqttSource"]
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 _BATCH_MESSAGES = 2000  # decoded and committed in one spool transaction
 _BATCH_WAIT_S = 0.02
-_LOG_EVERY_S = 60.0  # per topic: one log line for rejected payloads, then a count
+_SPOOL_RETRY_MAX_S = 5.0  # a failing spool is retried at least this often; nothing is acknowledged meanwhile
 
 
 @dataclass
@@ -63,7 +64,8 @@ class MqttSource:
         self._inbox: queue.Queue[paho.MQTTMessage] = queue.Queue()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._work, name="mqtt-spool", daemon=True)
-        self._warned: dict[str, tuple[float, int]] = {}
+        # by condition, not by topic: 20,000 unknown topics log one line, then a count a minute
+        self.conditions = ConditionLog(log)
         self._refused_logged = False
         self._stopping = False
         self.client = self._make_client()
@@ -145,9 +147,23 @@ class MqttSource:
                 continue
             for message in batch:
                 self._spool_message(message)
-            self.spool.flush()  # committed: now the broker may forget them
+            if not self._commit():
+                return  # stopping with the spool failing: unacknowledged, the broker sends them again
             for message in batch:
                 self.client.ack(message.mid, message.qos)
+
+    def _commit(self) -> bool:
+        """Flush until it works (the lines wait in the spool's memory buffer); False if stopped first."""
+        wait_s = 0.1
+        while True:
+            try:
+                self.spool.flush()  # committed: now the broker may forget them
+                return True
+            except SpoolError as exc:
+                self.conditions.log(logging.ERROR, "spool", "MQTT: %s; not acknowledging, retrying", exc)
+            if self._stop.wait(wait_s):
+                return False
+            wait_s = min(wait_s * 2, _SPOOL_RETRY_MAX_S)
 
     def _take_batch(self) -> list[paho.MQTTMessage]:
         try:
@@ -168,26 +184,13 @@ class MqttSource:
             readings = self.decoder.decode(message.topic, message.payload, received_ns=time.time_ns())
         except UnknownDevice as exc:
             self.counters.unknown += 1
-            self._warn(message.topic, f"ignored: {exc}")
+            self.conditions.log(logging.WARNING, "unknown-device", "MQTT %s ignored: %s", message.topic, exc)
             return
         except PayloadError as exc:
             self.counters.rejected += 1
-            self._warn(message.topic, f"rejected: {exc}")
+            self.conditions.log(logging.WARNING, "rejected-payload", "MQTT %s rejected: %s", message.topic, exc)
             self.spool.reject(f"mqtt:{message.topic}", message.payload.decode("utf-8", "replace")[:10_000], str(exc))
             return
         for reading in readings:
             self.spool.append(self.database, self._formatters[reading.device.id].lines(reading.time_ns,
                                                                                      reading.values))
-
-    def _warn(self, topic: str, text: str) -> None:
-        """One log line per topic per minute, with the count of those not logged."""
-        now = time.monotonic()
-        if len(self._warned) > 10_000:  # a flood of distinct topics must not grow memory
-            self._warned.clear()
-        last, suppressed = self._warned.get(topic, (-_LOG_EVERY_S, 0))
-        if now - last >= _LOG_EVERY_S:
-            more = f" (+{suppressed} more since the last report)" if suppressed else ""
-            log.warning("MQTT %s %s%s", topic, text, more)
-            self._warned[topic] = (now, 0)
-        else:
-            self._warned[topic] = (last, suppressed + 1)
