@@ -41,7 +41,7 @@ MIN_JUDGE_S = 60.0
 # meter (later samples continue from it). Fewer than this at the end of the data: undecided, rejected
 # for now; a later run with more data decides.
 LOOKAHEAD = 3
-_REL_TOL = 1e-6  # float32 registers: a few units in the last place of the counter value
+_REL_TOL = 2.5e-7  # float32 registers: two units in the last place of the counter value
 _ABS_TOL = 1e-9
 
 
