@@ -9,7 +9,7 @@ and the month end, an exporting PV with a daylight gap, and (Europe/Berlin) the 
 Expected values come from the profiles: E(t) is each profile's integral in closed form. Between
 two samples the job takes the counter as linear, so inside a data gap the expected cumulative is
 the straight line between the gap's two samples (the gap's total is still the profile's); the step
-onto the replaced meter adds nothing, so its minute is missing from the expected energy.
+onto the replaced meter adds nothing, so its 5 minutes are missing from the expected energy.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from plantems.tariffs import load_tariffs
 from tests.support import REPO, rows, write_plant
 
 NS = 10**9
-MIN_NS = 60 * NS
+POLL_NS = 300 * NS  # every 5 minutes: a sample on every interval edge; holes are gaps over 15 minutes
 R32 = 2**32 * 0.01  # the reference meter's uint32 x 0.01 kWh registers wrap here
 DAY_S = 86_400.0
 
@@ -48,10 +48,10 @@ registers:
 BODY = """\
 meters_dirs: [meters]
 devices:
-  - {id: inc, area: sub, kind: incomer, meter: ref_u32, host: 127.0.0.1, poll_interval_s: 60, max_kw: 3000}
-  - {id: mill, area: roll, kind: cold_mill, meter: ref_u32, host: 127.0.0.1, port: 503, poll_interval_s: 60,
+  - {id: inc, area: sub, kind: incomer, meter: ref_u32, host: 127.0.0.1, poll_interval_s: 300, max_kw: 3000}
+  - {id: mill, area: roll, kind: cold_mill, meter: ref_u32, host: 127.0.0.1, port: 503, poll_interval_s: 300,
      rated_kw: 600}
-  - {id: pv, area: roof, kind: pv, meter: ref_u32, host: 127.0.0.1, port: 504, poll_interval_s: 60, rated_kw: 400}
+  - {id: pv, area: roof, kind: pv, meter: ref_u32, host: 127.0.0.1, port: 504, poll_interval_s: 300, rated_kw: 400}
 """
 
 
@@ -104,7 +104,7 @@ def reading(meter: Meter, t_ns: np.ndarray, origin_ns: int) -> np.ndarray:
 
 
 def sample_times(meter: Meter, start_ns: int, end_ns: int) -> np.ndarray:
-    times = np.arange(start_ns, end_ns, MIN_NS, dtype=np.int64)
+    times = np.arange(start_ns, end_ns, POLL_NS, dtype=np.int64)
     for a, b in meter.gaps:
         times = times[(times <= a) | (times >= b)]
     return times
@@ -112,7 +112,7 @@ def sample_times(meter: Meter, start_ns: int, end_ns: int) -> np.ndarray:
 
 def expected_cumulative(meter: Meter, t_ns: np.ndarray) -> np.ndarray:
     """What the job must count up to each time: the profile's energy, straight across each gap,
-    without the replaced meter's missing minute."""
+    without the replaced meter's missing step."""
     t_ns = np.asarray(t_ns, dtype=np.int64)
     e = meter.profile.energy_kwh(t_ns / NS)
     for a, b in meter.gaps:
@@ -120,14 +120,14 @@ def expected_cumulative(meter: Meter, t_ns: np.ndarray) -> np.ndarray:
         inside = (t_ns > a) & (t_ns < b)
         e = np.where(inside, ea + (eb - ea) * (t_ns - a) / (b - a), e)
     if meter.replaced_at_ns is not None:
-        a, b = meter.replaced_at_ns - MIN_NS, meter.replaced_at_ns
+        a, b = meter.replaced_at_ns - POLL_NS, meter.replaced_at_ns
         ea, eb = meter.profile.energy_kwh(np.array([a / NS, b / NS]))
         e = e - (eb - ea) * np.clip((t_ns - a) / (b - a), 0.0, 1.0)
     return e
 
 
 def expected_coverage(meter: Meter, edges: np.ndarray, first_ns: int, last_ns: int) -> np.ndarray:
-    """Share of each interval outside the gaps (samples 60 s apart are within the 180-s threshold)."""
+    """Share of each interval outside the gaps (samples 5 minutes apart are within the 15-minute threshold)."""
     covered = np.clip(edges, first_ns, last_ns).astype(float)
     for a, b in meter.gaps:
         covered -= np.clip(edges, a, b) - a
@@ -143,11 +143,11 @@ def meters_for(tz: str) -> list[Meter]:
     inc = Meter("inc", Profile(1000.0, 400.0), Field.E_IMP_KWH,
                 start_kwh=R32 - 300_000.0,  # about 300 MWh to go: wraps about mid-month
                 gaps=[(local("2026-10-31 23:20", tz), local("2026-11-01 00:50", tz)),  # midnight + month end
-                      (local("2026-10-12 03:00", tz), local("2026-10-12 03:10", tz))],
-                glitch_at_ns=local("2026-10-07 14:07", tz),
+                      (local("2026-10-12 03:05", tz), local("2026-10-12 03:25", tz))],
+                glitch_at_ns=local("2026-10-07 14:05", tz),
                 late=(local("2026-10-15 08:00", tz), local("2026-10-15 12:00", tz)))
     mill = Meter("mill", Profile(300.0, 150.0), Field.E_IMP_KWH, start_kwh=30_000_000.0,
-                 replaced_at_ns=local("2026-10-20 10:31", tz))
+                 replaced_at_ns=local("2026-10-20 10:35", tz))
     standard_s = {"Asia/Shanghai": 8 * 3600.0, "Europe/Berlin": 3600.0}[tz]
     pv = Meter("pv", Profile(0.0, 0.0, solar_kw=300.0, clock_offset_s=standard_s), Field.E_EXP_KWH, start_kwh=12_345.0,
                gaps=[(local("2026-10-10 09:00", tz), local("2026-10-10 13:00", tz))])  # a daylight gap
@@ -230,7 +230,7 @@ def test_reference_month(month, influx_url, db):
             a, b = pd.Timestamp(day, tz=tz).value, (pd.Timestamp(day) + pd.Timedelta(days=1)).tz_localize(tz).value
             assert energy == pytest.approx(np.diff(expected_cumulative(meter, np.array([a, b])))[0], rel=1e-9,
                                            abs=1e-6), (meter.device, day)
-        coverage = expected_coverage(meter, edges, local("2026-09-30 22:00", tz), local("2026-11-02 01:59", tz))
+        coverage = expected_coverage(meter, edges, local("2026-09-30 22:00", tz), local("2026-11-02 01:55", tz))
         assert got[Field.COVERAGE.value].to_numpy() == pytest.approx(coverage, abs=1e-6), meter.device
     inc_rows, mill_rows = stored(influx_url, db, "inc"), stored(influx_url, db, "mill")
     assert inc_rows[Field.REJECTED_SAMPLES.value].sum() == 1  # the glitch, in its interval
