@@ -25,7 +25,6 @@ import pandas as pd
 from analytics.energy import (
     INTERVAL_S,
     CounterSpec,
-    coverage_from_holes,
     energy_from_counter,
     energy_from_power,
     interval_edges,
@@ -81,17 +80,6 @@ def _tou(tariffs: Sequence[Tariff], plant: PlantConfig, starts_ns: np.ndarray) -
     return periods
 
 
-def _coverage(frame: pd.DataFrame, edges: np.ndarray, gap_s: float) -> np.ndarray | None:
-    """Coverage from the real sample times the reader left in ``attrs`` (None: not read that way)."""
-    if SPAN not in frame.attrs:
-        return None
-    first_ns, last_ns = frame.attrs[SPAN]
-    starts, ends = (np.asarray(a, dtype=np.int64) for a in frame.attrs[HOLES])
-    holes = (ends - starts) > gap_s * _NS
-    return coverage_from_holes(edges, first_ns=first_ns, last_ns=last_ns,
-                               hole_start_ns=starts[holes], hole_end_ns=ends[holes])
-
-
 def _report(device: Device, counter: Field, result: pd.DataFrame, edges: np.ndarray) -> None:
     """Log what the judge refused (rate-limited per device and counter)."""
     rejected, replaced = int(result["rejected"].sum()), int(result["replaced"].sum())
@@ -118,15 +106,16 @@ def _device_fields(plant: PlantConfig, device: Device, frame: pd.DataFrame, edge
         if np.count_nonzero(np.isfinite(column)) < 2:
             continue
         spec = counter_spec(plant, device, counter)
-        result = energy_from_counter(times, column, edges, spec=spec, max_gap_s=gap)
+        # the real holes and span where the reader found them (the samples are minute aggregates)
+        result = energy_from_counter(times, column, edges, spec=spec, max_gap_s=gap, holes_ns=frame.attrs.get(HOLES),
+                                     span_ns=frame.attrs.get(SPAN))
         result.attrs["max_per_h"] = spec.max_per_h
         _report(device, counter, result, edges)
         fields[target.value] = result["energy"].to_numpy()
         rejected, replaced = rejected + result["rejected"].to_numpy(), replaced + result["replaced"].to_numpy()
         if counter is Field.E_IMP_KWH:
             fields[Field.INTERP_KWH.value] = result["interp"].to_numpy()
-            real = _coverage(frame, edges, gap)
-            coverage = result["coverage"].to_numpy() if real is None else real
+            coverage = result["coverage"].to_numpy()
     if fields:
         fields[Field.REJECTED_SAMPLES.value], fields[Field.REPLACEMENTS.value] = rejected, replaced
     if Field.ENERGY_KWH.value not in fields and Field.P_KW.value in frame:

@@ -20,7 +20,7 @@ Per device, for the window [start, end):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +31,8 @@ from plantems.config import PlantConfig
 from plantems.influx import InfluxClient, Series, tag_in
 from plantems.schema import ELECTRICAL, Field, Tag
 
-__all__ = ["COUNTERS", "HOLES", "SPAN", "Rows", "assemble_samples", "hole_ranges", "minute_samples", "read_samples"]
+__all__ = ["COUNTERS", "HOLES", "SPAN", "Rows", "assemble_samples", "bands", "hole_ranges", "minute_samples",
+           "read_samples"]
 
 _NS = 1_000_000_000
 COUNTERS = (Field.E_IMP_KWH, Field.E_EXP_KWH, Field.EQ_IMP_KVARH, Field.EQ_EXP_KVARH)
@@ -39,7 +40,7 @@ _BUCKET_S = 60
 _POWER_MARGIN_NS = 900 * _NS  # power-only devices: samples just outside the window anchor its edges
 _CONTEXT = LOOKAHEAD + 1  # raw samples read at each edge: the edge step and the judge's look-ahead
 MIN_HOLE_S = 60  # the smallest gap that is a hole for any device (max(60 s, 3 poll intervals))
-_RANGES_PER_QUERY = 200
+_MAX_BANDS = 24  # queries for the raw times where holes may be, per window
 SPAN = "span_ns"  # frame.attrs: (first, last) real sample time of the import counter around the window
 HOLES = "holes_ns"  # frame.attrs: (starts, ends) of the import counter's gaps longer than MIN_HOLE_S
 
@@ -96,25 +97,33 @@ def _edge_holes(before: np.ndarray, first: np.ndarray, last: np.ndarray, after: 
     return holes, ((min(known), max(known)) if known else (None, None))
 
 
+def _overlaps(bucket_ns: np.ndarray, ranges: Sequence[tuple[int, int]]) -> np.ndarray:
+    out = np.zeros(len(bucket_ns), dtype=bool)
+    for a, b in ranges:
+        out |= (bucket_ns < b) & (bucket_ns + _BUCKET_S * _NS > a)
+    return out
+
+
 def assemble_samples(*, before: Rows | None, first: Rows | None, minutes: Rows | None, last: Rows | None,
-                     after: Rows | None, inner_imp_ns: np.ndarray | None = None,
+                     after: Rows | None, inner: Rows | None = None,
                      inner_ranges: Sequence[tuple[int, int]] = ()) -> pd.DataFrame:
     """One device's counter samples for a window (pure), ``time`` and the counter columns, with the
     import counter's real span and holes in ``attrs`` (``SPAN``, ``HOLES``).
 
-    ``minutes`` has bucket starts, the counters and their count ``n``; buckets that reach into the
-    edges' real samples are left out. ``inner_imp_ns`` are the real import-sample times in
-    ``inner_ranges`` (see ``hole_ranges``): consecutive ones in a range further apart than
-    MIN_HOLE_S are holes.
+    ``minutes`` has bucket starts, the counters and their count ``n``. ``inner`` are the raw samples
+    in ``inner_ranges`` (see ``hole_ranges``): consecutive import samples in a range further apart
+    than MIN_HOLE_S are holes, and there the raw samples replace the minutes, so a hole's edges are
+    real sample times. Buckets that reach into the edges' real samples are left out too.
     """
     names = [f.value for f in COUNTERS]
-    raw = [r for r in (before, first, last, after) if r is not None and len(r.times_ns)]
+    raw = [r for r in (before, first, last, after, inner) if r is not None and len(r.times_ns)]
     times = [r.times_ns for r in raw]
     values = [np.column_stack([r.column(n) for n in names]) for r in raw]
     if minutes is not None and len(minutes.times_ns):
         low = int(first.times_ns.max()) if first is not None and len(first.times_ns) else np.iinfo(np.int64).min
         high = int(last.times_ns.min()) if last is not None and len(last.times_ns) else np.iinfo(np.int64).max
         keep = (minutes.times_ns > low) & (minutes.times_ns + _BUCKET_S * _NS <= high)
+        keep &= ~_overlaps(minutes.times_ns, inner_ranges)
         counts = minutes.column("n")[keep]
         times.append(minutes.times_ns[keep] + _bucket_offsets_ns(np.nan_to_num(counts, nan=1.0)))
         values.append(np.column_stack([minutes.column(n)[keep] for n in names]))
@@ -123,11 +132,11 @@ def assemble_samples(*, before: Rows | None, first: Rows | None, minutes: Rows |
     unique, index = np.unique(all_times, return_index=True)  # sorted; the first of equal times (raw before minutes)
     frame = pd.DataFrame({"time": unique, **{n: all_values[index, i] for i, n in enumerate(names)}})
     edge, span = _edge_holes(*(_imp_times(r) for r in (before, first, last, after)))
-    inner = np.sort(np.asarray(inner_imp_ns if inner_imp_ns is not None else [], dtype=np.int64))
-    in_range = np.searchsorted(np.array([a for a, _ in inner_ranges], dtype=np.int64), inner, side="right")
-    gaps = (np.diff(inner) > MIN_HOLE_S * _NS) & (np.diff(in_range) == 0)  # never across two ranges
-    starts = np.concatenate([inner[:-1][gaps], [a for a, _ in edge]]).astype(np.int64)
-    ends = np.concatenate([inner[1:][gaps], [b for _, b in edge]]).astype(np.int64)
+    inside = np.unique(_imp_times(inner))
+    in_range = np.searchsorted(np.array([a for a, _ in inner_ranges], dtype=np.int64), inside, side="right")
+    gaps = (np.diff(inside) > MIN_HOLE_S * _NS) & (np.diff(in_range) == 0)  # never across two ranges
+    starts = np.concatenate([inside[:-1][gaps], [a for a, _ in edge]]).astype(np.int64)
+    ends = np.concatenate([inside[1:][gaps], [b for _, b in edge]]).astype(np.int64)
     frame.attrs[HOLES] = (starts, ends)
     frame.attrs[SPAN] = span
     return frame
@@ -179,18 +188,43 @@ def _aggregate_query(plant: PlantConfig, select: str, count_field: str, start_ns
             f'GROUP BY time({_BUCKET_S}s), "{Tag.DEVICE.value}" fill(none)')
 
 
-def _inner_times(client: InfluxClient, plant: PlantConfig, ranges: dict[str, list[tuple[int, int]]]
-                 ) -> dict[str, np.ndarray]:
-    """Real import-sample times of each device in its suspect ranges (a few queries in all)."""
-    conditions = [f"(\"{Tag.DEVICE.value}\" = '{device}' AND time >= {a} AND time < {b})"
-                  for device, spans in sorted(ranges.items()) for a, b in spans]
-    found: dict[str, list[np.ndarray]] = {}
-    for i in range(0, len(conditions), _RANGES_PER_QUERY):
-        query = (f'SELECT "{Field.E_IMP_KWH.value}" FROM "{ELECTRICAL}" WHERE {_site(plant)} AND '
-                 f'({" OR ".join(conditions[i:i + _RANGES_PER_QUERY])}) GROUP BY "{Tag.DEVICE.value}"')
+def bands(ranges: Mapping[str, Sequence[tuple[int, int]]], *, max_bands: int = _MAX_BANDS
+          ) -> list[tuple[int, int, list[str]]]:
+    """Time bands covering every device's ranges, with the devices that have a range in each (pure).
+
+    InfluxQL 1.x cannot OR time ranges, so each band is one query; bands closest together are
+    merged until there are at most ``max_bands``.
+    """
+    spans = sorted((a, b, device) for device, rs in ranges.items() for a, b in rs)
+    merged: list[list] = []
+    for a, b, device in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+            merged[-1][2].add(device)
+        else:
+            merged.append([a, b, {device}])
+    while len(merged) > max_bands:
+        k = min(range(len(merged) - 1), key=lambda i: merged[i + 1][0] - merged[i][1])
+        nxt = merged.pop(k + 1)
+        merged[k][1], merged[k][2] = nxt[1], merged[k][2] | nxt[2]
+    return [(a, b, sorted(devices)) for a, b, devices in merged]
+
+
+def _inner_rows(client: InfluxClient, plant: PlantConfig, ranges: Mapping[str, Sequence[tuple[int, int]]]
+                ) -> dict[str, Rows]:
+    """Raw counter samples of each device in its suspect ranges (one query per time band)."""
+    counters = ", ".join(f'"{f.value}"' for f in COUNTERS)
+    found: dict[str, list[Rows]] = {}
+    for a, b, devices in bands(ranges):
+        query = (f'SELECT {counters} FROM "{ELECTRICAL}" WHERE {_site(plant)} AND '
+                 f'{tag_in(Tag.DEVICE.value, devices)} AND time >= {a} AND time < {b} GROUP BY "{Tag.DEVICE.value}"')
         for device, rows in _by_device(client.query(query, database=plant.influxdb.raw_database)).items():
-            found.setdefault(device, []).append(rows.times_ns)
-    return {device: np.concatenate(parts) for device, parts in found.items()}
+            starts, ends = (np.array(x, dtype=np.int64) for x in zip(*ranges[device], strict=True))
+            slot = np.searchsorted(starts, rows.times_ns, side="right") - 1
+            mine = (slot >= 0) & (rows.times_ns < ends[np.clip(slot, 0, None)])  # only the device's own ranges
+            found.setdefault(device, []).append(Rows(rows.times_ns[mine], rows.values[mine], rows.columns))
+    return {device: Rows(np.concatenate([p.times_ns for p in parts]), np.concatenate([p.values for p in parts]),
+                         parts[0].columns) for device, parts in found.items()}
 
 
 def read_samples(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int) -> dict[str, pd.DataFrame]:
@@ -212,12 +246,12 @@ def read_samples(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns
     polls = {d.id: d.poll_interval_s for d in plant.devices}
     suspect = {device: hole_ranges(rows.times_ns, rows.column("n"), start_ns=start_ns, end_ns=end_ns,
                                    poll_interval_s=polls.get(device, 1.0)) for device, rows in minutes.items()}
-    inner = _inner_times(client, plant, {d: r for d, r in suspect.items() if r})
+    inner = _inner_rows(client, plant, {d: r for d, r in suspect.items() if r})
     out = {}
     for device in sorted(set(before) | set(first) | set(after)):
         out[device] = assemble_samples(before=before.get(device), first=first.get(device),
                                        minutes=minutes.get(device), last=last.get(device),
-                                       after=after.get(device), inner_imp_ns=inner.get(device),
+                                       after=after.get(device), inner=inner.get(device),
                                        inner_ranges=suspect.get(device, ()))
     without = [d.id for d in plant.devices if d.id not in out]
     if without:
