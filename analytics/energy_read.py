@@ -142,21 +142,30 @@ def assemble_samples(*, before: Rows | None, first: Rows | None, minutes: Rows |
     return frame
 
 
+def _suspect_at_most(poll_interval_s: float) -> int:
+    """Most samples a minute can have and still hold part of a hole longer than the device's gap
+    threshold, max(60 s, 3 polls).
+
+    Such a hole misses at least ``floor(threshold / poll) - 1`` polls (one for jitter). Over three or
+    more minutes the middle ones are empty; over two, whose polls number at most 2 x ceil(60 / poll)
+    + 1, one of them keeps at most half of what the hole leaves.
+    """
+    per_minute = math.ceil(60.0 / poll_interval_s)
+    missed = math.floor(max(60.0, 3 * poll_interval_s) / poll_interval_s) - 1
+    return max(0, (2 * per_minute + 1 - missed) // 2)
+
+
 def hole_ranges(bucket_ns: np.ndarray, counts: np.ndarray, *, start_ns: int, end_ns: int,
                 poll_interval_s: float) -> list[tuple[int, int]]:
-    """Time ranges (within the window) that hold every hole longer than 60 s (pure).
-
-    A hole longer than 60 s misses at least a minute's worth of polls (``e`` = 60 / poll): spread
-    over two minutes, one of them has at most e/2 samples; over three or more, the middle ones are
-    empty. So a minute with more than ceil(e/2) + 1 samples (one for jitter) holds no hole's
-    middle, and every hole lies within a run of the other minutes widened by a minute each side.
-    """
+    """Time ranges (within the window) that hold every hole longer than the device's gap threshold
+    (pure): runs of minutes with too few samples (``_suspect_at_most``), widened by a minute on each
+    side, since a hole's ends lie in the minutes next to the ones it empties."""
     grid = np.arange(start_ns // (_BUCKET_S * _NS) * _BUCKET_S * _NS, end_ns, _BUCKET_S * _NS, dtype=np.int64)
     per_minute = np.zeros(len(grid))
     slot = np.searchsorted(grid, bucket_ns)
     inside = (slot < len(grid)) & (grid[np.clip(slot, 0, len(grid) - 1)] == bucket_ns)
     per_minute[slot[inside]] = counts[inside]
-    suspect = per_minute <= math.ceil(60.0 / poll_interval_s / 2) + 1
+    suspect = per_minute <= _suspect_at_most(poll_interval_s)
     widened = suspect.copy()
     widened[1:] |= suspect[:-1]
     widened[:-1] |= suspect[1:]

@@ -157,3 +157,8 @@ def test_only_minutes_short_of_samples_are_read_for_holes():
     assert got == [(t0 + 19 * m, t0 + 23 * m)]
     got = hole_ranges(buckets[1:], counts[1:], start_ns=t0, end_ns=t0 + 60 * m, poll_interval_s=1)
     assert got[0] == (t0, t0 + 2 * m)  # clamped to the window
+    # 60-s polls: a hole must exceed 180 s, so it empties two whole minutes; one sample a minute is fine
+    ones = np.ones(60)
+    assert hole_ranges(buckets, ones, start_ns=t0, end_ns=t0 + 60 * m, poll_interval_s=60) == []
+    assert hole_ranges(buckets[keep], ones[keep], start_ns=t0, end_ns=t0 + 60 * m,
+                       poll_interval_s=60) == [(t0 + 20 * m, t0 + 23 * m)]
