@@ -257,3 +257,11 @@ def test_a_meter_with_only_an_export_counter_is_written(tmp_path: Path):
     assert [p.fields[Field.ENERGY_EXP_KWH.value] for p in points] == pytest.approx([30.0, 30.0])
     assert [p.fields[Field.ENERGY_KWH.value] for p in points] == [0.0, 0.0]
     assert [p.fields[Field.COVERAGE.value] for p in points] == pytest.approx([1.0, 1.0])
+
+
+def test_a_glitch_as_the_very_first_sample_is_rejected_not_a_replacement():
+    values = 12_300_000.0 + np.arange(31.0)
+    values[0] = 0.0
+    frame = run(minutes(*range(31)), values, CounterSpec((U32,), 120.0))
+    assert frame["energy"].tolist() == pytest.approx([14.0, 15.0])  # from minute 1 on
+    assert frame["rejected"].tolist() == [1, 0] and frame["replaced"].tolist() == [0, 0]
