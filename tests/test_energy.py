@@ -267,3 +267,35 @@ def test_a_glitch_as_the_very_first_sample_is_rejected_not_a_replacement():
     frame = run(minutes(*range(31)), values, CounterSpec((U32,), 120.0))
     assert frame["energy"].tolist() == pytest.approx([14.0, 15.0])  # from minute 1 on
     assert frame["rejected"].tolist() == [1, 0] and frame["replaced"].tolist() == [0, 0]
+
+
+PAC = """\
+vendor: test
+model: two tariff registers
+datasheet: "tests/test_energy.py"
+defaults: {register_type: holding, data_type: uint32, scale: 0.01}
+registers:
+  - {quantity: e_imp_kwh, address: 0}
+  - {quantity: e_imp_kwh, address: 2, data_type: uint64, scale: 0.1}
+  - {quantity: e_exp_kwh, address: 6, data_type: float32, scale: 1}
+  - {quantity: eq_imp_kvarh, address: 8}
+"""
+
+
+def test_every_summed_register_has_its_wrap_point_and_the_device_its_maximum(tmp_path: Path):
+    from analytics.energy_job import counter_spec
+    from plantems.config import load_plant
+    from plantems.schema import Field
+
+    (tmp_path / "meters").mkdir()
+    (tmp_path / "meters" / "pac_t1t2.yaml").write_text(PAC)
+    (tmp_path / "plant.yaml").write_text(
+        "site: {id: t, plausibility_margin: 1.2}\nmeters_dirs: [meters]\ndevices:\n"
+        "  - {id: inc, area: s, kind: incomer, meter: pac_t1t2, host: 127.0.0.1, rated_kw: 1000}\n"
+        "  - {id: f, area: s, kind: feeder, meter: pac_t1t2, host: 127.0.0.1, port: 503, rated_kw: 9, max_kw: 900}\n")
+    plant = load_plant(tmp_path / "plant.yaml")
+    inc, feeder = plant.devices
+    assert counter_spec(plant, inc, Field.E_IMP_KWH) == CounterSpec((2**32 * 0.01, 2**64 * 0.1), 1200.0)
+    assert counter_spec(plant, inc, Field.E_EXP_KWH) == CounterSpec((), 1200.0)  # a float register: no wrap
+    assert counter_spec(plant, inc, Field.EQ_IMP_KVARH) == CounterSpec((2**32 * 0.01,), 2400.0)  # kvar: twice
+    assert counter_spec(plant, feeder, Field.E_IMP_KWH).max_per_h == 900.0  # max_kw as given, no margin
