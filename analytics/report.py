@@ -16,7 +16,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 from openpyxl import Workbook
 
-from analytics.rollup import Rollup
+from plantems.analytics.rollup import Rollup
 
 __all__ = ["write_report"]
 
