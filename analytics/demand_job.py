@@ -21,7 +21,7 @@ import pandas as pd
 from plantems.analytics.alerts import DemandAlerter, DemandReading, Level
 from plantems.analytics.demand import WINDOW_MIN, projected_demand_kw, sliding_demand_kw
 from plantems.analytics.energy import NO_ROLLOVER, CounterSpec, energy_from_counter, energy_from_power
-from plantems.analytics.energy_job import counter_rollover
+from plantems.analytics.energy_job import counter_spec
 from plantems.analytics.notify import Alert, Delivery, Dispatcher
 from plantems.analytics.notify.roster import Roster
 from plantems.config import Device, PlantConfig
@@ -105,10 +105,11 @@ class DemandMonitor:
             for g in self.config.groups}
         self.shiftable = {g.id: shiftable_devices(plant, g) for g in self.config.groups}
         self.stale: set[str] = set()
-        # per billing meter, fixed for the process: how its counter is read into minute energy
+        # per billing meter, fixed for the process: how its counter is read into minute energy, judged by
+        # the meter's maximum power like energy_15m, so a glitch sample never becomes a demand peak
         devices = {d.id: d for d in plant.devices}
         self._meter_reading = {m: (max(10.0, 3 * devices[m].poll_interval_s),
-                                   CounterSpec(counter_rollover(plant, devices[m], Field.E_IMP_KWH)))
+                                   counter_spec(plant, devices[m], Field.E_IMP_KWH))
                                for g in self.config.groups for m in g.meters}
         alerts = plant.alerts
         # each channel has its own workers, each attempt a deadline: a stuck channel holds up no other

@@ -1,11 +1,16 @@
 """The ``energy_15m`` job: reads raw `electrical` samples, writes `energy_15m` (derived database).
 
 Per device and 15-minute interval (local calendar): import/export energy and
-reactive energy from the counters (power integration where a device has no
-import counter), the interval's average demand, the data coverage, and the
-tariff period as the ``tou`` tag. Points are stamped at the interval start and
-the window is deleted before it is rewritten, so re-running a window (or
-back-filling it after a tariff change) leaves exactly one consistent result.
+reactive energy from the judged counters (power integration where a device has no
+import counter), the interval's average demand, the data coverage, what was
+rejected or taken as a new meter, and the tariff period as the ``tou`` tag. Points
+are stamped at the interval start and the window is deleted before it is rewritten,
+so re-running a window (or back-filling it after a tariff change) leaves exactly one
+consistent result.
+
+Each window is read with the real samples around its edges (``analytics.energy_read``),
+so a gap across the window's edge splits its energy between both windows exactly as one
+run over both would: every kWh the counter moved lands in exactly one interval, day and month.
 """
 
 from __future__ import annotations
@@ -17,29 +22,48 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from plantems.analytics.energy import INTERVAL_S, CounterSpec, energy_from_counter, energy_from_power, interval_edges
+from plantems.analytics.energy import (
+    INTERVAL_S,
+    CounterSpec,
+    energy_from_counter,
+    energy_from_power,
+    interval_edges,
+)
+from plantems.analytics.energy_read import HOLES, SPAN, minute_samples, read_samples
 from plantems.config import Device, PlantConfig
-from plantems.influx import InfluxClient, LineWriter, tag_in
+from plantems.influx import InfluxClient, LineWriter
 from plantems.lineproto import Point, format_line
-from plantems.schema import ELECTRICAL, ENERGY_15M, Field, Tag
+from plantems.ratelog import ConditionLog
+from plantems.schema import ENERGY_15M, Field, Tag
 from plantems.tariffs import Tariff, tariff_for
 
-__all__ = ["compute_energy_15m", "counter_rollover", "read_samples", "run_energy_15m"]
+__all__ = ["compute_energy_15m", "counter_rollover", "counter_spec", "minute_samples", "read_samples", "run_energy_15m"]
 
 log = logging.getLogger(__name__)
+_judged = ConditionLog(log)  # the hourly re-runs see the same rejected sample four times
 
 _NS = 1_000_000_000
 # Counters and what they become in energy_15m.
 _COUNTERS = {Field.E_IMP_KWH: Field.ENERGY_KWH, Field.E_EXP_KWH: Field.ENERGY_EXP_KWH,
              Field.EQ_IMP_KVARH: Field.REACTIVE_KVARH, Field.EQ_EXP_KVARH: Field.REACTIVE_EXP_KVARH}
-_READ_MARGIN_NS = INTERVAL_S * _NS  # samples just outside the window anchor its first and last interval
+# Reactive power may exceed active power (a power factor down to 0.45 at full load).
+_REACTIVE_PER_KW = 2.0
 
 
-def counter_rollover(plant: PlantConfig, device: Device, field: Field) -> float | None:
+def counter_rollover(plant: PlantConfig, device: Device, field: Field) -> tuple[float, ...]:
+    """The wrap point of every register summed into ``field`` (none for MQTT devices)."""
     if device.mqtt is not None:
-        return None
-    rollovers = [r.rollover for r in plant.meter_of(device).registers if r.quantity == field]
-    return rollovers[0] if len(rollovers) == 1 else None  # a summed quantity has no single wrap point
+        return ()
+    return tuple(r.rollover for r in plant.meter_of(device).registers
+                 if r.quantity == field and r.rollover is not None)
+
+
+def counter_spec(plant: PlantConfig, device: Device, field: Field) -> CounterSpec:
+    """How ``field`` of ``device`` is judged: its wrap points and its maximum power."""
+    max_kw = plant.max_kw_of(device)
+    if max_kw is not None and field in (Field.EQ_IMP_KVARH, Field.EQ_EXP_KVARH):
+        max_kw *= _REACTIVE_PER_KW
+    return CounterSpec(rollovers=counter_rollover(plant, device, field), max_per_h=max_kw)
 
 
 def _max_gap_s(device: Device) -> float:
@@ -56,12 +80,71 @@ def _tou(tariffs: Sequence[Tariff], plant: PlantConfig, starts_ns: np.ndarray) -
     return periods
 
 
+def _report(device: Device, counter: Field, result: pd.DataFrame, edges: np.ndarray) -> None:
+    """Log what the judge refused (rate-limited per device and counter)."""
+    rejected, replaced = int(result["rejected"].sum()), int(result["replaced"].sum())
+    if not rejected and not replaced:
+        return
+    first = int(np.flatnonzero((result["rejected"] + result["replaced"]).to_numpy())[0])
+    _judged.log(logging.WARNING, f"{device.id}/{counter.value}",
+                "device %s: counter %s: %d sample(s) rejected as implausible and %d new meter(s) (replacement "
+                "or reset, counted from its first reading) in the intervals from %s; steps judged by max %s kW",
+                device.id, counter.value, rejected, replaced, pd.Timestamp(int(edges[first]), tz="UTC"),
+                result.attrs.get("max_per_h"))
+
+
+def _counter_fields(plant: PlantConfig, device: Device, frame: pd.DataFrame, edges: np.ndarray
+                    ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Per-interval fields from the device's judged counters, and the coverage (None: no counter)."""
+    times, gap = frame["time"].to_numpy(dtype=np.int64), _max_gap_s(device)
+    span = frame.attrs.get(SPAN)
+    real = span is not None and span[0] is not None  # the reader found the import counter's real times
+    fields: dict[str, np.ndarray] = {}
+    coverage: np.ndarray | None = None
+    judged = np.zeros((2, len(edges) - 1))
+    for counter, target in _COUNTERS.items():
+        column = frame[counter.value].to_numpy(dtype=float) if counter.value in frame else np.array([])
+        if np.count_nonzero(np.isfinite(column)) < 2:
+            continue
+        spec = counter_spec(plant, device, counter)
+        result = energy_from_counter(times, column, edges, spec=spec, max_gap_s=gap,
+                                     holes_ns=frame.attrs.get(HOLES) if real else None, span_ns=span if real else None)
+        result.attrs["max_per_h"] = spec.max_per_h
+        _report(device, counter, result, edges)
+        fields[target.value] = result["energy"].to_numpy()
+        judged += result[["rejected", "replaced"]].to_numpy().T
+        if counter is Field.E_IMP_KWH:
+            fields[Field.INTERP_KWH.value] = result["interp"].to_numpy()
+        if counter is Field.E_IMP_KWH or coverage is None:  # the import counter's, else the first one's
+            coverage = result["coverage"].to_numpy()
+    if fields:
+        fields[Field.REJECTED_SAMPLES.value], fields[Field.REPLACEMENTS.value] = judged
+    return fields, coverage
+
+
+def _device_fields(plant: PlantConfig, device: Device, frame: pd.DataFrame, edges: np.ndarray
+                   ) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
+    """Per-interval fields of one device, its coverage, and whether it was integrated from power."""
+    fields, coverage = _counter_fields(plant, device, frame, edges)
+    if Field.ENERGY_KWH.value not in fields and Field.P_KW.value in frame:
+        power = frame[Field.P_KW.value].to_numpy(dtype=float)
+        times = frame["time"].to_numpy(dtype=np.int64)
+        result = energy_from_power(times, np.clip(power, 0.0, None), edges, max_gap_s=_max_gap_s(device))
+        fields[Field.ENERGY_KWH.value] = result["energy"].to_numpy()
+        return fields, result["coverage"].to_numpy(), True
+    if fields and Field.ENERGY_KWH.value not in fields:  # an export-only meter: its export still counts
+        fields[Field.ENERGY_KWH.value] = np.zeros(len(edges) - 1)
+    return fields, coverage if coverage is not None else np.zeros(len(edges) - 1), False
+
+
 def compute_energy_15m(plant: PlantConfig, tariffs: Sequence[Tariff], samples: Mapping[str, pd.DataFrame],
                        start_ns: int, end_ns: int) -> list[Point]:
     """energy_15m points for [start_ns, end_ns) from each device's samples (pure).
 
-    ``samples[device_id]`` has an int64 ``time`` column (UTC ns) and the raw fields.
-    Intervals without any data are left out rather than written as zero.
+    ``samples[device_id]`` has an int64 ``time`` column (UTC ns) and the raw fields, and may
+    carry the real sample span and holes in ``attrs`` (see ``read_samples``). An interval is
+    written when any counter moved, it has coverage, or a sample in it was judged; intervals
+    without any of that are left out rather than written as zero.
     """
     edges = interval_edges(start_ns, end_ns - 1, plant.site.tz)
     tou = _tou(tariffs, plant, edges[:-1])
@@ -70,28 +153,7 @@ def compute_energy_15m(plant: PlantConfig, tariffs: Sequence[Tariff], samples: M
         frame = samples.get(device.id)
         if frame is None or frame.empty:
             continue
-        times = frame["time"].to_numpy(dtype=np.int64)
-        gap = _max_gap_s(device)
-        fields: dict[str, np.ndarray] = {}
-        coverage = np.zeros(len(edges) - 1)
-        from_power = False
-        for counter, target in _COUNTERS.items():
-            column = frame[counter.value].to_numpy(dtype=float) if counter.value in frame else np.array([])
-            if np.count_nonzero(np.isfinite(column)) >= 2:
-                result = energy_from_counter(times, frame[counter.value].to_numpy(dtype=float), edges,
-                                             spec=CounterSpec(counter_rollover(plant, device, counter)), max_gap_s=gap)
-                fields[target.value] = result["energy"].to_numpy()
-                if result.attrs["resets"]:
-                    log.warning("device %s: counter %s dropped %d time(s) without wrapping (meter reset or "
-                                "replaced); counted from zero", device.id, counter.value, result.attrs["resets"])
-                if counter is Field.E_IMP_KWH:
-                    coverage = result["coverage"].to_numpy()
-        if Field.ENERGY_KWH.value not in fields and Field.P_KW.value in frame:
-            power = frame[Field.P_KW.value].to_numpy(dtype=float)
-            result = energy_from_power(times, np.clip(power, 0.0, None), edges, max_gap_s=gap)
-            fields[Field.ENERGY_KWH.value] = result["energy"].to_numpy()
-            coverage = result["coverage"].to_numpy()
-            from_power = True
+        fields, coverage, from_power = _device_fields(plant, device, frame, edges)
         if Field.ENERGY_KWH.value not in fields:
             continue
         tags = {Tag.SITE.value: plant.site.id, Tag.AREA.value: device.area, Tag.DEVICE.value: device.id,
@@ -99,60 +161,14 @@ def compute_energy_15m(plant: PlantConfig, tariffs: Sequence[Tariff], samples: M
         for index, start in enumerate(edges[:-1]):
             if start < start_ns or start >= end_ns:
                 continue
-            if coverage[index] == 0 and fields[Field.ENERGY_KWH.value][index] == 0:
-                continue  # no data at all for this interval
             values = {name: float(series[index]) for name, series in fields.items()}
+            if coverage[index] == 0 and not any(values.values()):
+                continue  # nothing moved, nothing sampled, nothing judged
             values[Field.DEMAND_KW.value] = values[Field.ENERGY_KWH.value] / (INTERVAL_S / 3600.0)
             values[Field.COVERAGE.value] = float(round(coverage[index], 6))
             values[Field.FROM_POWER.value] = 1.0 if from_power else 0.0
             points.append(Point(ENERGY_15M, {**tags, Tag.TOU.value: tou[index]}, values, int(start)))
     return points
-
-
-_BUCKET_S = 60
-
-
-def minute_samples(frame: pd.DataFrame, bucket_s: int = _BUCKET_S) -> pd.DataFrame:
-    """Turn bucket aggregates into samples (pure): ``last()`` of a counter in a bucket is taken at
-    ``start + bucket x (n - 1) / n``, where the last of ``n`` evenly spaced samples falls, so a
-    bucket's single sample keeps its own time and 1-s data the time of its last second."""
-    counts = frame["n"].clip(lower=1).to_numpy(dtype=float)
-    offset_ns = (bucket_s * 1_000_000_000 * (counts - 1) / counts).astype(np.int64)
-    out = frame.drop(columns=["n"]).copy()
-    out["time"] = frame["time"].to_numpy(dtype=np.int64) + offset_ns
-    return out
-
-
-def _aggregate_query(plant: PlantConfig, select: str, count_field: str, start_ns: int, end_ns: int,
-                     devices: str = "") -> str:
-    return (f'SELECT {select}, count("{count_field}") AS "n" FROM "{ELECTRICAL}" '
-            f"WHERE \"{Tag.SITE.value}\" = '{plant.site.id}'{devices} "
-            f"AND time >= {start_ns - _READ_MARGIN_NS} AND time < {end_ns + _READ_MARGIN_NS} "
-            f'GROUP BY time({_BUCKET_S}s), "{Tag.DEVICE.value}" fill(none)')
-
-
-def read_samples(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int) -> dict[str, pd.DataFrame]:
-    """Counter samples per device around [start_ns, end_ns), aggregated to 1 minute by InfluxDB;
-    mean power per minute only for devices without an import counter.
-
-    Reading every 1-s sample of 500 meters for an hour would move millions of values
-    through JSON; the last counter value per minute keeps totals exact and puts each
-    interval boundary within a second of the truth.
-    """
-    counters = ", ".join(f'last("{f.value}") AS "{f.value}"' for f in _COUNTERS)
-    query = _aggregate_query(plant, counters, Field.E_IMP_KWH.value, start_ns, end_ns)
-    out = {}
-    for series in client.query(query, database=plant.influxdb.raw_database):
-        frame = pd.DataFrame(series.values, columns=series.columns).astype({"time": "int64"})
-        out[series.tags[Tag.DEVICE.value]] = minute_samples(frame)
-    without = [d.id for d in plant.devices if d.id not in out]
-    if without:
-        query = _aggregate_query(plant, f'mean("{Field.P_KW.value}") AS "{Field.P_KW.value}"', Field.P_KW.value,
-                                 start_ns, end_ns, devices=f" AND {tag_in(Tag.DEVICE.value, without)}")
-        for series in client.query(query, database=plant.influxdb.raw_database):
-            frame = pd.DataFrame(series.values, columns=series.columns).astype({"time": "int64"})
-            out[series.tags[Tag.DEVICE.value]] = minute_samples(frame)
-    return out
 
 
 def run_energy_15m(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxClient, writer: LineWriter,
