@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 from openpyxl import Workbook
 
+from analytics.reconcile import first_page_lines, reconciliation_html
 from analytics.rollup import Rollup
 
 __all__ = ["write_report"]
@@ -243,6 +244,7 @@ def _html(rollup: Rollup) -> str:
                         f"totals are kept in the provenance.")
     if rollup.provenance["tariff"]["status"] != "confirmed":
         warnings.append(f"Tariff {rollup.provenance['tariff']['id']} is to be confirmed: costs are indicative.")
+    warnings = [*first_page_lines(rollup.reconciliation), *warnings]  # a meter that does not add up comes first
     warning_html = "".join(f'<p class="warn">{html.escape(w)}</p>' for w in warnings)
     devices = rollup.devices
     device_rows = [[r.device, r.area, r.kind, r.energy_kwh, r.kwh_peak + r.kwh_sharp, r.cost_cny,
@@ -277,6 +279,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
 {_opportunities_html(rollup)}
 <h2>Allocation of site emissions (by sub-metered energy)</h2>
 {_table(allocation, ["meter", "kWh", "location t CO2e", "market t CO2e"])}
+{reconciliation_html(rollup.reconciliation)}
 <h2>Provenance</h2><pre>{html.escape(json.dumps(rollup.provenance, indent=2, ensure_ascii=False))}</pre>
 </body></html>"""
 
@@ -337,6 +340,7 @@ def write_report(rollup: Rollup, folder: Path) -> list[Path]:
         "meters": rollup.devices.to_dict(orient="records"), "allocation": s2.allocation,
         "poor_coverage": rollup.poor_coverage, "opportunities": rollup.opportunities,
         "provenance": rollup.provenance,
+        "reconciliation": rollup.reconciliation.to_json() if rollup.reconciliation is not None else None,
     }, indent=2, ensure_ascii=False, default=str))
     html_path = folder / "report.html"
     html_path.write_text(_html(rollup), encoding="utf-8")

@@ -70,6 +70,7 @@ class Rollup:
     lines: dict[str, dict[str, Any]] = field(default_factory=dict)  # per production line (process step)
     opportunities: dict[str, Any] = field(default_factory=dict)  # load shifting, maximum demand, reactive power
     provenance: dict[str, Any] = field(default_factory=dict)
+    reconciliation: Any = None  # analytics.reconcile.Reconciliation: interval sums vs counter differences
 
     @property
     def poor_coverage(self) -> list[str]:

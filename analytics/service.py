@@ -9,6 +9,7 @@ and reports each attempt as an `analytics_status` point (analytics.jobstatus).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import time
@@ -190,6 +191,7 @@ def _add_demand_job(scheduler: BlockingScheduler, monitor: DemandMonitor) -> Non
 def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: InfluxClient, writer: LineWriter,
                out_root: Path, as_of: date, progress: bool = True, restates: dict | None = None) -> list[Path]:
     """The month end to end: recompute its energy, compute, write `scope2` points and the report files."""
+    from analytics.reconcile import read_reconciliation
     from analytics.report import write_report
     from analytics.rollup import compute_rollup, month_bounds, read_month, write_scope2_points
     from plantems.factors import load_factors
@@ -215,6 +217,11 @@ def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: Infl
         write_scope2_points(plant, rollup, writer, client)
         bar.update(1)
         rollup = _with_opportunities(plant, rollup, tariffs, client, writer, hourly=data.intervals)
+        rollup = dataclasses.replace(rollup, reconciliation=read_reconciliation(client, plant, month))
+        if not rollup.reconciliation.ok:
+            log.error("rollup %s: %d meter(s) do not reconcile (interval sum vs counter difference): %s", month,
+                      len(rollup.reconciliation.differing),
+                      ", ".join(f"{m.device} {m.difference_kwh:+.3f} kWh" for m in rollup.reconciliation.differing))
         bar.update(1)
         paths = write_report(rollup, out_root / month)
         bar.update(1)

@@ -301,7 +301,9 @@ def _stale(existing: Sequence[Series], new: Sequence[Point]) -> list[tuple[dict[
     fields_of = {(tuple(sorted(p.tags.items())), p.time_ns): set(p.fields) for p in new}
     out = []
     for series in existing:
-        key = tuple(sorted(series.tags.items()))
+        # GROUP BY * lists the tags a series lacks as "": not part of its key, but kept for the DELETE,
+        # where ``"tag" = ''`` spares the series that do have the tag
+        key = tuple(sorted((k, v) for k, v in series.tags.items() if v))
         for row in series.values:
             stored = {c for c, v in zip(series.columns[1:], row[1:], strict=True) if v is not None}
             kept = fields_of.get((key, int(row[0])))
@@ -332,7 +334,7 @@ def replace_window(client: InfluxClient, writer: LineWriter, *, database: str, m
     where = f"{_tag_conditions(scope)} AND {window}"
     existing = client.query(f'SELECT * FROM "{measurement}" WHERE {where} GROUP BY *', database=database)
     stale = _stale(existing, points)
-    stale_keys = {(tuple(sorted(tags.items())), t) for tags, t in stale}
+    stale_keys = {(tuple(sorted((k, v) for k, v in tags.items() if v)), t) for tags, t in stale}
     rewrite = [p for p in points if (tuple(sorted(p.tags.items())), p.time_ns) in stale_keys]
     statements = [f'DELETE FROM "{measurement}" WHERE {_tag_conditions({**tags, **scope})} '
                   f"AND time >= {t} AND time <= {t}" for tags, t in stale]

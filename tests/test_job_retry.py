@@ -152,3 +152,29 @@ def test_failed_write_keeps_the_window_and_the_retry_completes_it(setup, influx_
     assert [(s["ok"], s["consecutive_failures"]) for s in status][:2] == [(0.0, 1.0), (0.0, 2.0)]
     assert "HTTP 500" in status[0]["last_error"] and status[0]["source"] == "energy_15m"
     assert (status[-1]["ok"], status[-1]["consecutive_failures"]) == (1.0, 0.0)
+
+
+def test_replace_window_deletes_only_stale_points_of_its_site_and_scope(setup, influx_url, db):
+    plant, _ = setup
+    from plantems.influx import InfluxClient, replace_window
+    from plantems.lineproto import Point
+
+    derived = f"{db}_derived"
+    t0, t1 = 1_700_000_000 * 10**9, 1_700_000_900 * 10**9
+    V1Writer(plant.influxdb).write(derived, [
+        f"opportunity,site=testsite,granularity=day,type=t1,device=d1 a=1 {t0}",
+        f"opportunity,site=testsite,granularity=day,type=t1 a=2 {t0}",  # no device tag: stale
+        f"opportunity,site=testsite,granularity=day,type=t2 a=1,b=2 {t1}",  # field b no longer computed
+        f"opportunity,site=testsite,granularity=month,type=t1 a=3 {t0}",  # another scope
+        f"opportunity,site=other,granularity=day,type=t1 a=4 {t0}"])  # another site
+    new = [Point("opportunity", {"site": "testsite", "granularity": "day", "type": "t1", "device": "d1"},
+                 {"a": 5.0}, t0),
+           Point("opportunity", {"site": "testsite", "granularity": "day", "type": "t2"}, {"a": 6.0}, t1)]
+    deleted = replace_window(InfluxClient(plant.influxdb), V1Writer(plant.influxdb), database=derived,
+                             measurement="opportunity", scope={"site": "testsite", "granularity": "day"},
+                             start_ns=t0, end_ns=t1 + 1, points=new)
+    assert deleted == 2
+    found = rows(influx_url, derived, "SELECT * FROM opportunity GROUP BY *")
+    got = sorted((r["site"], r["granularity"], r["type"], r["device"], r["a"], r["b"]) for r in found)
+    assert got == [("other", "day", "t1", "", 4.0, None), ("testsite", "day", "t1", "d1", 5.0, None),
+                   ("testsite", "day", "t2", "", 6.0, None), ("testsite", "month", "t1", "", 3.0, None)]
