@@ -21,12 +21,24 @@ import numpy as np
 import pandas as pd
 
 from analytics.energy_job import minute_samples
+from analytics.reconcile_shim import CounterSpec, judge_counter  # TEMPORARY: analytics.energy on branch `energy`
+from analytics.reconcile_shim import counter_spec as _counter_spec
 from plantems.config import Device, PlantConfig
 from plantems.influx import InfluxClient
 from plantems.schema import ELECTRICAL, ENERGY_15M, Field, Tag
 
-__all__ = ["MeterReconciliation", "Reconciliation", "counter_difference", "first_page_lines", "read_reconciliation",
-           "reconcile", "reconciliation_html", "reconciliation_table"]
+__all__ = [
+    "CounterSpec",
+    "MeterReconciliation",
+    "Reconciliation",
+    "counter_difference",
+    "first_page_lines",
+    "judge_counter",
+    "read_reconciliation",
+    "reconcile",
+    "reconciliation_html",
+    "reconciliation_table",
+]
 
 RELATIVE_TOLERANCE: Final = 1e-6
 ABSOLUTE_TOLERANCE_KWH: Final = 1e-3
@@ -219,9 +231,6 @@ def read_reconciliation(client: InfluxClient, plant: PlantConfig, month: str, *,
     counters = dict(read_counters(client, plant, start.value, end.value, devices=progress(devices)))
     return reconcile(plant, month, start_ns=start.value, end_ns=end.value, counters=counters,
                      intervals_kwh=read_interval_sums(client, plant, start.value, end.value),
-                     spec_of=lambda device: _counter_spec(plant, device), judge=_judge_counter)
+                     spec_of=lambda device: _counter_spec(plant, device), judge=judge_counter)
 
 
-# --- temporary: the counter judgement of branch `energy` (analytics.energy.judge_counter) ---------
-from analytics.reconcile_shim import counter_spec as _counter_spec  # noqa: E402
-from analytics.reconcile_shim import judge_counter as _judge_counter  # noqa: E402
