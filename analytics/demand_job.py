@@ -22,7 +22,7 @@ import pandas as pd
 from analytics.alerts import DemandAlerter, DemandReading, Level
 from analytics.demand import WINDOW_MIN, projected_demand_kw, sliding_demand_kw
 from analytics.energy import NO_ROLLOVER, CounterSpec, energy_from_counter, energy_from_power
-from analytics.energy_job import counter_rollover
+from analytics.energy_job import counter_spec
 from analytics.notify import Alert, Delivery, deliver
 from analytics.notify.roster import Roster
 from plantems.config import Device, PlantConfig
@@ -107,10 +107,11 @@ class DemandMonitor:
         self.shiftable = {g.id: shiftable_devices(plant, g) for g in self.config.groups}
         self.stale: set[str] = set()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="alert")  # close() waits for it
-        # per billing meter, fixed for the process: how its counter is read into minute energy
+        # per billing meter, fixed for the process: how its counter is read into minute energy, judged by
+        # the meter's maximum power like energy_15m, so a glitch sample never becomes a demand peak
         devices = {d.id: d for d in plant.devices}
         self._meter_reading = {m: (max(10.0, 3 * devices[m].poll_interval_s),
-                                   CounterSpec(counter_rollover(plant, devices[m], Field.E_IMP_KWH)))
+                                   counter_spec(plant, devices[m], Field.E_IMP_KWH))
                                for g in self.config.groups for m in g.meters}
         attempts = plant.alerts.attempts if plant.alerts else 3
         backoff_s = plant.alerts.backoff_s if plant.alerts else 1.0

@@ -3,13 +3,17 @@
 Reads raw `electrical` samples of one device, returns one row per 15-minute
 interval aligned in the site's local calendar:
 
-- counter deltas, so totals stay exact across gaps: the energy of a gap is
-  spread over the intervals it spans in proportion to time (the counter is
-  linear between two samples), and ``coverage`` records the share of each
-  interval that had samples no more than ``max_gap_s`` apart;
-- a counter that wraps at its rollover adds ``rollover - previous + current``;
-- any other drop is a meter reset or replacement: the new counter is taken to
-  count from zero (``resets`` counts these; the step adds the new value);
+- every counter is first *judged* (``judge_counter``): a step is accepted when the
+  energy it implies fits the device's maximum power over the elapsed time
+  (``CounterSpec.max_per_h``); a drop is a wrap only when the delta it implies through
+  one of the counter's wrap points is plausible; an implausible sample that later
+  samples ignore is a glitch (rejected, counted); one that later samples continue from
+  is a new meter (replacement or reset: the step onto it adds 0, counted);
+- the accepted steps are spread over the intervals they span in proportion to time
+  (the counter is linear between two samples), so totals stay exact across gaps, and
+  ``interp`` keeps the part that came from steps longer than ``max_gap_s``;
+- ``coverage`` is the share of each interval with samples no more than ``max_gap_s``
+  apart, from the sample times (``coverage_from_holes`` takes the holes directly);
 - duplicate timestamps keep the last sample, out-of-order samples are sorted;
 - a device without a counter integrates power (trapezoid over samples no more
   than ``max_gap_s`` apart), flagged ``from_power``.
@@ -18,22 +22,49 @@ interval aligned in the site's local calendar:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["INTERVAL_S", "CounterSpec", "energy_from_counter", "energy_from_power", "interval_edges"]
+__all__ = ["INTERVAL_S", "LOOKAHEAD", "MIN_JUDGE_S", "NO_ROLLOVER", "CounterSpec", "CounterSteps",
+           "coverage_from_holes", "energy_from_counter", "energy_from_power", "interval_edges", "judge_counter"]
 
 INTERVAL_S = 900
 _NS = 1_000_000_000
+# A step over less than this may still carry max power x MIN_JUDGE_S: counters tick in whole
+# register units (0.01 kWh x a CT ratio of 400 is 4 kWh), so a 1-s step can jump a whole tick.
+MIN_JUDGE_S = 60.0
+# Samples looked at after an implausible one to tell a glitch (later samples ignore it) from a new
+# meter (later samples continue from it). Fewer than this at the end of the data: undecided, rejected
+# for now; a later run with more data decides.
+LOOKAHEAD = 3
+_REL_TOL = 1e-6  # float32 registers: a few units in the last place of the counter value
+_ABS_TOL = 1e-9
 
 
 @dataclass(frozen=True)
 class CounterSpec:
-    """How a counter behaves: its rollover (in its own unit) if it has one."""
+    """How a counter behaves: where it wraps and how fast it can possibly count."""
 
-    rollover: float | None = None
+    rollovers: tuple[float, ...] = ()  # wrap points in counter units, one per summed register
+    max_per_h: float | None = None  # max counter increase per hour (kW for kWh counters), margin included
+
+
+NO_ROLLOVER = CounterSpec()
+
+
+@dataclass(frozen=True)
+class CounterSteps:
+    """The judged counter: what every consumer of counters uses."""
+
+    times_ns: np.ndarray  # accepted sample times (sorted, unique)
+    energy: np.ndarray  # energy of each step between consecutive accepted samples (len-1)
+    rejected_ns: np.ndarray  # times of rejected (glitch) samples
+    replaced_ns: np.ndarray  # times of the first reading of a replaced/reset meter
+    wraps: int
 
 
 def interval_edges(start_ns: int, end_ns: int, tz: ZoneInfo) -> np.ndarray:
@@ -50,73 +81,169 @@ def interval_edges(start_ns: int, end_ns: int, tz: ZoneInfo) -> np.ndarray:
 
 def _clean(times_ns: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sorted, de-duplicated (last wins), finite samples."""
+    times_ns, values = np.asarray(times_ns, dtype=np.int64), np.asarray(values, dtype=float)
     finite = np.isfinite(values)
     if finite.all() and (len(times_ns) < 2 or bool(np.all(np.diff(times_ns) > 0))):
         return times_ns, values  # already clean (aggregates from InfluxDB are): skip pandas
-    frame = pd.DataFrame({"t": times_ns, "v": values}).dropna()
-    frame = frame[np.isfinite(frame["v"].to_numpy(dtype=float))]
+    frame = pd.DataFrame({"t": times_ns, "v": values})
+    frame = frame[finite]
     frame = frame.drop_duplicates("t", keep="last").sort_values("t", kind="stable")
     return frame["t"].to_numpy(dtype=np.int64), frame["v"].to_numpy(dtype=float)
 
 
-def _step_energy(values: np.ndarray, spec: CounterSpec) -> tuple[np.ndarray, int]:
-    """Energy of each step between consecutive counter samples, and the number of resets."""
-    deltas = np.diff(values)
-    drops = deltas < 0
-    resets = 0
-    if drops.any():
-        previous, current = values[:-1][drops], values[1:][drops]
-        if spec.rollover is not None:
-            wrapped = spec.rollover - previous + current
-            # a wrap leaves the counter near zero after being near the top; otherwise it was reset
-            is_wrap = previous > 0.5 * spec.rollover
-            deltas[drops] = np.where(is_wrap, wrapped, current)
-            resets = int((~is_wrap).sum())
+def _pair_steps(prev: np.ndarray, cur: np.ndarray, dt_ns: np.ndarray, spec: CounterSpec
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(energy, plausible, wrapped) of the steps ``prev -> cur`` taking ``dt_ns`` each."""
+    prev, cur = np.asarray(prev, dtype=float), np.asarray(cur, dtype=float)
+    delta = cur - prev
+    tol = _REL_TOL * np.maximum(np.abs(prev), np.abs(cur)) + _ABS_TOL
+    if spec.max_per_h is None:
+        limit = np.full(delta.shape, np.inf)
+    else:
+        hours = np.maximum(np.asarray(dt_ns, dtype=float) / _NS, MIN_JUDGE_S) / 3600.0
+        limit = spec.max_per_h * hours + tol
+    plausible = (delta >= -tol) & (delta <= limit)
+    energy, wrapped = delta.copy(), np.zeros(delta.shape, dtype=bool)
+    for rollover in spec.rollovers:
+        through = delta + rollover
+        fits = ~plausible & (delta < -tol) & (through >= -tol) & (through <= limit)
+        if spec.max_per_h is None:
+            fits &= prev > 0.5 * rollover  # without a maximum only the register range can tell
+        energy = np.where(fits, through, energy)
+        wrapped |= fits
+        plausible |= fits
+    return energy, plausible, wrapped
+
+
+def _plausible(times_ns: np.ndarray, values: np.ndarray, a: int, b: int, spec: CounterSpec) -> bool:
+    _, ok, _ = _pair_steps(values[a:a + 1], values[b:b + 1], times_ns[b:b + 1] - times_ns[a:a + 1], spec)
+    return bool(ok[0])
+
+
+class _Verdict(Enum):
+    GLITCH = "glitch"
+    NEW_METER = "new meter"
+    UNDECIDED = "undecided"
+
+
+def _odd_sample(times_ns: np.ndarray, values: np.ndarray, last: int, i: int, spec: CounterSpec) -> _Verdict:
+    """Sample ``i`` is implausible after the last accepted one: what is it?"""
+    ahead = range(i + 1, min(len(values), i + 1 + LOOKAHEAD))
+    if any(_plausible(times_ns, values, last, j, spec) for j in ahead):
+        return _Verdict.GLITCH  # the counter carries on from where it was
+    chain = [i, *ahead]
+    continues = all(_plausible(times_ns, values, a, b, spec) for a, b in pairwise(chain))
+    if continues and len(ahead) == LOOKAHEAD:
+        return _Verdict.NEW_METER
+    return _Verdict.GLITCH if not continues else _Verdict.UNDECIDED
+
+
+def judge_counter(times_ns: np.ndarray, values: np.ndarray, spec: CounterSpec) -> CounterSteps:
+    """Accept, reject or take as a new meter each sample of a counter (see the module doc).
+
+    Consecutive plausible steps (nearly all of them) are taken in bulk; only the
+    neighbourhood of an implausible one is looked at sample by sample.
+    """
+    times_ns, values = _clean(times_ns, values)
+    n = len(values)
+    kept, new_meter, rejected = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    kept[:1] = True
+    _, ok, _ = _pair_steps(values[:-1], values[1:], np.diff(times_ns), spec)
+    bad = np.flatnonzero(~ok) + 1  # samples whose step from the one before is implausible
+    last, i = 0, 1
+    while i < n:
+        if last == i - 1 and ok[i - 1]:
+            k = int(np.searchsorted(bad, i))
+            nxt = int(bad[k]) if k < len(bad) else n
+            kept[i:nxt] = True
+            last, i = nxt - 1, nxt
+            continue
+        if last != i - 1 and _plausible(times_ns, values, last, i, spec):
+            kept[i], last = True, i
         else:
-            deltas[drops] = current
-            resets = int(drops.sum())
-    return deltas, resets
+            verdict = _odd_sample(times_ns, values, last, i, spec)
+            if verdict is _Verdict.NEW_METER:
+                kept[i] = new_meter[i] = True
+                last = i
+            else:
+                rejected[i] = True
+        i += 1
+    index = np.flatnonzero(kept)
+    energy, _, wrapped = _pair_steps(values[index[:-1]], values[index[1:]], np.diff(times_ns[index]), spec)
+    onto_new = new_meter[index[1:]]
+    energy = np.where(onto_new, 0.0, energy)  # the new meter counts from its first reading
+    return CounterSteps(times_ns=times_ns[index], energy=energy, rejected_ns=times_ns[rejected],
+                        replaced_ns=times_ns[new_meter], wraps=int((wrapped & ~onto_new).sum()))
 
 
 def _spread(times_ns: np.ndarray, step_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Spread each step's value over the intervals it overlaps, in proportion to time."""
-    totals = np.zeros(len(edges) - 1)
     if len(step_values) == 0:
-        return totals
-    starts, ends = times_ns[:-1], times_ns[1:]
-    # cumulative value at every edge: interpolate the running total (linear within a step)
+        return np.zeros(len(edges) - 1)
+    # cumulative value at every edge: interpolate the running total (linear within a step);
+    # edges before the first sample see 0, after the last the total
     cumulative = np.concatenate(([0.0], np.cumsum(step_values)))
-    at_edges = np.interp(edges.astype(float), times_ns.astype(float), cumulative,
-                         left=np.nan, right=np.nan)
-    # edges outside the sampled span contribute nothing
-    first, last = float(starts[0]), float(ends[-1])
-    at_edges = np.where(edges < first, 0.0, at_edges)
-    at_edges = np.where(edges > last, cumulative[-1], at_edges)
-    totals = np.diff(at_edges)
-    return totals
+    at_edges = np.interp(edges.astype(float), times_ns.astype(float), cumulative)
+    return np.diff(at_edges)
+
+
+def coverage_from_holes(edges: np.ndarray, *, first_ns: int | None, last_ns: int | None,
+                        hole_start_ns: np.ndarray, hole_end_ns: np.ndarray) -> np.ndarray:
+    """Share of each interval between the first and the last sample and outside every hole.
+
+    A hole is a pair of consecutive samples further apart than the gap allowed; holes are
+    disjoint and lie within [first_ns, last_ns].
+    """
+    if first_ns is None or last_ns is None or last_ns <= first_ns:
+        return np.zeros(len(edges) - 1)
+    at = edges.astype(float)
+    covered = np.clip(at, first_ns, last_ns) - float(first_ns)
+    starts, ends = np.asarray(hole_start_ns, dtype=float), np.asarray(hole_end_ns, dtype=float)
+    if len(starts):
+        order = np.argsort(starts, kind="stable")
+        starts, ends = starts[order], ends[order]
+        knots = np.column_stack((starts, ends)).ravel()
+        done = np.cumsum(ends - starts)
+        measure = np.column_stack((done - (ends - starts), done)).ravel()
+        covered -= np.interp(at, knots, measure)
+    return np.clip(np.diff(covered) / np.diff(at), 0.0, 1.0)
 
 
 def _coverage(times_ns: np.ndarray, edges: np.ndarray, max_gap_s: float) -> np.ndarray:
     """Share of each interval covered by sample pairs no more than ``max_gap_s`` apart."""
     if len(times_ns) < 2:
         return np.zeros(len(edges) - 1)
-    starts, ends = times_ns[:-1], times_ns[1:]
-    good = (ends - starts) <= max_gap_s * _NS
-    covered = np.where(good, ends - starts, 0).astype(float)
-    return np.clip(_spread(times_ns, covered, edges) / np.diff(edges), 0.0, 1.0)
+    holes = np.diff(times_ns) > max_gap_s * _NS
+    return coverage_from_holes(edges, first_ns=int(times_ns[0]), last_ns=int(times_ns[-1]),
+                               hole_start_ns=times_ns[:-1][holes], hole_end_ns=times_ns[1:][holes])
 
 
-NO_ROLLOVER = CounterSpec()
+def _count(times_ns: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """How many of ``times_ns`` fall in each interval [edge, next edge)."""
+    slot = np.searchsorted(edges, times_ns, side="right") - 1
+    slot = slot[(slot >= 0) & (slot < len(edges) - 1)]
+    return np.bincount(slot, minlength=len(edges) - 1).astype(float)
 
 
 def energy_from_counter(times_ns: np.ndarray, counter: np.ndarray, edges: np.ndarray, *,
                         spec: CounterSpec = NO_ROLLOVER, max_gap_s: float = 60.0) -> pd.DataFrame:
-    """Per interval: ``energy`` (counter units), ``coverage`` (0-1); ``attrs['resets']``."""
+    """Per interval: ``energy`` (counter units), ``interp`` (the part from steps longer than
+    ``max_gap_s``), ``coverage`` (0-1), ``rejected`` and ``replaced`` (counts of samples).
+
+    ``attrs``: ``wraps``, ``rejected``, ``replaced`` over all samples given.
+    """
     times_ns, counter = _clean(times_ns, counter)
-    steps, resets = _step_energy(counter, spec) if len(counter) > 1 else (np.array([]), 0)
-    frame = pd.DataFrame({"start_ns": edges[:-1], "energy": _spread(times_ns, steps, edges) if len(steps) else
-                          np.zeros(len(edges) - 1), "coverage": _coverage(times_ns, edges, max_gap_s)})
-    frame.attrs["resets"] = resets
+    steps = judge_counter(times_ns, counter, spec)
+    long = np.diff(steps.times_ns) > max_gap_s * _NS
+    frame = pd.DataFrame({
+        "start_ns": edges[:-1],
+        "energy": _spread(steps.times_ns, steps.energy, edges),
+        "interp": _spread(steps.times_ns, np.where(long, steps.energy, 0.0), edges),
+        "coverage": _coverage(times_ns, edges, max_gap_s),
+        "rejected": _count(steps.rejected_ns, edges),
+        "replaced": _count(steps.replaced_ns, edges),
+    })
+    frame.attrs.update(wraps=steps.wraps, rejected=len(steps.rejected_ns), replaced=len(steps.replaced_ns))
     return frame
 
 

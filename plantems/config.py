@@ -52,6 +52,8 @@ class Site(_Frozen):
     # first once the provincial factors are confirmed from the MEE annex.
     grid_factor_regions: tuple[str, ...] = ("central_china", "national")
     residual_factor_regions: tuple[str, ...] = ("national",)
+    # A device's maximum power for judging counter steps is rated_kw x this when it has no max_kw.
+    plausibility_margin: float = PydField(default=1.5, ge=1.0, le=10.0)
 
     @field_validator("timezone")
     @classmethod
@@ -191,6 +193,10 @@ class Device(_Frozen):
     # local "HH:MM-HH:MM" ranges a shiftable load may run in; default: any time of day
     shift_windows: tuple[str, ...] = ()
     rated_kw: float | None = PydField(default=None, gt=0)  # nameplate; the simulator's scale
+    # The most the device can ever draw or feed (kW, margin included): a counter step implying more
+    # over its elapsed time is rejected as implausible. Default: rated_kw x site.plausibility_margin,
+    # else the meter model's max_kw.
+    max_kw: float | None = PydField(default=None, gt=0)
     # For incomers and feeders: the areas they supply. Analytics compare the incomer with the
     # sum of these sub-meters; the difference is losses plus unmetered load.
     feeds: tuple[Id, ...] = ()
@@ -277,6 +283,7 @@ class PlantConfig(_Frozen):
         used: dict[tuple[str, int], str] = {}
         _check_mqtt_bindings(self)
         _check_demand(self, (info.context or {}).get("meters", {}))
+        _check_max_kw(self, (info.context or {}).get("meters", {}))
         areas = {d.area for d in self.devices}
         for index, line in enumerate(self.production_lines):
             unknown = sorted(set(line.areas) - areas)
@@ -321,6 +328,15 @@ class PlantConfig(_Frozen):
         if device.mqtt is not None:
             return frozenset(f.value for f in self.mapping_of(device).fields)
         return frozenset(r.quantity.value for r in self.meter_of(device).registers)
+
+    def max_kw_of(self, device: Device) -> float | None:
+        """The device's maximum power for judging its counters: max_kw, else rated_kw x the site's
+        plausibility_margin, else its meter model's max_kw."""
+        if device.max_kw is not None:
+            return device.max_kw
+        if device.rated_kw is not None:
+            return device.rated_kw * self.site.plausibility_margin
+        return self.meter_of(device).max_kw if device.mqtt is None and device.meter in self.meters else None
 
     def gateway_of(self, device: Device) -> Gateway:
         """The connection a device is read through (a synthetic one for ``host:`` devices)."""
@@ -377,6 +393,24 @@ def _check_demand(plant: PlantConfig, library: Mapping[str, MeterModel]) -> None
             if channel.type == "mqtt" and channel.host is None and plant.mqtt is None:
                 raise LocatedError(("alerts", "channels", index, "host"),
                                    f"MQTT channel {channel.id!r} needs host: (there is no plant broker under mqtt:)")
+
+
+_ENERGY_COUNTERS = frozenset({"e_imp_kwh", "e_exp_kwh", "eq_imp_kvarh", "eq_exp_kvarh"})
+
+
+def _check_max_kw(plant: PlantConfig, library: Mapping[str, MeterModel]) -> None:
+    """Every device with an energy counter needs a maximum power: its counter steps are judged by it."""
+    for index, device in enumerate(plant.devices):
+        if device.max_kw is not None or device.rated_kw is not None:
+            continue
+        if not _ENERGY_COUNTERS & _delivers(plant, device, library):
+            continue
+        model = library.get(device.meter or "") if device.mqtt is None else None
+        if model is None or model.max_kw is None:
+            raise LocatedError(("devices", index, "max_kw"),
+                               "required for a device with an energy counter: give max_kw (the most it can ever "
+                               "draw or feed, kW) or rated_kw (x site.plausibility_margin); a counter step implying "
+                               "more power is rejected as implausible")
 
 
 def _unique(items: tuple[Any, ...], key: str, what: str) -> None:

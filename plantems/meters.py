@@ -153,6 +153,9 @@ class MeterModel(_Frozen):
     # where the datasheet says reserved registers inside the map answer (with zeros).
     max_gap_fill: int = PydField(default=4, ge=0, le=124)
     even_read_count: bool = False  # SDM630: odd counts answer with an exception
+    # The most a meter of this model can measure (kW), for a direct-connected meter whose current is
+    # bounded; devices on it without max_kw / rated_kw use it to judge counter steps.
+    max_kw: float | None = PydField(default=None, gt=0)
     holes: tuple[Hole, ...] = ()
     multipliers: tuple[Multiplier, ...] = ()
     registers: tuple[Register, ...] = PydField(min_length=1)

@@ -28,7 +28,7 @@ def sequence_of(points: list[dict]) -> list[int]:
 
 def device_line(dev_id: str, where: str, *, area: str = "rolling", kind: str = "cold_mill",
                 interval_s: float = INTERVAL_S) -> str:
-    return (f"  - {{id: {dev_id}, area: {area}, kind: {kind}, meter: generic_float32, {where}, "
+    return (f"  - {{id: {dev_id}, area: {area}, kind: {kind}, meter: generic_float32, max_kw: 5000, {where}, "
             f"poll_interval_s: {interval_s}}}\n")
 
 

@@ -15,8 +15,8 @@ site: {id: cs, timezone: Asia/Shanghai}
 gateways:
   - {id: gw-a, host: 127.0.0.1, port: 1502}
 devices:
-  - {id: mill-1, area: cold, kind: cold_mill, meter: chint_dtsu666, gateway: gw-a, unit_id: 1}
-  - {id: fan-7, area: util, kind: exhaust_fan, meter: acrel_adw300, gateway: gw-a, unit_id: 3}
+  - {id: mill-1, area: cold, kind: cold_mill, meter: chint_dtsu666, max_kw: 60, gateway: gw-a, unit_id: 1}
+  - {id: fan-7, area: util, kind: exhaust_fan, meter: acrel_adw300, rated_kw: 90, gateway: gw-a, unit_id: 3}
 """
 
 
@@ -55,11 +55,15 @@ def test_good_config_loads(tmp_path):
      r"plant.yaml:1 site 'cs': timezone = 'Asia/Changsha': unknown IANA timezone"),
     (lambda t: t.replace("kind: exhaust_fan", "kind: fan"),
      r"plant.yaml:6 device 'fan-7': kind = 'fan': Input should be 'incomer'"),
+    (lambda t: t.replace(", max_kw: 60", ""),
+     r"plant.yaml:5 device 'mill-1': max_kw: required for a device with an energy counter: give max_kw"),
+    (lambda t: t.replace(", max_kw: 60", ", max_kw: 0"),
+     r"plant.yaml:5 device 'mill-1': max_kw = 0: Input should be greater than 0"),
     (lambda t: t + "influxdb: {password: hunter2}\n",
      r"plant.yaml:7 influxdb: password = <hidden>: a secret is never written in the config: "
      r"give \{env: VARIABLE\} or \{file: PATH\}$"),
 ], ids=["unknown-key", "duplicate-device", "duplicate-unit-id", "unknown-meter", "unknown-gateway",
-        "bad-timezone", "bad-kind", "literal-secret"])
+        "bad-timezone", "bad-kind", "no-max-kw", "zero-max-kw", "literal-secret"])
 def test_one_clear_message(tmp_path, edit, expected):
     found = problems(tmp_path, edit(GOOD))
     assert len(found) == 1, found

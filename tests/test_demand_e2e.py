@@ -28,7 +28,7 @@ gateways:
   - {{id: gw-mills, host: 127.0.0.1, port: {ports['mills']}, timeout_s: 0.5}}
 devices:
   - {{id: incomer-1, area: substation, kind: incomer, meter: janitza_umg604, host: 127.0.0.1,
-     port: {ports['incomer']}, feeds: [rolling, utilities]}}
+     port: {ports['incomer']}, feeds: [rolling, utilities], max_kw: 20000}}
   - {{id: mill-1, area: rolling, kind: cold_mill, meter: chint_dtsu666_ct, gateway: gw-mills, unit_id: 1,
      rated_kw: 3000}}
   - {{id: mill-2, area: rolling, kind: cold_mill, meter: chint_dtsu666_ct, gateway: gw-mills, unit_id: 2,

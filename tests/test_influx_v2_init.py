@@ -47,7 +47,7 @@ def influx2() -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _v2_plant(tmp_path, url: str, *, org: str):
-    body = "devices:\n  - {id: m1, area: a, kind: feeder, meter: generic_float32, host: 127.0.0.1}\n"
+    body = "devices:\n  - {id: m1, area: a, kind: feeder, meter: generic_float32, host: 127.0.0.1, max_kw: 5000}\n"
     config = write_plant(tmp_path, influx_url=url, db="site", init=False, body=body)
     config.write_text(config.read_text().replace("api: v1,", f"api: v2, org: {org}, token: {{env: TEST_V2_TOKEN}},"))
     return config

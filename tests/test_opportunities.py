@@ -29,12 +29,12 @@ Q = 900 * 10**9
 def plant(tmp_path: Path):
     body = """
 devices:
-  - {id: inc, area: sub, kind: incomer, meter: janitza_umg604, host: 127.0.0.1, feeds: [mill, util]}
+  - {id: inc, area: sub, kind: incomer, meter: janitza_umg604, host: 127.0.0.1, feeds: [mill, util], max_kw: 20000}
   - {id: mill, area: mill, kind: cold_mill, meter: chint_dtsu666_ct, host: 127.0.0.1, port: 503, rated_kw: 3000,
      shiftable: true}
   - {id: comp, area: util, kind: compressor, meter: eastron_sdm630, host: 127.0.0.1, port: 504, rated_kw: 200,
      shiftable: true, shift_windows: ["11:00-15:00"]}
-  - {id: fan, area: util, kind: exhaust_fan, meter: acrel_adw300, host: 127.0.0.1, port: 505}
+  - {id: fan, area: util, kind: exhaust_fan, meter: acrel_adw300, host: 127.0.0.1, port: 505, max_kw: 5000}
 demand:
   groups: [{id: grid, meters: [inc], limit_kw: 3500, pf_standard: 0.9, pf_target: 0.95}]
 """

@@ -19,10 +19,11 @@ BODY = """\
 gateways:
   - {{id: gw, host: 127.0.0.1, port: {gw}, timeout_s: 0.5}}
 devices:
-  - {{id: inc, area: sub, kind: incomer, meter: janitza_umg604, host: 127.0.0.1, port: {inc}, feeds: [roll, util, pv]}}
+  - {{id: inc, area: sub, kind: incomer, meter: janitza_umg604, host: 127.0.0.1, port: {inc}, feeds: [roll, util, pv],
+     max_kw: 20000}}
   - {{id: mill, area: roll, kind: cold_mill, meter: chint_dtsu666_ct, gateway: gw, unit_id: 1, rated_kw: 3000}}
   - {{id: comp, area: util, kind: compressor, meter: eastron_sdm630, gateway: gw, unit_id: 2, rated_kw: 250}}
-  - {{id: caster, area: util, kind: caster, meter: schneider_iem3255, gateway: gw, unit_id: 3}}
+  - {{id: caster, area: util, kind: caster, meter: schneider_iem3255, gateway: gw, unit_id: 3, max_kw: 5000}}
   - {{id: pv, area: pv, kind: pv, meter: generic_float32, host: 127.0.0.1, port: {pv}, rated_kw: 500}}
 """
 

@@ -27,8 +27,8 @@ mqtt:
       topic: production/{{device}}
       fields: {{output_t: {{path: tonnes, min: 0, max: 100}}}}
 devices:
-  - {{id: fan-1, area: util, kind: exhaust_fan, mqtt: {{mapping: plc-json}}}}
-  - {{id: comp-1, area: util, kind: compressor, mqtt: {{mapping: single, topic_id: C1}}}}
-  - {{id: pump-1, area: util, kind: pump, mqtt: {{mapping: batch}}}}
+  - {{id: fan-1, area: util, kind: exhaust_fan, mqtt: {{mapping: plc-json}}, max_kw: 5000}}
+  - {{id: comp-1, area: util, kind: compressor, mqtt: {{mapping: single, topic_id: C1}}, max_kw: 5000}}
+  - {{id: pump-1, area: util, kind: pump, mqtt: {{mapping: batch}}, max_kw: 5000}}
   - {{id: cast-1, area: cast, kind: production, mqtt: {{mapping: prod}}}}
 """
