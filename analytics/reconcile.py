@@ -20,9 +20,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from analytics.energy_job import minute_samples
-from analytics.reconcile_shim import CounterSpec, judge_counter  # TEMPORARY: analytics.energy on branch `energy`
-from analytics.reconcile_shim import counter_spec as _counter_spec
+from analytics.energy import CounterSpec, judge_counter
+from analytics.energy_job import counter_spec, minute_samples
 from plantems.config import Device, PlantConfig
 from plantems.influx import InfluxClient
 from plantems.schema import ELECTRICAL, ENERGY_15M, Field, Tag
@@ -231,6 +230,6 @@ def read_reconciliation(client: InfluxClient, plant: PlantConfig, month: str, *,
     counters = dict(read_counters(client, plant, start.value, end.value, devices=progress(devices)))
     return reconcile(plant, month, start_ns=start.value, end_ns=end.value, counters=counters,
                      intervals_kwh=read_interval_sums(client, plant, start.value, end.value),
-                     spec_of=lambda device: _counter_spec(plant, device), judge=judge_counter)
+                     spec_of=lambda device: counter_spec(plant, device, _COUNTER), judge=judge_counter)
 
 
