@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.energy import CounterSpec, judge_counter
-from analytics.energy_job import counter_spec, minute_samples
+from analytics.energy_job import _by_device, _edge_query, assemble_samples, counter_spec  # as the energy job reads
 from plantems.config import Device, PlantConfig
 from plantems.influx import InfluxClient
 from plantems.schema import ELECTRICAL, ENERGY_15M, Field, Tag
@@ -41,7 +41,6 @@ __all__ = [
 
 RELATIVE_TOLERANCE: Final = 1e-6
 ABSOLUTE_TOLERANCE_KWH: Final = 1e-3
-_LOOK_AROUND_NS: Final = 31 * 86_400 * 10**9  # how far before/after the month a reading is looked for
 _NS: Final = 1_000_000_000
 _COUNTER: Final = Field.E_IMP_KWH
 _INTERVALS: Final = Field.ENERGY_KWH
@@ -186,30 +185,31 @@ def _site(plant: PlantConfig) -> str:
     return f"\"{Tag.SITE.value}\" = '{plant.site.id}'"
 
 
-def _edge_reading(client: InfluxClient, plant: PlantConfig, selector: str, window: str) -> dict[str, tuple[int, float]]:
-    series = client.query(f'SELECT {selector}("{_COUNTER.value}") FROM "{ELECTRICAL}" WHERE {_site(plant)} '
-                          f'AND {window} GROUP BY "{Tag.DEVICE.value}"', database=plant.influxdb.raw_database)
-    return {s.tags[Tag.DEVICE.value]: (int(s.values[0][0]), float(s.values[0][1])) for s in series
-            if s.values and s.values[0][1] is not None}
-
-
 def read_counters(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int, *,
                   devices: Iterable[str]) -> Iterable[tuple[str, pd.DataFrame]]:
-    """Per device: its counter readings in the month (last per minute, as the energy job reads them)
-    plus the last before the start and the first at or after the end; yields device by device."""
-    before = _edge_reading(client, plant, "last", f"time < {start_ns} AND time >= {start_ns - _LOOK_AROUND_NS}")
-    after = _edge_reading(client, plant, "first", f"time >= {end_ns} AND time < {end_ns + _LOOK_AROUND_NS}")
+    """Per device: its counter readings for the month as the energy job reads a window (the real
+    readings at both edges - the last few before the start and the first few after the end, as far
+    as the raw retention - and the last reading of each minute in between); yields device by device."""
+    raw_db = plant.influxdb.raw_database
+    reach_ns = plant.influxdb.raw_retention_days * 86_400 * _NS
+
+    def edge(time_range: str, *, newest_first: bool) -> dict[str, pd.DataFrame]:
+        return _by_device(client.query(_edge_query(plant, time_range, newest_first=newest_first), database=raw_db))
+
+    inside = f"time >= {start_ns} AND time < {end_ns}"
+    before = edge(f"time >= {start_ns - reach_ns} AND time < {start_ns}", newest_first=True)
+    first, last = edge(inside, newest_first=False), edge(inside, newest_first=True)
+    after = edge(f"time >= {end_ns} AND time < {end_ns + reach_ns}", newest_first=False)
     for device in devices:
+        if device not in before and device not in first and device not in after:
+            continue
         series = client.query(f'SELECT last("{_COUNTER.value}") AS "{_COUNTER.value}", count("{_COUNTER.value}") '
                               f'AS "n" FROM "{ELECTRICAL}" WHERE {_site(plant)} AND "{Tag.DEVICE.value}" = '
-                              f"'{device}' AND time >= {start_ns} AND time < {end_ns} GROUP BY time(60s) fill(none)",
-                              database=plant.influxdb.raw_database)
-        body = [minute_samples(pd.DataFrame(s.values, columns=s.columns).astype({"time": "int64"})) for s in series]
-        edges = [pd.DataFrame({"time": [r[0]], _COUNTER.value: [r[1]]})
-                 for r in (before.get(device), after.get(device)) if r is not None]
-        frames = [f for f in (*body, *edges) if not f.empty]
-        if frames:
-            yield device, pd.concat(frames, ignore_index=True).sort_values("time", kind="stable")
+                              f"'{device}' AND {inside} GROUP BY time(60s) fill(none)", database=raw_db)
+        minutes = pd.concat([pd.DataFrame(s.values, columns=s.columns) for s in series], ignore_index=True) \
+            if series else None
+        yield device, assemble_samples(before=before.get(device), first=first.get(device), minutes=minutes,
+                                       last=last.get(device), after=after.get(device), holes=None)
 
 
 def read_interval_sums(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int) -> dict[str, float]:

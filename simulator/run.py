@@ -83,11 +83,11 @@ class Simulator:
             fine = np.append(np.arange(grid_t, t_s, self.tick_s), t_s)
             integrated = self.model.integrate(fine, self.model.counters_at(grid_t))
             self.counters = {dev: {k: float(v[-1]) for k, v in c.items()} for dev, c in integrated.items()}
+            self._preset_wraps(t_s)
         else:
             last_t, last_inst = self._last
             self.counters = {dev: integrate_step(self.counters[dev], last_inst[dev], inst[dev], t_s - last_t)
                              for dev in inst}
-            self._preset_wraps(t_s)
         self._last = (t_s, inst)
         for device in self.plant.modbus_devices:  # a meter the model has no values for (gas) reads zeros
             values = {**inst.get(device.id, {}), **self.counters.get(device.id, {})}

@@ -6,6 +6,7 @@ simulator's own plant model, integrated here on its 0.25-s tick grid."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -75,7 +76,7 @@ def test_glitching_and_wrapping_meters_give_exact_energy_and_no_alert(influx_url
         time.sleep(1.5)
         collector.start()
         analyze = _start(["analyze", "--config", str(config)], tmp_path / "analyze.log")
-        wrapped = "SELECT e_imp_kwh FROM electrical WHERE device = 'pac-1' AND e_imp_kwh > 0 AND e_imp_kwh < 1e6"
+        wrapped = "SELECT e_imp_kwh FROM electrical WHERE device = 'pac-1' AND e_imp_kwh > 0 AND e_imp_kwh < 1000000"
         wait_for(lambda: len(rows(influx_url, db, wrapped)) >= 10, timeout_s=60, what="readings after the wrap")
         wait_for(lambda: len(rows(influx_url, f"{db}_derived", "SELECT * FROM demand")) >= 6, timeout_s=20,
                  what="demand evaluations")
@@ -117,3 +118,42 @@ def test_glitching_and_wrapping_meters_give_exact_energy_and_no_alert(influx_url
     verify = CliRunner().invoke(main, ["rollup", "--config", str(config), "--month", month, "--verify"])
     assert verify.exit_code == 0, verify.output
     assert "every meter reconciles" in verify.output
+
+
+def test_device_scenarios_name_a_device_and_shape_the_registers(tmp_path, influx_url, db):
+    from plantems.meters import RegisterType
+    from simulator.run import Simulator
+    from simulator.scenarios import parse_scenario
+
+    for bad, rule in (("meter-glitch@+5", "name the device"), ("mills-peak:pac-1", "applies to no single device")):
+        with pytest.raises(ValueError, match=rule):
+            parse_scenario(bad)
+    config = write_plant(tmp_path, influx_url=influx_url, db=db, body=_body({"cast": 1502, "pac": 1503}, "http://x"))
+    plant = load_plant(config)
+    with pytest.raises(ValueError, match="no Modbus device 'nope'"):
+        Simulator(plant, scenarios=[parse_scenario("meter-glitch:nope")])
+    now = 1_799_999_999.0  # 7 x 257,142,857 s: a glitch second
+    sim = Simulator(plant, scenarios=[parse_scenario("counter-wrap:pac-1@+3", now_s=now),
+                                      parse_scenario("meter-glitch:cast-1@+0/1", now_s=now)])
+    table = {d: sim.units[d].tables[RegisterType.HOLDING] for d in ("cast-1", "pac-1")}
+
+    def t1_t2(words: dict[int, int]) -> tuple[float, float]:
+        import struct
+
+        raw = [struct.unpack(">d", struct.pack(">4H", *(words[a + k] for k in range(4))))[0] for a in (801, 805)]
+        return raw[0] / 1000, raw[1] / 1000
+
+    seen = []
+    for k in range(24):  # 6 s on the 0.25-s tick grid
+        sim.update(now + k * TICK_S)
+        cast_wh = sum(table["cast-1"][3203 + i] << (16 * (3 - i)) for i in range(4))  # iem3255: int64 Wh
+        seen.append((k * TICK_S, *t1_t2(table["pac-1"]), sim.counters["pac-1"]["e_imp_kwh"], cast_wh))
+    before = [s for s in seen if s[0] < 3.0]
+    after = [s for s in seen if s[0] >= 3.0]
+    assert all(s[1] > 1e9 - 1 for s in before) and all(s[1] < 1 for s in after)  # T1 wraps at the start, exactly
+    assert {s[2] for s in seen} == {4_321.5}  # T2 holds what the other tariff counted
+    # the sum moves exactly as the counter does, minus the 1e9 kWh of the wrap
+    pairs = list(itertools.pairwise(seen))
+    assert [(b[1] + b[2]) - (a[1] + a[2]) for a, b in pairs] == pytest.approx(
+        [b[3] - a[3] - (1e9 if b[0] == 3.0 else 0.0) for a, b in pairs], abs=1e-6)
+    assert [s[0] for s in seen if s[4] == 0] == [0.0, 0.25, 0.5, 0.75]  # the glitch second reads 0
