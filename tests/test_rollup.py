@@ -73,6 +73,9 @@ def test_rollup_numbers_match_the_raw_counters(month_plant, influx_url):
     grid = counter_at(influx_url, "inc", end) - counter_at(influx_url, "inc", start)
     pv_gen = counter_at(influx_url, "pv", end, "e_exp_kwh") - counter_at(influx_url, "pv", start, "e_exp_kwh")
     assert first["grid_import_kwh"] == pytest.approx(grid, rel=1e-9)
+    # every meter's intervals add up to its counter difference (the incomer's from the raw readings here)
+    recon = {m["device"]: m for m in first["reconciliation"]["meters"]}
+    assert first["reconciliation"]["reconciled"] and recon["inc"]["counter_kwh"] == pytest.approx(grid, rel=1e-9)
     assert first["pv_generation_kwh"] == pytest.approx(pv_gen, rel=1e-9)
     assert first["scope2_kgco2e"]["location"] == pytest.approx(grid * 0.5271, rel=1e-9)  # central China 2023
     assert first["green_kwh"]["monthly"] == 300_000.0  # the October wind trade in the ledger
