@@ -56,6 +56,7 @@ class MeterReconciliation:
     rejected: int = 0  # counter readings rejected as implausible
     replaced: int = 0  # meter replacements / resets
     wraps: int = 0
+    has_counter: bool = False  # the device delivers an import counter (its readings may still be missing)
 
     @property
     def difference_kwh(self) -> float | None:
@@ -130,14 +131,15 @@ def reconcile(plant: PlantConfig, month: str, *, start_ns: int, end_ns: int, cou
         stored = float(intervals_kwh.get(device.id, 0.0))
         if frame is None or frame[_COUNTER.value].notna().sum() < 2:
             if device.id in intervals_kwh:
-                meters.append(MeterReconciliation(device.id, None, stored))
+                meters.append(MeterReconciliation(device.id, None, stored,
+                                                  has_counter=_COUNTER.value in plant.quantities_of(device)))
             continue
         frame = frame.dropna(subset=[_COUNTER.value])
         kwh, steps = counter_difference(frame["time"].to_numpy(dtype=np.int64),
                                         frame[_COUNTER.value].to_numpy(dtype=float), spec_of(device), start_ns,
                                         end_ns, judge)
         meters.append(MeterReconciliation(device.id, kwh, stored, _count_in(steps.rejected_ns, start_ns, end_ns),
-                                          _count_in(steps.replaced_ns, start_ns, end_ns), int(steps.wraps)))
+                                          _count_in(steps.replaced_ns, start_ns, end_ns), int(steps.wraps), True))
     return Reconciliation(plant.site.id, month, tuple(meters))
 
 
@@ -149,7 +151,8 @@ def reconciliation_table(result: Reconciliation) -> list[list[str]]:
     """Rows: device, counter kWh, intervals kWh, difference, status (for the CLI and the report)."""
     rows = []
     for m in result.meters:
-        status = {True: "reconciled", False: "DIFFERS", None: "no counter"}[m.reconciled]
+        status = {True: "reconciled", False: "DIFFERS",
+                  None: "no counter readings" if m.has_counter else "no counter"}[m.reconciled]
         rows.append([m.device, _fmt(m.counter_kwh), _fmt(m.intervals_kwh), _fmt(m.difference_kwh), status])
     return rows
 

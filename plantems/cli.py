@@ -274,6 +274,10 @@ def _verify_month(plant: PlantConfig, client: InfluxClient, month: str) -> None:
 
     result = read_reconciliation(client, plant, month, progress=lambda devices: tqdm(
         devices, desc=f"reconcile {month}", unit="meter", disable=len(devices) < 20, file=sys.stderr))
+    if not result.meters:
+        click.echo(f"{month}: no meter has counter readings or 15-minute energy in this month: nothing to "
+                   f"reconcile (wrong month, or its raw data has expired)", err=True)
+        sys.exit(1)
     rows = [RECONCILIATION_HEADER, *reconciliation_table(result)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(RECONCILIATION_HEADER))]
     for row in rows:

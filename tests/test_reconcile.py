@@ -84,6 +84,8 @@ def test_verify_a_month_against_influxdb(influx_url, db, tmp_path):
         result = CliRunner().invoke(main, ["rollup", "--config", str(config), "--month", "2026-02", "--verify"])
         return result.exit_code, result.output
 
+    empty = CliRunner().invoke(main, ["rollup", "--config", str(config), "--month", "2028-01", "--verify"])
+    assert empty.exit_code == 1 and "nothing to reconcile" in empty.output
     code, output = verify()
     assert code == 0, output
     assert "every meter reconciles" in output
