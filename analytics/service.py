@@ -38,7 +38,8 @@ from plantems.influx import InfluxClient, InfluxError, LineWriter
 from plantems.schema import Job
 from plantems.tariffs import Tariff
 
-__all__ = ["RecentEnergy", "backfill_energy", "recent_window", "restate_provisional", "run_rollup", "run_scheduler"]
+__all__ = ["DailyEnergy", "RecentEnergy", "backfill_energy", "recent_window", "restate_provisional", "run_rollup",
+           "run_scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,21 @@ class RecentEnergy:
                  datetime.fromtimestamp(end / _NS, self.plant.site.tz))
 
 
+class DailyEnergy:
+    """The nightly job: the previous local day, and every day whose run has not yet succeeded."""
+
+    def __init__(self, plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxClient, writer: LineWriter, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.plant, self.tariffs, self.client, self.writer, self.clock = plant, tariffs, client, writer, clock
+        self.pending: set[date] = set()
+
+    def run(self) -> None:
+        self.pending.add((datetime.fromtimestamp(self.clock(), self.plant.site.tz) - timedelta(days=1)).date())
+        for day in sorted(self.pending):
+            backfill_energy(self.plant, self.tariffs, self.client, self.writer, day, day, progress=False)
+            self.pending.discard(day)
+
+
 def local_day_bounds(plant: PlantConfig, day: date) -> tuple[int, int]:
     tz = plant.site.tz
     start = datetime(day.year, day.month, day.day, tzinfo=tz)
@@ -104,17 +120,12 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
     from plantems.calendar import previous_month
 
     energy = RecentEnergy(plant, tariffs, client, writer)
-
-    def daily_job() -> None:
-        pending_days.add((datetime.now(plant.site.tz) - timedelta(days=1)).date())
-        for day in sorted(pending_days):  # a day whose run failed is redone until it succeeds
-            backfill_energy(plant, tariffs, client, writer, day, day, progress=False)
-            pending_days.discard(day)
+    daily = DailyEnergy(plant, tariffs, client, writer)
 
     def rollup_job() -> None:
         now = datetime.now(plant.site.tz)
         pending_months.add(previous_month(now))
-        for month in sorted(pending_months):
+        for month in sorted(pending_months):  # a month whose rollup failed is redone until it succeeds
             paths = run_rollup(plant, month, config_dir=config_dir, client=client, writer=writer,
                                out_root=reports_dir, as_of=now.date(), progress=False)
             pending_months.discard(month)
@@ -122,14 +133,13 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
         restate_provisional(plant, config_dir=config_dir, client=client, writer=writer, reports_dir=reports_dir,
                             as_of=now.date())
 
-    pending_days: set[date] = set()
     pending_months: set[str] = set()
     scheduler = BlockingScheduler(timezone=plant.site.timezone)
     # "Running job"/"executed successfully" every few seconds would bury the log; failures still show
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     tz = plant.site.timezone
     retrying = {job: RetryingJob(job, run, plant=plant, writer=writer)
-                for job, run in ((Job.ENERGY_15M, energy.run), (Job.ENERGY_DAILY, daily_job),
+                for job, run in ((Job.ENERGY_15M, energy.run), (Job.ENERGY_DAILY, daily.run),
                                  (Job.MONTHLY_ROLLUP, rollup_job))}
     # a minute past each quarter hour: the interval just closed has its samples spooled by then
     schedule_retrying(scheduler, retrying[Job.ENERGY_15M], CronTrigger(minute="1,16,31,46", timezone=tz),

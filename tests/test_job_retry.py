@@ -19,9 +19,10 @@ from apscheduler.triggers.date import DateTrigger
 
 from analytics.energy_job import run_energy_15m
 from analytics.jobstatus import RetryingJob, backoff_s, schedule_retrying
-from analytics.service import RecentEnergy
+from analytics.service import DailyEnergy, RecentEnergy
 from plantems.config import load_plant
-from plantems.influx import V1Writer
+from plantems.influx import InfluxClient, V1Writer, replace_window
+from plantems.lineproto import Point
 from plantems.localservers import free_port
 from plantems.schema import Job
 from plantems.tariffs import load_tariffs
@@ -111,8 +112,6 @@ def test_backoff_doubles_up_to_its_cap():
 def test_failed_write_keeps_the_window_and_the_retry_completes_it(setup, influx_url, db):
     plant, tariffs = setup
     direct = V1Writer(plant.influxdb)
-    from plantems.influx import InfluxClient
-
     client = InfluxClient(plant.influxdb)
     direct.write(db, _raw_counter(100.0))
     run_energy_15m(plant, tariffs, client, direct, int(WINDOW_START_S * 1e9), int((WINDOW_START_S + 3600) * 1e9))
@@ -156,9 +155,6 @@ def test_failed_write_keeps_the_window_and_the_retry_completes_it(setup, influx_
 
 def test_replace_window_deletes_only_stale_points_of_its_site_and_scope(setup, influx_url, db):
     plant, _ = setup
-    from plantems.influx import InfluxClient, replace_window
-    from plantems.lineproto import Point
-
     derived = f"{db}_derived"
     t0, t1 = 1_700_000_000 * 10**9, 1_700_000_900 * 10**9
     V1Writer(plant.influxdb).write(derived, [
@@ -178,3 +174,24 @@ def test_replace_window_deletes_only_stale_points_of_its_site_and_scope(setup, i
     got = sorted((r["site"], r["granularity"], r["type"], r["device"], r["a"], r["b"]) for r in found)
     assert got == [("other", "day", "t1", "", 4.0, None), ("testsite", "day", "t1", "d1", 5.0, None),
                    ("testsite", "day", "t2", "", 6.0, None), ("testsite", "month", "t1", "", 3.0, None)]
+
+
+def test_a_day_whose_nightly_run_failed_is_redone_the_next_night(setup, influx_url, db):
+    plant, tariffs = setup
+    day1 = datetime(2026, 11, 3, tzinfo=plant.site.tz)  # two local days of 60 kW: 15 kWh per interval
+    t0 = int(day1.timestamp()) - 600
+    V1Writer(plant.influxdb).write(db, [f"electrical,site=testsite,area=a,device=m1,kind=pump e_imp_kwh={m},"
+                                        f"p_kw=60 {(t0 + 60 * m) * 10**9}" for m in range(2 * 1440 + 20)])
+    relay = Relay(influx_url)
+    with relay_server(relay) as relay_url:
+        writer = V1Writer(plant.influxdb.model_copy(update={"url": relay_url}))
+        now = {"s": day1.timestamp() + 86_400 + 1800}  # 00:30 after day 1
+        daily = DailyEnergy(plant, tariffs, InfluxClient(plant.influxdb), writer, clock=lambda: now["s"])
+        job = RetryingJob(Job.ENERGY_DAILY, daily.run, plant=plant, writer=writer)
+        relay.failing = True
+        assert job.attempt() == 30.0 and job.failures == 1  # retried in 30 s
+        relay.failing = False
+        now["s"] += 86_400  # it only succeeds the next night: day 1 is still done, with day 2
+        assert job.attempt() is None and not daily.pending
+    stored = _energy(influx_url, db)
+    assert len(stored) == 2 * 96 and list(stored.values()) == pytest.approx([15.0] * 2 * 96)
