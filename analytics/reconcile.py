@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from analytics.energy import CounterSpec, judge_counter
-from analytics.energy_job import _by_device, _edge_query, assemble_samples, counter_spec  # as the energy job reads
+from analytics.energy_job import counter_spec
+from analytics.energy_read import Rows, _by_device, _edge_query, assemble_samples  # as the energy job reads
 from plantems.config import Device, PlantConfig
 from plantems.influx import InfluxClient
 from plantems.schema import ELECTRICAL, ENERGY_15M, Field, Tag
@@ -209,8 +210,7 @@ def read_counters(client: InfluxClient, plant: PlantConfig, start_ns: int, end_n
         series = client.query(f'SELECT last("{_COUNTER.value}") AS "{_COUNTER.value}", count("{_COUNTER.value}") '
                               f'AS "n" FROM "{ELECTRICAL}" WHERE {_site(plant)} AND "{Tag.DEVICE.value}" = '
                               f"'{device}' AND {inside} GROUP BY time(60s) fill(none)", database=raw_db)
-        minutes = pd.concat([pd.DataFrame(s.values, columns=s.columns) for s in series], ignore_index=True) \
-            if series else None
+        minutes = Rows.of(series[0]) if series else None
         yield device, assemble_samples(before=before.get(device), first=first.get(device), minutes=minutes,
                                        last=last.get(device), after=after.get(device), holes=None)
 

@@ -32,9 +32,11 @@ def plant_file(folder: Path, influx_url: str, devices: int) -> Path:
     lines = ["site: {id: bench, timezone: Asia/Shanghai}",
              f"influxdb: {{url: '{influx_url}', api: v1, raw_database: raw, derived_database: derived}}",
              "devices:",
-             "  - {id: inc, area: sub, kind: incomer, meter: generic_float32, host: 127.0.0.1, port: 1502}"]
-    lines += [f"  - {{id: d{i}, area: a{i % 20}, kind: other, meter: generic_float32, host: 127.0.0.1, port: 1502, "
-              f"unit_id: {i % 200 + 1}{', shiftable: true' if i % 25 == 0 else ''}}}" for i in range(devices)]
+             "  - {id: inc, area: sub, kind: incomer, meter: generic_float32, host: 127.0.0.1, port: 1502, "
+             "max_kw: 50000}"]
+    lines += [f"  - {{id: d{i}, area: a{i % 20}, kind: other, meter: generic_float32, host: 127.0.0.1, "
+              f"port: 1502, unit_id: {i % 200 + 1}, max_kw: 200{', shiftable: true' if i % 25 == 0 else ''}}}"
+              for i in range(devices)]
     lines += ["demand:", "  groups: [{id: grid, meters: [inc], limit_kw: 50000}]"]  # one in 25 devices shiftable
     path = folder / "plant.yaml"
     path.write_text("\n".join(lines) + "\n")

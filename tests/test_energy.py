@@ -117,10 +117,10 @@ def test_one_summed_register_reset_adds_nothing():
 
 def test_jitter_of_a_float32_register_is_no_drop():
     values = np.array([1_000_000.0 + m for m in range(31)], dtype=float)
-    values[10] = values[9] - 0.5  # float32 resolution at 1e6 kWh is 0.0625: a re-read a few ulps lower
+    values[10] = values[9] - 0.1  # float32 resolution at 1e6 kWh is 0.0625: a re-read an ulp or two lower
     steps = judge_counter(minutes(*range(31)), values, CounterSpec((U32,), 120.0))
     assert len(steps.rejected_ns) == len(steps.replaced_ns) == 0 and steps.energy.sum() == pytest.approx(30.0)
-    values[10] = values[9] - 5.0  # beyond the tolerance (1e-6 of the reading): a glitch
+    values[10] = values[9] - 5.0  # beyond the tolerance (2.5e-7 of the reading, 2 ulps): a glitch
     steps = judge_counter(minutes(*range(31)), values, CounterSpec((U32,), 120.0))
     assert len(steps.rejected_ns) == 1 and steps.energy.sum() == pytest.approx(30.0)
 

@@ -100,3 +100,65 @@ def test_cli_backfill_and_scheduler(filled, influx_url, db, tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
+
+
+COVERAGE_BODY = """\
+devices:
+  - {id: fast, area: a, kind: feeder, meter: generic_float32, host: 127.0.0.1, poll_interval_s: 1, max_kw: 500}
+  - {id: slow, area: a, kind: feeder, meter: generic_float32, host: 127.0.0.1, port: 503, poll_interval_s: 15,
+     max_kw: 500}
+  - {id: brief, area: a, kind: feeder, meter: generic_float32, host: 127.0.0.1, port: 504, max_kw: 500}
+"""
+
+
+def test_coverage_from_the_real_sample_times(tmp_path: Path, influx_url: str, db: str):
+    """1-s polls with one missed poll and one 190-s hole, 15-s polls with 1 % missed, a 5-minute run."""
+    import numpy as np
+
+    from plantems.lineproto import Point, format_line
+    from plantems.schema import ELECTRICAL, Field, Tag
+
+    plant = load_plant(write_plant(tmp_path, influx_url=influx_url, db=db, body=COVERAGE_BODY))
+    t0 = 1_794_931_200  # 2026-11-18 00:00 local
+    fast = np.setdiff1d(np.arange(t0 - 60, t0 + 3660), np.concatenate([[t0 + 100], np.arange(t0 + 1231, t0 + 1420)]))
+    slow = np.delete(np.arange(t0 - 60, t0 + 3660, 15), np.arange(7, 250, 100))  # every 100th poll missed
+    brief = np.arange(t0 + 180, t0 + 481)
+    lines = [format_line(Point(ELECTRICAL, {Tag.SITE.value: "testsite", Tag.DEVICE.value: device},
+                               {Field.E_IMP_KWH.value: 5000.0 + (t - t0) / 36.0}, int(t) * 10**9))  # 100 kW
+             for device, times in (("fast", fast), ("slow", slow), ("brief", brief)) for t in times.tolist()]
+    V1Writer(plant.influxdb).write(db, lines)
+    tariffs = load_tariffs(REPO / "config" / "tariffs")
+    run_energy_15m(plant, tariffs, InfluxClient(plant.influxdb), V1Writer(plant.influxdb), t0 * 10**9,
+                   (t0 + 3600) * 10**9)
+    got = {(r["device"], (r["time"] // 10**9 - t0) // 900): r for r in rows(
+        influx_url, f"{db}_derived", "SELECT * FROM energy_15m GROUP BY device")}
+    # fast: a missed 1-s poll leaves a 2-s gap, within 60 s: covered; the hole 1230 s -> 1420 s is not
+    assert [got["fast", i]["coverage"] for i in range(4)] == pytest.approx([1.0, (900 - 190) / 900, 1.0, 1.0])
+    assert [got["slow", i]["coverage"] for i in range(4)] == pytest.approx([1.0] * 4)  # 30-s gaps: covered
+    assert [k for k in got if k[0] == "brief"] == [("brief", 0)]  # nothing moved or sampled after its run
+    assert got["brief", 0]["coverage"] == pytest.approx(300 / 900)
+    for device in ("fast", "slow"):
+        assert sum(got[device, i]["energy_kwh"] for i in range(4)) == pytest.approx(100.0)  # 100 kW for 1 h
+    assert got["fast", 1]["interp_kwh"] == pytest.approx(190 / 36.0)  # the hole's energy, interpolated
+
+
+def test_only_minutes_short_of_samples_are_read_for_holes():
+    import numpy as np
+
+    from analytics.energy_read import hole_ranges
+
+    t0, m = 1_794_931_200 * 10**9, 60 * 10**9
+    buckets = t0 + np.arange(60) * m
+    counts = np.full(60, 60.0)
+    counts[5] = 59  # one missed poll: no hole possible
+    assert hole_ranges(buckets, counts, start_ns=t0, end_ns=t0 + 60 * m, poll_interval_s=1) == []
+    counts[20], keep = 31, np.arange(60) != 21  # minute 21 missing, minute 20 half empty
+    got = hole_ranges(buckets[keep], counts[keep], start_ns=t0, end_ns=t0 + 60 * m, poll_interval_s=1)
+    assert got == [(t0 + 19 * m, t0 + 23 * m)]
+    got = hole_ranges(buckets[1:], counts[1:], start_ns=t0, end_ns=t0 + 60 * m, poll_interval_s=1)
+    assert got[0] == (t0, t0 + 2 * m)  # clamped to the window
+    # 60-s polls: a hole must exceed 180 s, so it empties two whole minutes; one sample a minute is fine
+    ones = np.ones(60)
+    assert hole_ranges(buckets, ones, start_ns=t0, end_ns=t0 + 60 * m, poll_interval_s=60) == []
+    assert hole_ranges(buckets[keep], ones[keep], start_ns=t0, end_ns=t0 + 60 * m,
+                       poll_interval_s=60) == [(t0 + 20 * m, t0 + 23 * m)]
