@@ -212,7 +212,7 @@ def read_counters(client: InfluxClient, plant: PlantConfig, start_ns: int, end_n
                               f"'{device}' AND {inside} GROUP BY time(60s) fill(none)", database=raw_db)
         minutes = Rows.of(series[0]) if series else None
         yield device, assemble_samples(before=before.get(device), first=first.get(device), minutes=minutes,
-                                       last=last.get(device), after=after.get(device), holes=None)
+                                       last=last.get(device), after=after.get(device))
 
 
 def read_interval_sums(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int) -> dict[str, float]:

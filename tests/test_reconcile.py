@@ -82,7 +82,8 @@ def test_verify_a_month_against_influxdb(influx_url, db, tmp_path):
 
     def verify() -> tuple[int, str]:
         result = CliRunner().invoke(main, ["rollup", "--config", str(config), "--month", "2026-02", "--verify"])
-        return result.exit_code, result.output
+        crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
+        return result.exit_code, result.output + (repr(result.exception) if crashed else "")
 
     empty = CliRunner().invoke(main, ["rollup", "--config", str(config), "--month", "2028-01", "--verify"])
     assert empty.exit_code == 1 and "nothing to reconcile" in empty.output
