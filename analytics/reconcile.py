@@ -1,7 +1,7 @@
 """The monthly reconciliation: every meter's energy_15m sum against its counter difference.
 
-Reads raw `electrical` counters (the month, plus the last reading before it and the first after
-it) and the stored `energy_15m` sums, all of one site; writes nothing. For every meter with an
+Reads raw `electrical` counters (the month, and the real readings around its start and end) and
+the stored `energy_15m` sums, all of one site; writes nothing. For every meter with an
 import counter, the energy its counter recorded across the month - from the last reading before
 the start to the first after the end, prorated at the edges (the counter is linear between two
 readings), with rollovers, replacements and rejected glitches applied as the energy job applies
@@ -13,14 +13,14 @@ it; one lost interval of an idle meter does not).
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
-from analytics.energy import CounterSpec, judge_counter
+from analytics.energy import judge_counter
 from analytics.energy_job import counter_spec
 from analytics.energy_read import Rows, _by_device, _edge_query, assemble_samples  # as the energy job reads
 from plantems.config import Device, PlantConfig
@@ -28,12 +28,12 @@ from plantems.influx import InfluxClient
 from plantems.schema import ELECTRICAL, ENERGY_15M, Field, Tag
 
 __all__ = [
-    "CounterSpec",
     "MeterReconciliation",
     "Reconciliation",
     "counter_difference",
     "first_page_lines",
-    "judge_counter",
+    "read_counters",
+    "read_interval_sums",
     "read_reconciliation",
     "reconcile",
     "reconciliation_html",
@@ -190,14 +190,14 @@ def _site(plant: PlantConfig) -> str:
 
 
 def read_counters(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int, *,
-                  devices: Iterable[str]) -> Iterable[tuple[str, pd.DataFrame]]:
+                  devices: Iterable[str]) -> Iterator[tuple[str, pd.DataFrame]]:
     """Per device: its counter readings for the month as the energy job reads a window (the real
     readings at both edges - the last few before the start and the first few after the end, as far
     as the raw retention - and the last reading of each minute in between); yields device by device."""
     raw_db = plant.influxdb.raw_database
     reach_ns = plant.influxdb.raw_retention_days * 86_400 * _NS
 
-    def edge(time_range: str, *, newest_first: bool) -> dict[str, pd.DataFrame]:
+    def edge(time_range: str, *, newest_first: bool) -> dict[str, Rows]:
         return _by_device(client.query(_edge_query(plant, time_range, newest_first=newest_first), database=raw_db))
 
     inside = f"time >= {start_ns} AND time < {end_ns}"

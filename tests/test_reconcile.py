@@ -10,13 +10,12 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from analytics.energy import CounterSpec, judge_counter
 from analytics.reconcile import (
-    CounterSpec,
     MeterReconciliation,
     Reconciliation,
     counter_difference,
     first_page_lines,
-    judge_counter,
     reconciliation_html,
 )
 from analytics.service import backfill_energy
