@@ -162,7 +162,9 @@ def judge_counter(times_ns: np.ndarray, values: np.ndarray, spec: CounterSpec) -
             kept[i], last = True, i
         else:
             verdict = _odd_sample(times_ns, values, last, i, spec)
-            if verdict is _Verdict.NEW_METER:
+            if verdict is _Verdict.NEW_METER and last == 0 and not kept[1:i].any():
+                kept[0], rejected[0], kept[i], last = False, True, True, i  # the very first sample was the odd one
+            elif verdict is _Verdict.NEW_METER:
                 kept[i] = new_meter[i] = True
                 last = i
             else:

@@ -93,37 +93,48 @@ def _report(device: Device, counter: Field, result: pd.DataFrame, edges: np.ndar
                 result.attrs.get("max_per_h"))
 
 
-def _device_fields(plant: PlantConfig, device: Device, frame: pd.DataFrame, edges: np.ndarray
-                   ) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
-    """Per-interval fields of one device, its coverage, and whether it was integrated from power."""
-    times = frame["time"].to_numpy(dtype=np.int64)
-    gap = _max_gap_s(device)
+def _counter_fields(plant: PlantConfig, device: Device, frame: pd.DataFrame, edges: np.ndarray
+                    ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Per-interval fields from the device's judged counters, and the coverage (None: no counter)."""
+    times, gap = frame["time"].to_numpy(dtype=np.int64), _max_gap_s(device)
+    span = frame.attrs.get(SPAN)
+    real = span is not None and span[0] is not None  # the reader found the import counter's real times
     fields: dict[str, np.ndarray] = {}
-    coverage = np.zeros(len(edges) - 1)
-    rejected, replaced = np.zeros(len(edges) - 1), np.zeros(len(edges) - 1)
+    coverage: np.ndarray | None = None
+    judged = np.zeros((2, len(edges) - 1))
     for counter, target in _COUNTERS.items():
         column = frame[counter.value].to_numpy(dtype=float) if counter.value in frame else np.array([])
         if np.count_nonzero(np.isfinite(column)) < 2:
             continue
         spec = counter_spec(plant, device, counter)
-        # the real holes and span where the reader found them (the samples are minute aggregates)
-        result = energy_from_counter(times, column, edges, spec=spec, max_gap_s=gap, holes_ns=frame.attrs.get(HOLES),
-                                     span_ns=frame.attrs.get(SPAN))
+        result = energy_from_counter(times, column, edges, spec=spec, max_gap_s=gap,
+                                     holes_ns=frame.attrs.get(HOLES) if real else None, span_ns=span if real else None)
         result.attrs["max_per_h"] = spec.max_per_h
         _report(device, counter, result, edges)
         fields[target.value] = result["energy"].to_numpy()
-        rejected, replaced = rejected + result["rejected"].to_numpy(), replaced + result["replaced"].to_numpy()
+        judged += result[["rejected", "replaced"]].to_numpy().T
         if counter is Field.E_IMP_KWH:
             fields[Field.INTERP_KWH.value] = result["interp"].to_numpy()
+        if counter is Field.E_IMP_KWH or coverage is None:  # the import counter's, else the first one's
             coverage = result["coverage"].to_numpy()
     if fields:
-        fields[Field.REJECTED_SAMPLES.value], fields[Field.REPLACEMENTS.value] = rejected, replaced
+        fields[Field.REJECTED_SAMPLES.value], fields[Field.REPLACEMENTS.value] = judged
+    return fields, coverage
+
+
+def _device_fields(plant: PlantConfig, device: Device, frame: pd.DataFrame, edges: np.ndarray
+                   ) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
+    """Per-interval fields of one device, its coverage, and whether it was integrated from power."""
+    fields, coverage = _counter_fields(plant, device, frame, edges)
     if Field.ENERGY_KWH.value not in fields and Field.P_KW.value in frame:
         power = frame[Field.P_KW.value].to_numpy(dtype=float)
-        result = energy_from_power(times, np.clip(power, 0.0, None), edges, max_gap_s=gap)
+        times = frame["time"].to_numpy(dtype=np.int64)
+        result = energy_from_power(times, np.clip(power, 0.0, None), edges, max_gap_s=_max_gap_s(device))
         fields[Field.ENERGY_KWH.value] = result["energy"].to_numpy()
         return fields, result["coverage"].to_numpy(), True
-    return fields, coverage, False
+    if fields and Field.ENERGY_KWH.value not in fields:  # an export-only meter: its export still counts
+        fields[Field.ENERGY_KWH.value] = np.zeros(len(edges) - 1)
+    return fields, coverage if coverage is not None else np.zeros(len(edges) - 1), False
 
 
 def compute_energy_15m(plant: PlantConfig, tariffs: Sequence[Tariff], samples: Mapping[str, pd.DataFrame],

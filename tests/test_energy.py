@@ -240,3 +240,28 @@ def test_the_demand_monitor_ignores_a_glitch():
     alerter = DemandAlerter(site="t", group="grid", limit_kw=8000.0, levels=[Level("warning", 0.9),
                                                                           Level("critical", 1.0)])
     assert alerter.update(DemandReading(int(edges[-1]), demand, projected, 5)) == []
+
+
+def test_a_meter_with_only_an_export_counter_is_written(tmp_path: Path):
+    from analytics.energy_job import compute_energy_15m
+    from plantems.config import load_plant
+    from plantems.schema import Field
+    from plantems.tariffs import load_tariffs
+    from tests.support import REPO
+
+    (tmp_path / "plant.yaml").write_text(PLANT)
+    plant = load_plant(tmp_path / "plant.yaml")
+    times = minutes(*range(31))
+    frame = pd.DataFrame({"time": times, Field.E_EXP_KWH.value: 50.0 + (times - T0) / MIN * 2.0})  # 120 kW out
+    points = compute_energy_15m(plant, load_tariffs(REPO / "config" / "tariffs"), {"pv": frame}, T0, T0 + 30 * MIN)
+    assert [p.fields[Field.ENERGY_EXP_KWH.value] for p in points] == pytest.approx([30.0, 30.0])
+    assert [p.fields[Field.ENERGY_KWH.value] for p in points] == [0.0, 0.0]
+    assert [p.fields[Field.COVERAGE.value] for p in points] == pytest.approx([1.0, 1.0])
+
+
+def test_a_glitch_as_the_very_first_sample_is_rejected_not_a_replacement():
+    values = 12_300_000.0 + np.arange(31.0)
+    values[0] = 0.0
+    frame = run(minutes(*range(31)), values, CounterSpec((U32,), 120.0))
+    assert frame["energy"].tolist() == pytest.approx([14.0, 15.0])  # from minute 1 on
+    assert frame["rejected"].tolist() == [1, 0] and frame["replaced"].tolist() == [0, 0]

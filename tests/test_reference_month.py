@@ -3,8 +3,9 @@ InfluxDB, computed day by day by the energy_15m job as the scheduler does, and c
 interval, day by day and for the month against the profiles' analytic energy.
 
 The month holds what an audit finds: a counter rollover, a meter replacement, a glitch sample,
-duplicates, late samples (written after their day was first computed), a gap across local midnight
-and the month end, an exporting PV with a daylight gap, and (Europe/Berlin) the 25-hour day.
+duplicates, late samples (written after their day was first computed), gaps across local midnight
+and the month end (90 minutes, and 66 hours with two whole days without a sample), an exporting
+PV with a daylight gap, and (Europe/Berlin) the 25-hour day.
 
 Expected values come from the profiles: E(t) is each profile's integral in closed form. Between
 two samples the job takes the counter as linear, so inside a data gap the expected cumulative is
@@ -147,7 +148,8 @@ def meters_for(tz: str) -> list[Meter]:
                 glitch_at_ns=local("2026-10-07 14:05", tz),
                 late=(local("2026-10-15 08:00", tz), local("2026-10-15 12:00", tz)))
     mill = Meter("mill", Profile(300.0, 150.0), Field.E_IMP_KWH, start_kwh=30_000_000.0,
-                 replaced_at_ns=local("2026-10-20 10:35", tz))
+                 replaced_at_ns=local("2026-10-20 10:35", tz),
+                 gaps=[(local("2026-10-29 12:00", tz), local("2026-11-01 06:00", tz))])  # 66 h across month end
     standard_s = {"Asia/Shanghai": 8 * 3600.0, "Europe/Berlin": 3600.0}[tz]
     pv = Meter("pv", Profile(0.0, 0.0, solar_kw=300.0, clock_offset_s=standard_s), Field.E_EXP_KWH, start_kwh=12_345.0,
                gaps=[(local("2026-10-10 09:00", tz), local("2026-10-10 13:00", tz))])  # a daylight gap
