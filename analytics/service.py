@@ -260,6 +260,7 @@ def _with_opportunities(plant: PlantConfig, rollup: Rollup, tariffs: Sequence[Ta
                                 air_bar=air_bar)
     for item in found["max_demand"]:  # the live monitor's sliding maximum, where it ran this month
         series = client.query(f'SELECT max("{Field.DEMAND_KW.value}") FROM "{DEMAND}" WHERE '
+                              f"\"{Tag.SITE.value}\" = '{plant.site.id}' AND "
                               f"\"{Tag.METER_GROUP.value}\" = '{item['group']}' AND time >= {start.value} "
                               f"AND time < {end.value}", database=plant.influxdb.derived_database)
         item["sliding_max_kw"] = float(series[0].values[0][1]) if series and series[0].values else None
