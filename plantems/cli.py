@@ -147,11 +147,12 @@ def influx_init(config_path: Path) -> None:
 def simulate(config_path: Path, backfill_days: float | None, extra_scenarios: tuple[str, ...]) -> None:
     """Serve the plant's meters as Modbus TCP servers on loopback (or back-fill history)."""
     from simulator.run import Simulator, backfill
-    from simulator.scenarios import scenarios_for
+    from simulator.scenarios import check_devices, scenarios_for
 
     plant = _load(config_path, "collector")  # the back-fill writes raw points, as the collector does
     try:
         scenarios = scenarios_for(plant.simulator.scenarios, extra_scenarios)
+        check_devices(scenarios, [d.id for d in plant.modbus_devices])
     except ValueError as exc:
         click.echo(f"{config_path}: simulator: {exc}", err=True)
         sys.exit(2)

@@ -23,7 +23,7 @@ from plantems.lineproto import Point, format_line
 from plantems.schema import Tag, measurement_of
 from simulator.mqtt_publisher import MqttPublisher
 from simulator.plant import COUNTERS, GRID_S, SimulatedPlant, integrate_step
-from simulator.scenarios import Scenario, glitching
+from simulator.scenarios import Scenario, check_devices, glitching
 from simulator.server import MeterRegisters, ModbusEndpoint, encode_reading
 
 __all__ = ["Simulator", "backfill", "multipliers_for"]
@@ -61,11 +61,7 @@ class Simulator:
         self.counters: dict[str, dict[str, float]] = {}
         self._last: tuple[float, dict[str, dict[str, float]]] | None = None
         self.scenarios = tuple(scenarios)
-        known = {d.id for d in plant.modbus_devices}
-        for scenario in self.scenarios:
-            if scenario.device is not None and scenario.device not in known:
-                raise ValueError(f"scenario {scenario.name}:{scenario.device}: no Modbus device {scenario.device!r} "
-                                 f"in the plant; known: {', '.join(sorted(known))}")
+        check_devices(self.scenarios, [d.id for d in plant.modbus_devices])
         # counter-wrap: per device and summed counter, the shift of its first register (set at the first update)
         self.wrap_shift: dict[str, dict[str, float]] = {}
 

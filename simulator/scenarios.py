@@ -28,7 +28,7 @@ import numpy as np
 
 from simulator.profiles import Array
 
-__all__ = ["DEVICE_KINDS", "KINDS", "Scenario", "glitching", "parse_scenario", "scenarios_for"]
+__all__ = ["DEVICE_KINDS", "KINDS", "Scenario", "check_devices", "glitching", "parse_scenario", "scenarios_for"]
 
 MILL_KINDS: Final = frozenset({"cold_mill", "finishing_mill", "foil_mill"})
 # name -> (default daily start "HH:MM", default duration min)
@@ -132,3 +132,11 @@ def glitching(scenarios: Sequence[Scenario], device: str, t_s: float) -> bool:
     meter-glitch on it is active (so a 1-s poll inside that second reads the glitch)."""
     return any(s.name == "meter-glitch" and s.device == device and bool(s.active(np.array([t_s]), 0.0)[0])
                and int(t_s) % _GLITCH_EVERY_S == 0 for s in scenarios)
+
+
+def check_devices(scenarios: Sequence[Scenario], modbus_devices: Sequence[str]) -> None:
+    """ValueError naming a device scenario whose device is not a Modbus device of the plant."""
+    for scenario in scenarios:
+        if scenario.device is not None and scenario.device not in modbus_devices:
+            raise ValueError(f"scenario {scenario.name}:{scenario.device}: no Modbus device {scenario.device!r} in "
+                             f"the plant; known: {', '.join(sorted(modbus_devices))}")

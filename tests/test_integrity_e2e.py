@@ -132,6 +132,8 @@ def test_device_scenarios_name_a_device_and_shape_the_registers(tmp_path, influx
     plant = load_plant(config)
     with pytest.raises(ValueError, match="no Modbus device 'nope'"):
         Simulator(plant, scenarios=[parse_scenario("meter-glitch:nope")])
+    refused = CliRunner().invoke(main, ["simulate", "--config", str(config), "--scenario", "meter-glitch:nope"])
+    assert refused.exit_code == 2 and "meter-glitch:nope: no Modbus device 'nope'" in refused.output
     now = 1_799_999_999.0  # 7 x 257,142,857 s: a glitch second
     sim = Simulator(plant, scenarios=[parse_scenario("counter-wrap:pac-1@+3", now_s=now),
                                       parse_scenario("meter-glitch:cast-1@+0/1", now_s=now)])
