@@ -205,17 +205,17 @@ def bands(ranges: Mapping[str, Sequence[tuple[int, int]]], *, max_bands: int = _
     merged until there are at most ``max_bands``.
     """
     spans = sorted((a, b, device) for device, rs in ranges.items() for a, b in rs)
-    merged: list[list] = []
+    merged: list[tuple[int, int, frozenset[str]]] = []
     for a, b, device in spans:
         if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-            merged[-1][2].add(device)
+            start, end, devices = merged[-1]
+            merged[-1] = (start, max(end, b), devices | {device})
         else:
-            merged.append([a, b, {device}])
+            merged.append((a, b, frozenset({device})))
     while len(merged) > max_bands:
         k = min(range(len(merged) - 1), key=lambda i: merged[i + 1][0] - merged[i][1])
         nxt = merged.pop(k + 1)
-        merged[k][1], merged[k][2] = nxt[1], merged[k][2] | nxt[2]
+        merged[k] = (merged[k][0], nxt[1], merged[k][2] | nxt[2])
     return [(a, b, sorted(devices)) for a, b, devices in merged]
 
 

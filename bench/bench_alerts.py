@@ -41,7 +41,7 @@ LIMIT_KW, BASE_KW, PEAK_KW = 500.0, 100.0, 1000.0
 
 def plant_yaml(tmp: Path, influx_port: int, modbus_port: int, hook_port: int, groups: int) -> str:
     devices = "\n".join(f"  - {{id: m{i}, area: a{i}, kind: feeder, meter: generic_float32, gateway: gw, "
-                        f"unit_id: {i}}}" for i in range(1, groups + 1))
+                        f"unit_id: {i}, max_kw: {4 * LIMIT_KW}}}" for i in range(1, groups + 1))
     group_lines = "\n".join(f"    - {{id: g{i}, meters: [m{i}], limit_kw: {LIMIT_KW}}}" for i in range(1, groups + 1))
     return f"""site: {{id: bench, timezone: Asia/Shanghai}}
 influxdb: {{url: "http://127.0.0.1:{influx_port}", api: v1, raw_database: bench, derived_database: bench_derived,

@@ -34,7 +34,7 @@ QUANTITIES = ["p_kw", "p_l1_kw", "p_l2_kw", "p_l3_kw", "q_kvar", "q_l1_kvar", "q
 
 def bench_model_yaml() -> str:
     regs = "\n".join(f"  - {{quantity: {q}, address: {2 * i}}}" for i, q in enumerate(QUANTITIES))
-    return f"vendor: bench\nmodel: 40 registers\ndatasheet: bench\nregisters:\n{regs}\n"
+    return f"vendor: bench\nmodel: 40 registers\ndatasheet: bench\nmax_kw: 5000\nregisters:\n{regs}\n"
 
 
 def free_port_range(count: int) -> int:

@@ -58,7 +58,8 @@ def publish(port: int, count: int, prefix: str) -> None:
 
 
 def plant_yaml(folder: Path, influx_url: str, mqtt_port: int) -> Path:
-    devices = "\n".join(f"  - {{id: d{i}, area: a, kind: compressor, mqtt: {{mapping: m}}}}" for i in range(DEVICES))
+    devices = "\n".join(f"  - {{id: d{i}, area: a, kind: compressor, mqtt: {{mapping: m}}, max_kw: 5000}}"
+                        for i in range(DEVICES))
     path = folder / "plant.yaml"
     path.write_text(f"""site: {{id: cs}}
 influxdb: {{url: '{influx_url}', api: v1, raw_database: bench}}

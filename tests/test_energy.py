@@ -222,7 +222,8 @@ def test_an_export_only_interval_in_a_gap_is_written(tmp_path: Path):
     assert all(p.fields[Field.ENERGY_KWH.value] == 0.0 for p in points)
 
 
-def test_the_demand_monitor_ignores_a_glitch():
+@pytest.mark.parametrize("glitch_s", [17 * 60, 20 * 60], ids=["3-min-ago", "the-newest-sample"])
+def test_the_demand_monitor_ignores_a_glitch(glitch_s):
     from analytics.alerts import DemandAlerter, DemandReading, Level
     from analytics.demand_job import evaluate_group, minute_energy_kwh
     from plantems.schema import Field
@@ -230,13 +231,14 @@ def test_the_demand_monitor_ignores_a_glitch():
     # an incomer at 6,000 kW (100 kWh/min) from 12.3 million kWh, 1-s samples; one reads 0, 3 minutes ago
     times = every(1, 0, 20 * 60)
     counter = 12_300_000.0 + (times - T0) / SEC * 6000.0 / 3600
-    counter[17 * 60] = 0.0
+    counter[glitch_s] = 0.0
     frame = pd.DataFrame({"time": times, Field.E_IMP_KWH.value: counter, Field.P_KW.value: 6000.0})
     edges = T0 + np.arange(5, 21) * MIN  # the last 15 complete minutes
     kwh, coverage = minute_energy_kwh(frame, edges, max_gap_s=10.0, spec=CounterSpec((U32,), 12_000.0))
-    assert kwh == pytest.approx(np.full(15, 100.0)) and coverage.tolist() == [1.0] * 15
+    # the newest sample, undecided, is left out for now: its last second is missing (1.7 of 1,500 kWh)
+    assert kwh == pytest.approx(np.full(15, 100.0), abs=1.7) and coverage.min() >= 59 / 60
     demand, projected, _ = evaluate_group(kwh, 6000.0, method="sliding", projection_min=5, minutes_into_block=0)
-    assert demand == pytest.approx(6000.0) and projected == pytest.approx(6000.0)
+    assert demand == pytest.approx(6000.0, rel=2e-3) and projected == pytest.approx(6000.0, rel=2e-3)
     alerter = DemandAlerter(site="t", group="grid", limit_kw=8000.0, levels=[Level("warning", 0.9),
                                                                           Level("critical", 1.0)])
     assert alerter.update(DemandReading(int(edges[-1]), demand, projected, 5)) == []

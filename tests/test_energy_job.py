@@ -162,3 +162,12 @@ def test_only_minutes_short_of_samples_are_read_for_holes():
     assert hole_ranges(buckets, ones, start_ns=t0, end_ns=t0 + 60 * m, poll_interval_s=60) == []
     assert hole_ranges(buckets[keep], ones[keep], start_ns=t0, end_ns=t0 + 60 * m,
                        poll_interval_s=60) == [(t0 + 20 * m, t0 + 23 * m)]
+
+
+def test_suspect_ranges_are_read_in_a_few_bands():
+    from analytics.energy_read import bands
+
+    ranges = {"a": [(0, 10), (50, 60)], "b": [(5, 20), (100, 110)], "c": [(200, 210)]}
+    assert bands(ranges) == [(0, 20, ["a", "b"]), (50, 60, ["a"]), (100, 110, ["b"]), (200, 210, ["c"])]
+    # fewer queries: the bands closest together merge (50-60 and 100-110 are 40 apart, 0-20 and 50-60 30)
+    assert bands(ranges, max_bands=2) == [(0, 110, ["a", "b"]), (200, 210, ["c"])]
