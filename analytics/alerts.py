@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from analytics.notify.base import Alert
+from plantems.analytics.notify.base import Alert
 
 __all__ = ["DemandAlerter", "DemandReading", "Level"]
 

@@ -19,12 +19,12 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from analytics.alerts import DemandAlerter, DemandReading, Level
-from analytics.demand import WINDOW_MIN, projected_demand_kw, sliding_demand_kw
-from analytics.energy import NO_ROLLOVER, CounterSpec, energy_from_counter, energy_from_power
-from analytics.energy_job import counter_spec
-from analytics.notify import Alert, Delivery, deliver
-from analytics.notify.roster import Roster
+from plantems.analytics.alerts import DemandAlerter, DemandReading, Level
+from plantems.analytics.demand import WINDOW_MIN, projected_demand_kw, sliding_demand_kw
+from plantems.analytics.energy import NO_ROLLOVER, CounterSpec, energy_from_counter, energy_from_power
+from plantems.analytics.energy_job import counter_spec
+from plantems.analytics.notify import Alert, Delivery, deliver
+from plantems.analytics.notify.roster import Roster
 from plantems.config import Device, PlantConfig
 from plantems.demandconfig import MeterGroup
 from plantems.influx import InfluxClient, InfluxError, LineWriter, tag_in

@@ -22,14 +22,14 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from analytics.energy import (
+from plantems.analytics.energy import (
     INTERVAL_S,
     CounterSpec,
     energy_from_counter,
     energy_from_power,
     interval_edges,
 )
-from analytics.energy_read import HOLES, SPAN, minute_samples, read_samples
+from plantems.analytics.energy_read import HOLES, SPAN, minute_samples, read_samples
 from plantems.config import Device, PlantConfig
 from plantems.influx import InfluxClient, LineWriter, replace_window
 from plantems.lineproto import Point

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analytics.energy import LOOKAHEAD
+from plantems.analytics.energy import LOOKAHEAD
 from plantems.config import PlantConfig
 from plantems.influx import InfluxClient, Series, tag_in
 from plantems.schema import ELECTRICAL, Field, Tag

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics.reactive import line_loss_reduction, monthly_pf, pf_adjustment_percent, size_capacitor_bank
+from plantems.analytics.reactive import line_loss_reduction, monthly_pf, pf_adjustment_percent, size_capacitor_bank
 from plantems.calendar import clock_minutes
 from plantems.config import Device, DeviceKind, PlantConfig
 from plantems.demandconfig import MeterGroup

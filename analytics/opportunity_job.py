@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from analytics.opportunities import (
+from plantems.analytics.opportunities import (
     compressed_air,
     device_totals,
     group_peak,
@@ -19,7 +19,7 @@ from analytics.opportunities import (
     max_demand,
     reactive_power,
 )
-from analytics.rollup import Rollup, device_table, month_bounds, read_counter_totals, read_energy
+from plantems.analytics.rollup import Rollup, device_table, month_bounds, read_counter_totals, read_energy
 from plantems.config import DeviceKind, PlantConfig
 from plantems.influx import InfluxClient, LineWriter, replace_window
 from plantems.lineproto import Point

@@ -20,9 +20,9 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from analytics.energy import judge_counter
-from analytics.energy_job import counter_spec
-from analytics.energy_read import Rows, _by_device, _edge_query, assemble_samples  # as the energy job reads
+from plantems.analytics.energy import judge_counter
+from plantems.analytics.energy_job import counter_spec
+from plantems.analytics.energy_read import Rows, _by_device, _edge_query, assemble_samples  # as the energy job reads
 from plantems.config import Device, PlantConfig
 from plantems.influx import InfluxClient
 from plantems.schema import ELECTRICAL, ENERGY_15M, Field, Tag
@@ -226,7 +226,7 @@ def read_reconciliation(client: InfluxClient, plant: PlantConfig, month: str, *,
                         progress: Callable[[Sequence[str]], Iterable[str]] = lambda d: d) -> Reconciliation:
     """The month's reconciliation from InfluxDB (site-scoped reads only). ``progress`` wraps the
     device list (e.g. a tqdm bar)."""
-    from analytics.rollup import month_bounds
+    from plantems.analytics.rollup import month_bounds
 
     start, end = month_bounds(month, plant.site.tz)
     devices = [d.id for d in plant.devices]

@@ -16,8 +16,8 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 from openpyxl import Workbook
 
-from analytics.reconcile import first_page_lines, reconciliation_html
-from analytics.rollup import Rollup
+from plantems.analytics.reconcile import first_page_lines, reconciliation_html
+from plantems.analytics.rollup import Rollup
 
 __all__ = ["write_report"]
 

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics.energy import CounterSpec, energy_from_counter
-from analytics.energy_job import counter_rollover, minute_samples
-from analytics.scope2 import UNMETERED, Scope2Result, compute_scope2
+from plantems.analytics.energy import CounterSpec, energy_from_counter
+from plantems.analytics.energy_job import counter_rollover, minute_samples
+from plantems.analytics.scope2 import UNMETERED, Scope2Result, compute_scope2
 from plantems.config import DeviceKind, PlantConfig
 from plantems.factors import Factor, select_factor
 from plantems.influx import InfluxClient, LineWriter, replace_window, tag_in

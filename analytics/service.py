@@ -26,13 +26,13 @@ from tqdm import tqdm
 if TYPE_CHECKING:
     import pandas as pd
 
-    from analytics.demand_job import DemandMonitor
-    from analytics.rollup import Rollup
+    from plantems.analytics.demand_job import DemandMonitor
+    from plantems.analytics.rollup import Rollup
 
-from analytics.energy import INTERVAL_S
-from analytics.energy_job import run_energy_15m
-from analytics.jobstatus import RetryingJob, schedule_retrying
-from analytics.opportunity_job import run_daily_load_shift
+from plantems.analytics.energy import INTERVAL_S
+from plantems.analytics.energy_job import run_energy_15m
+from plantems.analytics.jobstatus import RetryingJob, schedule_retrying
+from plantems.analytics.opportunity_job import run_daily_load_shift
 from plantems.config import PlantConfig
 from plantems.influx import InfluxClient, InfluxError, LineWriter
 from plantems.schema import Job
@@ -201,9 +201,9 @@ def _add_demand_job(scheduler: BlockingScheduler, monitor: DemandMonitor) -> Non
 def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: InfluxClient, writer: LineWriter,
                out_root: Path, as_of: date, progress: bool = True, restates: dict | None = None) -> list[Path]:
     """The month end to end: recompute its energy, compute, write `scope2` points and the report files."""
-    from analytics.reconcile import read_reconciliation
-    from analytics.report import write_report
-    from analytics.rollup import compute_rollup, month_bounds, read_month, write_scope2_points
+    from plantems.analytics.reconcile import read_reconciliation
+    from plantems.analytics.report import write_report
+    from plantems.analytics.rollup import compute_rollup, month_bounds, read_month, write_scope2_points
     from plantems.factors import load_factors
     from plantems.ledger import load_ledger
     from plantems.targets import load_targets
@@ -243,14 +243,14 @@ def _with_opportunities(plant: PlantConfig, rollup: Rollup, tariffs: Sequence[Ta
     """The month's load-shifting, maximum-demand and reactive-power opportunities, written as points."""
     from dataclasses import replace
 
-    from analytics.opportunity_job import (
+    from plantems.analytics.opportunity_job import (
         month_opportunities,
         opportunity_points,
         read_air,
         read_month_energy,
         write_opportunities,
     )
-    from analytics.rollup import month_bounds
+    from plantems.analytics.rollup import month_bounds
     from plantems.schema import DEMAND, Field, Tag
 
     start, end = month_bounds(rollup.month, plant.site.tz)

@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 from plantems.config import load_plant  # noqa: E402
 from plantems.influx import InfluxClient, init_databases, make_writer  # noqa: E402
 from plantems.localservers import free_port, start_influxd  # noqa: E402
-from simulator.server import MeterRegisters, ModbusEndpoint, encode_reading  # noqa: E402
+from plantems.simulator.server import MeterRegisters, ModbusEndpoint, encode_reading  # noqa: E402
 
 LIMIT_KW, BASE_KW, PEAK_KW = 500.0, 100.0, 1000.0
 
@@ -113,8 +113,8 @@ def evaluation_cost(plant, groups: int, rounds: int = 20) -> float:
     """Seconds of one evaluation round per billing group, in this process against the live data."""
     import logging
 
-    from analytics.demand_job import DemandMonitor
-    from analytics.notify.roster import Roster
+    from plantems.analytics.demand_job import DemandMonitor
+    from plantems.analytics.notify.roster import Roster
 
     logging.getLogger("analytics").setLevel(logging.ERROR)  # its alerts repeat the run's; not news
     silent = plant.model_copy(update={"alerts": None})

@@ -77,7 +77,7 @@ def write_energy_15m(writer, devices: list[str], start_s: int, end_s: int) -> in
 
 
 def bench_opportunities(plant, rollup, hourly, client, tariffs, month_start: datetime, month_end: datetime) -> None:
-    from analytics.opportunity_job import month_opportunities, read_month_energy
+    from plantems.analytics.opportunity_job import month_opportunities, read_month_energy
 
     t0 = time.monotonic()
     intervals, totals, at_peak = read_month_energy(client, plant, int(month_start.timestamp()) * NS,
@@ -93,9 +93,9 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=500)
     parser.add_argument("--backfill-devices", type=int, default=100)
     args = parser.parse_args()
-    from analytics.energy_job import run_energy_15m
-    from analytics.rollup import compute_rollup, read_month
-    from analytics.service import backfill_energy, recent_window
+    from plantems.analytics.energy_job import run_energy_15m
+    from plantems.analytics.rollup import compute_rollup, read_month
+    from plantems.analytics.service import backfill_energy, recent_window
     from plantems.config import load_plant
     from plantems.factors import load_factors
     from plantems.influx import InfluxClient, V1Writer, init_databases

@@ -65,7 +65,7 @@ def cpu_s() -> float:
 def serve(port_base: int, gateways: int, units: int) -> None:
     """Server process: ``gateways`` ports, each with ``units`` meters."""
     from plantems.meters import load_meter_model
-    from simulator.server import MeterRegisters, ModbusEndpoint, encode_reading
+    from plantems.simulator.server import MeterRegisters, ModbusEndpoint, encode_reading
 
     folder = Path(tempfile.mkdtemp())
     (folder / "bench_meter.yaml").write_text(bench_model_yaml())
@@ -101,7 +101,7 @@ def plant_yaml(folder: Path, *, influx_url: str, port_base: int, gateways: int, 
 
 
 async def run_collector(config: Path, seconds: float) -> dict[str, float]:
-    from collector.service import Collector
+    from plantems.collector.service import Collector
     from plantems.config import load_plant
     from plantems.influx import init_databases
 
@@ -138,7 +138,7 @@ async def run_bare(port_base: int, gateways: int, units: int, seconds: float, *,
     """
     from pymodbus.client import AsyncModbusTcpClient
 
-    from collector.modbus.poller import connection_phase
+    from plantems.collector.modbus.poller import connection_phase
 
     clients = [AsyncModbusTcpClient("127.0.0.1", port=port_base + g, timeout=1, retries=0) for g in range(gateways)]
     for client in clients:

@@ -85,7 +85,7 @@ devices:
 
 
 async def run_collector(config: Path, port: int, count: int) -> dict[str, float]:
-    from collector.service import Collector
+    from plantems.collector.service import Collector
     from plantems.config import load_plant
     from plantems.influx import init_databases
 

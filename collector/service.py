@@ -16,13 +16,13 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from collector.modbus.client import ModbusBus
-from collector.modbus.decode import compile_plan
-from collector.modbus.poller import DeviceRuntime, Stopper, poll_bus
-from collector.mqtt.client import MqttSource
-from collector.points import ReadingFormatter, status_line
-from collector.spool import Spool
-from collector.writer import SpoolWriter
+from plantems.collector.modbus.client import ModbusBus
+from plantems.collector.modbus.decode import compile_plan
+from plantems.collector.modbus.poller import DeviceRuntime, Stopper, poll_bus
+from plantems.collector.mqtt.client import MqttSource
+from plantems.collector.points import ReadingFormatter, status_line
+from plantems.collector.spool import Spool
+from plantems.collector.writer import SpoolWriter
 from plantems.config import Device, PlantConfig
 from plantems.influx import LineWriter, detect_api, make_writer
 from plantems.schema import COLLECTOR_STATUS, MQTT_SOURCE, SPOOL_SOURCE, Field, Tag

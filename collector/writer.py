@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from collector.spool import Batch, Spool
+from plantems.collector.spool import Batch, Spool
 from plantems.influx import InfluxBadRequest, InfluxUnavailable, LineWriter
 
 __all__ = ["SpoolWriter", "WriterCounters"]

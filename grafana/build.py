@@ -11,10 +11,10 @@ from pathlib import Path
 
 import yaml
 
-from grafana.dashboards import build_dashboards, dashboard_json
-from grafana.provision import DASHBOARD_PROVIDER, provisioning_yaml
 from plantems.config import InfluxApi, PlantConfig
 from plantems.factors import Factor
+from plantems.grafana.dashboards import build_dashboards, dashboard_json
+from plantems.grafana.provision import DASHBOARD_PROVIDER, provisioning_yaml
 from plantems.tariffs import Tariff
 
 __all__ = ["drift", "render", "write"]

@@ -17,10 +17,10 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard, QueryVariable, 
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, VariableRefresh, VariableSort
 
-from grafana.model import DERIVED, RAW, Grid, InfluxQL, panel
 from plantems.config import DeviceKind, PlantConfig
 from plantems.demandconfig import MeterGroup
 from plantems.factors import Factor, select_factor
+from plantems.grafana.model import DERIVED, RAW, Grid, InfluxQL, panel
 from plantems.schema import (
     AIR,
     ALERT,

@@ -11,8 +11,8 @@ from typing import Any
 
 import yaml
 
-from grafana.model import DERIVED, RAW
 from plantems.config import InfluxApi, PlantConfig
+from plantems.grafana.model import DERIVED, RAW
 
 __all__ = ["DASHBOARD_PROVIDER", "datasource_payloads", "provisioning_yaml"]
 

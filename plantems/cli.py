@@ -53,8 +53,8 @@ def main(log_level: str) -> None:
 @click.argument("config_path", type=click.Path(path_type=Path))
 def check_config(config_path: Path) -> None:
     """Validate CONFIG_PATH and print each device's planned Modbus reads."""
-    from collector.modbus.client import READ_FUNCTION_CODES
-    from collector.modbus.decode import compile_plan
+    from plantems.collector.modbus.client import READ_FUNCTION_CODES
+    from plantems.collector.modbus.decode import compile_plan
 
     plant = _load(config_path)
     click.echo(f"{config_path}: OK: site {plant.site.id} ({plant.site.timezone}), {len(plant.devices)} devices, "
@@ -80,7 +80,7 @@ def check_config(config_path: Path) -> None:
 @click.option("--shard", default="0/1", show_default=True, help="Run only shard i of n (devices split by connection).")
 def collect(config_path: Path, shard: str) -> None:
     """Poll the plant's meters into InfluxDB through the durable spool (until Ctrl-C)."""
-    from collector.service import Shard, run_collector
+    from plantems.collector.service import Shard, run_collector
 
     plant = _load(config_path, "collector")
     try:
@@ -146,8 +146,8 @@ def influx_init(config_path: Path) -> None:
               help="Add a scenario to the plant file's simulator.scenarios, e.g. mills-peak@+30 (in 30 s).")
 def simulate(config_path: Path, backfill_days: float | None, extra_scenarios: tuple[str, ...]) -> None:
     """Serve the plant's meters as Modbus TCP servers on loopback (or back-fill history)."""
-    from simulator.run import Simulator, backfill
-    from simulator.scenarios import check_devices, scenarios_for
+    from plantems.simulator.run import Simulator, backfill
+    from plantems.simulator.scenarios import check_devices, scenarios_for
 
     plant = _load(config_path, "collector")  # the back-fill writes raw points, as the collector does
     try:
@@ -187,7 +187,7 @@ def simulate(config_path: Path, backfill_days: float | None, extra_scenarios: tu
               help="Recompute every local day FROM..TO (inclusive), with progress, then exit.")
 def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetime, datetime] | None) -> None:
     """Run the analytics jobs on their schedules (until Ctrl-C), or back-fill a date range."""
-    from analytics.service import backfill_energy, run_scheduler
+    from plantems.analytics.service import backfill_energy, run_scheduler
     from plantems.tariffs import load_tariffs
 
     plant = _load(config_path, "analytics")
@@ -210,8 +210,8 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
         return
     monitor = None
     if plant.demand is not None:
-        from analytics.demand_job import DemandMonitor
-        from analytics.notify.roster import Roster
+        from plantems.analytics.demand_job import DemandMonitor
+        from plantems.analytics.notify.roster import Roster
 
         try:
             monitor = DemandMonitor(plant, client, writer, Roster(plant))
@@ -231,7 +231,7 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
               "difference over MONTH; exit status 1 if any meter differs.")
 def rollup(config_path: Path, month: str | None, restate: bool, reports_dir: Path, verify: bool) -> None:
     """Monthly rollup for MONTH: recompute its energy, write scope2 points and reports/MONTH/."""
-    from analytics.service import restate_provisional, run_rollup
+    from plantems.analytics.service import restate_provisional, run_rollup
 
     plant = _load(config_path, "analytics")
     if (month is None) == (not restate):
@@ -271,7 +271,7 @@ def _verify_month(plant: PlantConfig, client: InfluxClient, month: str) -> None:
     """Print the month's reconciliation table; exit 1 if any meter differs."""
     from tqdm import tqdm
 
-    from analytics.reconcile import RECONCILIATION_HEADER, read_reconciliation, reconciliation_table
+    from plantems.analytics.reconcile import RECONCILIATION_HEADER, read_reconciliation, reconciliation_table
 
     result = read_reconciliation(client, plant, month, progress=lambda devices: tqdm(
         devices, desc=f"reconcile {month}", unit="meter", disable=len(devices) < 20, file=sys.stderr))
@@ -336,7 +336,7 @@ def _reference(config_path: Path) -> tuple[list, list]:
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if a committed file differs from the generated one.")
 def grafana_build(config_path: Path, out_dir: Path, check: bool) -> None:
     """Generate the dashboards and provisioning files into OUT (grafana/dashboards, grafana/provisioning)."""
-    from grafana.build import drift, render, write
+    from plantems.grafana.build import drift, render, write
 
     plant = _load(config_path)
     files = render(plant, *_reference(config_path))
@@ -365,9 +365,9 @@ def grafana_publish(config_path: Path, url: str, influx_url: str | None, influx_
     """
     import os
 
-    from grafana.dashboards import build_dashboards
-    from grafana.provision import datasource_payloads
-    from grafana.publish import PublishError, publish
+    from plantems.grafana.dashboards import build_dashboards
+    from plantems.grafana.provision import datasource_payloads
+    from plantems.grafana.publish import PublishError, publish
 
     plant = _load(config_path)
     token = os.environ.get("PLANTEMS_GRAFANA_TOKEN")

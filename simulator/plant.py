@@ -17,8 +17,8 @@ import numpy as np
 
 from plantems.config import DeviceKind, PlantConfig
 from plantems.schema import Field
-from simulator.profiles import DEFAULT_RATED_KW, Array, Profile, evaluate, reactive_kvar
-from simulator.scenarios import Scenario, apply_leaf, incomer_capacitor_kvar
+from plantems.simulator.profiles import DEFAULT_RATED_KW, Array, Profile, evaluate, reactive_kvar
+from plantems.simulator.scenarios import Scenario, apply_leaf, incomer_capacitor_kvar
 
 __all__ = ["GRID_S", "ORIGIN_S", "SimulatedPlant"]
 

@@ -21,10 +21,10 @@ from plantems.config import PlantConfig
 from plantems.influx import LineWriter
 from plantems.lineproto import Point, format_line
 from plantems.schema import Tag, measurement_of
-from simulator.mqtt_publisher import MqttPublisher
-from simulator.plant import COUNTERS, GRID_S, SimulatedPlant, integrate_step
-from simulator.scenarios import Scenario, check_devices, glitching
-from simulator.server import MeterRegisters, ModbusEndpoint, encode_reading
+from plantems.simulator.mqtt_publisher import MqttPublisher
+from plantems.simulator.plant import COUNTERS, GRID_S, SimulatedPlant, integrate_step
+from plantems.simulator.scenarios import Scenario, check_devices, glitching
+from plantems.simulator.server import MeterRegisters, ModbusEndpoint, encode_reading
 
 __all__ = ["Simulator", "backfill", "multipliers_for"]
 

@@ -26,7 +26,7 @@ from typing import Final
 
 import numpy as np
 
-from simulator.profiles import Array
+from plantems.simulator.profiles import Array
 
 __all__ = ["DEVICE_KINDS", "KINDS", "Scenario", "check_devices", "glitching", "parse_scenario", "scenarios_for"]
 
@@ -100,7 +100,7 @@ def scenarios_for(configured: Sequence[str], extra: Sequence[str] = (), *, now_s
 def apply_leaf(scenarios: Sequence[Scenario], kind: str, rated_kw: float, t_s: Array, utc_offset_s: float,
                p_kw: Array, pf: Array) -> tuple[Array, Array]:
     """A metered load's p and pf with the scenarios active at ``t_s`` laid over."""
-    from simulator.profiles import motor_pf
+    from plantems.simulator.profiles import motor_pf
 
     for scenario in scenarios:
         if scenario.name == "mills-peak" and kind in MILL_KINDS:

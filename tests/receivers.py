@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from analytics.notify.http import dingtalk_signature
+from plantems.analytics.notify.http import dingtalk_signature
 from plantems.localservers import free_port
 
 SECRET = "SEC-test-secret"

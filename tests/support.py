@@ -17,7 +17,7 @@ import requests
 
 from plantems.meters import MeterModel, RegisterType
 from plantems.registers import encode_value
-from simulator.server import MeterRegisters, ModbusEndpoint
+from plantems.simulator.server import MeterRegisters, ModbusEndpoint
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent

@@ -1,6 +1,6 @@
 """Demand alert rules: one per level per window, hysteresis, escalation, all-clear, useful text."""
 
-from analytics.alerts import DemandAlerter, DemandReading, Level
+from plantems.analytics.alerts import DemandAlerter, DemandReading, Level
 
 T0 = 1_795_000_500 * 10**9  # the start of a 15-minute block (1_795_000_500 = 1_994_445 x 900)
 S = 10**9

@@ -218,7 +218,7 @@ def serial_pair(tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 
 def test_rtu_over_serial_line(influx_url, db, tmp_path, meters, loop_thread, collector_factory, serial_pair):
-    from simulator.server import ModbusEndpoint
+    from plantems.simulator.server import ModbusEndpoint
 
     meter_side, collector_side = serial_pair
     units = {3: SequenceMeter(meters["generic_float32"]), 4: SequenceMeter(meters["generic_float32"])}

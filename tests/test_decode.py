@@ -3,7 +3,7 @@
 import math
 import struct
 
-from collector.modbus.decode import compile_plan
+from plantems.collector.modbus.decode import compile_plan
 
 
 def words(*floats):

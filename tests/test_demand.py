@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.demand import fixed_demand_kw, projected_demand_kw, sliding_demand_kw
-from analytics.energy import energy_from_counter
+from plantems.analytics.demand import fixed_demand_kw, projected_demand_kw, sliding_demand_kw
+from plantems.analytics.energy import energy_from_counter
 
 MW_MIN = 1000.0 / 60  # kWh per minute at 1 MW
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.energy import (
+from plantems.analytics.energy import (
     CounterSpec,
     coverage_from_holes,
     energy_from_counter,
@@ -200,7 +200,7 @@ devices:
 
 
 def test_an_export_only_interval_in_a_gap_is_written(tmp_path: Path):
-    from analytics.energy_job import compute_energy_15m
+    from plantems.analytics.energy_job import compute_energy_15m
     from plantems.config import load_plant
     from plantems.schema import Field
 
@@ -224,8 +224,8 @@ def test_an_export_only_interval_in_a_gap_is_written(tmp_path: Path):
 
 @pytest.mark.parametrize("glitch_s", [17 * 60, 20 * 60], ids=["3-min-ago", "the-newest-sample"])
 def test_the_demand_monitor_ignores_a_glitch(glitch_s):
-    from analytics.alerts import DemandAlerter, DemandReading, Level
-    from analytics.demand_job import evaluate_group, minute_energy_kwh
+    from plantems.analytics.alerts import DemandAlerter, DemandReading, Level
+    from plantems.analytics.demand_job import evaluate_group, minute_energy_kwh
     from plantems.schema import Field
 
     # an incomer at 6,000 kW (100 kWh/min) from 12.3 million kWh, 1-s samples; one reads 0, 3 minutes ago
@@ -245,7 +245,7 @@ def test_the_demand_monitor_ignores_a_glitch(glitch_s):
 
 
 def test_a_meter_with_only_an_export_counter_is_written(tmp_path: Path):
-    from analytics.energy_job import compute_energy_15m
+    from plantems.analytics.energy_job import compute_energy_15m
     from plantems.config import load_plant
     from plantems.schema import Field
     from plantems.tariffs import load_tariffs

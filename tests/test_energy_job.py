@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from analytics.energy_job import run_energy_15m
+from plantems.analytics.energy_job import run_energy_15m
 from plantems.config import load_plant
 from plantems.influx import InfluxClient, V1Writer
 from plantems.localservers import free_port
+from plantems.simulator.run import backfill
 from plantems.tariffs import load_tariffs, tariff_for
-from simulator.run import backfill
 from tests.support import REPO, rows, write_plant
 from tests.test_simulator import BODY
 
@@ -57,7 +57,7 @@ def test_energy_matches_counter_differences_and_is_idempotent(filled, influx_url
 
 
 def test_recent_window_is_whole_quarter_hours():
-    from analytics.service import recent_window
+    from plantems.analytics.service import recent_window
 
     now_s = 1_795_000_450.0
     start, end = recent_window(now_s)
@@ -145,7 +145,7 @@ def test_coverage_from_the_real_sample_times(tmp_path: Path, influx_url: str, db
 def test_only_minutes_short_of_samples_are_read_for_holes():
     import numpy as np
 
-    from analytics.energy_read import hole_ranges
+    from plantems.analytics.energy_read import hole_ranges
 
     t0, m = 1_794_931_200 * 10**9, 60 * 10**9
     buckets = t0 + np.arange(60) * m
@@ -165,7 +165,7 @@ def test_only_minutes_short_of_samples_are_read_for_holes():
 
 
 def test_suspect_ranges_are_read_in_a_few_bands():
-    from analytics.energy_read import bands
+    from plantems.analytics.energy_read import bands
 
     ranges = {"a": [(0, 10), (50, 60)], "b": [(5, 20), (100, 110)], "c": [(200, 210)]}
     assert bands(ranges) == [(0, 20, ["a", "b"]), (50, 60, ["a"]), (100, 110, ["b"]), (200, 210, ["c"])]

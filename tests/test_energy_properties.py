@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.energy import LOOKAHEAD, CounterSpec, energy_from_counter, interval_edges
+from plantems.analytics.energy import LOOKAHEAD, CounterSpec, energy_from_counter, interval_edges
 
 SH = ZoneInfo("Asia/Shanghai")
 T0 = 1_794_931_200 * 10**9  # 2026-11-18T00:00:00+08:00

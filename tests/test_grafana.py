@@ -15,11 +15,11 @@ from click.testing import CliRunner
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from grafana.build import drift, render
-from grafana.dashboards import DASHBOARDS
 from plantems.cli import main
 from plantems.config import load_plant
 from plantems.factors import load_factors
+from plantems.grafana.build import drift, render
+from plantems.grafana.dashboards import DASHBOARDS
 from plantems.tariffs import load_tariffs
 from tests.support import REPO, copy_reference_data, influx_query
 
@@ -113,16 +113,16 @@ def _last_noon(tz: Any) -> datetime:
 def loaded(tmp_path_factory, influx_url):
     """The demo plant's history (3 days to the last local noon), its energy, daily and monthly
     analytics, production, live-style demand evaluations and collector status."""
-    from analytics.demand_job import DemandMonitor
-    from analytics.notify.roster import Roster
-    from analytics.service import backfill_energy, run_rollup
-    from collector.points import status_line
+    from plantems.analytics.demand_job import DemandMonitor
+    from plantems.analytics.notify.roster import Roster
+    from plantems.analytics.service import backfill_energy, run_rollup
+    from plantems.collector.points import status_line
     from plantems.demo import write_demo_production
     from plantems.influx import InfluxClient, V1Writer, init_databases
     from plantems.production import read_production_csv
     from plantems.schema import COLLECTOR_STATUS, MQTT_SOURCE, SPOOL_SOURCE
-    from simulator.run import backfill
-    from simulator.scenarios import scenarios_for
+    from plantems.simulator.run import backfill
+    from plantems.simulator.scenarios import scenarios_for
 
     tmp = tmp_path_factory.mktemp("grafana")
     text = DEMO.read_text().replace("http://127.0.0.1:18086", influx_url).replace(

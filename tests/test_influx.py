@@ -5,8 +5,8 @@ import time
 import pytest
 import requests
 
-from collector.spool import Spool
-from collector.writer import SpoolWriter
+from plantems.collector.spool import Spool
+from plantems.collector.writer import SpoolWriter
 from plantems.config import InfluxApi, InfluxConfig
 from plantems.influx import InfluxClient, V1Writer, V2Writer, detect_api, init_databases
 from tests.support import rows, wait_for

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from plantems.cli import main
 from plantems.config import load_plant
 from plantems.localservers import free_port
-from simulator.plant import SimulatedPlant
+from plantems.simulator.plant import SimulatedPlant
 from tests.support import REPO, CollectorProcess, copy_reference_data, rows, wait_for, write_plant
 
 TICK_S = 0.25
@@ -122,8 +122,8 @@ def test_glitching_and_wrapping_meters_give_exact_energy_and_no_alert(influx_url
 
 def test_device_scenarios_name_a_device_and_shape_the_registers(tmp_path, influx_url, db):
     from plantems.meters import RegisterType
-    from simulator.run import Simulator
-    from simulator.scenarios import parse_scenario
+    from plantems.simulator.run import Simulator
+    from plantems.simulator.scenarios import parse_scenario
 
     for bad, rule in (("meter-glitch@+5", "name the device"), ("mills-peak:pac-1", "applies to no single device")):
         with pytest.raises(ValueError, match=rule):

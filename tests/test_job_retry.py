@@ -17,9 +17,9 @@ import requests
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from analytics.energy_job import run_energy_15m
-from analytics.jobstatus import RetryingJob, backoff_s, schedule_retrying
-from analytics.service import DailyEnergy, RecentEnergy
+from plantems.analytics.energy_job import run_energy_15m
+from plantems.analytics.jobstatus import RetryingJob, backoff_s, schedule_retrying
+from plantems.analytics.service import DailyEnergy, RecentEnergy
 from plantems.config import load_plant
 from plantems.influx import InfluxClient, V1Writer, replace_window
 from plantems.lineproto import Point

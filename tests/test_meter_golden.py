@@ -10,12 +10,12 @@ import struct
 
 import pytest
 
-from collector.modbus.client import ModbusBus
-from collector.modbus.decode import compile_plan, decode_multipliers
+from plantems.collector.modbus.client import ModbusBus
+from plantems.collector.modbus.decode import compile_plan, decode_multipliers
 from plantems.config import Gateway
 from plantems.localservers import free_port
 from plantems.meters import RegisterType
-from simulator.server import MeterRegisters, ModbusEndpoint
+from plantems.simulator.server import MeterRegisters, ModbusEndpoint
 
 HR, IR = RegisterType.HOLDING, RegisterType.INPUT
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.mqtt.decode import MqttDecoder, PayloadError, UnknownDevice
+from plantems.collector.mqtt.decode import MqttDecoder, PayloadError, UnknownDevice
 from plantems.config import load_plant
 from tests.mqtt.plant_body import MQTT_BODY
 
@@ -109,7 +109,7 @@ def test_random_payloads_never_crash_and_never_yield_invalid_points(decoder, top
 
 
 def test_simulated_plc_payloads_decode_to_what_was_published():
-    from simulator.mqtt_publisher import payloads_for
+    from plantems.simulator.mqtt_publisher import payloads_for
 
     root = Path(__file__).resolve().parent.parent
     plant = load_plant(root / "config" / "plant.demo.yaml")

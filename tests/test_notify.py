@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import time
 
-from analytics.notify import Alert, deliver
-from analytics.notify.email import Email
-from analytics.notify.http import DingTalk, Webhook, WeCom, dingtalk_signature
-from analytics.notify.mqtt import MqttTopic
+from plantems.analytics.notify import Alert, deliver
+from plantems.analytics.notify.email import Email
+from plantems.analytics.notify.http import DingTalk, Webhook, WeCom, dingtalk_signature
+from plantems.analytics.notify.mqtt import MqttTopic
 from plantems.localservers import free_port, start_mosquitto
 from tests.receivers import SECRET
 from tests.support import wait_for

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analytics.opportunities import (
+from plantems.analytics.opportunities import (
     allowed_periods,
     device_totals,
     group_peak,

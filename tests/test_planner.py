@@ -1,6 +1,6 @@
 import pytest
 
-from collector.modbus.planner import Span, plan_reads
+from plantems.collector.modbus.planner import Span, plan_reads
 from plantems.meters import Hole, RegisterType
 
 H, INP = RegisterType.HOLDING, RegisterType.INPUT
@@ -38,6 +38,6 @@ def test_register_types_never_merge():
     (59.0, 15.0, 0.5, 67.5), (67.5, 15.0, 0.5, 82.5),
 ], ids=["next-second", "strictly-after", "phase-ahead", "phase-passed", "long-interval", "on-the-slot"])
 def test_poll_slots(now, interval, phase, expected):
-    from collector.modbus.poller import next_slot_s
+    from plantems.collector.modbus.poller import next_slot_s
 
     assert next_slot_s(now, interval, phase) == pytest.approx(expected)

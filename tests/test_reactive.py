@@ -2,7 +2,7 @@
 
 import pytest
 
-from analytics.reactive import (
+from plantems.analytics.reactive import (
     capacitor_kvar,
     line_loss_reduction,
     monthly_pf,

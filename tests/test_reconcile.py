@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from analytics.energy import CounterSpec, judge_counter
-from analytics.reconcile import (
+from plantems.analytics.energy import CounterSpec, judge_counter
+from plantems.analytics.reconcile import (
     MeterReconciliation,
     Reconciliation,
     counter_difference,
     first_page_lines,
     reconciliation_html,
 )
-from analytics.service import backfill_energy
+from plantems.analytics.service import backfill_energy
 from plantems.cli import main
 from plantems.config import load_plant
 from plantems.influx import InfluxClient, V1Writer

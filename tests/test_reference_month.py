@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.energy_job import run_energy_15m
+from plantems.analytics.energy_job import run_energy_15m
 from plantems.config import load_plant
 from plantems.influx import InfluxClient, V1Writer
 from plantems.lineproto import Point, format_line

@@ -13,7 +13,7 @@ from plantems.cli import main
 from plantems.config import load_plant
 from plantems.influx import V1Writer
 from plantems.localservers import free_port
-from simulator.run import backfill
+from plantems.simulator.run import backfill
 from tests.support import REPO, copy_reference_data, rows, write_plant
 from tests.test_simulator import BODY
 
@@ -122,7 +122,7 @@ def test_rollup_numbers_match_the_raw_counters(month_plant, influx_url):
 
 def _check_opportunities(report: dict, influx_url: str, start: datetime, end: datetime) -> None:
     """The month's opportunities against the raw counters and energy_15m, and as points."""
-    from analytics.reactive import monthly_pf
+    from plantems.analytics.reactive import monthly_pf
 
     found = report["opportunities"]
     comp = next(m for m in report["meters"] if m["device"] == "comp")

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from analytics.scope2 import UNMETERED, compute_scope2
+from plantems.analytics.scope2 import UNMETERED, compute_scope2
 from plantems.factors import Factor, FactorChoice
 from plantems.ledger import Instrument, LedgerEntry
 

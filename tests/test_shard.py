@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.service import Shard, build_runtimes, mqtt_topic_filters
+from plantems.collector.service import Shard, build_runtimes, mqtt_topic_filters
 from plantems.config import load_plant
 
 REPO = Path(__file__).resolve().parent.parent

@@ -11,8 +11,8 @@ import pytest
 from plantems.config import load_plant
 from plantems.influx import V1Writer
 from plantems.localservers import free_port
-from simulator.plant import GRID_S, SimulatedPlant
-from simulator.run import Simulator, backfill
+from plantems.simulator.plant import GRID_S, SimulatedPlant
+from plantems.simulator.run import Simulator, backfill
 from tests.support import CollectorProcess, rows, wait_for, write_plant
 
 BODY = """\

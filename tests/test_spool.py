@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from collector.spool import Spool, counters_only
+from plantems.collector.spool import Spool, counters_only
 
 
 def test_fifo_per_target_and_ack(tmp_path):
@@ -78,7 +78,7 @@ def test_survives_kill_9(tmp_path):
     script = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from collector.spool import Spool
+        from plantems.collector.spool import Spool
         spool = Spool(Path({str(path)!r}), max_bytes=10**9)
         for i in range(20):
             spool.append("raw", [f"m v={{i * 100 + j}}.0 {{i}}" for j in range(100)])

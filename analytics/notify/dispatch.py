@@ -9,10 +9,10 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
-from analytics.notify.base import Alert, Channel, ChannelError, Delivery
-from analytics.notify.email import Email
-from analytics.notify.http import DingTalk, Webhook, WeCom
-from analytics.notify.mqtt import MqttTopic
+from plantems.analytics.notify.base import Alert, Channel, ChannelError, Delivery
+from plantems.analytics.notify.email import Email
+from plantems.analytics.notify.http import DingTalk, Webhook, WeCom
+from plantems.analytics.notify.mqtt import MqttTopic
 
 __all__ = ["CHANNELS", "deliver"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import smtplib
 from email.message import EmailMessage
 
-from analytics.notify.base import Alert, ChannelError
+from plantems.analytics.notify.base import Alert, ChannelError
 
 __all__ = ["Email"]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from analytics.notify.base import Alert, ChannelError
+from plantems.analytics.notify.base import Alert, ChannelError
 
 __all__ = ["DingTalk", "WeCom", "Webhook", "dingtalk_signature"]
 

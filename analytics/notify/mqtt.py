@@ -10,7 +10,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from analytics.notify.base import Alert, ChannelError
+from plantems.analytics.notify.base import Alert, ChannelError
 
 __all__ = ["MqttTopic"]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from analytics.notify.base import Channel
-from analytics.notify.email import Email
-from analytics.notify.http import DingTalk, Webhook, WeCom
-from analytics.notify.mqtt import MqttTopic
+from plantems.analytics.notify.base import Channel
+from plantems.analytics.notify.email import Email
+from plantems.analytics.notify.http import DingTalk, Webhook, WeCom
+from plantems.analytics.notify.mqtt import MqttTopic
 from plantems.config import PlantConfig
 from plantems.demandconfig import AlertsConfig, ChannelConfig
 from plantems.secret import Secret

@@ -16,7 +16,7 @@ from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from collector.modbus.planner import ReadRequest
+from plantems.collector.modbus.planner import ReadRequest
 from plantems.config import Gateway, Transport
 from plantems.meters import RegisterType
 

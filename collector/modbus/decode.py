@@ -12,7 +12,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from collector.modbus.planner import ReadRequest, plan_device, plan_multipliers
+from plantems.collector.modbus.planner import ReadRequest, plan_device, plan_multipliers
 from plantems.meters import ByteOrder, MeterModel, RawLayout, WordOrder
 from plantems.registers import STRUCT_CODES, decode_words
 

@@ -23,9 +23,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from collector.modbus.client import ModbusBus, ModbusReadError
-from collector.modbus.decode import DecodeError, DevicePlan, decode_multipliers
-from collector.points import ReadingFormatter
+from plantems.collector.modbus.client import ModbusBus, ModbusReadError
+from plantems.collector.modbus.decode import DecodeError, DevicePlan, decode_multipliers
+from plantems.collector.points import ReadingFormatter
 from plantems.config import Device
 from plantems.meters import MeterModel
 

@@ -1,5 +1,5 @@
 """MQTT source: payload mapping (pure) and the paho client (the collector's only paho import)."""
 
-from collector.mqtt.decode import MqttDecoder, PayloadError, Reading, UnknownDevice
+from plantems.collector.mqtt.decode import MqttDecoder, PayloadError, Reading, UnknownDevice
 
 __all__ = ["MqttDecoder", "PayloadError", "Reading", "UnknownDevice"]

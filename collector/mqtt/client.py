@@ -21,9 +21,9 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from collector.mqtt.decode import MqttDecoder, PayloadError, UnknownDevice
-from collector.points import ReadingFormatter
-from collector.spool import Spool
+from plantems.collector.mqtt.decode import MqttDecoder, PayloadError, UnknownDevice
+from plantems.collector.points import ReadingFormatter
+from plantems.collector.spool import Spool
 from plantems.config import PlantConfig
 from plantems.mqttconfig import MqttConfig
 from plantems.schema import Tag
