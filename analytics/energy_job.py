@@ -4,9 +4,9 @@ Per device and 15-minute interval (local calendar): import/export energy and
 reactive energy from the judged counters (power integration where a device has no
 import counter), the interval's average demand, the data coverage, what was
 rejected or taken as a new meter, and the tariff period as the ``tou`` tag. Points
-are stamped at the interval start and the window is deleted before it is rewritten,
-so re-running a window (or back-filling it after a tariff change) leaves exactly one
-consistent result.
+are stamped at the interval start; a recompute writes them over the old ones and only
+then deletes the stale ones, so re-running a window (or back-filling it after a tariff
+change) leaves exactly one consistent result and a failed write never leaves a hole.
 
 Each window is read with the real samples around its edges (``analytics.energy_read``),
 so a gap across the window's edge splits its energy between both windows exactly as one
@@ -31,8 +31,8 @@ from plantems.analytics.energy import (
 )
 from plantems.analytics.energy_read import HOLES, SPAN, minute_samples, read_samples
 from plantems.config import Device, PlantConfig
-from plantems.influx import InfluxClient, LineWriter
-from plantems.lineproto import Point, format_line
+from plantems.influx import InfluxClient, LineWriter, replace_window
+from plantems.lineproto import Point
 from plantems.ratelog import ConditionLog
 from plantems.schema import ENERGY_15M, Field, Tag
 from plantems.tariffs import Tariff, tariff_for
@@ -173,13 +173,12 @@ def compute_energy_15m(plant: PlantConfig, tariffs: Sequence[Tariff], samples: M
 
 def run_energy_15m(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxClient, writer: LineWriter,
                    start_ns: int, end_ns: int) -> int:
-    """Recompute [start_ns, end_ns): delete the window's energy_15m points, write the new ones."""
+    """Recompute [start_ns, end_ns): write the new energy_15m points over the old, then delete the
+    stale ones (plantems.influx.replace_window: a failed write never leaves the window empty)."""
     points = compute_energy_15m(plant, tariffs, read_samples(client, plant, start_ns, end_ns), start_ns, end_ns)
-    database = plant.influxdb.derived_database
-    client.query(f'DELETE FROM "{ENERGY_15M}" WHERE time >= {start_ns} AND time < {end_ns}', database=database)
-    lines = [format_line(p) for p in points]
-    for i in range(0, len(lines), plant.influxdb.batch_lines):
-        writer.write(database, lines[i:i + plant.influxdb.batch_lines])
+    replace_window(client, writer, database=plant.influxdb.derived_database, measurement=ENERGY_15M,
+                   scope={Tag.SITE.value: plant.site.id}, start_ns=start_ns, end_ns=end_ns, points=points,
+                   batch_lines=plant.influxdb.batch_lines)
     log.debug("energy_15m: %d points for %s .. %s", len(points), pd.Timestamp(start_ns, tz="UTC"),
              pd.Timestamp(end_ns, tz="UTC"))
     return len(points)

@@ -21,8 +21,8 @@ from plantems.analytics.opportunities import (
 )
 from plantems.analytics.rollup import Rollup, device_table, month_bounds, read_counter_totals, read_energy
 from plantems.config import DeviceKind, PlantConfig
-from plantems.influx import InfluxClient, LineWriter
-from plantems.lineproto import Point, format_line
+from plantems.influx import InfluxClient, LineWriter, replace_window
+from plantems.lineproto import Point
 from plantems.schema import AIR, OPPORTUNITY, Field, Tag
 from plantems.tariffs import Tariff, tariff_for
 
@@ -135,11 +135,9 @@ def read_air(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: in
 def write_opportunities(plant: PlantConfig, client: InfluxClient, writer: LineWriter, points: list[Point], *,
                         start_ns: int, end_ns: int, granularity: str) -> int:
     """Replace the window's `opportunity` points of this granularity."""
-    database = plant.influxdb.derived_database
-    client.query(f"DELETE FROM \"{OPPORTUNITY}\" WHERE \"{Tag.GRANULARITY.value}\" = '{granularity}' "
-                 f"AND time >= {start_ns} AND time < {end_ns}", database=database)
-    if points:
-        writer.write(database, [format_line(p) for p in points])
+    replace_window(client, writer, database=plant.influxdb.derived_database, measurement=OPPORTUNITY,
+                   scope={Tag.SITE.value: plant.site.id, Tag.GRANULARITY.value: granularity}, start_ns=start_ns,
+                   end_ns=end_ns, points=points)
     return len(points)
 
 

@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 from openpyxl import Workbook
 
+from plantems.analytics.reconcile import first_page_lines, reconciliation_html
 from plantems.analytics.rollup import Rollup
 
 __all__ = ["write_report"]
@@ -302,6 +303,7 @@ def _html(rollup: Rollup) -> str:
                         "consumed (import - export + generation): check the meters and their feeds.")
     if rollup.provenance["tariff"]["status"] != "confirmed":
         warnings.append(f"Tariff {rollup.provenance['tariff']['id']} is to be confirmed: costs are indicative.")
+    warnings = [*first_page_lines(rollup.reconciliation), *warnings]  # a meter that does not add up comes first
     warning_html = "".join(f'<p class="warn">{html.escape(w)}</p>' for w in warnings)
     devices = rollup.devices
     device_rows = [[r.device, r.area, r.kind, r.energy_kwh, r.kwh_peak + r.kwh_sharp, r.cost_cny,
@@ -343,6 +345,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
 <p>Used: {html.escape(", ".join(rollup.scope2.entries_used) or "none")}.</p>
 {_table([[e["entry_id"], e["line"], e["reason"]] for e in rollup.provenance.get("ledger_entries_excluded", [])],
         ["excluded row", "line", "why"])}
+{reconciliation_html(rollup.reconciliation)}
 <h2>Provenance</h2><pre>{html.escape(json.dumps(rollup.provenance, indent=2, ensure_ascii=False))}</pre>
 </body></html>"""
 
@@ -406,6 +409,7 @@ def write_report(rollup: Rollup, folder: Path) -> list[Path]:
         "meters": rollup.devices.to_dict(orient="records"), "allocation": s2.allocation,
         "poor_coverage": rollup.poor_coverage, "opportunities": rollup.opportunities,
         "provenance": rollup.provenance,
+        "reconciliation": rollup.reconciliation.to_json() if rollup.reconciliation is not None else None,
     }, indent=2, ensure_ascii=False, default=str))
     html_path = folder / "report.html"
     html_path.write_text(_html(rollup), encoding="utf-8")

@@ -26,9 +26,9 @@ from plantems.analytics.energy_job import counter_rollover, minute_samples
 from plantems.analytics.scope2 import SOLAR_PROFILE, UNMETERED, Scope2Result, compute_scope2
 from plantems.config import DeviceKind, PlantConfig
 from plantems.factors import Factor, select_factor
-from plantems.influx import InfluxClient, LineWriter, tag_in
+from plantems.influx import InfluxClient, LineWriter, replace_window, tag_in
 from plantems.ledger import LedgerEntry
-from plantems.lineproto import Point, format_line
+from plantems.lineproto import Point
 from plantems.schema import ENERGY_15M, FUEL, PRODUCTION, SCOPE2, Field, Tag
 from plantems.targets import Targets
 from plantems.tariffs import Period, Tariff, tariff_for
@@ -75,6 +75,7 @@ class Rollup:
     lines: dict[str, dict[str, Any]] = field(default_factory=dict)  # per production line (process step)
     opportunities: dict[str, Any] = field(default_factory=dict)  # load shifting, maximum demand, reactive power
     provenance: dict[str, Any] = field(default_factory=dict)
+    reconciliation: Any = None  # analytics.reconcile.Reconciliation: interval sums vs counter differences
 
     @property
     def poor_coverage(self) -> list[str]:
@@ -362,7 +363,7 @@ def write_scope2_points(plant: PlantConfig, rollup: Rollup, writer: LineWriter, 
         for area, (kwh, area_kg) in by_area.items():
             points.append(Point(SCOPE2, {**base, Tag.AREA.value: area, Tag.METHOD.value: method},
                                 {Field.ENERGY_KWH.value: kwh, Field.KGCO2E.value: area_kg}, start.value))
-    database = plant.influxdb.derived_database
-    client.query(f'DELETE FROM "{SCOPE2}" WHERE time >= {start.value} AND time < {end.value}', database=database)
-    writer.write(database, [format_line(p) for p in points])
+    replace_window(client, writer, database=plant.influxdb.derived_database, measurement=SCOPE2,
+                   scope={Tag.SITE.value: plant.site.id, Tag.GRANULARITY.value: "month"}, start_ns=start.value,
+                   end_ns=end.value, points=points)
     return len(points)

@@ -3,14 +3,17 @@
 APScheduler (3.x) runs in the site's timezone; a job that missed its time (the
 process was down) runs once when it can (coalesced), never twice at once.
 Every job recomputes whole windows, so running late or twice changes nothing.
+A failed job is retried with backoff until it succeeds, redoing what it missed,
+and reports each attempt as an `analytics_status` point (analytics.jobstatus).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,13 +31,16 @@ if TYPE_CHECKING:
 
 from plantems.analytics.energy import INTERVAL_S
 from plantems.analytics.energy_job import run_energy_15m
+from plantems.analytics.jobstatus import RetryingJob, schedule_retrying
 from plantems.analytics.opportunity_job import run_daily_load_shift
 from plantems.config import PlantConfig
 from plantems.influx import InfluxClient, InfluxError, LineWriter
 from plantems.reference import reference_path
+from plantems.schema import Job
 from plantems.tariffs import Tariff
 
-__all__ = ["backfill_energy", "recent_window", "restate_provisional", "run_rollup", "run_scheduler"]
+__all__ = ["DailyEnergy", "RecentEnergy", "backfill_energy", "recent_window", "restate_provisional", "run_rollup",
+           "run_scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,44 @@ def recent_window(now_s: float, *, span_s: int = RECOMPUTE_S) -> tuple[int, int]
     """[start, end) in ns: the ``span_s`` before the last whole 15 minutes (pure)."""
     end_s = int(now_s // INTERVAL_S * INTERVAL_S)
     return (end_s - span_s) * _NS, end_s * _NS
+
+
+class RecentEnergy:
+    """The 15-minute energy job: the last hour, and every window since the last success.
+
+    A failed run leaves its start pending, so the next attempt recomputes from there: an
+    outage longer than the hour each run redoes leaves no interval behind.
+    """
+
+    def __init__(self, plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxClient, writer: LineWriter, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.plant, self.tariffs, self.client, self.writer, self.clock = plant, tariffs, client, writer, clock
+        self.pending_start_ns: int | None = None
+
+    def run(self) -> None:
+        start, end = recent_window(self.clock())
+        if self.pending_start_ns is not None:
+            start = min(start, self.pending_start_ns)
+        self.pending_start_ns = start
+        count = run_energy_15m(self.plant, self.tariffs, self.client, self.writer, start, end)
+        self.pending_start_ns = None
+        log.info("energy_15m: %d points for %s .. %s", count, datetime.fromtimestamp(start / _NS, self.plant.site.tz),
+                 datetime.fromtimestamp(end / _NS, self.plant.site.tz))
+
+
+class DailyEnergy:
+    """The nightly job: the previous local day, and every day whose run has not yet succeeded."""
+
+    def __init__(self, plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxClient, writer: LineWriter, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.plant, self.tariffs, self.client, self.writer, self.clock = plant, tariffs, client, writer, clock
+        self.pending: set[date] = set()
+
+    def run(self) -> None:
+        self.pending.add((datetime.fromtimestamp(self.clock(), self.plant.site.tz) - timedelta(days=1)).date())
+        for day in sorted(self.pending):
+            backfill_energy(self.plant, self.tariffs, self.client, self.writer, day, day, progress=False)
+            self.pending.discard(day)
 
 
 def local_day_bounds(plant: PlantConfig, day: date) -> tuple[int, int]:
@@ -76,37 +120,36 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
     """Run the jobs until SIGINT/SIGTERM."""
     from plantems.calendar import previous_month
 
-    def energy_job() -> None:
-        start, end = recent_window(time.time())
-        count = run_energy_15m(plant, tariffs, client, writer, start, end)
-        log.info("energy_15m: %d points for the hour before %s", count, datetime.fromtimestamp(end / _NS,
-                                                                                                 plant.site.tz))
+    energy = RecentEnergy(plant, tariffs, client, writer)
+    daily = DailyEnergy(plant, tariffs, client, writer)
 
     def rollup_job() -> None:
         now = datetime.now(plant.site.tz)
-        month = previous_month(now)
-        paths = run_rollup(plant, month, config_dir=config_dir, client=client, writer=writer, out_root=reports_dir,
-                           as_of=now.date(), progress=False)
-        log.info("monthly rollup %s written: %s", month, ", ".join(str(p) for p in paths))
+        pending_months.add(previous_month(now))
+        for month in sorted(pending_months):  # a month whose rollup failed is redone until it succeeds
+            paths = run_rollup(plant, month, config_dir=config_dir, client=client, writer=writer,
+                               out_root=reports_dir, as_of=now.date(), progress=False)
+            pending_months.discard(month)
+            log.info("monthly rollup %s written: %s", month, ", ".join(str(p) for p in paths))
         restate_provisional(plant, config_dir=config_dir, client=client, writer=writer, reports_dir=reports_dir,
                             as_of=now.date())
 
+    pending_months: set[str] = set()
     scheduler = BlockingScheduler(timezone=plant.site.timezone)
     # "Running job"/"executed successfully" every few seconds would bury the log; failures still show
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+    tz = plant.site.timezone
+    retrying = {job: RetryingJob(job, run, plant=plant, writer=writer)
+                for job, run in ((Job.ENERGY_15M, energy.run), (Job.ENERGY_DAILY, daily.run),
+                                 (Job.MONTHLY_ROLLUP, rollup_job))}
     # a minute past each quarter hour: the interval just closed has its samples spooled by then
-    scheduler.add_job(energy_job, CronTrigger(minute="1,16,31,46", timezone=plant.site.timezone),
-                      id="energy_15m", coalesce=True, max_instances=1, misfire_grace_time=600,
-                      next_run_time=datetime.now(plant.site.tz))
-    def daily_job() -> None:
-        yesterday = (datetime.now(plant.site.tz) - timedelta(days=1)).date()
-        backfill_energy(plant, tariffs, client, writer, yesterday, yesterday, progress=False)
-
-    scheduler.add_job(daily_job, CronTrigger(hour=0, minute=30, timezone=plant.site.timezone),
-                      id="energy_15m_daily", coalesce=True, max_instances=1, misfire_grace_time=12 * 3600)
+    schedule_retrying(scheduler, retrying[Job.ENERGY_15M], CronTrigger(minute="1,16,31,46", timezone=tz),
+                      coalesce=True, max_instances=1, misfire_grace_time=600, next_run_time=datetime.now(plant.site.tz))
+    schedule_retrying(scheduler, retrying[Job.ENERGY_DAILY], CronTrigger(hour=0, minute=30, timezone=tz),
+                      coalesce=True, max_instances=1, misfire_grace_time=12 * 3600)
     # the first of the month, 02:00 local: the month before, once its last intervals are in
-    scheduler.add_job(rollup_job, CronTrigger(day=1, hour=2, minute=0, timezone=plant.site.timezone),
-                      id="monthly_rollup", coalesce=True, max_instances=1, misfire_grace_time=7 * 86400)
+    schedule_retrying(scheduler, retrying[Job.MONTHLY_ROLLUP], CronTrigger(day=1, hour=2, minute=0, timezone=tz),
+                      coalesce=True, max_instances=1, misfire_grace_time=7 * 86400)
     if monitor is not None:
         _add_demand_job(scheduler, monitor)
     log.info("analytics: energy_15m every 15 minutes (recomputing the last %d h) and nightly for the day "
@@ -161,6 +204,7 @@ def _add_demand_job(scheduler: BlockingScheduler, monitor: DemandMonitor) -> Non
 def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: InfluxClient, writer: LineWriter,
                out_root: Path, as_of: date, progress: bool = True, restates: dict | None = None) -> list[Path]:
     """The month end to end: recompute its energy, compute, write `scope2` points and the report files."""
+    from plantems.analytics.reconcile import read_reconciliation
     from plantems.analytics.report import write_report
     from plantems.analytics.rollup import compute_rollup, month_bounds, read_month, write_scope2_points
     from plantems.factors import load_factors
@@ -186,6 +230,11 @@ def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: Infl
         write_scope2_points(plant, rollup, writer, client)
         bar.update(1)
         rollup = _with_opportunities(plant, rollup, tariffs, client, writer, hourly=data.intervals)
+        rollup = dataclasses.replace(rollup, reconciliation=read_reconciliation(client, plant, month))
+        if not rollup.reconciliation.ok:
+            log.error("rollup %s: %d meter(s) do not reconcile (interval sum vs counter difference): %s", month,
+                      len(rollup.reconciliation.differing),
+                      ", ".join(f"{m.device} {m.difference_kwh:+.3f} kWh" for m in rollup.reconciliation.differing))
         bar.update(1)
         paths = write_report(rollup, out_root / month)
         bar.update(1)
@@ -214,6 +263,7 @@ def _with_opportunities(plant: PlantConfig, rollup: Rollup, tariffs: Sequence[Ta
                                 air_bar=air_bar)
     for item in found["max_demand"]:  # the live monitor's sliding maximum, where it ran this month
         series = client.query(f'SELECT max("{Field.DEMAND_KW.value}") FROM "{DEMAND}" WHERE '
+                              f"\"{Tag.SITE.value}\" = '{plant.site.id}' AND "
                               f"\"{Tag.METER_GROUP.value}\" = '{item['group']}' AND time >= {start.value} "
                               f"AND time < {end.value}", database=plant.influxdb.derived_database)
         item["sliding_max_kw"] = float(series[0].values[0][1]) if series and series[0].values else None

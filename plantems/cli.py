@@ -150,11 +150,12 @@ def influx_init(config_path: Path) -> None:
 def simulate(config_path: Path, backfill_days: float | None, extra_scenarios: tuple[str, ...]) -> None:
     """Serve the plant's meters as Modbus TCP servers on loopback (or back-fill history)."""
     from plantems.simulator.run import Simulator, backfill
-    from plantems.simulator.scenarios import scenarios_for
+    from plantems.simulator.scenarios import check_devices, scenarios_for
 
     plant = _load(config_path, "collector")  # the back-fill writes raw points, as the collector does
     try:
         scenarios = scenarios_for(plant.simulator.scenarios, extra_scenarios)
+        check_devices(scenarios, [d.id for d in plant.modbus_devices])
     except ValueError as exc:
         click.echo(f"{config_path}: simulator: {exc}", err=True)
         sys.exit(2)
@@ -229,13 +230,17 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
 @click.option("--month", default=None, help="YYYY-MM, in the site's calendar.")
 @click.option("--restate", is_flag=True, help="Re-run reported months whose provisional factor now has a successor.")
 @click.option("--reports", "reports_dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
-def rollup(config_path: Path, month: str | None, restate: bool, reports_dir: Path) -> None:
+@click.option("--verify", is_flag=True, help="Only check that every meter's 15-minute energy adds up to its counter "
+              "difference over MONTH; exit status 1 if any meter differs.")
+def rollup(config_path: Path, month: str | None, restate: bool, reports_dir: Path, verify: bool) -> None:
     """Monthly rollup for MONTH: recompute its energy, write scope2 points and reports/MONTH/."""
     from plantems.analytics.service import restate_provisional, run_rollup
 
     plant = _load(config_path, "analytics")
     if (month is None) == (not restate):
         raise click.UsageError("give --month YYYY-MM or --restate")
+    if verify and month is None:
+        raise click.UsageError("--verify needs --month YYYY-MM")
     if month is not None:
         try:
             datetime.strptime(month, "%Y-%m")
@@ -245,6 +250,9 @@ def rollup(config_path: Path, month: str | None, restate: bool, reports_dir: Pat
     try:
         client, writer = InfluxClient(cfg), make_writer(cfg, detect_api(cfg))
         today = datetime.now(plant.site.tz).date()
+        if verify and month is not None:
+            _verify_month(plant, client, month)
+            return
         if month is None:
             months = restate_provisional(plant, config_dir=config_path.parent, client=client, writer=writer,
                                          reports_dir=reports_dir, as_of=today)
@@ -260,6 +268,30 @@ def rollup(config_path: Path, month: str | None, restate: bool, reports_dir: Pat
         sys.exit(1)
     for path in paths:
         click.echo(str(path))
+
+
+def _verify_month(plant: PlantConfig, client: InfluxClient, month: str) -> None:
+    """Print the month's reconciliation table; exit 1 if any meter differs."""
+    from tqdm import tqdm
+
+    from plantems.analytics.reconcile import RECONCILIATION_HEADER, read_reconciliation, reconciliation_table
+
+    result = read_reconciliation(client, plant, month, progress=lambda devices: tqdm(
+        devices, desc=f"reconcile {month}", unit="meter", disable=len(devices) < 20, file=sys.stderr))
+    if not result.meters:
+        click.echo(f"{month}: no meter has counter readings or 15-minute energy in this month: nothing to "
+                   f"reconcile (wrong month, or its raw data has expired)", err=True)
+        sys.exit(1)
+    rows = [RECONCILIATION_HEADER, *reconciliation_table(result)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(RECONCILIATION_HEADER))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in
+                             enumerate(zip(row, widths, strict=True))))
+    if not result.ok:
+        click.echo(f"{month}: {len(result.differing)} meter(s) do not reconcile: "
+                   + ", ".join(m.device for m in result.differing), err=True)
+        sys.exit(1)
+    click.echo(f"{month}: every meter reconciles")
 
 
 @main.group()

@@ -27,6 +27,7 @@ __all__ = [
     "PRODUCTION",
     "RAW_MEASUREMENTS",
     "Field",
+    "Job",
     "Tag",
     "measurement_of",
 ]
@@ -194,3 +195,11 @@ def measurement_of(field: str) -> str:
     if field in AIR_FIELDS:
         return AIR
     return PRODUCTION if field == Field.OUTPUT_T else ELECTRICAL
+
+
+class Job(StrEnum):
+    """Scheduled analytics jobs: the ``source`` tag of their `analytics_status` points."""
+
+    ENERGY_15M = "energy_15m"
+    ENERGY_DAILY = "energy_15m_daily"
+    MONTHLY_ROLLUP = "monthly_rollup"

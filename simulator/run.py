@@ -22,8 +22,8 @@ from plantems.influx import LineWriter
 from plantems.lineproto import Point, format_line
 from plantems.schema import Tag, measurement_of
 from plantems.simulator.mqtt_publisher import MqttPublisher
-from plantems.simulator.plant import GRID_S, SimulatedPlant, integrate_step
-from plantems.simulator.scenarios import Scenario
+from plantems.simulator.plant import COUNTERS, GRID_S, SimulatedPlant, integrate_step
+from plantems.simulator.scenarios import Scenario, check_devices, glitching
 from plantems.simulator.server import MeterRegisters, ModbusEndpoint, encode_reading
 
 __all__ = ["Simulator", "backfill", "multipliers_for"]
@@ -31,6 +31,7 @@ __all__ = ["Simulator", "backfill", "multipliers_for"]
 log = logging.getLogger(__name__)
 
 _BACKFILL_CHUNK_S: Final = 6 * 3600.0
+_OTHER_TARIFF_KWH: Final = 4_321.5  # what a wrapping meter's other tariff registers hold (constant)
 
 
 def multipliers_for(model_multipliers: list[str], rated_kw: float) -> dict[str, float]:
@@ -59,6 +60,10 @@ class Simulator:
                             for d in plant.modbus_devices}
         self.counters: dict[str, dict[str, float]] = {}
         self._last: tuple[float, dict[str, dict[str, float]]] | None = None
+        self.scenarios = tuple(scenarios)
+        check_devices(self.scenarios, [d.id for d in plant.modbus_devices])
+        # counter-wrap: per device and summed counter, the shift of its first register (set at the first update)
+        self.wrap_shift: dict[str, dict[str, float]] = {}
 
     def _instant(self, t_s: float) -> dict[str, dict[str, float]]:
         values = self.model.instantaneous(np.array([t_s]))
@@ -74,6 +79,7 @@ class Simulator:
             fine = np.append(np.arange(grid_t, t_s, self.tick_s), t_s)
             integrated = self.model.integrate(fine, self.model.counters_at(grid_t))
             self.counters = {dev: {k: float(v[-1]) for k, v in c.items()} for dev, c in integrated.items()}
+            self._preset_wraps(t_s)
         else:
             last_t, last_inst = self._last
             self.counters = {dev: integrate_step(self.counters[dev], last_inst[dev], inst[dev], t_s - last_t)
@@ -81,7 +87,44 @@ class Simulator:
         self._last = (t_s, inst)
         for device in self.plant.modbus_devices:  # a meter the model has no values for (gas) reads zeros
             values = {**inst.get(device.id, {}), **self.counters.get(device.id, {})}
-            encode_reading(self.plant.meter_of(device), values, self.multipliers[device.id], self.units[device.id])
+            if glitching(self.scenarios, device.id, t_s):
+                values.update({name: 0.0 for name in COUNTERS})
+            encode_reading(self.plant.meter_of(device), values, self.multipliers[device.id], self.units[device.id],
+                           split=self._split(device.id, values))
+
+    def _preset_wraps(self, t_s: float) -> None:
+        """For each counter-wrap: shift the first register of each summed counter so that it reaches its
+        rollover when the scenario starts (counters there from the model, on this tick grid)."""
+        for scenario in self.scenarios:
+            if scenario.name != "counter-wrap" or scenario.device is None or scenario.once_start_s is None:
+                continue
+            device = next(d for d in self.plant.modbus_devices if d.id == scenario.device)
+            wrap_t = max(scenario.once_start_s, t_s)
+            fine = np.append(np.arange(t_s, wrap_t, self.tick_s), wrap_t)
+            at_wrap = self.model.integrate(fine, self.counters)[device.id] if wrap_t > t_s else {}
+            shifts = {}
+            for name in self.counters.get(device.id, {}):
+                registers = [r for r in self.plant.meter_of(device).registers if r.quantity.value == name]
+                if len(registers) > 1 and registers[0].rollover is not None:
+                    target = float(at_wrap[name][-1]) if name in at_wrap else self.counters[device.id][name]
+                    shifts[name] = registers[0].rollover - target
+            self.wrap_shift[device.id] = shifts
+
+    def _split(self, device_id: str, values: Mapping[str, float]) -> dict[str, list[float]] | None:
+        """Register values of the shifted summed counters: the first wraps, the others hold a constant
+        (what the other tariffs counted before), so the sum moves exactly as the counter does."""
+        shifts = self.wrap_shift.get(device_id)
+        if not shifts:
+            return None
+        device = next(d for d in self.plant.modbus_devices if d.id == device_id)
+        out = {}
+        for name, shift in shifts.items():
+            registers = [r for r in self.plant.meter_of(device).registers if r.quantity.value == name]
+            rollover = registers[0].rollover or 0.0
+            value = values.get(name, 0.0)
+            first = (value + shift) % rollover if value else 0.0  # a glitch reads 0 in every register
+            out[name] = [first] + [_OTHER_TARIFF_KWH if value else 0.0] * (len(registers) - 1)
+        return out
 
     def values(self, device_id: str) -> dict[str, float]:
         """The device's quantities at the last update."""

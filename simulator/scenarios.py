@@ -5,29 +5,36 @@
 - ``light-night``: mills idle, so induction motors run at poor PF, and the incomers' fixed
   capacitor bank over-compensates (leading PF, exported kvarh: the reactive-power case);
 - ``compressor-peak``: compressors run fully loaded through the peak and sharp tariff hours
-  (the load-shifting case).
+  (the load-shifting case);
+- ``meter-glitch:DEVICE``: the device's energy registers read 0 for one second in seven (a
+  gateway glitch, a meter reboot): the readings the analytics must reject, never turn into energy;
+- ``counter-wrap:DEVICE``: the device's first register of each summed counter (e.g. tariff 1 of a
+  T1 + T2 meter) is preset so that it passes its rollover at the scenario's start.
 
 A spec is ``NAME``, ``NAME@HH:MM`` (daily, local), ``NAME@+SECONDS`` (once, from now) or
-``NAME@EPOCH`` (once), optionally ``/MINUTES`` for the duration. Being functions of absolute
-time, scenarios keep back-filled and live counters consistent when both use the same list.
+``NAME@EPOCH`` (once), optionally ``/MINUTES`` for the duration; the device scenarios name their
+device after a colon. Being functions of absolute time, scenarios keep back-filled and live
+counters consistent when both use the same list (the device scenarios act on live registers only).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
 
 from plantems.simulator.profiles import Array
 
-__all__ = ["KINDS", "Scenario", "parse_scenario", "scenarios_for"]
+__all__ = ["DEVICE_KINDS", "KINDS", "Scenario", "check_devices", "glitching", "parse_scenario", "scenarios_for"]
 
 MILL_KINDS: Final = frozenset({"cold_mill", "finishing_mill", "foil_mill"})
 # name -> (default daily start "HH:MM", default duration min)
-KINDS: Final = {"mills-peak": ("10:00", 20.0), "light-night": ("00:00", 360.0), "compressor-peak": ("15:00", 420.0)}
+KINDS: Final = {"mills-peak": ("10:00", 20.0), "light-night": ("00:00", 360.0), "compressor-peak": ("15:00", 420.0),
+                "meter-glitch": ("00:00", 1440.0), "counter-wrap": ("+60", 1.0)}
+DEVICE_KINDS: Final = frozenset({"meter-glitch", "counter-wrap"})  # these name their device: NAME:DEVICE
 _MILL_PEAK_LOAD: Final = 0.95
 _CAPACITOR_SHARE: Final = 0.12  # of the incomer's rated kW: a fixed bank left on at light load
 
@@ -38,6 +45,7 @@ class Scenario:
     duration_s: float
     daily_start_s: float | None = None  # seconds after local midnight
     once_start_s: float | None = None  # epoch seconds
+    device: str | None = None  # the device of a meter-glitch or counter-wrap
 
     def active(self, t_s: Array, utc_offset_s: float) -> Array:
         """Boolean mask of the instants ``t_s`` (epoch s) inside the scenario."""
@@ -52,8 +60,16 @@ def parse_scenario(spec: str, *, now_s: float | None = None) -> Scenario:
     """``mills-peak@+30/20`` and the like; ValueError names the spec and the rule."""
     head, _, duration = spec.partition("/")
     name, _, start = head.partition("@")
+    name, _, device = name.partition(":")
     if name not in KINDS:
         raise ValueError(f"scenario {spec!r}: unknown name {name!r}; known: {', '.join(KINDS)}")
+    if (name in DEVICE_KINDS) != bool(device):
+        rule = f"name the device: {name}:DEVICE" if name in DEVICE_KINDS else f"{name} applies to no single device"
+        raise ValueError(f"scenario {spec!r}: {rule}")
+    return replace(_parse_timing(spec, name, start, duration, now_s=now_s), device=device or None)
+
+
+def _parse_timing(spec: str, name: str, start: str, duration: str, *, now_s: float | None) -> Scenario:
     default_start, default_min = KINDS[name]
     try:
         minutes = float(duration) if duration else default_min
@@ -106,3 +122,21 @@ def incomer_capacitor_kvar(scenarios: Sequence[Scenario], rated_kw: float, t_s: 
         if scenario.name == "light-night":
             bank = np.where(scenario.active(t_s, utc_offset_s), _CAPACITOR_SHARE * rated_kw, bank)
     return bank
+
+
+_GLITCH_EVERY_S: Final = 7
+
+
+def glitching(scenarios: Sequence[Scenario], device: str, t_s: float) -> bool:
+    """Whether ``device``'s energy registers read 0 at ``t_s``: one whole second in seven while a
+    meter-glitch on it is active (so a 1-s poll inside that second reads the glitch)."""
+    return any(s.name == "meter-glitch" and s.device == device and bool(s.active(np.array([t_s]), 0.0)[0])
+               and int(t_s) % _GLITCH_EVERY_S == 0 for s in scenarios)
+
+
+def check_devices(scenarios: Sequence[Scenario], modbus_devices: Sequence[str]) -> None:
+    """ValueError naming a device scenario whose device is not a Modbus device of the plant."""
+    for scenario in scenarios:
+        if scenario.device is not None and scenario.device not in modbus_devices:
+            raise ValueError(f"scenario {scenario.name}:{scenario.device}: no Modbus device {scenario.device!r} in "
+                             f"the plant; known: {', '.join(sorted(modbus_devices))}")

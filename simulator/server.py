@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pymodbus import FramerType
@@ -96,23 +96,27 @@ class MeterRegisters(ModbusBaseDeviceContext):
 
 
 def encode_reading(model: MeterModel, values: Mapping[str, float], multipliers: Mapping[str, float],
-                   unit: MeterRegisters) -> None:
+                   unit: MeterRegisters, *, split: Mapping[str, Sequence[float]] | None = None) -> None:
     """Write canonical ``values`` into ``unit`` laid out as ``model`` says (inverse of decoding).
 
-    A quantity spread over several registers (summed on decode) goes into the first one; the
-    others read 0.
+    A quantity spread over several registers (summed on decode) goes into the first one and the
+    others read 0, unless ``split[quantity]`` gives each register's own value (e.g. T1 and T2).
     """
     if not unit.tables[model.registers[0].register_type]:
         unit.prepare(model)
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for mult in model.multipliers:
         unit.load(mult.register_type, mult.address,
                   encode_value(mult, multipliers[mult.name] / mult.scale))
     for reg in model.registers:
         quantity = reg.quantity.value
-        value = values.get(quantity, 0.0) if quantity not in seen else 0.0
+        index = seen.get(quantity, 0)
+        seen[quantity] = index + 1
+        if split is not None and quantity in split:
+            value = split[quantity][index]
+        else:
+            value = values.get(quantity, 0.0) if index == 0 else 0.0
         value = abs(value) if reg.pf_sign is PfSign.FROM_REACTIVE else value  # the sign is q's on decode
-        seen.add(quantity)
         factor = reg.scale
         for name in reg.multiply_by:
             factor *= multipliers[name]

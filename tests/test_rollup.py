@@ -180,6 +180,21 @@ def _check_opportunities(report: dict, influx_url: str, start: datetime, end: da
     assert daily[0]["sum"] == pytest.approx(shift["peak_sharp_kwh"])  # the days add up to the month
 
 
+def test_every_meter_reconciles_in_the_report_and_by_verify(month_plant, influx_url):
+    plant, path, tmp = month_plant
+    folder = tmp / "reports" / MONTH
+    report = json.loads((folder / "rollup.json").read_text()) if folder.exists() else run_rollup(path, tmp / "reports")
+    tz = plant.site.tz
+    grid = counter_at(influx_url, "inc", datetime(2026, 11, 1, tzinfo=tz)) - counter_at(
+        influx_url, "inc", datetime(2026, 10, 1, tzinfo=tz))
+    recon = {m["device"]: m for m in report["reconciliation"]["meters"]}
+    assert report["reconciliation"]["reconciled"] and recon["inc"]["counter_kwh"] == pytest.approx(grid, rel=1e-9)
+    html = (folder / "report.html").read_text()
+    assert 'id="reconciliation"' in html and "every meter reconciles" in html and "DIFFERS" not in html
+    result = CliRunner().invoke(main, ["rollup", "--config", str(path), "--month", MONTH, "--verify"])
+    assert result.exit_code == 0 and "every meter reconciles" in result.output, result.output
+
+
 def test_report_renders_in_headless_chromium(month_plant, tmp_path):
     _, path, tmp = month_plant
     run_rollup(path, tmp / "reports2")
