@@ -24,7 +24,7 @@ ROBOT_TOKEN = "robot-token-5be1"
 BODY = """
 devices:
   - {{id: incomer-1, area: substation, kind: incomer, meter: janitza_umg604, host: 127.0.0.1, port: 1,
-     poll_interval_s: 5}}
+     poll_interval_s: 5, max_kw: 20000}}
 demand:
   evaluate_every_s: 1
   groups:
