@@ -41,6 +41,11 @@ def debug_log() -> Iterator[io.StringIO]:
     handler = logging.StreamHandler(buffer)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     level = root.level
+    # influxdb-client, once used in this process, sets urllib3's logger to WARNING (its `debug` setting):
+    # let urllib3 log at DEBUG again here, or there would be nothing to check
+    urllib3_log = logging.getLogger("urllib3")
+    urllib3_level = urllib3_log.level
+    urllib3_log.setLevel(logging.NOTSET)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     redact.install(root)
@@ -49,6 +54,7 @@ def debug_log() -> Iterator[io.StringIO]:
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
+        urllib3_log.setLevel(urllib3_level)
 
 
 def test_robot_keys_and_signatures_never_reach_a_debug_log(receiver, monkeypatch, debug_log):
