@@ -26,7 +26,8 @@ from itertools import accumulate
 import numpy as np
 from scipy import stats
 
-from .baseline import BaselineModel  # relative: mypy maps analytics/ as its own package
+# relative: mypy --strict checks analytics/ as its own package (plantems.analytics is a package-dir mapping)
+from .baseline import BaselineModel, RangeIssue, check_reporting_range
 
 __all__ = [
     "FSU_FACTOR_MONTHLY",
@@ -86,6 +87,7 @@ class SavingsResult:
     baseline_failures: tuple[str, ...]
     confidence: float
     periods: tuple[SavingsPeriod, ...]
+    range_issues: tuple[RangeIssue, ...]  # reporting conditions outside the baseline's (the model extrapolates)
 
     @property
     def total_saving(self) -> float:
@@ -169,7 +171,8 @@ def verified_savings(model: BaselineModel, periods: Sequence[ReportingPeriod], *
             cumulative_uncertainty=uncertainty,
             fractional_uncertainty=abs(uncertainty / total_saving) if total_saving else None))
     return SavingsResult(baseline=model.name, baseline_valid=model.validity.valid,
-                         baseline_failures=model.validity.failures, confidence=confidence, periods=tuple(result))
+                         baseline_failures=model.validity.failures, confidence=confidence, periods=tuple(result),
+                         range_issues=check_reporting_range(model, conditions) if periods else ())
 
 
 @dataclass(frozen=True)

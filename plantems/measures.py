@@ -96,6 +96,15 @@ class Measure(_Frozen):
     claimed: ClaimedSaving
     non_routine_adjustments: tuple[NonRoutineAdjustment, ...] = ()
 
+    def non_routine_in_month(self, year: int, month: int) -> tuple[float, float, tuple[str, ...]]:
+        """kWh and m3 that the non-routine adjustments add to the baseline in a calendar month, with their notes
+        (an adjustment counts in every month it is in force for at least one day)."""
+        first = date(year, month, 1)
+        last = date(year + month // 12, month % 12 + 1, 1)  # exclusive
+        active = [a for a in self.non_routine_adjustments if a.start < last and (a.end is None or a.end >= first)]
+        return (sum(a.kwh_per_month or 0.0 for a in active), sum(a.gas_m3_per_month or 0.0 for a in active),
+                tuple(a.note for a in active))
+
     @model_validator(mode="after")
     def _rules(self) -> Self:
         if self.baseline.end >= self.go_live:

@@ -99,3 +99,16 @@ def test_a_measure_id_given_twice_is_refused(tmp_path: Path) -> None:
     (problem,) = problems(tmp_path, twice)
     assert ":10 measure 'fan-1-vsd': id = 'fan-1-vsd': duplicate measure id 'fan-1-vsd' (first defined as " \
            "measures[0])" in problem
+
+
+def test_non_routine_adjustments_by_month(tmp_path: Path) -> None:
+    path = tmp_path / "measures.yaml"
+    path.write_text(GOOD + "    non_routine_adjustments:\n"
+                    "      - {start: 2026-08-15, end: 2026-10-01, kwh_per_month: 900, note: temporary duct}\n"
+                    "      - {start: 2026-10-01, kwh_per_month: 400, gas_m3_per_month: 10, note: second duct}\n")
+    (measure,) = load_measures(path, PLANT)
+    assert measure.non_routine_in_month(2026, 7) == (0.0, 0.0, ())
+    assert measure.non_routine_in_month(2026, 8) == (900.0, 0.0, ("temporary duct",))
+    assert measure.non_routine_in_month(2026, 10) == (1300.0, 10.0, ("temporary duct", "second duct"))
+    assert measure.non_routine_in_month(2026, 11) == (400.0, 10.0, ("second duct",))
+    assert measure.non_routine_in_month(2027, 12) == (400.0, 10.0, ("second duct",))  # December's end wraps

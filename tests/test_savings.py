@@ -66,6 +66,13 @@ def test_verified_savings_by_hand() -> None:
     assert second.fractional_uncertainty == pytest.approx(expected / 1.7)
     assert result.total_saving == pytest.approx(1.7)
     assert not result.acceptable  # uncertainty above 50 % of the saving
+    # reporting x mean 4 lies inside the baseline's [1, 5] and 3 sigma: no extrapolation
+    assert result.range_issues == ()
+    beyond = verified_savings(HAND, [ReportingPeriod("2027-03", actual=6.0, conditions={"x": 9.0})],
+                              accept_invalid=True)
+    # x = 9: beyond [1, 5] and beyond mean 3 ± 3 x sqrt(2.5)
+    assert [i.rule.split(" [")[0] for i in beyond.range_issues] == ["outside the baseline range",
+                                                                    "outside the baseline mean ± 3sigma"]
 
 
 def test_performance_cusum_and_normalised_enpi_by_hand() -> None:
