@@ -20,8 +20,11 @@ savings unless the caller accepts it explicitly (``require_valid``): never used 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from itertools import combinations
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,6 +40,7 @@ __all__ = [
     "ValidityCriteria",
     "check_reporting_range",
     "fit_baseline",
+    "fit_candidates",
 ]
 
 INTERCEPT = "intercept"
@@ -159,8 +163,42 @@ class BaselineModel:
                                   + "; ".join(self.validity.failures))
 
     def to_json(self) -> str:
-        """Everything a reviewer needs to reproduce the model: coefficients, statistics, tests, criteria."""
-        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False, allow_nan=True)
+        """Everything a reviewer needs to reproduce the model: coefficients, statistics, tests, criteria.
+        Strict JSON: a non-finite statistic (a perfect fit's t) is written as null."""
+        return json.dumps(_finite(asdict(self)), sort_keys=True, ensure_ascii=False, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> BaselineModel:
+        """The model as ``to_json`` wrote it (a baseline is fitted once, then stored and reused)."""
+        data = json.loads(text)
+        floats = {name: _float(data[name]) for name in _FLOAT_FIELDS}
+        return cls(
+            **floats, name=data["name"], production=data["production"], n=data["n"], p=data["p"],
+            coefficients=tuple(Coefficient(name=c["name"], **{k: _float(c[k]) for k in _COEF_FLOATS})
+                               for c in data["coefficients"]),
+            ranges=tuple(PredictorRange(**r) for r in data["ranges"]),
+            validity=Validity(valid=data["validity"]["valid"], failures=tuple(data["validity"]["failures"]),
+                              notes=tuple(data["validity"]["notes"])),
+            period=(data["period"][0], data["period"][1]), criteria=ValidityCriteria(**data["criteria"]))
+
+
+_FLOAT_FIELDS = ("r2", "adj_r2", "f_stat", "f_p_value", "rmse", "cv_rmse", "nmbe", "mean_energy",
+                 "residual_autocorr")
+_COEF_FLOATS = ("value", "std_error", "t_stat", "p_value")
+
+
+def _finite(node: Any) -> Any:
+    if isinstance(node, float):
+        return node if math.isfinite(node) else None
+    if isinstance(node, dict):
+        return {key: _finite(value) for key, value in node.items()}
+    if isinstance(node, list | tuple):
+        return [_finite(value) for value in node]
+    return node
+
+
+def _float(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
 
 
 def _design(predictors: Mapping[str, Sequence[float]], n: int) -> Vector:
@@ -298,3 +336,23 @@ def check_reporting_range(model: BaselineModel, conditions: Mapping[str, Sequenc
             issues.append(RangeIssue(known.name, mean, f"outside the baseline mean ± {sigmas:g}sigma "
                                                        f"[{low:.6g}, {high:.6g}]"))
     return tuple(issues)
+
+
+def fit_candidates(*, name: str, energy: Sequence[float], predictors: Mapping[str, Sequence[float]],
+                   production: str, max_variables: int = 4, period: tuple[str, str] = ("", ""),
+                   criteria: ValidityCriteria = DEFAULT_CRITERIA) -> tuple[BaselineModel, ...]:
+    """Every model on the production variable plus up to ``max_variables - 1`` of the others (as DOE VERIFI
+    searches), valid ones first, then by adjusted R². The caller shows the list; the first valid one is the
+    candidate baseline. Combinations no regression can use (collinear, too few points) are left out."""
+    others = [key for key in predictors if key != production]
+    models: list[BaselineModel] = []
+    for size in range(max_variables):
+        for chosen in combinations(others, size):
+            subset = {key: predictors[key] for key in (production, *chosen)}
+            try:
+                models.append(fit_baseline(name=name, energy=energy, predictors=subset, production=production,
+                                           period=period, criteria=criteria))
+            except ValueError:
+                if not chosen:
+                    raise  # the production-only model must fit: its input is unusable
+    return tuple(sorted(models, key=lambda m: (not m.validity.valid, -m.adj_r2)))

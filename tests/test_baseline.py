@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from plantems.analytics.baseline import InvalidBaseline, check_reporting_range, fit_baseline
+from plantems.analytics.baseline import (
+    BaselineModel,
+    InvalidBaseline,
+    check_reporting_range,
+    fit_baseline,
+    fit_candidates,
+)
 
 # Hand case: x = 1..5, y = 2,4,5,4,5. x̄ = 3, ȳ = 4, Sxx = 10, Sxy = 6 -> b1 = 0.6, b0 = 2.2.
 # Fitted 2.8 3.4 4.0 4.6 5.2, residuals -0.8 0.6 1.0 -0.6 -0.2: SSE = 2.4, SST = 6, dof = 3.
@@ -151,3 +158,28 @@ def test_to_json_carries_everything_a_reviewer_needs() -> None:
     assert {r["name"] for r in data["ranges"]} == {"output_t", "hdd", "shifts"}
     with pytest.raises(AttributeError):
         model.r2 = 1.0  # type: ignore[misc]
+    assert BaselineModel.from_json(model.to_json()) == model
+
+
+def test_non_finite_statistics_are_written_as_null() -> None:
+    # a perfect fit can make t or F infinite (zero residuals): JSON has no Infinity, so null, read back as NaN
+    model = fit_baseline(name="exact", energy=[102.0, 104.0, 106.0, 109.0], predictors={"x": [1.0, 2.0, 3.0, 4.0]})
+    broken = replace(model, f_stat=math.inf, f_p_value=math.nan)
+    data = json.loads(broken.to_json())
+    assert data["f_stat"] is None and data["f_p_value"] is None
+    restored = BaselineModel.from_json(broken.to_json())
+    assert math.isnan(restored.f_stat) and restored.r2 == model.r2
+
+
+def test_candidate_search_keeps_production_and_ranks_valid_models_first() -> None:
+    energy, predictors = _plant_months(3)
+    noise = np.random.default_rng(1).normal(0, 1, energy.size)  # oracle p = 0.79 with the true predictors
+    candidates = fit_candidates(name="roll-1", energy=energy, predictors={**predictors, "noise": noise},
+                                production="output_t")
+    assert len(candidates) == 1 + 3 + 3 + 1  # output_t with 0, 1, 2 or 3 of the 3 others
+    assert all(c.predictors[0] == "output_t" for c in candidates)
+    best = candidates[0]
+    assert set(best.predictors) == {"output_t", "hdd", "shifts"} and best.validity.valid
+    valid = [c.validity.valid for c in candidates]
+    assert valid == sorted(valid, reverse=True)  # valid ones first
+    assert not any(c.validity.valid and "noise" in c.predictors for c in candidates)
