@@ -36,6 +36,7 @@ __all__ = [
     "ReportingPeriod",
     "SavingsPeriod",
     "SavingsResult",
+    "fsu_factor_daily",
     "fuel_switch_effect",
     "savings_uncertainty",
     "track_performance",
@@ -44,6 +45,11 @@ __all__ = [
 
 # G14's empirical correction for monthly models (OpenEEmeter swaps in a polynomial for daily data)
 FSU_FACTOR_MONTHLY = 1.26
+
+
+def fsu_factor_daily(reporting_months: float) -> float:
+    """The correction in place of 1.26 for daily models, by reporting months M (OpenEEmeter's polynomial)."""
+    return -0.00024 * reporting_months ** 2 + 0.03535 * reporting_months + 1.00286
 
 
 @dataclass(frozen=True)

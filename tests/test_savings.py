@@ -12,6 +12,7 @@ from scipy import stats
 from plantems.analytics.baseline import InvalidBaseline, fit_baseline
 from plantems.analytics.savings import (
     ReportingPeriod,
+    fsu_factor_daily,
     fuel_switch_effect,
     savings_uncertainty,
     track_performance,
@@ -32,6 +33,11 @@ def test_fractional_savings_uncertainty_matches_the_worked_check(confidence: flo
     absolute = savings_uncertainty(cv_rmse=0.05, n=12, p=2, m=12, rho=0.0, adjusted_baseline=adjusted_baseline,
                                    confidence=confidence)
     assert absolute / savings == pytest.approx(fsu, abs=0.001)
+
+
+def test_daily_models_use_the_polynomial_factor() -> None:
+    assert fsu_factor_daily(12) == pytest.approx(-0.00024 * 144 + 0.03535 * 12 + 1.00286)  # 1.3925
+    assert fsu_factor_daily(0) == pytest.approx(1.00286)
 
 
 def test_savings_uncertainty_refuses_impossible_inputs() -> None:
