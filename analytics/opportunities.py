@@ -86,11 +86,11 @@ def load_shift(devices: pd.DataFrame, shiftable: Sequence[Device], tariff: Tarif
     """Per shiftable device (rows of a rollup-style device table with kwh_<period> and
     cost_<period>_cny): sharp+peak energy and cost, and the saving at the cheapest allowed period."""
     out = []
-    table = devices.set_index("device") if len(devices) else devices
+    table = devices.set_index("device").to_dict(orient="index") if len(devices) else {}
     for device in shiftable:
-        if device.id not in table.index:
+        row = table.get(device.id)
+        if row is None:
             continue
-        row = table.loc[device.id]
         targets = allowed_periods(tariff, month, device.shift_windows) - set(_EXPENSIVE)
         if not targets:
             continue  # its windows only reach peak hours: nowhere cheaper to go
@@ -132,7 +132,8 @@ def group_peak(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFrame) -
     mine = intervals[intervals["device"].isin(meters)]
     if mine.empty:
         return None
-    return int(mine.groupby("time")["energy_kwh"].sum().idxmax())
+    sums = mine.groupby("time")["energy_kwh"].sum()
+    return int(sums.index[int(sums.to_numpy().argmax())])
 
 
 def _pivot(intervals: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -153,8 +154,9 @@ def max_demand(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFrame, t
     if not present:
         return MaxDemand(group=group.id, peak=None)
     total = kw[present].sum(axis=1)
-    peak_time = int(total.idxmax())
-    peak_kwh = at_peak if at_peak is not None else {d: float(kw.at[peak_time, d]) / 4.0 for d in kw.columns}
+    peak_time = int(total.index[int(total.to_numpy().argmax())])
+    peak_kwh = (at_peak if at_peak is not None
+                else {str(d): float(kwh) / 4.0 for d, kwh in kw.loc[peak_time].to_dict().items()})
     contributors = tuple(sorted(((d.id, peak_kwh[d.id] * 4.0) for d in loads if d.id in peak_kwh),
                                 key=lambda item: -item[1]))
     tou = intervals.drop_duplicates("time").set_index("time")["tou"].reindex(total.index)
@@ -204,10 +206,10 @@ def reactive_power(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFram
     sizing = size_capacitor_bank(p.to_numpy(), q.to_numpy(), pf_target=group.pf_target)
     leading = net_q < 0
     light = p < p.quantile(_LIGHT_LOAD_QUANTILE)
-    by_device = totals.set_index("device")
+    by_device = totals.set_index("device").to_dict(orient="index")
     devices = []
-    for device in (d for d in loads if d.id in by_device.index):
-        row = by_device.loc[device.id]
+    for device in (d for d in loads if d.id in by_device):
+        row = by_device[device.id]
         e, r_imp, r_exp = (float(row[f]) if pd.notna(row[f]) else 0.0
                            for f in ("energy_kwh", "reactive_kvarh", "reactive_exp_kvarh"))
         if e > 0 and r_imp + r_exp > 0:

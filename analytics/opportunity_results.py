@@ -187,10 +187,11 @@ class ReactivePower:
         fields = {Field.PF.value: m.pf, Field.ADJUSTMENT_PCT.value: m.adjustment_pct,
                   Field.ADJUSTMENT_CNY.value: m.adjustment_cny, Field.KVAR.value: m.capacitor_kvar_p95,
                   Field.SAVING_KWH.value: m.line_loss_saving_kwh, Field.SAVING_CNY.value: m.saving_cny}
-        at = {"site": site, "time_ns": time_ns, "granularity": granularity}
-        return [_point(OpportunityType.REACTIVE, Tag.METER_GROUP, self.group, fields, **at),
+        return [_point(OpportunityType.REACTIVE, Tag.METER_GROUP, self.group, fields, site=site, time_ns=time_ns,
+                       granularity=granularity),
                 *(_point(OpportunityType.LOW_PF, Tag.DEVICE, d.device,
-                         {Field.PF.value: d.pf, Field.REACTIVE_KVARH.value: d.kvarh}, **at) for d in m.devices_by_pf)]
+                         {Field.PF.value: d.pf, Field.REACTIVE_KVARH.value: d.kvarh}, site=site, time_ns=time_ns,
+                         granularity=granularity) for d in m.devices_by_pf)]
 
 
 @dataclass(frozen=True, kw_only=True)

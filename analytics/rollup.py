@@ -80,23 +80,24 @@ def device_table(plant: PlantConfig, frame: pd.DataFrame, tariffs: Sequence[Tari
     totals = work.groupby("device")[["energy_kwh", "energy_exp_kwh", "cost", "coverage", *_COMPLETENESS]].sum()
     by_tou = work.pivot_table(index="device", columns="tou", values="energy_kwh", aggfunc="sum").fillna(0.0)
     cost_by_tou = work.pivot_table(index="device", columns="tou", values="cost", aggfunc="sum").fillna(0.0)
+    device_totals = totals.to_dict(orient="index")
+    tou_kwh, tou_cny = by_tou.to_dict(orient="index"), cost_by_tou.to_dict(orient="index")
     rows = []
     electrical = {Field.E_IMP_KWH.value, Field.P_KW.value}
     for device in plant.devices:
         if not electrical & plant.quantities_of(device):
             continue  # fuel meters have their own table (Scope 1)
-        mine = totals.loc[device.id] if device.id in totals.index else None
-        tou = by_tou.loc[device.id] if device.id in by_tou.index else {}
-        tou_cost = cost_by_tou.loc[device.id] if device.id in cost_by_tou.index else {}
+        mine = device_totals.get(device.id)
+        tou = tou_kwh.get(device.id, {})
+        tou_cost = tou_cny.get(device.id, {})
         rows.append({"device": device.id, "area": device.area, "kind": device.kind.value,
                      "energy_kwh": float(mine["energy_kwh"]) if mine is not None else 0.0,
                      "energy_exp_kwh": float(mine["energy_exp_kwh"]) if mine is not None else 0.0,
                      "cost_cny": float(mine["cost"]) if mine is not None else 0.0,
                      "coverage": float(mine["coverage"]) / expected_intervals if mine is not None else 0.0,
                      **{c: float(mine[c]) if mine is not None else 0.0 for c in _COMPLETENESS},
-                     **{f"kwh_{p.value}": float(tou.get(p.value, 0.0)) if len(tou) else 0.0 for p in Period},
-                     **{f"cost_{p.value}_cny": float(tou_cost.get(p.value, 0.0)) if len(tou_cost) else 0.0
-                        for p in Period}})
+                     **{f"kwh_{p.value}": float(tou.get(p.value, 0.0)) for p in Period},
+                     **{f"cost_{p.value}_cny": float(tou_cost.get(p.value, 0.0)) for p in Period}})
     return pd.DataFrame(rows)
 
 
@@ -218,8 +219,8 @@ def _daily(frame: pd.DataFrame, plant: PlantConfig, tz: Any) -> pd.DataFrame:
         return pd.DataFrame(columns=["date", "area", "tou", "energy_kwh"])
     areas = {d.id: d.area for d in plant.devices}
     local = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(tz).dt.date
-    return (frame.assign(date=local, area=frame["device"].map(areas))
-            .groupby(["date", "area", "tou"], as_index=False)["energy_kwh"].sum())
+    return pd.DataFrame(frame.assign(date=local, area=frame["device"].map(areas))
+                        .groupby(["date", "area", "tou"], as_index=False)["energy_kwh"].sum())
 
 
 def read_month(client: InfluxClient, plant: PlantConfig, month: str) -> MonthData:

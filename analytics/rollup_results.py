@@ -169,8 +169,9 @@ class Rollup:
         """Electricity and gas meters under 95 % coverage (flagged on the report's first page)."""
         scope1 = self.provenance.scope1
         fuel = scope1.coverage if scope1 is not None else {}
-        return ([f"{r.device} ({r.coverage:.1%})" for r in self.devices.itertuples() if r.coverage < POOR_COVERAGE]
-                + [f"{device} ({c:.1%})" for device, c in fuel.items() if c < POOR_COVERAGE])
+        table = self.devices
+        meters = zip(table["device"].astype(str), table["coverage"].astype(float), strict=True) if len(table) else ()
+        return [f"{device} ({c:.1%})" for device, c in (*meters, *fuel.items()) if c < POOR_COVERAGE]
 
     def to_json(self) -> dict[str, Any]:
         """rollup.json: every figure of the month, its opportunities, provenance and reconciliation."""
@@ -192,6 +193,8 @@ class Rollup:
 
     def to_points(self, *, area_of: Mapping[str, str], time_ns: int) -> list[Point]:
         """The month's `scope2` points (site and per area, each method) at ``time_ns`` (the month's start)."""
-        return self.scope2.to_points(site=self.site, area_of=area_of, time_ns=time_ns,
-                                     intensity_t_per_t={m: self.intensity.of(m) for m in Method},
-                                     target_t_per_t=self.intensity.target_t_per_t)
+        intensity = {m: self.intensity.of(m) for m in Method}
+        points: list[Point] = self.scope2.to_points(site=self.site, area_of=area_of, time_ns=time_ns,
+                                                    intensity_t_per_t=intensity,
+                                                    target_t_per_t=self.intensity.target_t_per_t)
+        return points

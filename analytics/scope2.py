@@ -99,7 +99,7 @@ class Scope2Result:
 
     @property
     def unmetered_kwh(self) -> float:
-        return self.balance.unmetered_kwh
+        return float(self.balance.unmetered_kwh)
 
     def kgco2e(self, method: Method) -> float:
         return {Method.LOCATION: self.location_kgco2e, Method.MARKET: self.market_monthly.kgco2e,
