@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from plantems.analytics.opportunities import (
+    Opportunities,
     allowed_periods,
     device_totals,
     group_peak,
@@ -17,6 +18,7 @@ from plantems.analytics.opportunities import (
     reactive_power,
 )
 from plantems.config import load_plant
+from plantems.schema import Granularity
 from plantems.tariffs import Period, load_tariffs
 from tests.support import REPO, write_plant
 
@@ -155,3 +157,33 @@ demand:
     # the 100 kWh leave 16:00 (-> 20) and split over 12:00 and 14:45 (30 + 50 each); 22:15 keeps 70
     assert result.max_kw_if_shifted == pytest.approx(80 * 4)
     assert result.reduction_kw == pytest.approx((120 - 80) * 4)
+
+
+def test_a_group_without_data_is_named_not_priced(plant):
+    """No energy from the group's meters: rollup.json says so (as it always has), and no point is written."""
+    only_fan = _four_intervals()
+    only_fan = only_fan[only_fan["device"] == "fan"]
+    demand = max_demand(plant, plant.demand.groups[0], only_fan, TARIFF, 11)
+    reactive = reactive_power(plant, plant.demand.groups[0], only_fan, totals=device_totals(only_fan),
+                              energy_cost_cny=0.0, average_price_cny_per_kwh=0.0)
+    note = "no energy_15m data from the group's meters"
+    assert demand.to_json() == {"group": "grid", "max_kw": None, "note": note}
+    assert demand.with_sliding(None).to_json() == {"group": "grid", "max_kw": None, "note": note,
+                                                   "sliding_max_kw": None}
+    assert reactive.to_json() == {"group": "grid", "pf": None, "note": note}
+    found = Opportunities(tariff=TARIFF.id, max_demand=(demand,), reactive=(reactive,))
+    assert found.to_points(site="s", time_ns=T0, granularity=Granularity.DAY) == []
+
+
+def test_points_carry_the_type_granularity_and_device(plant):
+    result = max_demand(plant, plant.demand.groups[0], _four_intervals(), TARIFF, 11)
+    shift = load_shift(pd.DataFrame([{"device": "mill", "kwh_sharp": 1.0, "kwh_peak": 2.0, "cost_sharp_cny": 1.248,
+                                      "cost_peak_cny": 2.08}]), [d for d in plant.devices if d.shiftable], TARIFF, 11)
+    points = Opportunities(tariff=TARIFF.id, load_shift=shift, max_demand=(result,)).to_points(
+        site="s", time_ns=T0, granularity=Granularity.DAY)
+    assert [(p.measurement, dict(p.tags)) for p in points] == [
+        ("opportunity", {"site": "s", "granularity": "day", "type": "load_shift", "device": "mill"}),
+        ("opportunity", {"site": "s", "granularity": "day", "type": "max_demand", "meter_group": "grid"})]
+    assert points[0].fields == {"energy_kwh": 3.0, "cost_cny": pytest.approx(3.328),
+                                "saving_cny": pytest.approx(3.328 - 3 * 0.3055)}
+    assert "saving_cny" not in points[1].fields  # the draft tariff has no demand charge: nothing to price
