@@ -48,6 +48,7 @@ from plantems.analytics.reactive import line_loss_reduction, monthly_pf, pf_adju
 from plantems.calendar import clock_minutes
 from plantems.config import Device, DeviceKind, PlantConfig
 from plantems.demandconfig import MeterGroup
+from plantems.schema import Field, Tag
 from plantems.tariffs import Period, Tariff
 
 __all__ = ["CompressedAir", "DemandPeak", "DevicePf", "LoadShift", "MaxDemand", "Opportunities", "ReactiveMonth",
@@ -55,6 +56,10 @@ __all__ = ["CompressedAir", "DemandPeak", "DevicePf", "LoadShift", "MaxDemand", 
            "load_shift", "max_demand", "reactive_power", "window_mask"]
 
 _EXPENSIVE = (Period.SHARP, Period.PEAK)
+# columns of energy_15m rows and device tables: the schema's names
+_DEVICE, _TOU = Tag.DEVICE.value, Tag.TOU.value
+_KWH, _EXP_KWH = Field.ENERGY_KWH.value, Field.ENERGY_EXP_KWH.value
+_KVARH, _EXP_KVARH = Field.REACTIVE_KVARH.value, Field.REACTIVE_EXP_KVARH.value
 _NOT_LOADS = (DeviceKind.INCOMER, DeviceKind.FEEDER, DeviceKind.PV)
 _LIGHT_LOAD_QUANTILE = 0.25  # intervals below this kW quantile count as light load
 
@@ -86,7 +91,7 @@ def load_shift(devices: pd.DataFrame, shiftable: Sequence[Device], tariff: Tarif
     """Per shiftable device (rows of a rollup-style device table with kwh_<period> and
     cost_<period>_cny): sharp+peak energy and cost, and the saving at the cheapest allowed period."""
     out = []
-    table = devices.set_index("device").to_dict(orient="index") if len(devices) else {}
+    table = devices.set_index(_DEVICE).to_dict(orient="index") if len(devices) else {}
     for device in shiftable:
         row = table.get(device.id)
         if row is None:
@@ -122,23 +127,23 @@ def interval_devices(plant: PlantConfig) -> list[str]:
 
 def device_totals(intervals: pd.DataFrame) -> pd.DataFrame:
     """Per device: the energy fields summed (pure; the same as InfluxDB's month sums)."""
-    fields = ["energy_kwh", "energy_exp_kwh", "reactive_kvarh", "reactive_exp_kvarh"]
-    return intervals.reindex(columns=["device", *fields]).groupby("device", as_index=False)[fields].sum()
+    fields = [_KWH, _EXP_KWH, _KVARH, _EXP_KVARH]
+    return intervals.reindex(columns=[_DEVICE, *fields]).groupby(_DEVICE, as_index=False)[fields].sum()
 
 
 def group_peak(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFrame) -> int | None:
     """Start (UTC ns) of the 15-minute interval with the group's highest import, or None without data."""
     meters, _ = _group_meters(plant, group)
-    mine = intervals[intervals["device"].isin(meters)]
+    mine = intervals[intervals[_DEVICE].isin(meters)]
     if mine.empty:
         return None
-    sums = mine.groupby("time")["energy_kwh"].sum()
+    sums = mine.groupby("time")[_KWH].sum()
     return int(sums.index[int(sums.to_numpy().argmax())])
 
 
 def _pivot(intervals: pd.DataFrame, column: str) -> pd.DataFrame:
     """time x device table of one field of 15-minute points (0 where a device has no point)."""
-    return intervals.pivot_table(index="time", columns="device", values=column, aggfunc="sum").fillna(0.0)
+    return intervals.pivot_table(index="time", columns=_DEVICE, values=column, aggfunc="sum").fillna(0.0)
 
 
 def max_demand(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFrame, tariff: Tariff,
@@ -149,7 +154,7 @@ def max_demand(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFrame, t
     the peak interval (default: taken from ``intervals``).
     """
     meters, loads = _group_meters(plant, group)
-    kw = _pivot(intervals, "energy_kwh") * 4.0  # 15-minute energy -> average kW
+    kw = _pivot(intervals, _KWH) * 4.0  # 15-minute energy -> average kW
     present = [m for m in meters if m in kw]
     if not present:
         return MaxDemand(group=group.id, peak=None)
@@ -159,7 +164,7 @@ def max_demand(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFrame, t
                 else {str(d): float(kwh) / 4.0 for d, kwh in kw.loc[peak_time].to_dict().items()})
     contributors = tuple(sorted(((d.id, peak_kwh[d.id] * 4.0) for d in loads if d.id in peak_kwh),
                                 key=lambda item: -item[1]))
-    tou = intervals.drop_duplicates("time").set_index("time")["tou"].reindex(total.index)
+    tou = intervals.drop_duplicates("time").set_index("time")[_TOU].reindex(total.index)
     expensive = tou.isin([p.value for p in _EXPENSIVE]).to_numpy()
     moved = total.to_numpy().copy()
     for device in (d for d in loads if d.shiftable and d.id in kw):
@@ -190,28 +195,28 @@ def reactive_power(plant: PlantConfig, group: MeterGroup, intervals: pd.DataFram
     ``intervals`` needs the group's meters (15-minute rows); ``totals`` every device's month sums.
     """
     meters, loads = _group_meters(plant, group)
-    mine = intervals[intervals["device"].isin(meters)]
-    if mine.empty or mine["energy_kwh"].sum() <= 0:
+    mine = intervals[intervals[_DEVICE].isin(meters)]
+    if mine.empty or mine[_KWH].sum() <= 0:
         return ReactivePower(group=group.id, month=None)
-    kwh = float(mine["energy_kwh"].sum())
-    kvarh_imp = float(mine["reactive_kvarh"].fillna(0).sum())
-    kvarh_exp = float(mine["reactive_exp_kvarh"].fillna(0).sum())
+    kwh = float(mine[_KWH].sum())
+    kvarh_imp = float(mine[_KVARH].fillna(0).sum())
+    kvarh_exp = float(mine[_EXP_KVARH].fillna(0).sum())
     pf = monthly_pf(kwh, kvarh_imp, kvarh_exp)
     adjustment_pct = pf_adjustment_percent(pf, group.pf_standard)
-    p = _pivot(mine, "energy_kwh").sum(axis=1) * 4.0
+    p = _pivot(mine, _KWH).sum(axis=1) * 4.0
     # net kvarh per meter; leading per meter, as two incomers can cancel in the sum while one feeds kvar back
-    net_q = (_pivot(mine.fillna({"reactive_kvarh": 0.0}), "reactive_kvarh")
-             - _pivot(mine.fillna({"reactive_exp_kvarh": 0.0}), "reactive_exp_kvarh")).reindex(p.index, fill_value=0.0)
+    net_q = (_pivot(mine.fillna({_KVARH: 0.0}), _KVARH)
+             - _pivot(mine.fillna({_EXP_KVARH: 0.0}), _EXP_KVARH)).reindex(p.index, fill_value=0.0)
     q = net_q.sum(axis=1) * 4.0
     sizing = size_capacitor_bank(p.to_numpy(), q.to_numpy(), pf_target=group.pf_target)
     leading = net_q < 0
     light = p < p.quantile(_LIGHT_LOAD_QUANTILE)
-    by_device = totals.set_index("device").to_dict(orient="index")
+    by_device = totals.set_index(_DEVICE).to_dict(orient="index")
     devices = []
     for device in (d for d in loads if d.id in by_device):
         row = by_device[device.id]
         e, r_imp, r_exp = (float(row[f]) if pd.notna(row[f]) else 0.0
-                           for f in ("energy_kwh", "reactive_kvarh", "reactive_exp_kvarh"))
+                           for f in (_KWH, _KVARH, _EXP_KVARH))
         if e > 0 and r_imp + r_exp > 0:
             devices.append(DevicePf(device=device.id, kvarh=r_imp + r_exp, pf=monthly_pf(e, r_imp, r_exp), kwh=e))
     balance = energy_balance(plant, totals, grid_meters=meters)
@@ -238,12 +243,12 @@ def compressed_air(plant: PlantConfig, air_m3: dict[str, tuple[float, float]], m
                    devices: pd.DataFrame) -> tuple[CompressedAir, ...]:
     """Per air meter (``air_m3``: free air and its data coverage): its compressors' energy, specific
     power, and the pressure-reduction saving."""
-    table = devices.set_index("device") if len(devices) else devices
+    table = devices.set_index(_DEVICE) if len(devices) else devices
     settings = plant.compressed_air
     out = []
     for meter in (d for d in plant.devices if d.kind is DeviceKind.AIR_FLOW and d.compressors):
         mine = table.loc[table.index.intersection(list(meter.compressors))]
-        kwh, cost = float(mine["energy_kwh"].sum()), float(mine["cost_cny"].sum())
+        kwh, cost = float(mine[_KWH].sum()), float(mine["cost_cny"].sum())
         m3, coverage = air_m3.get(meter.id, (None, 0.0))
         saving_kwh = settings.saving_per_bar * settings.pressure_reduction_bar * kwh
         out.append(CompressedAir(

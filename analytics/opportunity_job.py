@@ -46,11 +46,11 @@ def month_opportunities(plant: PlantConfig, rollup: Rollup, intervals: pd.DataFr
     tariff = tariff_for(tariffs, start.date())
     shiftable = [d for d in plant.devices if d.shiftable]
     groups = plant.demand.groups if plant.demand else ()
-    costs = rollup.devices.set_index("device") if len(rollup.devices) else rollup.devices
+    costs = rollup.devices.set_index(Tag.DEVICE.value) if len(rollup.devices) else rollup.devices
     reactive = []
     for group in groups:
         mine = costs.loc[costs.index.intersection(list(group.meters))]
-        kwh, cost = float(mine["energy_kwh"].sum()), float(mine["cost_cny"].sum())
+        kwh, cost = float(mine[Field.ENERGY_KWH.value].sum()), float(mine["cost_cny"].sum())
         reactive.append(reactive_power(plant, group, intervals, totals=totals, energy_cost_cny=cost,
                                        average_price_cny_per_kwh=cost / kwh if kwh else 0.0))
     return Opportunities(
