@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from plantems.config import DeviceKind, PlantConfig
+from plantems.schema import Field, Tag
 
 __all__ = ["EnergyBalance", "energy_balance"]
 
 _SUPPLY = (DeviceKind.INCOMER, DeviceKind.FEEDER)
+# columns of the per-device month totals: the schema's names
+_DEVICE, _KWH, _EXP_KWH = Tag.DEVICE.value, Field.ENERGY_KWH.value, Field.ENERGY_EXP_KWH.value
 _GENERATION = (DeviceKind.PV,)
 
 
@@ -75,9 +78,9 @@ def energy_balance(plant: PlantConfig, totals: pd.DataFrame, *, grid_meters: Seq
     whole_site = set(meters) >= set(incomers) or not fed or not all(fed)
     areas = None if whole_site else {a for feeds in fed for a in feeds}
     behind = {d.id for d in plant.devices if areas is None or d.area in areas}
-    table = totals.set_index("device") if len(totals) else pd.DataFrame(columns=["energy_kwh", "energy_exp_kwh"])
-    imports = _column(table, "energy_kwh")
-    exports = _column(table, "energy_exp_kwh")
+    table = totals.set_index(_DEVICE) if len(totals) else pd.DataFrame(columns=[_KWH, _EXP_KWH])
+    imports = _column(table, _KWH)
+    exports = _column(table, _EXP_KWH)
     generators = [d for d in table.index if d in behind and kinds.get(d) in _GENERATION]
     loads = {d: max(imports.get(d, 0.0), 0.0) for d in table.index
              if d in behind and d in kinds and kinds[d] not in (*_SUPPLY, *_GENERATION)}

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
 
 import pandas as pd
 
 from plantems.analytics.opportunities import (
+    Opportunities,
     compressed_air,
     device_totals,
     group_peak,
@@ -23,10 +23,10 @@ from plantems.analytics.rollup import Rollup, device_table, month_bounds, read_c
 from plantems.config import DeviceKind, PlantConfig
 from plantems.influx import InfluxClient, LineWriter, replace_window
 from plantems.lineproto import Point
-from plantems.schema import AIR, OPPORTUNITY, Field, Tag
+from plantems.schema import AIR, OPPORTUNITY, Field, Granularity, Tag
 from plantems.tariffs import Tariff, tariff_for
 
-__all__ = ["month_opportunities", "opportunity_points", "read_air", "read_month_energy", "run_daily_load_shift",
+__all__ = ["month_opportunities", "read_air", "read_month_energy", "run_daily_load_shift",
            "write_opportunities"]
 
 
@@ -34,7 +34,7 @@ def month_opportunities(plant: PlantConfig, rollup: Rollup, intervals: pd.DataFr
                         totals: pd.DataFrame | None = None, at_peak: dict[str, dict[str, float]] | None = None,
                         air_m3: dict[str, tuple[float, float]] | None = None,
                         air_bar: dict[str, float] | None = None
-                        ) -> dict[str, Any]:
+                        ) -> Opportunities:
     """The month's opportunities from its rollup and its 15-minute energy (pure).
 
     ``intervals``: 15-minute rows of at least ``interval_devices(plant)``; ``totals``: every device's
@@ -46,61 +46,18 @@ def month_opportunities(plant: PlantConfig, rollup: Rollup, intervals: pd.DataFr
     tariff = tariff_for(tariffs, start.date())
     shiftable = [d for d in plant.devices if d.shiftable]
     groups = plant.demand.groups if plant.demand else ()
-    costs = rollup.devices.set_index("device") if len(rollup.devices) else rollup.devices
+    costs = rollup.devices.set_index(Tag.DEVICE.value) if len(rollup.devices) else rollup.devices
     reactive = []
     for group in groups:
         mine = costs.loc[costs.index.intersection(list(group.meters))]
-        kwh, cost = float(mine["energy_kwh"].sum()), float(mine["cost_cny"].sum())
+        kwh, cost = float(mine[Field.ENERGY_KWH.value].sum()), float(mine["cost_cny"].sum())
         reactive.append(reactive_power(plant, group, intervals, totals=totals, energy_cost_cny=cost,
                                        average_price_cny_per_kwh=cost / kwh if kwh else 0.0))
-    return {"tariff": tariff.id,
-            "load_shift": load_shift(rollup.devices, shiftable, tariff, start.month),
-            "max_demand": [max_demand(plant, group, intervals, tariff, start.month,
-                                      at_peak=(at_peak or {}).get(group.id)) for group in groups],
-            "reactive": reactive,
-            "compressed_air": compressed_air(plant, air_m3 or {}, air_bar or {}, rollup.devices)}
-
-
-def opportunity_points(plant: PlantConfig, found: dict[str, Any], time_ns: int, granularity: str) -> list[Point]:
-    """`opportunity` points: one per device (load shift, low PF) or billing group (demand, reactive)."""
-    base = {Tag.SITE.value: plant.site.id, Tag.GRANULARITY.value: granularity}
-    points = []
-    for item in found.get("load_shift", []):
-        points.append(Point(OPPORTUNITY, {**base, Tag.TYPE.value: "load_shift", Tag.DEVICE.value: item["device"]},
-                            {Field.ENERGY_KWH.value: item["peak_sharp_kwh"],
-                             Field.COST_CNY.value: item["peak_sharp_cost_cny"],
-                             Field.SAVING_CNY.value: item["saving_cny"]}, time_ns))
-    for item in found.get("max_demand", []):
-        if item.get("max_kw") is None:
-            continue
-        fields = {Field.DEMAND_KW.value: item["max_kw"], Field.REDUCTION_KW.value: item["reduction_kw"],
-                  Field.LIMIT_KW.value: item["limit_kw"]}
-        if item["saving_cny"] is not None:
-            fields[Field.SAVING_CNY.value] = item["saving_cny"]
-        points.append(Point(OPPORTUNITY, {**base, Tag.TYPE.value: "max_demand", Tag.METER_GROUP.value: item["group"]},
-                            fields, time_ns))
-    for item in found.get("reactive", []):
-        if item.get("pf") is None:
-            continue
-        points.append(Point(OPPORTUNITY, {**base, Tag.TYPE.value: "reactive", Tag.METER_GROUP.value: item["group"]},
-                            {Field.PF.value: item["pf"], Field.ADJUSTMENT_PCT.value: item["adjustment_pct"],
-                             Field.ADJUSTMENT_CNY.value: item["adjustment_cny"],
-                             Field.KVAR.value: item["capacitor_kvar_p95"],
-                             Field.SAVING_KWH.value: item["line_loss_saving_kwh"],
-                             Field.SAVING_CNY.value: item["saving_cny"]}, time_ns))
-        for device in item["devices_by_pf"]:
-            points.append(Point(OPPORTUNITY, {**base, Tag.TYPE.value: "low_pf", Tag.DEVICE.value: device["device"]},
-                                {Field.PF.value: device["pf"], Field.REACTIVE_KVARH.value: device["kvarh"]}, time_ns))
-    for item in found.get("compressed_air", []):
-        fields = {Field.ENERGY_KWH.value: item["compressor_kwh"], Field.SAVING_KWH.value: item["saving_kwh"],
-                  Field.SAVING_CNY.value: item["saving_cny"]}
-        if item["specific_power_kw_per_m3min"] is not None:
-            fields[Field.SPECIFIC_POWER_KW_PER_M3MIN.value] = item["specific_power_kw_per_m3min"]
-        if item["mean_bar"] is not None:
-            fields[Field.AIR_BAR.value] = item["mean_bar"]
-        points.append(Point(OPPORTUNITY, {**base, Tag.TYPE.value: "compressed_air", Tag.DEVICE.value: item["device"]},
-                            fields, time_ns))
-    return points
+    return Opportunities(
+        tariff=tariff.id, load_shift=load_shift(rollup.devices, shiftable, tariff, start.month),
+        max_demand=tuple(max_demand(plant, group, intervals, tariff, start.month, at_peak=(at_peak or {}).get(group.id))
+                         for group in groups),
+        reactive=tuple(reactive), compressed_air=compressed_air(plant, air_m3 or {}, air_bar or {}, rollup.devices))
 
 
 def read_month_energy(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int, *,
@@ -133,10 +90,10 @@ def read_air(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: in
 
 
 def write_opportunities(plant: PlantConfig, client: InfluxClient, writer: LineWriter, points: list[Point], *,
-                        start_ns: int, end_ns: int, granularity: str) -> int:
+                        start_ns: int, end_ns: int, granularity: Granularity) -> int:
     """Replace the window's `opportunity` points of this granularity."""
     replace_window(client, writer, database=plant.influxdb.derived_database, measurement=OPPORTUNITY,
-                   scope={Tag.SITE.value: plant.site.id, Tag.GRANULARITY.value: granularity}, start_ns=start_ns,
+                   scope={Tag.SITE.value: plant.site.id, Tag.GRANULARITY.value: granularity.value}, start_ns=start_ns,
                    end_ns=end_ns, points=points)
     return len(points)
 
@@ -151,6 +108,8 @@ def run_daily_load_shift(plant: PlantConfig, tariffs: Sequence[Tariff], client: 
     if frame.empty:
         return 0
     table = device_table(plant, frame, tariffs, plant.site.tz, expected_intervals=96)
-    found = {"load_shift": load_shift(table, shiftable, tariff_for(tariffs, day), day.month)}
-    points = opportunity_points(plant, found, start_ns, "day")
-    return write_opportunities(plant, client, writer, points, start_ns=start_ns, end_ns=end_ns, granularity="day")
+    tariff = tariff_for(tariffs, day)
+    found = Opportunities(tariff=tariff.id, load_shift=load_shift(table, shiftable, tariff, day.month))
+    points = found.to_points(site=plant.site.id, time_ns=start_ns, granularity=Granularity.DAY)
+    return write_opportunities(plant, client, writer, points, start_ns=start_ns, end_ns=end_ns,
+                               granularity=Granularity.DAY)

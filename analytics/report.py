@@ -16,8 +16,10 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 from openpyxl import Workbook
 
+from plantems.analytics.opportunity_results import NO_DATA, MaxDemand, Opportunities, ReactiveMonth
 from plantems.analytics.reconcile import first_page_lines, reconciliation_html
-from plantems.analytics.rollup import Rollup
+from plantems.analytics.rollup_results import Rollup
+from plantems.schema import Method
 
 __all__ = ["write_report"]
 
@@ -74,11 +76,12 @@ def _emissions_chart(rollup: Rollup) -> str:
 def _intensity_chart(rollup: Rollup) -> str:
     figure, axis = plt.subplots(figsize=(6, 3))
     labels, values, colours = [], [], []
-    for key, label, colour in (("location_t_per_t", "location", "#636363"), ("market_t_per_t", "market", "#31a354"),
-                               ("target_t_per_t", "pathway target", "#fdae6b")):
-        if rollup.intensity.get(key) is not None:
+    i = rollup.intensity
+    for value, label, colour in ((i.location_t_per_t, "location", "#636363"), (i.market_t_per_t, "market", "#31a354"),
+                                 (i.target_t_per_t, "pathway target", "#fdae6b")):
+        if value is not None:
             labels.append(label)
-            values.append(rollup.intensity[key])
+            values.append(value)
             colours.append(colour)
     axis.bar(labels, values, color=colours)
     axis.set_ylabel("t CO2e / t Al")
@@ -111,21 +114,20 @@ def _coverage_chart(rollup: Rollup) -> str:
     return _svg(figure)
 
 
-def _savings_chart(rollup: Rollup) -> str:
+def _savings_chart(found: Opportunities) -> str:
     """Load-shifting savings per device and the capacitor kvar each billing group needs."""
-    found = rollup.opportunities
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3))
-    shifts = found.get("load_shift", [])
-    left.barh([s["device"] for s in shifts][::-1], [s["saving_cny"] for s in shifts][::-1], color="#ef8a62")
+    shifts = found.load_shift
+    left.barh([s.device for s in shifts][::-1], [s.saving_cny for s in shifts][::-1], color="#ef8a62")
     left.set_xlabel("CNY this month")
     left.set_title("Saving if moved off sharp/peak")
-    groups = [r for r in found.get("reactive", []) if r.get("pf") is not None]
-    names = [g["group"] for g in groups]
-    for offset, (key, label, colour) in enumerate((("capacitor_kvar_average", "from the average", "#92c5de"),
-                                                   ("capacitor_kvar_p95", "95 % of intervals", "#2166ac"),
-                                                   ("capacitor_kvar_max", "maximum", "#053061"))):
-        right.bar([i + 0.27 * offset for i in range(len(names))], [g[key] for g in groups], width=0.27,
-                  label=label, color=colour)
+    groups = [(r.group, r.month) for r in found.reactive if r.month is not None]
+    names = [name for name, _ in groups]
+    sizes = (("from the average", "#92c5de", [m.capacitor_kvar_average for _, m in groups]),
+             ("95 % of intervals", "#2166ac", [m.capacitor_kvar_p95 for _, m in groups]),
+             ("maximum", "#053061", [m.capacitor_kvar_max for _, m in groups]))
+    for offset, (label, colour, kvar) in enumerate(sizes):
+        right.bar([i + 0.27 * offset for i in range(len(names))], kvar, width=0.27, label=label, color=colour)
     right.set_xticks([i + 0.27 for i in range(len(names))], names)
     right.set_ylabel("kvar to reach the target PF")
     right.set_title("Capacitor bank sizing")
@@ -135,66 +137,65 @@ def _savings_chart(rollup: Rollup) -> str:
 
 def _opportunities_html(rollup: Rollup) -> str:
     found = rollup.opportunities
-    if not found:
+    if found is None:
         return "<p>No opportunities computed (no shiftable device and no billing group configured).</p>"
-    parts = [f"<p>Tariff {html.escape(found['tariff'])}. Savings at this month's prices; the load-shifting "
+    parts = [f"<p>Tariff {html.escape(found.tariff)}. Savings at this month's prices; the load-shifting "
              "saving assumes the same energy runs at the cheapest period the device's windows reach.</p>",
-             f'<figure id="chart-opportunities">{_savings_chart(rollup)}</figure>',
+             f'<figure id="chart-opportunities">{_savings_chart(found)}</figure>',
              "<h3>Load shifting (shiftable devices)</h3>",
-             _table([[s["device"], s["peak_sharp_kwh"], s["peak_sharp_cost_cny"], s["move_to"],
-                      ", ".join(s["windows"]), s["saving_cny"]] for s in found["load_shift"]],
+             _table([[s.device, s.peak_sharp_kwh, s.peak_sharp_cost_cny, s.move_to.value, ", ".join(s.windows_text),
+                      s.saving_cny] for s in found.load_shift],
                     ["device", "sharp+peak kWh", "sharp+peak cost (CNY)", "move to", "allowed windows",
                      "saving (CNY)"])]
-    for item in found["max_demand"]:
-        if item.get("max_kw") is None:
-            parts.append(f"<p>{html.escape(item['group'])}: {html.escape(item['note'])}</p>")
-            continue
-        saving = (f"{item['saving_cny']:,.0f} CNY" if item["saving_cny"] is not None
-                  else "not priced: the tariff has no demand charge yet")
-        sliding = item.get("sliding_max_kw")
-        parts.append(
-            f"<h3>Maximum demand: {html.escape(item['group'])}</h3><p>{item['max_kw']:,.0f} kW on 15-minute intervals "
-            f"starting {item['max_at_local']} ({item['max_tou']}), against a "
-            f"limit of {item['limit_kw']:,.0f} kW"
-            + (f"; the live sliding-window maximum was {sliding:,.0f} kW" if sliding else "")
-            + f". Moving the shiftable loads' sharp/peak energy would have made it {item['max_kw_if_shifted']:,.0f} "
-            f"kW ({item['reduction_kw']:,.0f} kW less): {saving}.</p>"
-            + _table([[name, kw, "yes" if any(name == s[0] for s in item["shiftable_at_max"]) else ""]
-                      for name, kw in item["contributors_kw"]], ["load in that interval", "kW", "shiftable"]))
-    air = found.get("compressed_air", [])
-    if air:
+    parts.extend(_max_demand_html(item) for item in found.max_demand)
+    if found.compressed_air:
         parts.append("<h3>Compressed air</h3>" + _table(
-            [[a["device"], ", ".join(a["compressors"]), a["compressor_kwh"], a["air_m3"] or "not metered",
-              f"{a['air_coverage']:.1%}",
-              a["specific_power_kw_per_m3min"] or "n/a", a["mean_bar"] or "n/a",
-              f"{a['pressure_reduction_bar']:g} bar: {a['saving_kwh']:,.0f} kWh, {a['saving_cny']:,.0f} CNY"]
-             for a in air],
+            [[a.device, ", ".join(a.compressors), a.compressor_kwh, a.air_m3 or "not metered", f"{a.air_coverage:.1%}",
+              a.specific_power_kw_per_m3min or "n/a", a.mean_bar or "n/a",
+              f"{a.pressure_reduction_bar:g} bar: {a.saving_kwh:,.0f} kWh, {a.saving_cny:,.0f} CNY"]
+             for a in found.compressed_air],
             ["air meter", "compressors", "compressor kWh", "free air m3", "coverage", "kW per m3/min", "mean bar(g)",
              "saving if the header pressure were lower"]))
-    for item in found["reactive"]:
-        if item.get("pf") is None:
-            continue
-        over = (f"Over-compensated: {item['kvarh_export']:,.0f} kvarh exported, {item['leading_intervals']} leading "
-                f"intervals ({item['leading_intervals_at_light_load']} at light load): switch capacitor steps off "
-                "at light load." if item["over_compensated"] else "No over-compensation.")
-        parts.append(
-            f"<h3>Reactive power: {html.escape(item['group'])}</h3>"
-            + _table([["monthly PF (kWh / sqrt(kWh² + (import + export kvarh)²))", f"{item['pf']:.2f}"],
-                      [f"bill adjustment on the {item['pf_standard']:.2f} standard", f"{item['adjustment_pct']:+.2f} % "
-                       f"({item['adjustment_cny']:+,.0f} CNY)"],
-                      [f"capacitor bank for PF {item['pf_target']:.2f}: 95 % of intervals / average / maximum",
-                       f"{item['capacitor_kvar_p95']:,.0f} / {item['capacitor_kvar_average']:,.0f} / "
-                       f"{item['capacitor_kvar_max']:,.0f} kvar"],
-                      ["losses and unmetered load (import - export + on-site generation - sub-meters; "
-                       "upper bound)", f"{item['losses_kwh_upper_bound']:,.0f} kWh"],
-                      ["line-loss reduction at the target PF", f"{item['line_loss_saving_kwh']:,.0f} kWh "
-                       f"({item['line_loss_saving_cny']:,.0f} CNY)"],
-                      ["saving from compensation (adjustment avoided + losses)", f"{item['saving_cny']:,.0f} CNY"]],
-                     ["", "value"])
-            + f"<p>{html.escape(over)}</p>"
-            + _table([[d["device"], d["pf"], d["kvarh"]] for d in item["devices_by_pf"][:8]],
-                     ["device (lowest PF first)", "PF", "kvarh"]))
+    parts.extend(_reactive_html(item.group, item.month) for item in found.reactive if item.month is not None)
     return "".join(parts)
+
+
+def _max_demand_html(item: MaxDemand) -> str:
+    p = item.peak
+    if p is None:
+        return f"<p>{html.escape(item.group)}: {html.escape(NO_DATA)}</p>"
+    saving = (f"{p.saving_cny:,.0f} CNY" if p.saving_cny is not None
+              else "not priced: the tariff has no demand charge yet")
+    sliding = item.sliding_max_kw
+    return (
+        f"<h3>Maximum demand: {html.escape(item.group)}</h3><p>{p.max_kw:,.0f} kW on 15-minute intervals "
+        f"starting {p.max_at_local} ({p.max_tou}), against a limit of {p.limit_kw:,.0f} kW"
+        + (f"; the live sliding-window maximum was {sliding:,.0f} kW" if sliding else "")
+        + f". Moving the shiftable loads' sharp/peak energy would have made it {p.max_kw_if_shifted:,.0f} "
+        f"kW ({p.reduction_kw:,.0f} kW less): {saving}.</p>"
+        + _table([[name, kw, "yes" if any(name == s[0] for s in p.shiftable_at_max) else ""]
+                  for name, kw in p.contributors_kw], ["load in that interval", "kW", "shiftable"]))
+
+
+def _reactive_html(group: str, m: ReactiveMonth) -> str:
+    over = (f"Over-compensated: {m.kvarh_export:,.0f} kvarh exported, {m.leading_intervals} leading "
+            f"intervals ({m.leading_intervals_at_light_load} at light load): switch capacitor steps off "
+            "at light load." if m.over_compensated else "No over-compensation.")
+    return (
+        f"<h3>Reactive power: {html.escape(group)}</h3>"
+        + _table([["monthly PF (kWh / sqrt(kWh² + (import + export kvarh)²))", f"{m.pf:.2f}"],
+                  [f"bill adjustment on the {m.pf_standard:.2f} standard", f"{m.adjustment_pct:+.2f} % "
+                   f"({m.adjustment_cny:+,.0f} CNY)"],
+                  [f"capacitor bank for PF {m.pf_target:.2f}: 95 % of intervals / average / maximum",
+                   f"{m.capacitor_kvar_p95:,.0f} / {m.capacitor_kvar_average:,.0f} / {m.capacitor_kvar_max:,.0f} kvar"],
+                  ["losses and unmetered load (import - export + on-site generation - sub-meters; "
+                   "upper bound)", f"{m.losses_kwh_upper_bound:,.0f} kWh"],
+                  ["line-loss reduction at the target PF", f"{m.line_loss_saving_kwh:,.0f} kWh "
+                   f"({m.line_loss_saving_cny:,.0f} CNY)"],
+                  ["saving from compensation (adjustment avoided + losses)", f"{m.saving_cny:,.0f} CNY"]],
+                 ["", "value"])
+        + f"<p>{html.escape(over)}</p>"
+        + _table([[d.device, d.pf, d.kvarh] for d in m.devices_by_pf[:8]], ["device (lowest PF first)", "PF", "kvarh"]))
 
 
 def _table(rows: list[list[Any]], header: list[str]) -> str:
@@ -211,7 +212,7 @@ def _fmt(value: Any) -> str:
 
 def _completeness(rollup: Rollup, figure: str) -> str:
     """How complete a headline figure's data is: measured vs interpolated energy, rejected samples."""
-    found = rollup.provenance.get("completeness", {}).get(figure)
+    found = rollup.provenance.completeness.get(figure)
     if not found:
         return ""
     if "energy_kwh" not in found:  # gas meters: coverage only
@@ -229,20 +230,19 @@ def _completeness(rollup: Rollup, figure: str) -> str:
 
 
 def _pathway(rollup: Rollup) -> str:
-    pathway = rollup.provenance.get("pathway")
-    return f" ({pathway['name']}; source: {pathway['source']})" if isinstance(pathway, dict) else ""
+    pathway = rollup.provenance.pathway
+    return f" ({pathway.name}; source: {pathway.source})"
 
 
 def _summary_rows(rollup: Rollup) -> list[list[Any]]:
     s2 = rollup.scope2
     balance = s2.balance
-    fuel = rollup.provenance.get("scope1")
-    scope1_factor = (f"{fuel['factor']['id']} ({fuel['factor']['kg_per_unit']} kg/{fuel['factor']['unit']}, "
-                     f"{fuel['factor']['status']})" if isinstance(fuel, dict) else "not metered")
-    lines = ", ".join(rollup.intensity.get("output_lines") or []) or "none configured"
+    fuel = rollup.provenance.scope1
+    scope1_factor = (f"{fuel.factor.factor.id} ({fuel.factor.factor.kg_per_unit} kg/{fuel.factor.factor.unit}, "
+                     f"{fuel.factor.factor.status})" if fuel is not None else "not metered")
+    lines = ", ".join(rollup.intensity.output_lines) or "none configured"
 
-    def per_t(key: str) -> Any:
-        value = rollup.intensity.get(key)
+    def per_t(value: float | None) -> Any:
         return value if value is not None else "no output recorded"
 
     rows: list[list[Any]] = [
@@ -271,9 +271,9 @@ def _summary_rows(rollup: Rollup) -> list[list[Any]]:
         [f"Site output, lines {lines} (t)", rollup.production_t if rollup.production_t is not None
          else "no output recorded", ""],
         ["Scope 1+2 intensity, location / market (t CO2e per t)",
-         f"{_fmt(per_t('location_t_per_t'))} / {_fmt(per_t('market_t_per_t'))}",
+         f"{_fmt(per_t(rollup.intensity.location_t_per_t))} / {_fmt(per_t(rollup.intensity.market_t_per_t))}",
          _completeness(rollup, "intensity")],
-        ["Pathway target (t CO2e per t)", _fmt(rollup.intensity.get("target_t_per_t") or "none for this year")
+        ["Pathway target (t CO2e per t)", _fmt(rollup.intensity.target_t_per_t or "none for this year")
          + _pathway(rollup), ""],
         ["Location factor", s2.location_factor.label, ""], ["Residual factor", s2.residual_factor.label, ""],
         ["Scope 1 factor", scope1_factor, ""],
@@ -286,14 +286,14 @@ def _html(rollup: Rollup) -> str:
     if rollup.poor_coverage:
         warnings.append("Poor data coverage this month: " + ", ".join(rollup.poor_coverage)
                         + ". Totals use counter deltas and stay exact, but interval detail is interpolated.")
-    for key in ("location_factor", "residual_factor"):
-        factor = rollup.provenance[key]
-        if factor["provisional"]:
-            warnings.append(f"Provisional: {factor['id']} ({factor['year']}) stands in for {rollup.month[:4]}, "
+    for choice in (rollup.provenance.location_factor, rollup.provenance.residual_factor):
+        factor = choice.factor
+        if choice.provisional:
+            warnings.append(f"Provisional: {factor.id} ({factor.year}) stands in for {rollup.month[:4]}, "
                             "whose factor is not yet published; the month will be restated.")
-        if factor["status"] == "uncertain":
-            warnings.append(f"Factor {factor['id']} is marked uncertain; confirm it before signing.")
-    restates = rollup.provenance.get("restates")
+        if factor.status == "uncertain":
+            warnings.append(f"Factor {factor.id} is marked uncertain; confirm it before signing.")
+    restates = rollup.provenance.restates
     if restates:
         changes = ", ".join(f"{c['was']} -> {c['now']}" for c in restates["factors"].values())
         warnings.append(f"Restated: this report replaces the one of {restates['as_of']} ({changes}); previous "
@@ -301,22 +301,23 @@ def _html(rollup: Rollup) -> str:
     if rollup.scope2.balance.unmetered_kwh < 0:
         warnings.append(f"The sub-meters record {-rollup.scope2.balance.unmetered_kwh:,.0f} kWh more than the site "
                         "consumed (import - export + generation): check the meters and their feeds.")
-    if rollup.provenance["tariff"]["status"] != "confirmed":
-        warnings.append(f"Tariff {rollup.provenance['tariff']['id']} is to be confirmed: costs are indicative.")
+    if rollup.provenance.tariff.status != "confirmed":
+        warnings.append(f"Tariff {rollup.provenance.tariff.id} is to be confirmed: costs are indicative.")
     warnings = [*first_page_lines(rollup.reconciliation), *warnings]  # a meter that does not add up comes first
     warning_html = "".join(f'<p class="warn">{html.escape(w)}</p>' for w in warnings)
     devices = rollup.devices
     device_rows = [[r.device, r.area, r.kind, r.energy_kwh, r.kwh_peak + r.kwh_sharp, r.cost_cny,
                     r.cost_peak_cny + r.cost_sharp_cny, f"{r.coverage:.1%}"] for r in devices.itertuples()]
-    allocation = [[name, line["kwh"], line["location_kg"] / 1000, line["market_kg"] / 1000]
+    allocation = [[name, line.kwh, line.kg[Method.LOCATION] / 1000, line.kg[Method.MARKET] / 1000]
                   for name, line in rollup.scope2.allocation.items()]
+    provenance = rollup.provenance.to_json()
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>plantems {rollup.site} {rollup.month}</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}
 .warn{{background:#fee;border-left:4px solid #d73027;padding:6px}}figure{{margin:1em 0}}</style></head><body>
 <h1>Energy and Scope 2 report: {html.escape(rollup.site)}, {rollup.month}</h1>
-<p>Computed {rollup.as_of.isoformat()} by plantems; configuration sha256 {rollup.provenance['config_sha256'][:12]}.</p>
+<p>Computed {rollup.as_of.isoformat()} by plantems; configuration sha256 {rollup.provenance.config_sha256[:12]}.</p>
 {warning_html}
 <h2>Summary</h2>{_table(_summary_rows(rollup), ["", "value", "completeness of its data"])}
 <h2>Charts</h2>
@@ -330,11 +331,11 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
                                      "peak+sharp cost", "coverage"])}
 <h2>Process lines (Scope 1+2 of the meters in their areas)</h2>
 <p>Each line's intensity uses its own output. The site's intensity uses the output of
-{html.escape(", ".join(rollup.intensity.get("output_lines") or []) or "no line (none configured)")} only
+{html.escape(", ".join(rollup.intensity.output_lines) or "no line (none configured)")} only
 (<code>site.output_lines</code>): metal that passes several lines is counted once.</p>
-{_table([[name, line["production_t"] or "none", (line["scope1_kgco2e"] + line["scope2_location_kgco2e"]) / 1000,
-          (line["scope1_kgco2e"] + line["scope2_market_kgco2e"]) / 1000,
-          line["intensity_location_t_per_t"] or "n/a", line["intensity_market_t_per_t"] or "n/a"]
+{_table([[name, line.production_t or "none", (line.scope1_kgco2e + line.scope2_location_kgco2e) / 1000,
+          (line.scope1_kgco2e + line.scope2_market_kgco2e) / 1000,
+          line.intensity_location_t_per_t or "n/a", line.intensity_market_t_per_t or "n/a"]
          for name, line in rollup.lines.items()],
         ["line", "output t", "location t CO2e", "market t CO2e", "location t/t", "market t/t"])}
 <h2>Opportunities: load shifting, maximum demand, reactive power</h2>
@@ -343,10 +344,10 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
 {_table(allocation, ["meter", "kWh", "location t CO2e", "market t CO2e"])}
 <h2>Green-power ledger</h2>
 <p>Used: {html.escape(", ".join(rollup.scope2.entries_used) or "none")}.</p>
-{_table([[e["entry_id"], e["line"], e["reason"]] for e in rollup.provenance.get("ledger_entries_excluded", [])],
+{_table([[e.entry_id, e.line, e.reason] for e in rollup.provenance.ledger_entries_excluded],
         ["excluded row", "line", "why"])}
 {reconciliation_html(rollup.reconciliation)}
-<h2>Provenance</h2><pre>{html.escape(json.dumps(rollup.provenance, indent=2, ensure_ascii=False))}</pre>
+<h2>Provenance</h2><pre>{html.escape(json.dumps(provenance, indent=2, ensure_ascii=False))}</pre>
 </body></html>"""
 
 
@@ -357,14 +358,14 @@ def _lines(rollup: Rollup) -> list[list[Any]]:
              s2.residual_factor.factor.id],
             ["site", rollup.site, "market_hourly", s2.grid_import_kwh, s2.market_hourly.kgco2e,
              s2.residual_factor.factor.id]]
-    factor_ids = {"location": s2.location_factor.factor.id, "market": s2.residual_factor.factor.id,
-                  "market_hourly": s2.residual_factor.factor.id}
+    factor_ids = {Method.LOCATION: s2.location_factor.factor.id, Method.MARKET: s2.residual_factor.factor.id,
+                  Method.MARKET_HOURLY: s2.residual_factor.factor.id}
     for name, line in s2.allocation.items():
         for method, factor_id in factor_ids.items():
-            rows.append(["meter", name, method, line["kwh"], line[f"{method}_kg"], factor_id])
-    fuel = rollup.provenance["scope1"]
+            rows.append(["meter", name, method.value, line.kwh, line.kg[method], factor_id])
+    fuel = rollup.provenance.scope1
     for device, kg in rollup.scope1_kgco2e.items():
-        rows.append(["scope1", device, "natural_gas", "", kg, fuel["factor"]["id"] if isinstance(fuel, dict) else ""])
+        rows.append(["scope1", device, "natural_gas", "", kg, fuel.factor.factor.id if fuel is not None else ""])
     return rows
 
 
@@ -388,29 +389,12 @@ def write_report(rollup: Rollup, folder: Path) -> list[Path]:
     for row in rollup.devices.itertuples(index=False):
         meters.append(list(row))
     provenance = workbook.create_sheet("Provenance")
-    for key, value in rollup.provenance.items():
+    for key, value in rollup.provenance.to_json().items():
         provenance.append([key, json.dumps(value, ensure_ascii=False)])
     xlsx_path = folder / "scope2.xlsx"
     workbook.save(xlsx_path)
     json_path = folder / "rollup.json"
-    s2 = rollup.scope2
-    json_path.write_text(json.dumps({
-        "site": rollup.site, "month": rollup.month, "as_of": rollup.as_of.isoformat(),
-        "grid_import_kwh": s2.grid_import_kwh, "grid_export_kwh": s2.grid_export_kwh,
-        "pv_generation_kwh": s2.pv_generation_kwh, "pv_self_kwh": s2.pv_self_kwh,
-        "consumption_kwh": s2.consumption_kwh, "unmetered_kwh": s2.unmetered_kwh, "balance": s2.balance.to_json(),
-        "scope2_kgco2e": {"location": s2.location_kgco2e, "market": s2.market_monthly.kgco2e,
-                          "market_hourly": s2.market_hourly.kgco2e},
-        "scope1_kgco2e": rollup.scope1_kgco2e,
-        "green_kwh": {"monthly": s2.market_monthly.instruments_kwh, "hourly": s2.market_hourly.instruments_kwh},
-        "renewable_share": s2.renewable_share, "certificate_share": s2.certificate_share,
-        "certificates_kwh": s2.certificates_kwh, "production_t": rollup.production_t, "intensity": rollup.intensity,
-        "lines": rollup.lines,
-        "meters": rollup.devices.to_dict(orient="records"), "allocation": s2.allocation,
-        "poor_coverage": rollup.poor_coverage, "opportunities": rollup.opportunities,
-        "provenance": rollup.provenance,
-        "reconciliation": rollup.reconciliation.to_json() if rollup.reconciliation is not None else None,
-    }, indent=2, ensure_ascii=False, default=str))
+    json_path.write_text(json.dumps(rollup.to_json(), indent=2, ensure_ascii=False, default=str))
     html_path = folder / "report.html"
     html_path.write_text(_html(rollup), encoding="utf-8")
     return [html_path, csv_path, xlsx_path, json_path]

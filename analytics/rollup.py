@@ -23,22 +23,28 @@ import pandas as pd
 from plantems.analytics.balance import EnergyBalance, energy_balance
 from plantems.analytics.energy import CounterSpec, energy_from_counter
 from plantems.analytics.energy_job import counter_rollover, minute_samples
-from plantems.analytics.scope2 import SOLAR_PROFILE, UNMETERED, Scope2Result, compute_scope2
+from plantems.analytics.rollup_results import (
+    POOR_COVERAGE,
+    Intensity,
+    ProcessLine,
+    Provenance,
+    Rollup,
+    Scope1Provenance,
+)
+from plantems.analytics.scope2 import Scope2Result, compute_scope2
 from plantems.config import DeviceKind, PlantConfig
 from plantems.factors import Factor, select_factor
 from plantems.influx import InfluxClient, LineWriter, replace_window, tag_in
 from plantems.ledger import LedgerEntry
-from plantems.lineproto import Point
-from plantems.schema import ENERGY_15M, FUEL, PRODUCTION, SCOPE2, Field, Tag
+from plantems.schema import ENERGY_15M, FUEL, PRODUCTION, SCOPE2, Field, Granularity, Method, Tag
 from plantems.targets import Targets
 from plantems.tariffs import Period, Tariff, tariff_for
 
-__all__ = ["MonthData", "Rollup", "completeness", "compute_rollup", "device_table", "month_bounds",
+__all__ = ["POOR_COVERAGE", "MonthData", "Rollup", "completeness", "compute_rollup", "device_table", "month_bounds",
            "read_counter_totals", "read_energy", "read_month", "site_output", "write_scope2_points"]
 
 log = logging.getLogger(__name__)
 
-POOR_COVERAGE = 0.95  # below this a meter's month is flagged on the report's first page
 _GRID = (DeviceKind.INCOMER,)
 # energy_15m completeness fields, per device, summed over the month
 _INTERP, _REJECTED, _REPLACED = Field.INTERP_KWH.value, Field.REJECTED_SAMPLES.value, Field.REPLACEMENTS.value
@@ -60,32 +66,6 @@ class MonthData:
     fuel_coverage: dict[str, float] = field(default_factory=dict)  # per fuel meter, 0-1
 
 
-@dataclass(frozen=True)
-class Rollup:
-    month: str
-    site: str
-    as_of: date
-    devices: pd.DataFrame  # device, area, kind, energy_kwh, energy_exp_kwh, cost_cny, coverage, kWh and cost per tou
-    daily: pd.DataFrame  # date, area, tou, energy_kwh (sub-meters)
-    scope2: Scope2Result
-    scope1_kgco2e: dict[str, float]  # per fuel meter; empty when none is configured
-    production_t: float | None
-    intensity: dict[str, Any]  # location_t_per_t, market_t_per_t, target_t_per_t, output_lines
-    renewable_share_target: float | None
-    lines: dict[str, dict[str, Any]] = field(default_factory=dict)  # per production line (process step)
-    opportunities: dict[str, Any] = field(default_factory=dict)  # load shifting, maximum demand, reactive power
-    provenance: dict[str, Any] = field(default_factory=dict)
-    reconciliation: Any = None  # analytics.reconcile.Reconciliation: interval sums vs counter differences
-
-    @property
-    def poor_coverage(self) -> list[str]:
-        """Electricity and gas meters under 95 % coverage (flagged on the report's first page)."""
-        scope1 = self.provenance.get("scope1")
-        fuel = scope1.get("coverage", {}) if isinstance(scope1, dict) else {}
-        return ([f"{r.device} ({r.coverage:.1%})" for r in self.devices.itertuples() if r.coverage < POOR_COVERAGE]
-                + [f"{device} ({c:.1%})" for device, c in fuel.items() if c < POOR_COVERAGE])
-
-
 def device_table(plant: PlantConfig, frame: pd.DataFrame, tariffs: Sequence[Tariff], tz: Any,
                   expected_intervals: int) -> pd.DataFrame:
     """Per device: energy, export, cost (each row priced by its date's tariff and period), coverage."""
@@ -100,23 +80,24 @@ def device_table(plant: PlantConfig, frame: pd.DataFrame, tariffs: Sequence[Tari
     totals = work.groupby("device")[["energy_kwh", "energy_exp_kwh", "cost", "coverage", *_COMPLETENESS]].sum()
     by_tou = work.pivot_table(index="device", columns="tou", values="energy_kwh", aggfunc="sum").fillna(0.0)
     cost_by_tou = work.pivot_table(index="device", columns="tou", values="cost", aggfunc="sum").fillna(0.0)
+    device_totals = totals.to_dict(orient="index")
+    tou_kwh, tou_cny = by_tou.to_dict(orient="index"), cost_by_tou.to_dict(orient="index")
     rows = []
     electrical = {Field.E_IMP_KWH.value, Field.P_KW.value}
     for device in plant.devices:
         if not electrical & plant.quantities_of(device):
             continue  # fuel meters have their own table (Scope 1)
-        mine = totals.loc[device.id] if device.id in totals.index else None
-        tou = by_tou.loc[device.id] if device.id in by_tou.index else {}
-        tou_cost = cost_by_tou.loc[device.id] if device.id in cost_by_tou.index else {}
+        mine = device_totals.get(device.id)
+        tou = tou_kwh.get(device.id, {})
+        tou_cost = tou_cny.get(device.id, {})
         rows.append({"device": device.id, "area": device.area, "kind": device.kind.value,
                      "energy_kwh": float(mine["energy_kwh"]) if mine is not None else 0.0,
                      "energy_exp_kwh": float(mine["energy_exp_kwh"]) if mine is not None else 0.0,
                      "cost_cny": float(mine["cost"]) if mine is not None else 0.0,
                      "coverage": float(mine["coverage"]) / expected_intervals if mine is not None else 0.0,
                      **{c: float(mine[c]) if mine is not None else 0.0 for c in _COMPLETENESS},
-                     **{f"kwh_{p.value}": float(tou.get(p.value, 0.0)) if len(tou) else 0.0 for p in Period},
-                     **{f"cost_{p.value}_cny": float(tou_cost.get(p.value, 0.0)) if len(tou_cost) else 0.0
-                        for p in Period}})
+                     **{f"kwh_{p.value}": float(tou.get(p.value, 0.0)) for p in Period},
+                     **{f"cost_{p.value}_cny": float(tou_cost.get(p.value, 0.0)) for p in Period}})
     return pd.DataFrame(rows)
 
 
@@ -148,38 +129,29 @@ def compute_rollup(plant: PlantConfig, month: str, data: MonthData, *, tariffs: 
     fuel = select_factor(factors, method="fuel", regions=("natural_gas",), year=year, as_of=as_of)
     scope1 = {device: m3 * fuel.factor.kg_per_unit for device, m3 in data.fuel_m3.items()}
     scope1_t = sum(scope1.values()) / 1000
-    intensity = {  # Scope 1+2 per tonne of the site's output, as the pathway counts it
-        "location_t_per_t": (scope1_t + scope2.location_kgco2e / 1000) / production if production else None,
-        "market_t_per_t": (scope1_t + scope2.market_monthly.kgco2e / 1000) / production if production else None,
-        "target_t_per_t": targets.intensity.for_year(year),
-        "output_lines": list(plant.site_output_lines),
-    }
-    provenance = {
-        "config_sha256": plant.config_sha256,
-        "tariff": _tariff_provenance(tariffs, start, end),
-        "location_factor": {**location.factor.model_dump(mode="json"), "provisional": location.provisional},
-        "residual_factor": {**residual.factor.model_dump(mode="json"), "provisional": residual.provisional},
-        "ledger_entries_used": list(scope2.entries_used),
-        "ledger_entries_excluded": [dict(e) for e in scope2.entries_excluded],
+    intensity = Intensity(  # Scope 1+2 per tonne of the site's output, as the pathway counts it
+        location_t_per_t=(scope1_t + scope2.location_kgco2e / 1000) / production if production else None,
+        market_t_per_t=(scope1_t + scope2.market_monthly.kgco2e / 1000) / production if production else None,
+        target_t_per_t=targets.intensity.for_year(year), output_lines=tuple(plant.site_output_lines))
+    first_tariff, tariff_versions = _tariffs_used(tariffs, start, end)
+    provenance = Provenance(
+        config_sha256=plant.config_sha256, tariff=first_tariff, tariff_versions=tariff_versions,
+        location_factor=location, residual_factor=residual, ledger_entries_used=scope2.entries_used,
+        ledger_entries_excluded=scope2.entries_excluded,
         # bought certificates claimed for the month beyond its grid import: held, but matched to nothing
-        "certificates_beyond_import_kwh": max(sum(e.mwh for e in site_entries if e.instrument.has_certificates
-                                                  and e.claim_month == month) * 1000.0 - scope2.grid_import_kwh, 0.0),
-        "hourly_matching_profile": SOLAR_PROFILE,
-        "pathway": {"name": targets.intensity.name, "source": targets.intensity.source,
-                    "unit": targets.intensity.unit, "base_year": targets.intensity.base_year},
-        "site_output": {"output_lines": list(plant.site_output_lines),
-                        "production_t_by_line": dict(sorted(data.production_by_line.items()))},
-        "coverage_per_meter": dict(zip(devices["device"], devices["coverage"].round(4), strict=True)),
-        "expected_intervals": expected,
-        "completeness": completeness(devices, balance, data.fuel_coverage),
-        "scope1": ({"factor": fuel.factor.model_dump(mode="json"), "provisional": fuel.provisional,
-                    "gas_m3": data.fuel_m3, "coverage": data.fuel_coverage} if data.fuel_m3 else
-                   "not metered: no fuel meter delivered data this month"),
-        "as_of": as_of.isoformat(),
-    }
-    return Rollup(month, plant.site.id, as_of, devices, daily, scope2, scope1, production, intensity,
-                  targets.renewable_share.by_year.get(max(targets.renewable_share.by_year)),
-                  _per_line(plant, scope2, scope1, data.production_by_line), provenance=provenance)
+        certificates_beyond_import_kwh=max(sum(e.mwh for e in site_entries if e.instrument.has_certificates
+                                               and e.claim_month == month) * 1000.0 - scope2.grid_import_kwh, 0.0),
+        pathway=targets.intensity, output_lines=tuple(plant.site_output_lines),
+        production_t_by_line=data.production_by_line,
+        coverage_per_meter={d: float(c) for d, c in zip(devices["device"], devices["coverage"].round(4), strict=True)},
+        expected_intervals=expected, completeness=completeness(devices, balance, data.fuel_coverage),
+        scope1=(Scope1Provenance(factor=fuel, gas_m3=data.fuel_m3, coverage=data.fuel_coverage) if data.fuel_m3
+                else None),
+        as_of=as_of)
+    return Rollup(month=month, site=plant.site.id, as_of=as_of, devices=devices, daily=daily, scope2=scope2,
+                  scope1_kgco2e=scope1, production_t=production, intensity=intensity,
+                  renewable_share_target=targets.renewable_share.by_year.get(max(targets.renewable_share.by_year)),
+                  lines=_per_line(plant, scope2, scope1, data.production_by_line), provenance=provenance)
 
 
 def site_output(plant: PlantConfig, production_by_line: dict[str, float]) -> float | None:
@@ -189,17 +161,12 @@ def site_output(plant: PlantConfig, production_by_line: dict[str, float]) -> flo
     return sum(recorded) if recorded else None
 
 
-def _tariff_provenance(tariffs: Sequence[Tariff], start: pd.Timestamp, end: pd.Timestamp) -> dict[str, Any]:
-    """The tariff version of the month's first day and every version that priced a day of it, with prices."""
+def _tariffs_used(tariffs: Sequence[Tariff], start: pd.Timestamp, end: pd.Timestamp
+                  ) -> tuple[Tariff, tuple[Tariff, ...]]:
+    """The tariff version of the month's first day and every version that priced a day of it."""
     days = pd.date_range(start.tz_localize(None), end.tz_localize(None), freq="1D", inclusive="left")
     used = {t.id: t for t in (tariff_for(tariffs, day.date()) for day in days)}
-    first = tariff_for(tariffs, start.date())
-    return {"id": first.id, "status": first.status, "valid_from": first.valid_from.isoformat(),
-            "source": first.source,
-            "versions": [{"id": t.id, "status": t.status, "valid_from": t.valid_from.isoformat(),
-                          "currency": t.currency,
-                          "prices_per_kwh": {p.value: price for p, price in t.prices_per_kwh.items()},
-                          "demand_charge_per_kw_month": t.demand_charge_per_kw_month} for t in used.values()]}
+    return tariff_for(tariffs, start.date()), tuple(used.values())
 
 
 def completeness(devices: pd.DataFrame, balance: EnergyBalance, fuel_coverage: dict[str, float]
@@ -233,20 +200,17 @@ def _figure_completeness(table: pd.DataFrame, meters: list[str]) -> dict[str, An
 
 
 def _per_line(plant: PlantConfig, scope2: Scope2Result, scope1: dict[str, float],
-              production: dict[str, float]) -> dict[str, dict[str, Any]]:
+              production: dict[str, float]) -> dict[str, ProcessLine]:
     """Scope 1+2 and intensity per process step: the meters of its areas (the unmetered
     remainder stays a site line, never guessed onto a step)."""
     out = {}
     for line in plant.production_lines:
         members = {d.id for d in plant.devices if d.area in line.areas}
-        s1 = sum(kg for device, kg in scope1.items() if device in members)
-        location = sum(v["location_kg"] for device, v in scope2.allocation.items() if device in members)
-        market = sum(v["market_kg"] for device, v in scope2.allocation.items() if device in members)
-        tonnes = production.get(line.id)
-        out[line.id] = {"name": line.name, "areas": list(line.areas), "production_t": tonnes,
-                        "scope1_kgco2e": s1, "scope2_location_kgco2e": location, "scope2_market_kgco2e": market,
-                        "intensity_location_t_per_t": (s1 + location) / 1000 / tonnes if tonnes else None,
-                        "intensity_market_t_per_t": (s1 + market) / 1000 / tonnes if tonnes else None}
+        mine = [a for device, a in scope2.allocation.items() if device in members]
+        out[line.id] = ProcessLine(name=line.name, areas=tuple(line.areas), production_t=production.get(line.id),
+                                   scope1_kgco2e=sum(kg for device, kg in scope1.items() if device in members),
+                                   scope2_location_kgco2e=sum(a.kg[Method.LOCATION] for a in mine),
+                                   scope2_market_kgco2e=sum(a.kg[Method.MARKET] for a in mine))
     return out
 
 
@@ -255,8 +219,8 @@ def _daily(frame: pd.DataFrame, plant: PlantConfig, tz: Any) -> pd.DataFrame:
         return pd.DataFrame(columns=["date", "area", "tou", "energy_kwh"])
     areas = {d.id: d.area for d in plant.devices}
     local = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(tz).dt.date
-    return (frame.assign(date=local, area=frame["device"].map(areas))
-            .groupby(["date", "area", "tou"], as_index=False)["energy_kwh"].sum())
+    return pd.DataFrame(frame.assign(date=local, area=frame["device"].map(areas))
+                        .groupby(["date", "area", "tou"], as_index=False)["energy_kwh"].sum())
 
 
 def read_month(client: InfluxClient, plant: PlantConfig, month: str) -> MonthData:
@@ -333,37 +297,8 @@ def read_counter_totals(client: InfluxClient, plant: PlantConfig, measurement: s
 def write_scope2_points(plant: PlantConfig, rollup: Rollup, writer: LineWriter, client: InfluxClient) -> int:
     """`scope2` points for the month (site total and per area), replacing the month's previous ones."""
     start, end = month_bounds(rollup.month, plant.site.tz)
-    s2 = rollup.scope2
-    methods = {"location": (s2.location_kgco2e, s2.location_factor.factor.kg_per_unit, 0.0),
-               "market": (s2.market_monthly.kgco2e, s2.residual_factor.factor.kg_per_unit,
-                          s2.market_monthly.instruments_kwh),
-               "market_hourly": (s2.market_hourly.kgco2e, s2.residual_factor.factor.kg_per_unit,
-                                 s2.market_hourly.instruments_kwh)}
-    base = {Tag.SITE.value: plant.site.id, Tag.GRANULARITY.value: "month"}
-    points = []
-    intensity = {"location": rollup.intensity.get("location_t_per_t"), "market": rollup.intensity.get("market_t_per_t")}
-    target = rollup.intensity.get("target_t_per_t")
-    for method, (kg, factor, green) in methods.items():
-        site_fields = {Field.ENERGY_KWH.value: s2.grid_import_kwh, Field.KGCO2E.value: kg,
-                       Field.FACTOR_KG_PER_KWH.value: factor, Field.GREEN_KWH.value: green,
-                       Field.RENEWABLE_SHARE.value: s2.renewable_share}
-        if intensity.get(method) is not None:  # Scope 1+2 per tonne, only where output was recorded
-            site_fields[Field.INTENSITY_T_PER_T.value] = intensity[method]
-        if target is not None:
-            site_fields[Field.TARGET_T_PER_T.value] = target
-        points.append(Point(SCOPE2, {**base, Tag.AREA.value: "site", Tag.METHOD.value: method}, site_fields,
-                            start.value))
-        areas = {d.id: d.area for d in plant.devices}
-        by_area: dict[str, list[float]] = {}
-        for device, line in s2.allocation.items():
-            area = areas.get(device, UNMETERED)
-            totals = by_area.setdefault(area, [0.0, 0.0])
-            totals[0] += line["kwh"]
-            totals[1] += line[f"{method}_kg"]
-        for area, (kwh, area_kg) in by_area.items():
-            points.append(Point(SCOPE2, {**base, Tag.AREA.value: area, Tag.METHOD.value: method},
-                                {Field.ENERGY_KWH.value: kwh, Field.KGCO2E.value: area_kg}, start.value))
+    points = rollup.to_points(area_of={d.id: d.area for d in plant.devices}, time_ns=start.value)
     replace_window(client, writer, database=plant.influxdb.derived_database, measurement=SCOPE2,
-                   scope={Tag.SITE.value: plant.site.id, Tag.GRANULARITY.value: "month"}, start_ns=start.value,
-                   end_ns=end.value, points=points)
+                   scope={Tag.SITE.value: plant.site.id, Tag.GRANULARITY.value: Granularity.MONTH.value},
+                   start_ns=start.value, end_ns=end.value, points=points)
     return len(points)

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -33,10 +34,13 @@ import pandas as pd
 from plantems.analytics.balance import EnergyBalance
 from plantems.factors import FactorChoice
 from plantems.ledger import Instrument, LedgerEntry
+from plantems.lineproto import Point
+from plantems.schema import SCOPE2, SITE_AREA, UNMETERED_AREA, Field, Granularity, Method, Tag
 
-__all__ = ["SOLAR_PROFILE", "Scope2Result", "compute_scope2", "instrument_hourly_kwh"]
+__all__ = ["SOLAR_PROFILE", "UNMETERED", "AllocationLine", "ExcludedEntry", "MarketResult", "Scope2Result",
+           "compute_scope2", "instrument_hourly_kwh"]
 
-UNMETERED = "unmetered"
+UNMETERED: Final = UNMETERED_AREA  # the allocation's line (and area) of what no sub-meter records
 # How a certificate's MWh are spread over its generation period for hourly matching (named in the provenance).
 SOLAR_PROFILE = ("solar: sin(pi x (local hour + 0.5 - 6) / 12), 0 outside 06:00-18:00, the same every day of the "
                  "generation period; other technologies: flat over every hour of it")
@@ -47,6 +51,29 @@ class MarketResult:
     instruments_kwh: float  # matched to consumption (counted at 0 kg)
     residual_kwh: float
     kgco2e: float
+
+
+@dataclass(frozen=True)
+class AllocationLine:
+    """A sub-meter's (or the unmetered remainder's) energy and its share of the site's Scope 2 by method."""
+
+    kwh: float
+    kg: Mapping[Method, float]
+
+    def to_json(self) -> dict[str, float]:
+        return {"kwh": self.kwh, **{f"{method.value}_kg": kg for method, kg in self.kg.items()}}
+
+
+@dataclass(frozen=True)
+class ExcludedEntry:
+    """A ledger row that concerns the month but is not matched against its grid import, and why."""
+
+    entry_id: str
+    line: int  # in the ledger file
+    reason: str
+
+    def to_json(self) -> dict[str, str | int]:
+        return {"entry_id": self.entry_id, "line": self.line, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -64,15 +91,63 @@ class Scope2Result:
     location_factor: FactorChoice
     residual_factor: FactorChoice
     entries_used: tuple[str, ...]
-    allocation: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # device -> kwh, kg by method
+    allocation: Mapping[str, AllocationLine] = field(default_factory=dict)  # per sub-meter, and UNMETERED
     balance: EnergyBalance = field(default_factory=lambda: EnergyBalance(0.0, 0.0, 0.0))
     certificates_kwh: float = 0.0  # every GEC held for the month (bought and on-site PV's), 1 GEC = 1,000 kWh
     certificate_share: float = 0.0  # certificates_kwh / consumption, at most 1
-    entries_excluded: tuple[Mapping[str, str | int], ...] = ()  # entry_id, line, reason
+    entries_excluded: tuple[ExcludedEntry, ...] = ()
 
     @property
     def unmetered_kwh(self) -> float:
-        return self.balance.unmetered_kwh
+        return float(self.balance.unmetered_kwh)
+
+    def kgco2e(self, method: Method) -> float:
+        return {Method.LOCATION: self.location_kgco2e, Method.MARKET: self.market_monthly.kgco2e,
+                Method.MARKET_HOURLY: self.market_hourly.kgco2e}[method]
+
+    def to_json(self) -> dict[str, Any]:
+        """The Scope 2 figures of rollup.json (its keys, in its order)."""
+        return {"grid_import_kwh": self.grid_import_kwh, "grid_export_kwh": self.grid_export_kwh,
+                "pv_generation_kwh": self.pv_generation_kwh, "pv_self_kwh": self.pv_self_kwh,
+                "consumption_kwh": self.consumption_kwh, "unmetered_kwh": self.unmetered_kwh,
+                "balance": self.balance.to_json(),
+                "scope2_kgco2e": {m.value: self.kgco2e(m) for m in Method},
+                "green_kwh": {"monthly": self.market_monthly.instruments_kwh,
+                              "hourly": self.market_hourly.instruments_kwh},
+                "renewable_share": self.renewable_share, "certificate_share": self.certificate_share,
+                "certificates_kwh": self.certificates_kwh,
+                "allocation": {name: line.to_json() for name, line in self.allocation.items()}}
+
+    def to_points(self, *, site: str, area_of: Mapping[str, str], time_ns: int,
+                  intensity_t_per_t: Mapping[Method, float | None], target_t_per_t: float | None) -> list[Point]:
+        """`scope2` points of the month, per method: the site's, then one per area (``area_of``: device ->
+        area; a line without one, the unmetered remainder, is its own area). ``intensity_t_per_t``: Scope
+        1+2 per tonne by method, where output was recorded."""
+        factors = {Method.LOCATION: (self.location_factor, 0.0),
+                   Method.MARKET: (self.residual_factor, self.market_monthly.instruments_kwh),
+                   Method.MARKET_HOURLY: (self.residual_factor, self.market_hourly.instruments_kwh)}
+        points = []
+        for method, (factor, green_kwh) in factors.items():
+            tags = {Tag.SITE.value: site, Tag.GRANULARITY.value: Granularity.MONTH.value,
+                    Tag.METHOD.value: method.value}
+            fields = {Field.ENERGY_KWH.value: self.grid_import_kwh, Field.KGCO2E.value: self.kgco2e(method),
+                      Field.FACTOR_KG_PER_KWH.value: factor.factor.kg_per_unit, Field.GREEN_KWH.value: green_kwh,
+                      Field.RENEWABLE_SHARE.value: self.renewable_share}
+            intensity = intensity_t_per_t.get(method)
+            if intensity is not None:
+                fields[Field.INTENSITY_T_PER_T.value] = intensity
+            if target_t_per_t is not None:
+                fields[Field.TARGET_T_PER_T.value] = target_t_per_t
+            points.append(Point(SCOPE2, {**tags, Tag.AREA.value: SITE_AREA}, fields, time_ns))
+            by_area: dict[str, tuple[float, float]] = {}
+            for device, line in self.allocation.items():
+                area = area_of.get(device, UNMETERED)
+                kwh, kg = by_area.get(area, (0.0, 0.0))
+                by_area[area] = (kwh + line.kwh, kg + line.kg[method])
+            points.extend(Point(SCOPE2, {**tags, Tag.AREA.value: area},
+                                {Field.ENERGY_KWH.value: kwh, Field.KGCO2E.value: kg}, time_ns)
+                          for area, (kwh, kg) in by_area.items())
+        return points
 
 
 def _weights(hours: pd.DatetimeIndex, technology: str, tz: ZoneInfo) -> np.ndarray:
@@ -119,8 +194,8 @@ def compute_scope2(*, month: str, tz: ZoneInfo, grid_import_hourly: pd.Series, b
     hourly = MarketResult(matched, grid_import - matched, (grid_import - matched) * residual.factor.kg_per_unit)
     location_kg = grid_import * location.factor.kg_per_unit
     share = (monthly.instruments_kwh + pv_self) / consumption if consumption else 0.0
-    allocation = _allocate(balance, {"location": location_kg, "market": monthly.kgco2e,
-                                     "market_hourly": hourly.kgco2e})
+    allocation = _allocate(balance, {Method.LOCATION: location_kg, Method.MARKET: monthly.kgco2e,
+                                     Method.MARKET_HOURLY: hourly.kgco2e})
     return Scope2Result(month, grid_import, balance.grid_export_kwh, balance.generation_kwh, pv_self, consumption,
                         location_kg, monthly, hourly, share, location, residual,
                         tuple(e.entry_id for e in certificates), allocation, balance, certificates_kwh,
@@ -128,7 +203,7 @@ def compute_scope2(*, month: str, tz: ZoneInfo, grid_import_hourly: pd.Series, b
                         _excluded(entries, month))
 
 
-def _excluded(entries: Sequence[LedgerEntry], month: str) -> tuple[dict[str, str | int], ...]:
+def _excluded(entries: Sequence[LedgerEntry], month: str) -> tuple[ExcludedEntry, ...]:
     """The site's rows that concern the month (claimed for it, or generated in it) but are not
     matched against its grid import, each with the reason."""
     first = datetime.fromisoformat(f"{month}-01").date()
@@ -147,11 +222,11 @@ def _excluded(entries: Sequence[LedgerEntry], month: str) -> tuple[dict[str, str
         else:
             reason = ("on-site PV without issued GECs: its energy is measured by the PV meter (renewable share); "
                       "no certificate share until the GECs are issued and recorded")
-        out.append({"entry_id": entry.entry_id, "line": entry.line, "reason": reason})
+        out.append(ExcludedEntry(entry.entry_id, entry.line, reason))
     return tuple(out)
 
 
-def _allocate(balance: EnergyBalance, site_kg: Mapping[str, float]) -> dict[str, dict[str, float]]:
+def _allocate(balance: EnergyBalance, site_kg: Mapping[Method, float]) -> dict[str, AllocationLine]:
     """Each sub-meter's share of the site's emissions by energy; the rest is ``unmetered``."""
     lines = dict(balance.loads_kwh)
     lines[UNMETERED] = balance.unmetered_kwh  # negative would mean sub-meters exceed the site
@@ -159,5 +234,5 @@ def _allocate(balance: EnergyBalance, site_kg: Mapping[str, float]) -> dict[str,
     out = {}
     for name, kwh in lines.items():
         share = kwh / consumption_kwh if consumption_kwh else 0.0
-        out[name] = {"kwh": kwh, **{f"{method}_kg": kg * share for method, kg in site_kg.items()}}
+        out[name] = AllocationLine(kwh, {method: kg * share for method, kg in site_kg.items()})
     return out

@@ -225,7 +225,7 @@ def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: Infl
         rollup = compute_rollup(plant, month, data, tariffs=tariffs, factors=factors,
                                 ledger=ledger, targets=targets, as_of=as_of)
         if restates is not None:
-            rollup.provenance["restates"] = restates
+            rollup = dataclasses.replace(rollup, provenance=dataclasses.replace(rollup.provenance, restates=restates))
         bar.update(1)
         write_scope2_points(plant, rollup, writer, client)
         bar.update(1)
@@ -248,27 +248,29 @@ def _with_opportunities(plant: PlantConfig, rollup: Rollup, tariffs: Sequence[Ta
 
     from plantems.analytics.opportunity_job import (
         month_opportunities,
-        opportunity_points,
         read_air,
         read_month_energy,
         write_opportunities,
     )
     from plantems.analytics.rollup import month_bounds
-    from plantems.schema import DEMAND, Field, Tag
+    from plantems.schema import DEMAND, Field, Granularity, Tag
 
     start, end = month_bounds(rollup.month, plant.site.tz)
     intervals, totals, at_peak = read_month_energy(client, plant, start.value, end.value, hourly=hourly)
     air_m3, air_bar = read_air(client, plant, start.value, end.value)
     found = month_opportunities(plant, rollup, intervals, tariffs, totals=totals, at_peak=at_peak, air_m3=air_m3,
                                 air_bar=air_bar)
-    for item in found["max_demand"]:  # the live monitor's sliding maximum, where it ran this month
+    sliding = []
+    for item in found.max_demand:  # the live monitor's sliding maximum, where it ran this month
         series = client.query(f'SELECT max("{Field.DEMAND_KW.value}") FROM "{DEMAND}" WHERE '
                               f"\"{Tag.SITE.value}\" = '{plant.site.id}' AND "
-                              f"\"{Tag.METER_GROUP.value}\" = '{item['group']}' AND time >= {start.value} "
+                              f"\"{Tag.METER_GROUP.value}\" = '{item.group}' AND time >= {start.value} "
                               f"AND time < {end.value}", database=plant.influxdb.derived_database)
-        item["sliding_max_kw"] = float(series[0].values[0][1]) if series and series[0].values else None
-    points = opportunity_points(plant, found, start.value, "month")
-    write_opportunities(plant, client, writer, points, start_ns=start.value, end_ns=end.value, granularity="month")
+        sliding.append(item.with_sliding(float(series[0].values[0][1]) if series and series[0].values else None))
+    found = replace(found, max_demand=tuple(sliding))
+    points = found.to_points(site=plant.site.id, time_ns=start.value, granularity=Granularity.MONTH)
+    write_opportunities(plant, client, writer, points, start_ns=start.value, end_ns=end.value,
+                        granularity=Granularity.MONTH)
     return replace(rollup, opportunities=found)
 
 

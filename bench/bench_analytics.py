@@ -85,7 +85,7 @@ def bench_opportunities(plant, rollup, hourly, client, tariffs, month_start: dat
     found = month_opportunities(plant, rollup, intervals, tariffs, totals=totals, at_peak=at_peak)
     print(f"2b. the month's opportunities ({len(intervals):,} 15-minute rows of the billing meters and shiftable "
           f"loads, month totals of {len(totals)} devices, their loads at each group's peak): "
-          f"{time.monotonic() - t0:.2f} s; {len(found['max_demand'])} billing group(s)")
+          f"{time.monotonic() - t0:.2f} s; {len(found.max_demand)} billing group(s)")
 
 
 def main() -> None:

@@ -26,8 +26,13 @@ __all__ = [
     "OPPORTUNITY",
     "PRODUCTION",
     "RAW_MEASUREMENTS",
+    "SITE_AREA",
+    "UNMETERED_AREA",
     "Field",
+    "Granularity",
     "Job",
+    "Method",
+    "OpportunityType",
     "Tag",
     "measurement_of",
 ]
@@ -203,3 +208,35 @@ class Job(StrEnum):
     ENERGY_15M = "energy_15m"
     ENERGY_DAILY = "energy_15m_daily"
     MONTHLY_ROLLUP = "monthly_rollup"
+
+
+# Tag values written by analytics (derived database).
+class OpportunityType(StrEnum):
+    """``type`` tag of `opportunity` points."""
+
+    LOAD_SHIFT = "load_shift"
+    MAX_DEMAND = "max_demand"
+    REACTIVE = "reactive"
+    LOW_PF = "low_pf"
+    COMPRESSED_AIR = "compressed_air"
+
+
+class Granularity(StrEnum):
+    """``granularity`` tag of `opportunity` and `scope2` points: the window a point covers."""
+
+    DAY = "day"
+    MONTH = "month"
+
+
+class Method(StrEnum):
+    """``method`` tag of `scope2` points: location-based, market-based (monthly / hourly matching)."""
+
+    LOCATION = "location"
+    MARKET = "market"
+    MARKET_HOURLY = "market_hourly"
+
+
+# ``area`` tag of the site's own `scope2` points (beside one point per area).
+SITE_AREA: Final = "site"
+# ``area`` tag of the share of `scope2` no sub-meter records (losses and unmetered loads).
+UNMETERED_AREA: Final = "unmetered"

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from plantems.analytics.opportunities import (
+    Opportunities,
     allowed_periods,
     device_totals,
     group_peak,
@@ -17,6 +18,7 @@ from plantems.analytics.opportunities import (
     reactive_power,
 )
 from plantems.config import load_plant
+from plantems.schema import Granularity
 from plantems.tariffs import Period, load_tariffs
 from tests.support import REPO, write_plant
 
@@ -53,13 +55,13 @@ def test_load_shift_saving_at_the_cheapest_allowed_period(plant):
     table = pd.DataFrame([
         {"device": "mill", "kwh_sharp": 100.0, "kwh_peak": 200.0, "cost_sharp_cny": 124.8, "cost_peak_cny": 208.0},
         {"device": "comp", "kwh_sharp": 10.0, "kwh_peak": 20.0, "cost_sharp_cny": 12.48, "cost_peak_cny": 20.8}])
-    by_device = {s["device"]: s for s in load_shift(table, [d for d in plant.devices if d.shiftable], TARIFF, 11)}
+    by_device = {s.device: s for s in load_shift(table, [d for d in plant.devices if d.shiftable], TARIFF, 11)}
     # mill may run any time: valley at 0.3055 -> 332.8 - 300 x 0.3055 = 241.15
-    assert by_device["mill"]["move_to"] == "valley"
-    assert by_device["mill"]["saving_cny"] == pytest.approx(241.15)
+    assert by_device["mill"].move_to is Period.VALLEY
+    assert by_device["mill"].saving_cny == pytest.approx(241.15)
     # the compressor may only run 11-15, which is flat at 0.65 -> 33.28 - 30 x 0.65 = 13.78
-    assert by_device["comp"]["move_to"] == "flat"
-    assert by_device["comp"]["saving_cny"] == pytest.approx(13.78)
+    assert by_device["comp"].move_to is Period.FLAT
+    assert by_device["comp"].saving_cny == pytest.approx(13.78)
 
 
 def _intervals(rows: list[tuple[int, str, str, float, float, float]]) -> pd.DataFrame:
@@ -79,16 +81,17 @@ def _four_intervals() -> pd.DataFrame:
 
 
 def test_max_demand_names_its_loads_and_prices_shifting(plant):
-    result = max_demand(plant, plant.demand.groups[0], _four_intervals(), TARIFF, 11)
-    assert result["max_kw"] == pytest.approx((700 + 50 + 20 + 5) * 4)  # 3,100 kW in interval 2
-    assert result["max_at_ns"] == T0 + 2 * Q and result["max_tou"] == "peak"
-    assert [name for name, _ in result["contributors_kw"]] == ["mill", "comp", "fan"]
+    result = max_demand(plant, plant.demand.groups[0], _four_intervals(), TARIFF, 11).peak
+    assert result is not None
+    assert result.max_kw == pytest.approx((700 + 50 + 20 + 5) * 4)  # 3,100 kW in interval 2
+    assert result.max_at_ns == T0 + 2 * Q and result.max_tou == "peak"
+    assert [name for name, _ in result.contributors_kw] == ["mill", "comp", "fan"]
     # the mill's peak energy (1000 kWh) spreads over both valley intervals (+500 each), but the
     # compressor's windows (11-15) are flat-only and no interval here is flat: it stays
     moved = [135 + 500, 135 + 500, 775 - 700, 335 - 300]
-    assert result["max_kw_if_shifted"] == pytest.approx(max(moved) * 4)
-    assert result["reduction_kw"] == pytest.approx((775 - 635) * 4)
-    assert result["saving_cny"] is None  # the draft tariff has no demand charge yet
+    assert result.max_kw_if_shifted == pytest.approx(max(moved) * 4)
+    assert result.reduction_kw == pytest.approx((775 - 635) * 4)
+    assert result.saving_cny is None  # the draft tariff has no demand charge yet
 
 
 def test_reading_only_meters_and_shiftable_loads_gives_the_same_answers(plant):
@@ -111,20 +114,21 @@ def test_reactive_power_bill_adjustment_bank_and_over_compensation(plant):
     rows += [(i, "mill", "flat", 800.0, 850.0, 0.0) for i in range(3)] + [(3, "mill", "valley", 150.0, 40.0, 0.0)]
     frame = _intervals(rows)
     result = reactive_power(plant, plant.demand.groups[0], frame[frame["device"] == "inc"],
-                            totals=device_totals(frame), energy_cost_cny=2000.0, average_price_cny_per_kwh=0.6)
+                            totals=device_totals(frame), energy_cost_cny=2000.0, average_price_cny_per_kwh=0.6).month
+    assert result is not None
     # PF = 3200 / sqrt(3200^2 + (2700 + 100)^2) = 0.7526 -> 0.75: 15 steps below 0.90 -> +7.5 %
-    assert result["pf"] == 0.75
-    assert result["adjustment_pct"] == 7.5 and result["adjustment_cny"] == pytest.approx(150.0)
+    assert result.pf == 0.75
+    assert result.adjustment_pct == 7.5 and result.adjustment_cny == pytest.approx(150.0)
     # per interval: 4000 kW x tan(acos 0.95) = 1314.7 kvar allowed; 3600 kvar drawn -> 2285.3 needed
-    assert result["capacitor_kvar_max"] == pytest.approx(3600 - 4000 * 0.328684, rel=1e-4)
-    assert result["leading_intervals"] == 1 and result["leading_intervals_at_light_load"] == 1
-    assert result["over_compensated"]
-    assert [d["device"] for d in result["devices_by_pf"]] == ["mill"]
+    assert result.capacitor_kvar_max == pytest.approx(3600 - 4000 * 0.328684, rel=1e-4)
+    assert result.leading_intervals == 1 and result.leading_intervals_at_light_load == 1
+    assert result.over_compensated
+    assert [d.device for d in result.devices_by_pf] == ["mill"]
     # losses: 3200 - 2550 = 650 kWh; at PF 0.95 instead of 0.75: 1 - (0.75/0.95)^2 = 37.7 % of them
-    assert result["losses_kwh_upper_bound"] == pytest.approx(650.0)
-    assert result["line_loss_saving_kwh"] == pytest.approx(650 * (1 - (0.75 / 0.95) ** 2))
+    assert result.losses_kwh_upper_bound == pytest.approx(650.0)
+    assert result.line_loss_saving_kwh == pytest.approx(650 * (1 - (0.75 / 0.95) ** 2))
     # adjustment avoided: +7.5 % -> -0.75 % at 0.95, i.e. 8.25 % of 2000 CNY, plus the losses at 0.6 CNY/kWh
-    assert result["saving_cny"] == pytest.approx(165.0 + result["line_loss_saving_kwh"] * 0.6)
+    assert result.saving_cny == pytest.approx(165.0 + result.line_loss_saving_kwh * 0.6)
 
 
 def test_shifted_maximum_only_uses_the_loads_shift_windows(tmp_path: Path):
@@ -147,8 +151,39 @@ demand:
         rows += [{"time": t, "device": "inc", "tou": tou, "energy_kwh": float(comp + fan)},
                  {"time": t, "device": "comp", "tou": tou, "energy_kwh": float(comp)},
                  {"time": t, "device": "fan", "tou": tou, "energy_kwh": float(fan)}]
-    result = max_demand(plant, plant.demand.groups[0], pd.DataFrame(rows), TARIFF, 11)
-    assert result["max_kw"] == 120 * 4  # 16:00, peak
+    result = max_demand(plant, plant.demand.groups[0], pd.DataFrame(rows), TARIFF, 11).peak
+    assert result is not None
+    assert result.max_kw == 120 * 4  # 16:00, peak
     # the 100 kWh leave 16:00 (-> 20) and split over 12:00 and 14:45 (30 + 50 each); 22:15 keeps 70
-    assert result["max_kw_if_shifted"] == pytest.approx(80 * 4)
-    assert result["reduction_kw"] == pytest.approx((120 - 80) * 4)
+    assert result.max_kw_if_shifted == pytest.approx(80 * 4)
+    assert result.reduction_kw == pytest.approx((120 - 80) * 4)
+
+
+def test_a_group_without_data_is_named_not_priced(plant):
+    """No energy from the group's meters: rollup.json says so (as it always has), and no point is written."""
+    only_fan = _four_intervals()
+    only_fan = only_fan[only_fan["device"] == "fan"]
+    demand = max_demand(plant, plant.demand.groups[0], only_fan, TARIFF, 11)
+    reactive = reactive_power(plant, plant.demand.groups[0], only_fan, totals=device_totals(only_fan),
+                              energy_cost_cny=0.0, average_price_cny_per_kwh=0.0)
+    note = "no energy_15m data from the group's meters"
+    assert demand.to_json() == {"group": "grid", "max_kw": None, "note": note}
+    assert demand.with_sliding(None).to_json() == {"group": "grid", "max_kw": None, "note": note,
+                                                   "sliding_max_kw": None}
+    assert reactive.to_json() == {"group": "grid", "pf": None, "note": note}
+    found = Opportunities(tariff=TARIFF.id, max_demand=(demand,), reactive=(reactive,))
+    assert found.to_points(site="s", time_ns=T0, granularity=Granularity.DAY) == []
+
+
+def test_points_carry_the_type_granularity_and_device(plant):
+    result = max_demand(plant, plant.demand.groups[0], _four_intervals(), TARIFF, 11)
+    shift = load_shift(pd.DataFrame([{"device": "mill", "kwh_sharp": 1.0, "kwh_peak": 2.0, "cost_sharp_cny": 1.248,
+                                      "cost_peak_cny": 2.08}]), [d for d in plant.devices if d.shiftable], TARIFF, 11)
+    points = Opportunities(tariff=TARIFF.id, load_shift=shift, max_demand=(result,)).to_points(
+        site="s", time_ns=T0, granularity=Granularity.DAY)
+    assert [(p.measurement, dict(p.tags)) for p in points] == [
+        ("opportunity", {"site": "s", "granularity": "day", "type": "load_shift", "device": "mill"}),
+        ("opportunity", {"site": "s", "granularity": "day", "type": "max_demand", "meter_group": "grid"})]
+    assert points[0].fields == {"energy_kwh": 3.0, "cost_cny": pytest.approx(3.328),
+                                "saving_cny": pytest.approx(3.328 - 3 * 0.3055)}
+    assert "saving_cny" not in points[1].fields  # the draft tariff has no demand charge: nothing to price

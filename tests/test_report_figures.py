@@ -23,6 +23,7 @@ from plantems.config import PlantConfig, load_plant
 from plantems.factors import load_factors
 from plantems.ledger import Instrument, LedgerEntry
 from plantems.production import read_production_csv
+from plantems.schema import Method
 from plantems.targets import load_targets
 from plantems.tariffs import load_tariffs
 from plantems.yamlconf import ConfigError
@@ -106,24 +107,24 @@ def test_losses_allocation_and_unmetered_remainder_are_one_number(plant):
     rollup = rollup_of(plant)
     s2 = rollup.scope2
     assert s2.consumption_kwh == 800_000 and s2.pv_self_kwh == 100_000
-    assert s2.allocation["unmetered"]["kwh"] == 90_000
-    assert s2.allocation["mill"]["location_kg"] == pytest.approx(700_000 * 0.5271 * 380_000 / 800_000)
+    assert s2.allocation["unmetered"].kwh == 90_000
+    assert s2.allocation["mill"].kg[Method.LOCATION] == pytest.approx(700_000 * 0.5271 * 380_000 / 800_000)
     group = plant.demand.groups[0]
     reactive = reactive_power(plant, group, month_data().intervals, totals=device_totals(month_data().intervals),
-                              energy_cost_cny=1.0, average_price_cny_per_kwh=0.65)
-    assert reactive["losses_kwh_upper_bound"] == 90_000 == s2.unmetered_kwh
+                              energy_cost_cny=1.0, average_price_cny_per_kwh=0.65).month
+    assert reactive is not None and reactive.losses_kwh_upper_bound == 90_000 == s2.unmetered_kwh
 
 
 def test_site_intensity_uses_the_output_lines_and_each_line_its_own(plant):
     rollup = rollup_of(plant)
     assert rollup.production_t == 95.0  # cast 100 t, then 95 t rolled from it: the site made 95 t, not 195
     location_t = 700_000 * 0.5271 / 1000
-    assert rollup.intensity["location_t_per_t"] == pytest.approx(location_t / 95)
-    assert rollup.intensity["output_lines"] == ["roll-1"]
+    assert rollup.intensity.location_t_per_t == pytest.approx(location_t / 95)
+    assert rollup.intensity.output_lines == ("roll-1",)
     cast, roll = rollup.lines["cast-1"], rollup.lines["roll-1"]
-    assert cast["production_t"] == 100.0 and roll["production_t"] == 95.0
-    assert cast["intensity_location_t_per_t"] == pytest.approx(location_t * 330_000 / 800_000 / 100)
-    assert roll["intensity_location_t_per_t"] == pytest.approx(location_t * 380_000 / 800_000 / 95)
+    assert cast.production_t == 100.0 and roll.production_t == 95.0
+    assert cast.intensity_location_t_per_t == pytest.approx(location_t * 330_000 / 800_000 / 100)
+    assert roll.intensity_location_t_per_t == pytest.approx(location_t * 380_000 / 800_000 / 95)
 
 
 def test_certificate_share_beside_the_renewable_share(plant):
@@ -134,7 +135,7 @@ def test_certificate_share_beside_the_renewable_share(plant):
     assert s2.certificates_kwh == 380_000  # 300 bought + 80 on-site PV GECs
     assert s2.certificate_share == pytest.approx(380_000 / 800_000)  # 47.5 %
     assert s2.entries_used == ("gec-nov",)
-    excluded = {e["entry_id"]: e["reason"] for e in s2.entries_excluded}
+    excluded = {e.entry_id: e.reason for e in s2.entries_excluded}
     assert set(excluded) == {"pv-nov", "gec-dec"}
     assert "non-tradable GECs count in the certificate share only" in excluded["pv-nov"]
     assert excluded["gec-dec"] == "claimed for 2026-12, not this month"
@@ -194,7 +195,7 @@ def test_a_meter_without_data_is_named_beside_the_figures_it_feeds(plant):
                             tariffs=load_tariffs(REPO / "config" / "tariffs"),
                             factors=load_factors(REPO / "config" / "emission_factors.yaml"), ledger=[],
                             targets=load_targets(REPO / "config" / "targets.yaml"), as_of=date(2026, 12, 2))
-    figures = rollup.provenance["completeness"]
+    figures = rollup.provenance.completeness
     assert figures["pv_self_kwh"]["missing_meters"] == ["pv"] and figures["grid_import_kwh"]["missing_meters"] == []
     assert "pv" in " ".join(rollup.poor_coverage)
 

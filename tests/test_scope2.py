@@ -10,6 +10,7 @@ from plantems.analytics.balance import EnergyBalance
 from plantems.analytics.scope2 import UNMETERED, compute_scope2
 from plantems.factors import Factor, FactorChoice
 from plantems.ledger import Instrument, LedgerEntry
+from plantems.schema import Method
 
 SH = ZoneInfo("Asia/Shanghai")
 LOC = FactorChoice(Factor(id="loc", method="location", region="central_china", year=2023, kg_per_unit=0.5271,
@@ -75,9 +76,9 @@ def test_pv_and_allocation_with_the_unmetered_remainder():
                     loads={"mill-1": 600_000, "comp-1": 300_000})
     assert result.pv_self_kwh == 100_000 and result.consumption_kwh == 1_000_000
     assert result.renewable_share == pytest.approx(0.1)
-    assert result.allocation[UNMETERED]["kwh"] == pytest.approx(100_000)
-    assert result.allocation["mill-1"]["location_kg"] == pytest.approx(900_000 * 0.5271 * 0.6)
-    assert sum(line["location_kg"] for line in result.allocation.values()) == pytest.approx(result.location_kgco2e)
+    assert result.allocation[UNMETERED].kwh == pytest.approx(100_000)
+    assert result.allocation["mill-1"].kg[Method.LOCATION] == pytest.approx(900_000 * 0.5271 * 0.6)
+    assert sum(line.kg[Method.LOCATION] for line in result.allocation.values()) == pytest.approx(result.location_kgco2e)
 
 
 def test_certificate_share_is_at_most_the_whole_consumption():
