@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PydField
 
 from plantems.config import PlantConfig, load_plant
@@ -48,8 +48,15 @@ class GroupSite(_Frozen):
 
 class GroupConfig(_Frozen):
     group: GroupInfo
-    sites: tuple[GroupSite, ...] = PydField(min_length=1)
+    sites: tuple[GroupSite, ...]
     targets: Path = Path("targets.yaml")  # relative to the group file; the shipped one if absent there
+
+    @field_validator("sites")
+    @classmethod
+    def _some_sites(cls, value: tuple[GroupSite, ...]) -> tuple[GroupSite, ...]:
+        if not value:
+            raise ValueError("sites: a group lists at least one plant file (- plant: FILE)")
+        return value
 
     @model_validator(mode="after")
     def _distinct_plants(self) -> GroupConfig:

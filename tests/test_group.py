@@ -193,8 +193,6 @@ def test_shape_b_two_influxdb_servers(sites, influx_url, second_influx):
         assert row["config_sha256"] == doc["provenance"]["config_sha256"]
         assert row["scope2_location_kgco2e"] == doc["scope2_kgco2e"]["location"]
     assert first["sites"][0]["config_sha256"] == load_plant(alpha).config_sha256
-    again = _group_rollup(group, reports)  # re-running the month gives the same numbers
-    assert {k: v for k, v in again.items() if k != "as_of"} == {k: v for k, v in first.items() if k != "as_of"}
     assert {p.name for p in (reports / "grp" / MONTH).iterdir()} == {"report.html", "group.xlsx", "group.json"}
     html = (reports / "grp" / MONTH / "report.html").read_text()
     assert html.count("<svg") == 3 and "测试集团" in html
@@ -209,8 +207,12 @@ def test_shape_a_one_central_influxdb(sites, influx_url):
     group = _group_file(tmp / "a", alpha, beta_a)
     doc = _group_rollup(group, tmp / "a" / "reports")
     _check(doc, _expected(influx_url, influx_url))
+    again = _group_rollup(group, tmp / "a" / "reports")  # re-running the month gives the same numbers
+    assert {k: v for k, v in again.items() if k != "as_of"} == {k: v for k, v in doc.items() if k != "as_of"}
+    # each site's points side by side in one server; one site's recompute never replaced the other's
     points = rows(influx_url, "grp_derived", "SELECT kgco2e FROM scope2 WHERE area = 'site' AND method = 'location' "
-                                             "GROUP BY site")  # each site's points, side by side in one server
+                                             "GROUP BY site")
+    assert len(points) == 2
     assert {p["site"]: p["kgco2e"] for p in points} == pytest.approx(
         {s["site"]: s["scope2_location_kgco2e"] for s in doc["sites"]})
 
@@ -248,5 +250,5 @@ def test_group_file_errors_name_file_line_and_rule(sites, tmp_path):
     group.write_text("group: {id: g, colour: red}\nsites: []\n")
     result = CliRunner().invoke(main, ["check-config", "--group", str(group)])
     assert result.exit_code == 2
-    assert f"{group}:1 group: colour = 'red': unknown key" in result.output, result.output
-    assert f"{group}:2" in result.output and "sites" in result.output
+    assert f"{group}:1 group 'g': colour = 'red': unknown key" in result.output, result.output
+    assert f"{group}:2: sites: a group lists at least one plant file" in result.output, result.output
