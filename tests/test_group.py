@@ -252,3 +252,73 @@ def test_group_file_errors_name_file_line_and_rule(sites, tmp_path):
     assert result.exit_code == 2
     assert f"{group}:1 group 'g': colour = 'red': unknown key" in result.output, result.output
     assert f"{group}:2: sites: a group lists at least one plant file" in result.output, result.output
+
+
+def _doc(site: str, *, grid: float, pv_self: float, green: float, certificates: float, by_line: dict[str, float],
+         entries: tuple[str, ...], output_lines: tuple[str, ...]) -> dict:
+    """A minimal rollup.json of a site (the fields the group reads)."""
+    consumption = grid + pv_self
+    return {"site": site, "month": MONTH, "as_of": "2026-11-02", "grid_import_kwh": grid, "grid_export_kwh": 0.0,
+            "pv_generation_kwh": pv_self, "pv_self_kwh": pv_self, "consumption_kwh": consumption,
+            "scope2_kgco2e": {"location": grid * 0.5, "market": (grid - green) * 0.6, "market_hourly": grid * 0.6},
+            "scope1_kgco2e": {"furnace": 1000.0}, "green_kwh": {"monthly": green, "hourly": 0.0},
+            "certificates_kwh": certificates, "poor_coverage": [], "reconciliation": None,
+            "provenance": {"config_sha256": f"sha-{site}", "coverage_per_meter": {"inc": 1.0},
+                           "site_output": {"output_lines": list(output_lines), "production_t_by_line": by_line},
+                           "location_factor": {"id": "loc", "provisional": False},
+                           "residual_factor": {"id": "res", "provisional": False}, "tariff": {"id": "t"},
+                           "ledger_entries_used": list(entries[:1]),
+                           "ledger_entries_excluded": [{"entry_id": e} for e in entries[1:]]}}
+
+
+def _targets():
+    from plantems.targets import load_targets
+
+    return load_targets(REPO / "config" / "targets.yaml")
+
+
+def test_consolidation_sums_numerators_and_refuses_an_instrument_counted_twice():
+    from datetime import date
+
+    from plantems.analytics.group import GroupError, consolidate
+
+    a = _doc("a", grid=1000.0, pv_self=0.0, green=500.0, certificates=2000.0, by_line={"cast": 10.0, "roll": 8.0},
+             entries=("w1", "pv1"), output_lines=("roll",))
+    b = _doc("b", grid=3000.0, pv_self=1000.0, green=0.0, certificates=0.0, by_line={"roll": 2.0},
+             entries=(), output_lines=("roll",))
+    kwargs = {"group": "g", "name": "G", "name_zh": "", "month": MONTH, "as_of": date(2026, 11, 2),
+              "targets": _targets()}
+    doc = consolidate(docs=[a, b], output_lines={}, **kwargs).to_json()
+    # renewable share of the group: (500 + 1000) / (1000 + 4000), not the mean of 0.5 and 0.25
+    assert doc["renewable_share"] == pytest.approx(1500 / 5000)
+    # a's 2,000 kWh of certificates count only up to its own 1,000 kWh consumption
+    assert doc["certificate_share"] == pytest.approx(1000 / 5000)
+    assert doc["production_t"] == 10.0  # roll lines only
+    assert doc["intensity"]["location_t_per_t"] == pytest.approx((2000 + 500 + 1500) / 1000 / 10)
+    assert doc["intensity"]["market_t_per_t"] == pytest.approx((2000 + 300 + 1800) / 1000 / 10)
+    # the group may count another line of a site (e.g. cast metal sold, not rolled on)
+    assert consolidate(docs=[a, b], output_lines={"a": ("cast",)}, **kwargs).production_t == 12.0
+    missing = _doc("b", grid=1.0, pv_self=0.0, green=0.0, certificates=0.0, by_line={}, entries=(),
+                   output_lines=("roll",))
+    none = consolidate(docs=[a, missing], output_lines={}, **kwargs).to_json()
+    assert none["intensity"]["location_t_per_t"] is None and none["sites_without_output"] == ["b"]
+    twice = _doc("b", grid=1.0, pv_self=0.0, green=0.0, certificates=0.0, by_line={}, entries=("w1",),
+                 output_lines=("roll",))
+    with pytest.raises(GroupError, match="ledger entry 'w1' is counted by site a and site b"):
+        consolidate(docs=[a, twice], output_lines={}, **kwargs)
+    with pytest.raises(GroupError, match="site a: given twice"):
+        consolidate(docs=[a, a], output_lines={}, **kwargs)
+
+
+def test_one_ledger_file_refuses_a_row_claimed_by_both_sites(tmp_path):
+    from plantems.ledger import load_ledger
+    from plantems.yamlconf import ConfigError
+
+    first = ALPHA_ROWS.splitlines()[0]
+    second = first.replace("demo-2026-10-wind", "beta-copy").replace(",alpha,", ",beta,")
+    path = tmp_path / "green_power.csv"
+    path.write_text(_ledger(first + "\n" + second + "\n"))
+    with pytest.raises(ConfigError) as caught:
+        load_ledger(path)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{path}:3 entry 'beta-copy'") and "site 'alpha'; this row: site 'beta'" in problem
