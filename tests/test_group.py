@@ -322,3 +322,18 @@ def test_one_ledger_file_refuses_a_row_claimed_by_both_sites(tmp_path):
         load_ledger(path)
     (problem,) = caught.value.problems
     assert problem.startswith(f"{path}:3 entry 'beta-copy'") and "site 'alpha'; this row: site 'beta'" in problem
+
+
+def test_an_unreachable_site_server_fails_the_group_month(sites, tmp_path, second_influx):
+    _, alpha, beta_b, _ = sites
+    beta = tmp_path / "beta"
+    shutil.copytree(beta_b.parent, beta, ignore=shutil.ignore_patterns("spool*"))
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: the site's server is down or the WAN is cut
+    (beta / "plant.yaml").write_text((beta / "plant.yaml").read_text().replace(second_influx, dead))
+    group = _group_file(tmp_path, beta / "plant.yaml", alpha)
+    reports = tmp_path / "reports"
+    result = CliRunner().invoke(main, ["group", "rollup", "--group", str(group), "--month", MONTH,
+                                       "--reports", str(reports)])
+    assert result.exit_code == 1, result.output
+    assert f"group rollup {MONTH} failed" in result.output and dead in result.output, result.output
+    assert not (reports / "grp").exists()  # the group month is never stated without a site
