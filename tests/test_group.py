@@ -337,3 +337,16 @@ def test_an_unreachable_site_server_fails_the_group_month(sites, tmp_path, secon
     assert result.exit_code == 1, result.output
     assert f"group rollup {MONTH} failed" in result.output and dead in result.output, result.output
     assert not (reports / "grp").exists()  # the group month is never stated without a site
+
+
+def test_the_demo_group_file_is_valid(tmp_path):
+    """config/group.demo.yaml with its sites (a stand-in for Changde until its plant file is in config/)."""
+    folder = tmp_path / "config"
+    shutil.copytree(REPO / "config", folder)
+    changde = folder / "plant.changde.yaml"
+    if not changde.exists():
+        changde.write_text((folder / "plant.demo.yaml").read_text().replace("id: changsha", "id: changde"))
+    result = CliRunner().invoke(main, ["check-config", str(folder / "group.demo.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "group hunan-al, 2 sites" in result.output
+    assert "site changsha (Asia/Shanghai)" in result.output and "site changde" in result.output
