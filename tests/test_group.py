@@ -207,7 +207,13 @@ def test_shape_a_one_central_influxdb(sites, influx_url):
     group = _group_file(tmp / "a", alpha, beta_a)
     doc = _group_rollup(group, tmp / "a" / "reports")
     _check(doc, _expected(influx_url, influx_url))
-    again = _group_rollup(group, tmp / "a" / "reports")  # re-running the month gives the same numbers
+    # `plantems group analyze`'s job on Nov 1 redoes October: re-running the month gives the same numbers
+    from plantems.analytics.group_job import GroupMonthly
+    from plantems.group import load_group
+
+    nov_1 = datetime(2026, 11, 1, 3, tzinfo=load_plant(alpha).site.tz).timestamp()
+    GroupMonthly(load_group(group), tmp / "a" / "reports", clock=lambda: nov_1).run()
+    again = json.loads((tmp / "a" / "reports" / "grp" / MONTH / "group.json").read_text())
     assert {k: v for k, v in again.items() if k != "as_of"} == {k: v for k, v in doc.items() if k != "as_of"}
     # each site's points side by side in one server; one site's recompute never replaced the other's
     points = rows(influx_url, "grp_derived", "SELECT kgco2e FROM scope2 WHERE area = 'site' AND method = 'location' "
@@ -337,6 +343,14 @@ def test_an_unreachable_site_server_fails_the_group_month(sites, tmp_path, secon
     assert result.exit_code == 1, result.output
     assert f"group rollup {MONTH} failed" in result.output and dead in result.output, result.output
     assert not (reports / "grp").exists()  # the group month is never stated without a site
+    from plantems.analytics.group_job import GroupMonthly
+    from plantems.group import load_group
+    from plantems.influx import InfluxError
+
+    job = GroupMonthly(load_group(group), reports, clock=lambda: datetime(2026, 11, 1, 3).timestamp())
+    with pytest.raises(InfluxError, match=dead):
+        job.run()
+    assert job.pending == {MONTH}  # redone at the next attempt
 
 
 def test_the_demo_group_file_is_valid(tmp_path):
