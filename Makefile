@@ -14,7 +14,8 @@ MYPY_STRICT = plantems/calendar.py plantems/lineproto.py plantems/ratelog.py pla
 	plantems/measures.py analytics/baseline.py analytics/savings.py analytics/enpi.py \
 	collector/modbus/planner.py collector/modbus/frames.py collector/points.py \
 	analytics/balance.py analytics/scope2.py analytics/opportunities.py analytics/opportunity_results.py \
-	analytics/opportunity_job.py analytics/rollup.py analytics/rollup_results.py analytics/report.py
+	analytics/opportunity_job.py analytics/rollup.py analytics/rollup_results.py analytics/report.py \
+	plantems/ledger.py analytics/group.py
 
 test: setup
 	.venv/bin/ruff check plantems collector analytics simulator grafana bench tests

@@ -208,6 +208,7 @@ class Job(StrEnum):
     ENERGY_15M = "energy_15m"
     ENERGY_DAILY = "energy_15m_daily"
     MONTHLY_ROLLUP = "monthly_rollup"
+    GROUP_ROLLUP = "group_rollup"  # tagged with the group id as its site (plantems group analyze)
 
 
 # Tag values written by analytics (derived database).
