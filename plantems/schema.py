@@ -26,8 +26,13 @@ __all__ = [
     "OPPORTUNITY",
     "PRODUCTION",
     "RAW_MEASUREMENTS",
+    "SCOPE2",
+    "Area",
     "Field",
+    "Granularity",
     "Job",
+    "Method",
+    "OpportunityType",
     "Tag",
     "measurement_of",
 ]
@@ -203,3 +208,36 @@ class Job(StrEnum):
     ENERGY_15M = "energy_15m"
     ENERGY_DAILY = "energy_15m_daily"
     MONTHLY_ROLLUP = "monthly_rollup"
+
+
+# --- Tag values the analytics write and Grafana reads (shared, so a renamed value breaks both at once) ---
+
+class OpportunityType(StrEnum):
+    """``type`` tag of `opportunity` points."""
+
+    LOAD_SHIFT = "load_shift"
+    MAX_DEMAND = "max_demand"
+    REACTIVE = "reactive"
+    LOW_PF = "low_pf"
+    COMPRESSED_AIR = "compressed_air"
+
+
+class Granularity(StrEnum):
+    """``granularity`` tag of `opportunity` and `scope2` points: the period one point covers."""
+
+    DAY = "day"
+    MONTH = "month"
+
+
+class Method(StrEnum):
+    """``method`` tag of `scope2` points: the GHG Protocol Scope 2 method."""
+
+    LOCATION = "location"
+    MARKET = "market"
+
+
+class Area(StrEnum):
+    """Pseudo-areas of the ``area`` tag beside the configured ones."""
+
+    SITE = "site"  # the whole site's `scope2` row (sum of every area)
+    UNMETERED = "unmetered"  # what the site's incomers measured beyond the sum of its sub-meters
