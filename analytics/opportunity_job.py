@@ -4,7 +4,7 @@ write `opportunity` points, replacing the window's previous ones."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -21,9 +21,11 @@ from plantems.analytics.opportunities import (
 )
 from plantems.analytics.rollup import Rollup, device_table, month_bounds, read_counter_totals, read_energy
 from plantems.config import DeviceKind, PlantConfig
-from plantems.influx import InfluxClient, LineWriter, replace_window
+from plantems.influx import InfluxClient, LineWriter
 from plantems.lineproto import Point
-from plantems.schema import AIR, OPPORTUNITY, Field, Tag
+from plantems.schema import AIR, OPPORTUNITY, Field, Granularity, OpportunityType, Tag
+from plantems.store.query import SiteScope, agg
+from plantems.store.window import replace_window
 from plantems.tariffs import Tariff, tariff_for
 
 __all__ = ["month_opportunities", "opportunity_points", "read_air", "read_month_energy", "run_daily_load_shift",
@@ -61,12 +63,17 @@ def month_opportunities(plant: PlantConfig, rollup: Rollup, intervals: pd.DataFr
             "compressed_air": compressed_air(plant, air_m3 or {}, air_bar or {}, rollup.devices)}
 
 
-def opportunity_points(plant: PlantConfig, found: dict[str, Any], time_ns: int, granularity: str) -> list[Point]:
+def _tags(base: Mapping[str, str], kind: OpportunityType, key: Tag, value: str) -> dict[str, str]:
+    return {**base, Tag.TYPE.value: kind.value, key.value: value}
+
+
+def opportunity_points(plant: PlantConfig, found: dict[str, Any], time_ns: int, granularity: Granularity
+                       ) -> list[Point]:
     """`opportunity` points: one per device (load shift, low PF) or billing group (demand, reactive)."""
-    base = {Tag.SITE.value: plant.site.id, Tag.GRANULARITY.value: granularity}
+    base = {Tag.SITE.value: plant.site.id, Tag.GRANULARITY.value: Granularity(granularity).value}
     points = []
     for item in found.get("load_shift", []):
-        points.append(Point(OPPORTUNITY, {**base, Tag.TYPE.value: "load_shift", Tag.DEVICE.value: item["device"]},
+        points.append(Point(OPPORTUNITY, _tags(base, OpportunityType.LOAD_SHIFT, Tag.DEVICE, item["device"]),
                             {Field.ENERGY_KWH.value: item["peak_sharp_kwh"],
                              Field.COST_CNY.value: item["peak_sharp_cost_cny"],
                              Field.SAVING_CNY.value: item["saving_cny"]}, time_ns))
@@ -77,19 +84,19 @@ def opportunity_points(plant: PlantConfig, found: dict[str, Any], time_ns: int, 
                   Field.LIMIT_KW.value: item["limit_kw"]}
         if item["saving_cny"] is not None:
             fields[Field.SAVING_CNY.value] = item["saving_cny"]
-        points.append(Point(OPPORTUNITY, {**base, Tag.TYPE.value: "max_demand", Tag.METER_GROUP.value: item["group"]},
+        points.append(Point(OPPORTUNITY, _tags(base, OpportunityType.MAX_DEMAND, Tag.METER_GROUP, item["group"]),
                             fields, time_ns))
     for item in found.get("reactive", []):
         if item.get("pf") is None:
             continue
-        points.append(Point(OPPORTUNITY, {**base, Tag.TYPE.value: "reactive", Tag.METER_GROUP.value: item["group"]},
+        points.append(Point(OPPORTUNITY, _tags(base, OpportunityType.REACTIVE, Tag.METER_GROUP, item["group"]),
                             {Field.PF.value: item["pf"], Field.ADJUSTMENT_PCT.value: item["adjustment_pct"],
                              Field.ADJUSTMENT_CNY.value: item["adjustment_cny"],
                              Field.KVAR.value: item["capacitor_kvar_p95"],
                              Field.SAVING_KWH.value: item["line_loss_saving_kwh"],
                              Field.SAVING_CNY.value: item["saving_cny"]}, time_ns))
         for device in item["devices_by_pf"]:
-            points.append(Point(OPPORTUNITY, {**base, Tag.TYPE.value: "low_pf", Tag.DEVICE.value: device["device"]},
+            points.append(Point(OPPORTUNITY, _tags(base, OpportunityType.LOW_PF, Tag.DEVICE, device["device"]),
                                 {Field.PF.value: device["pf"], Field.REACTIVE_KVARH.value: device["kvarh"]}, time_ns))
     for item in found.get("compressed_air", []):
         fields = {Field.ENERGY_KWH.value: item["compressor_kwh"], Field.SAVING_KWH.value: item["saving_kwh"],
@@ -98,7 +105,7 @@ def opportunity_points(plant: PlantConfig, found: dict[str, Any], time_ns: int, 
             fields[Field.SPECIFIC_POWER_KW_PER_M3MIN.value] = item["specific_power_kw_per_m3min"]
         if item["mean_bar"] is not None:
             fields[Field.AIR_BAR.value] = item["mean_bar"]
-        points.append(Point(OPPORTUNITY, {**base, Tag.TYPE.value: "compressed_air", Tag.DEVICE.value: item["device"]},
+        points.append(Point(OPPORTUNITY, _tags(base, OpportunityType.COMPRESSED_AIR, Tag.DEVICE, item["device"]),
                             fields, time_ns))
     return points
 
@@ -124,20 +131,20 @@ def read_air(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: in
     if not any(d.kind is DeviceKind.AIR_FLOW for d in plant.devices):
         return {}, {}
     volumes = read_counter_totals(client, plant, AIR, Field.AIR_M3, start_ns, end_ns)
-    series = client.query(f'SELECT mean("{Field.AIR_BAR.value}") FROM "{AIR}" WHERE "{Tag.SITE.value}" = '
-                          f"'{plant.site.id}' AND time >= {start_ns} AND time < {end_ns} "
-                          f'GROUP BY "{Tag.DEVICE.value}"', database=plant.influxdb.raw_database)
+    query = SiteScope(plant.site.id).select(AIR, [agg("mean", Field.AIR_BAR.value)], start_ns=start_ns,
+                                            end_ns=end_ns, group_by=[Tag.DEVICE.value])
+    series = client.query(query, database=plant.influxdb.raw_database)
     pressure = {s.tags[Tag.DEVICE.value]: float(s.values[0][1]) for s in series
                 if s.values and s.values[0][1] is not None}
     return volumes, pressure
 
 
 def write_opportunities(plant: PlantConfig, client: InfluxClient, writer: LineWriter, points: list[Point], *,
-                        start_ns: int, end_ns: int, granularity: str) -> int:
+                        start_ns: int, end_ns: int, granularity: Granularity) -> int:
     """Replace the window's `opportunity` points of this granularity."""
-    replace_window(client, writer, database=plant.influxdb.derived_database, measurement=OPPORTUNITY,
-                   scope={Tag.SITE.value: plant.site.id, Tag.GRANULARITY.value: granularity}, start_ns=start_ns,
-                   end_ns=end_ns, points=points)
+    replace_window(client, writer, site=SiteScope(plant.site.id), database=plant.influxdb.derived_database,
+                   measurement=OPPORTUNITY, tags={Tag.GRANULARITY.value: Granularity(granularity).value},
+                   start_ns=start_ns, end_ns=end_ns, points=points)
     return len(points)
 
 
@@ -152,5 +159,6 @@ def run_daily_load_shift(plant: PlantConfig, tariffs: Sequence[Tariff], client: 
         return 0
     table = device_table(plant, frame, tariffs, plant.site.tz, expected_intervals=96)
     found = {"load_shift": load_shift(table, shiftable, tariff_for(tariffs, day), day.month)}
-    points = opportunity_points(plant, found, start_ns, "day")
-    return write_opportunities(plant, client, writer, points, start_ns=start_ns, end_ns=end_ns, granularity="day")
+    points = opportunity_points(plant, found, start_ns, Granularity.DAY)
+    return write_opportunities(plant, client, writer, points, start_ns=start_ns, end_ns=end_ns,
+                               granularity=Granularity.DAY)

@@ -33,10 +33,11 @@ import pandas as pd
 from plantems.analytics.balance import EnergyBalance
 from plantems.factors import FactorChoice
 from plantems.ledger import Instrument, LedgerEntry
+from plantems.schema import Area
 
 __all__ = ["SOLAR_PROFILE", "Scope2Result", "compute_scope2", "instrument_hourly_kwh"]
 
-UNMETERED = "unmetered"
+UNMETERED = Area.UNMETERED.value
 # How a certificate's MWh are spread over its generation period for hourly matching (named in the provenance).
 SOLAR_PROFILE = ("solar: sin(pi x (local hour + 0.5 - 6) / 12), 0 outside 06:00-18:00, the same every day of the "
                  "generation period; other technologies: flat over every hour of it")

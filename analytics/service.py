@@ -254,7 +254,8 @@ def _with_opportunities(plant: PlantConfig, rollup: Rollup, tariffs: Sequence[Ta
         write_opportunities,
     )
     from plantems.analytics.rollup import month_bounds
-    from plantems.schema import DEMAND, Field, Tag
+    from plantems.schema import DEMAND, Field, Granularity, Tag
+    from plantems.store.query import SiteScope, agg
 
     start, end = month_bounds(rollup.month, plant.site.tz)
     intervals, totals, at_peak = read_month_energy(client, plant, start.value, end.value, hourly=hourly)
@@ -262,13 +263,14 @@ def _with_opportunities(plant: PlantConfig, rollup: Rollup, tariffs: Sequence[Ta
     found = month_opportunities(plant, rollup, intervals, tariffs, totals=totals, at_peak=at_peak, air_m3=air_m3,
                                 air_bar=air_bar)
     for item in found["max_demand"]:  # the live monitor's sliding maximum, where it ran this month
-        series = client.query(f'SELECT max("{Field.DEMAND_KW.value}") FROM "{DEMAND}" WHERE '
-                              f"\"{Tag.SITE.value}\" = '{plant.site.id}' AND "
-                              f"\"{Tag.METER_GROUP.value}\" = '{item['group']}' AND time >= {start.value} "
-                              f"AND time < {end.value}", database=plant.influxdb.derived_database)
+        query = SiteScope(plant.site.id).select(DEMAND, [agg("max", Field.DEMAND_KW.value)],
+                                                tags={Tag.METER_GROUP.value: item["group"]}, start_ns=start.value,
+                                                end_ns=end.value)
+        series = client.query(query, database=plant.influxdb.derived_database)
         item["sliding_max_kw"] = float(series[0].values[0][1]) if series and series[0].values else None
-    points = opportunity_points(plant, found, start.value, "month")
-    write_opportunities(plant, client, writer, points, start_ns=start.value, end_ns=end.value, granularity="month")
+    points = opportunity_points(plant, found, start.value, Granularity.MONTH)
+    write_opportunities(plant, client, writer, points, start_ns=start.value, end_ns=end.value,
+                        granularity=Granularity.MONTH)
     return replace(rollup, opportunities=found)
 
 
