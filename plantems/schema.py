@@ -233,7 +233,8 @@ class Method(StrEnum):
     """``method`` tag of `scope2` points: the GHG Protocol Scope 2 method."""
 
     LOCATION = "location"
-    MARKET = "market"
+    MARKET = "market"  # monthly matching of instruments
+    MARKET_HOURLY = "market_hourly"  # hourly matching (GHG Protocol revision draft)
 
 
 class Area(StrEnum):
