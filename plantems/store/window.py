@@ -8,20 +8,39 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
-from plantems.influx import InfluxClient, LineWriter, Series
 from plantems.lineproto import Point, format_line
 from plantems.schema import Tag
 from plantems.store.query import SiteScope
 
-__all__ = ["replace_window", "stale_points"]
+__all__ = ["Querier", "SeriesLike", "Writer", "replace_window", "stale_points"]
 
 log = logging.getLogger(__name__)
+
+
+# What this module needs of plantems.influx's client, series and writers (structural: the store stays
+# free of the HTTP layer and its untyped dependencies).
+class SeriesLike(Protocol):
+    @property
+    def tags(self) -> Mapping[str, str]: ...
+    @property
+    def columns(self) -> Sequence[str]: ...
+    @property
+    def values(self) -> Sequence[Sequence[Any]]: ...
+
+
+class Querier(Protocol):
+    def query(self, q: str, *, database: str | None = None, epoch: str = "ns") -> Sequence[SeriesLike]: ...
+
+
+class Writer(Protocol):
+    def write(self, database: str, lines: Sequence[str]) -> None: ...
 
 _STATEMENTS_PER_REQUEST = 200
 
 
-def stale_points(existing: Sequence[Series], new: Sequence[Point]) -> list[tuple[dict[str, str], int]]:
+def stale_points(existing: Sequence[SeriesLike], new: Sequence[Point]) -> list[tuple[dict[str, str], int]]:
     """(tags, time) of stored points the new set does not fully overwrite (pure): series or times
     absent from ``new``, or a stored point with a field the new one lacks (a write would merge
     the old field into the new point)."""
@@ -39,7 +58,7 @@ def stale_points(existing: Sequence[Series], new: Sequence[Point]) -> list[tuple
     return out
 
 
-def replace_window(client: InfluxClient, writer: LineWriter, *, site: SiteScope, database: str, measurement: str,
+def replace_window(client: Querier, writer: Writer, *, site: SiteScope, database: str, measurement: str,
                    tags: Mapping[str, str], start_ns: int, end_ns: int, points: Sequence[Point],
                    batch_lines: int = 5000) -> int:
     """Make ``points`` the whole content of ``measurement`` in [start_ns, end_ns) within ``site`` and
