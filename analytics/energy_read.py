@@ -68,9 +68,9 @@ def minute_samples(frame: pd.DataFrame, bucket_s: int = _BUCKET_S) -> pd.DataFra
     """Turn bucket aggregates into samples (pure): ``last()`` of a counter in a bucket is taken at
     ``start + bucket x (n - 1) / n``, where the last of ``n`` evenly spaced samples falls, so a
     bucket's single sample keeps its own time and 1-s data the time of its last second."""
-    counts = frame["n"].clip(lower=1).to_numpy(dtype=float)
+    counts = frame[COUNT_ALIAS].clip(lower=1).to_numpy(dtype=float)
     offset_ns = (bucket_s * 1_000_000_000 * (counts - 1) / counts).astype(np.int64)
-    out = frame.drop(columns=["n"]).copy()
+    out = frame.drop(columns=[COUNT_ALIAS]).copy()
     out["time"] = frame["time"].to_numpy(dtype=np.int64) + offset_ns
     return out
 
@@ -125,7 +125,7 @@ def assemble_samples(*, before: Rows | None, first: Rows | None, minutes: Rows |
         high = int(last.times_ns.min()) if last is not None and len(last.times_ns) else np.iinfo(np.int64).max
         keep = (minutes.times_ns > low) & (minutes.times_ns + _BUCKET_S * _NS <= high)
         keep &= ~_overlaps(minutes.times_ns, inner_ranges)
-        counts = minutes.column("n")[keep]
+        counts = minutes.column(COUNT_ALIAS)[keep]
         times.append(minutes.times_ns[keep] + _bucket_offsets_ns(np.nan_to_num(counts, nan=1.0)))
         values.append(np.column_stack([minutes.column(n)[keep] for n in names]))
     all_times = np.concatenate(times) if times else np.array([], dtype=np.int64)
@@ -249,7 +249,7 @@ def read_samples(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns
     minutes = _by_device(client.query(_aggregate_query(plant, counters, Field.E_IMP_KWH.value, start_ns, end_ns),
                                       database=raw_db))
     polls = {d.id: d.poll_interval_s for d in plant.devices}
-    suspect = {device: hole_ranges(rows.times_ns, rows.column("n"), start_ns=start_ns, end_ns=end_ns,
+    suspect = {device: hole_ranges(rows.times_ns, rows.column(COUNT_ALIAS), start_ns=start_ns, end_ns=end_ns,
                                    poll_interval_s=polls.get(device, 1.0)) for device, rows in minutes.items()}
     inner = _inner_rows(client, plant, {d: r for d, r in suspect.items() if r})
     out = {}

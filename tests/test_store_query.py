@@ -73,12 +73,17 @@ def _sources():
                 yield rel, path.read_text(encoding="utf-8")
 
 
-def test_no_module_outside_the_store_builds_influxql_select_or_delete():
-    offenders = [f"{rel}:{text.count(chr(10), 0, m.start()) + 1}" for rel, text in _sources()
-                 for m in re.finditer(r"\b(SELECT|DELETE)\b", text)]
-    assert offenders == [], "InfluxQL outside plantems/store (build it with SiteScope): " + ", ".join(offenders)
+def _statements(text: str) -> list[int]:
+    """Line numbers where ``text`` holds a SELECT or DELETE keyword (in code, strings or comments)."""
+    return [text.count("\n", 0, m.start()) + 1 for m in re.finditer(r"\b(SELECT|DELETE)\b", text)]
 
 
 def test_the_guard_sees_a_hand_built_query():
-    sample = "q = f'SELECT last(\"{Field.P_KW.value}\") FROM \"{ELECTRICAL}\" WHERE site'"
-    assert re.search(r"\b(SELECT|DELETE)\b", sample)
+    sample = "x = 1\nq = f'SELECT last(\"{Field.P_KW.value}\") FROM \"{ELECTRICAL}\" WHERE {site}'\n"
+    assert _statements(sample) == [2]
+    assert _statements("q = site.select(ELECTRICAL, [col(Field.P_KW.value)])") == []
+
+
+def test_no_module_outside_the_store_builds_influxql_select_or_delete():
+    offenders = [f"{rel}:{line}" for rel, text in _sources() for line in _statements(text)]
+    assert offenders == [], "InfluxQL outside plantems/store (build it with SiteScope): " + ", ".join(offenders)
