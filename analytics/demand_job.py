@@ -26,9 +26,10 @@ from plantems.analytics.notify import Alert, Delivery, Dispatcher
 from plantems.analytics.notify.roster import Roster
 from plantems.config import Device, PlantConfig
 from plantems.demandconfig import MeterGroup
-from plantems.influx import InfluxClient, InfluxError, LineWriter, tag_in
+from plantems.influx import InfluxClient, InfluxError, LineWriter
 from plantems.lineproto import Point, format_line
 from plantems.schema import ALERT, DEMAND, ELECTRICAL, Field, Tag
+from plantems.store.query import SiteScope, agg, col
 
 __all__ = ["DemandMonitor", "GroupDemand", "evaluate_group", "minute_energy_kwh", "shiftable_devices"]
 
@@ -124,10 +125,10 @@ class DemandMonitor:
         """Re-arm state from the `alert` points of the last window, so a restart during a peak does
         not send the same alert again; the number of alerts restored."""
         now_ns = int((now_s if now_s is not None else time.time()) * _NS)
-        series = self.client.query(
-            f'SELECT "{Field.VALUE.value}" FROM "{ALERT}" WHERE "{Tag.SITE.value}" = \'{self.plant.site.id}\' '
-            f"AND time >= {now_ns - WINDOW_MIN * _MIN_NS} GROUP BY \"{Tag.METER_GROUP.value}\", \"{Tag.LEVEL.value}\"",
-            database=self.plant.influxdb.derived_database)
+        query = SiteScope(self.plant.site.id).select(ALERT, [col(Field.VALUE.value)],
+                                                     start_ns=now_ns - WINDOW_MIN * _MIN_NS,
+                                                     group_by=[Tag.METER_GROUP.value, Tag.LEVEL.value])
+        series = self.client.query(query, database=self.plant.influxdb.derived_database)
         restored = 0
         for s in series:
             alerter = self.alerters.get(s.tags.get(Tag.METER_GROUP.value, ""))
@@ -143,10 +144,11 @@ class DemandMonitor:
     def _read(self, now_ns: int) -> dict[str, pd.DataFrame]:
         meters = sorted({m for g in self.config.groups for m in g.meters})
         span_min = 2 * WINDOW_MIN + 3 if any(g.method == "fixed" for g in self.config.groups) else WINDOW_MIN + 3
-        query = (f'SELECT "{Field.E_IMP_KWH.value}", "{Field.P_KW.value}" FROM "{ELECTRICAL}" '
-                 f"WHERE \"{Tag.SITE.value}\" = '{self.plant.site.id}' AND {tag_in(Tag.DEVICE.value, meters)} "
-                 f"AND time >= {now_ns - span_min * _MIN_NS} AND time <= {now_ns} "
-                 f'GROUP BY "{Tag.DEVICE.value}"')
+        if not meters:
+            return {}
+        query = SiteScope(self.plant.site.id).select(
+            ELECTRICAL, [col(Field.E_IMP_KWH.value), col(Field.P_KW.value)], any_of={Tag.DEVICE.value: meters},
+            start_ns=now_ns - span_min * _MIN_NS, end_ns=now_ns, end_inclusive=True, group_by=[Tag.DEVICE.value])
         out = {}
         for series in self.client.query(query, database=self.plant.influxdb.raw_database):
             frame = pd.DataFrame(series.values, columns=series.columns).astype({"time": "int64"})
@@ -157,9 +159,9 @@ class DemandMonitor:
         devices = sorted({d.id for ds in self.shiftable.values() for d in ds})
         if not devices:
             return {}
-        query = (f'SELECT last("{Field.P_KW.value}") FROM "{ELECTRICAL}" WHERE "{Tag.SITE.value}" = '
-                 f"'{self.plant.site.id}' AND {tag_in(Tag.DEVICE.value, devices)} "
-                 f'AND time >= {now_ns - int(_STALE_S * _NS)} AND time <= {now_ns} GROUP BY "{Tag.DEVICE.value}"')
+        query = SiteScope(self.plant.site.id).select(
+            ELECTRICAL, [agg("last", Field.P_KW.value)], any_of={Tag.DEVICE.value: devices},
+            start_ns=now_ns - int(_STALE_S * _NS), end_ns=now_ns, end_inclusive=True, group_by=[Tag.DEVICE.value])
         return {s.tags[Tag.DEVICE.value]: float(s.values[0][1]) for s in
                 self.client.query(query, database=self.plant.influxdb.raw_database) if s.values[0][1] is not None}
 

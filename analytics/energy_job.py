@@ -31,10 +31,12 @@ from plantems.analytics.energy import (
 )
 from plantems.analytics.energy_read import HOLES, SPAN, minute_samples, read_samples
 from plantems.config import Device, PlantConfig
-from plantems.influx import InfluxClient, LineWriter, replace_window
+from plantems.influx import InfluxClient, LineWriter
 from plantems.lineproto import Point
 from plantems.ratelog import ConditionLog
 from plantems.schema import ENERGY_15M, Field, Tag
+from plantems.store.query import SiteScope
+from plantems.store.window import replace_window
 from plantems.tariffs import Tariff, tariff_for
 
 __all__ = ["compute_energy_15m", "counter_rollover", "counter_spec", "minute_samples", "read_samples", "run_energy_15m"]
@@ -174,10 +176,10 @@ def compute_energy_15m(plant: PlantConfig, tariffs: Sequence[Tariff], samples: M
 def run_energy_15m(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxClient, writer: LineWriter,
                    start_ns: int, end_ns: int) -> int:
     """Recompute [start_ns, end_ns): write the new energy_15m points over the old, then delete the
-    stale ones (plantems.influx.replace_window: a failed write never leaves the window empty)."""
+    stale ones (plantems.store.window.replace_window: a failed write never leaves the window empty)."""
     points = compute_energy_15m(plant, tariffs, read_samples(client, plant, start_ns, end_ns), start_ns, end_ns)
-    replace_window(client, writer, database=plant.influxdb.derived_database, measurement=ENERGY_15M,
-                   scope={Tag.SITE.value: plant.site.id}, start_ns=start_ns, end_ns=end_ns, points=points,
+    replace_window(client, writer, site=SiteScope(plant.site.id), database=plant.influxdb.derived_database,
+                   measurement=ENERGY_15M, tags={}, start_ns=start_ns, end_ns=end_ns, points=points,
                    batch_lines=plant.influxdb.batch_lines)
     log.debug("energy_15m: %d points for %s .. %s", len(points), pd.Timestamp(start_ns, tz="UTC"),
              pd.Timestamp(end_ns, tz="UTC"))

@@ -28,8 +28,9 @@ import pandas as pd
 
 from plantems.analytics.energy import LOOKAHEAD
 from plantems.config import PlantConfig
-from plantems.influx import InfluxClient, Series, tag_in
+from plantems.influx import InfluxClient, Series
 from plantems.schema import ELECTRICAL, Field, Tag
+from plantems.store.query import COUNT_ALIAS, SiteScope, agg, col
 
 __all__ = ["COUNTERS", "HOLES", "SPAN", "Rows", "assemble_samples", "bands", "hole_ranges", "minute_samples",
            "read_samples"]
@@ -67,9 +68,9 @@ def minute_samples(frame: pd.DataFrame, bucket_s: int = _BUCKET_S) -> pd.DataFra
     """Turn bucket aggregates into samples (pure): ``last()`` of a counter in a bucket is taken at
     ``start + bucket x (n - 1) / n``, where the last of ``n`` evenly spaced samples falls, so a
     bucket's single sample keeps its own time and 1-s data the time of its last second."""
-    counts = frame["n"].clip(lower=1).to_numpy(dtype=float)
+    counts = frame[COUNT_ALIAS].clip(lower=1).to_numpy(dtype=float)
     offset_ns = (bucket_s * 1_000_000_000 * (counts - 1) / counts).astype(np.int64)
-    out = frame.drop(columns=["n"]).copy()
+    out = frame.drop(columns=[COUNT_ALIAS]).copy()
     out["time"] = frame["time"].to_numpy(dtype=np.int64) + offset_ns
     return out
 
@@ -124,7 +125,7 @@ def assemble_samples(*, before: Rows | None, first: Rows | None, minutes: Rows |
         high = int(last.times_ns.min()) if last is not None and len(last.times_ns) else np.iinfo(np.int64).max
         keep = (minutes.times_ns > low) & (minutes.times_ns + _BUCKET_S * _NS <= high)
         keep &= ~_overlaps(minutes.times_ns, inner_ranges)
-        counts = minutes.column("n")[keep]
+        counts = minutes.column(COUNT_ALIAS)[keep]
         times.append(minutes.times_ns[keep] + _bucket_offsets_ns(np.nan_to_num(counts, nan=1.0)))
         values.append(np.column_stack([minutes.column(n)[keep] for n in names]))
     all_times = np.concatenate(times) if times else np.array([], dtype=np.int64)
@@ -174,27 +175,23 @@ def hole_ranges(bucket_ns: np.ndarray, counts: np.ndarray, *, start_ns: int, end
             for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
-def _site(plant: PlantConfig) -> str:
-    return f"\"{Tag.SITE.value}\" = '{plant.site.id}'"
-
-
 def _by_device(series: Sequence[Series]) -> dict[str, Rows]:
     return {s.tags[Tag.DEVICE.value]: Rows.of(s) for s in series}
 
 
-def _edge_query(plant: PlantConfig, time_range: str, *, newest_first: bool) -> str:
-    """The first (or last) few raw counter samples of every device in ``time_range``."""
-    counters = ", ".join(f'"{f.value}"' for f in COUNTERS)
-    order = " ORDER BY time DESC" if newest_first else ""
-    return (f'SELECT {counters} FROM "{ELECTRICAL}" WHERE {_site(plant)} AND {time_range} '
-            f'GROUP BY "{Tag.DEVICE.value}"{order} LIMIT {_CONTEXT}')
+def _edge_query(plant: PlantConfig, start_ns: int, end_ns: int, *, newest_first: bool) -> str:
+    """The first (or last) few raw counter samples of every device in [start_ns, end_ns)."""
+    return SiteScope(plant.site.id).select(ELECTRICAL, [col(f.value) for f in COUNTERS], start_ns=start_ns,
+                                           end_ns=end_ns, group_by=[Tag.DEVICE.value], newest_first=newest_first,
+                                           limit=_CONTEXT)
 
 
-def _aggregate_query(plant: PlantConfig, select: str, count_field: str, start_ns: int, end_ns: int,
-                     devices: str = "") -> str:
-    return (f'SELECT {select}, count("{count_field}") AS "n" FROM "{ELECTRICAL}" '
-            f"WHERE {_site(plant)}{devices} AND time >= {start_ns} AND time < {end_ns} "
-            f'GROUP BY time({_BUCKET_S}s), "{Tag.DEVICE.value}" fill(none)')
+def _aggregate_query(plant: PlantConfig, columns: Sequence[str], count_field: str, start_ns: int, end_ns: int,
+                     devices: Sequence[str] | None = None) -> str:
+    return SiteScope(plant.site.id).select(
+        ELECTRICAL, [*columns, agg("count", count_field, alias=COUNT_ALIAS)],
+        any_of=None if devices is None else {Tag.DEVICE.value: devices}, start_ns=start_ns, end_ns=end_ns,
+        every=f"{_BUCKET_S}s", group_by=[Tag.DEVICE.value], fill_none=True)
 
 
 def bands(ranges: Mapping[str, Sequence[tuple[int, int]]], *, max_bands: int = _MAX_BANDS
@@ -222,11 +219,11 @@ def bands(ranges: Mapping[str, Sequence[tuple[int, int]]], *, max_bands: int = _
 def _inner_rows(client: InfluxClient, plant: PlantConfig, ranges: Mapping[str, Sequence[tuple[int, int]]]
                 ) -> dict[str, Rows]:
     """Raw counter samples of each device in its suspect ranges (one query per time band)."""
-    counters = ", ".join(f'"{f.value}"' for f in COUNTERS)
+    site = SiteScope(plant.site.id)
     found: dict[str, list[Rows]] = {}
     for a, b, devices in bands(ranges):
-        query = (f'SELECT {counters} FROM "{ELECTRICAL}" WHERE {_site(plant)} AND '
-                 f'{tag_in(Tag.DEVICE.value, devices)} AND time >= {a} AND time < {b} GROUP BY "{Tag.DEVICE.value}"')
+        query = site.select(ELECTRICAL, [col(f.value) for f in COUNTERS], any_of={Tag.DEVICE.value: devices},
+                            start_ns=a, end_ns=b, group_by=[Tag.DEVICE.value])
         for device, rows in _by_device(client.query(query, database=plant.influxdb.raw_database)).items():
             starts, ends = (np.array(x, dtype=np.int64) for x in zip(*ranges[device], strict=True))
             slot = np.searchsorted(starts, rows.times_ns, side="right") - 1
@@ -242,18 +239,17 @@ def read_samples(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns
     raw_db = plant.influxdb.raw_database
     reach_ns = plant.influxdb.raw_retention_days * 86_400 * _NS  # nothing older or newer can exist
 
-    def edge(time_range: str, *, newest_first: bool) -> dict[str, Rows]:
-        return _by_device(client.query(_edge_query(plant, time_range, newest_first=newest_first), database=raw_db))
+    def edge(a: int, b: int, *, newest_first: bool) -> dict[str, Rows]:
+        return _by_device(client.query(_edge_query(plant, a, b, newest_first=newest_first), database=raw_db))
 
-    inside = f"time >= {start_ns} AND time < {end_ns}"
-    before = edge(f"time >= {start_ns - reach_ns} AND time < {start_ns}", newest_first=True)
-    first, last = edge(inside, newest_first=False), edge(inside, newest_first=True)
-    after = edge(f"time >= {end_ns} AND time < {end_ns + reach_ns}", newest_first=False)
-    counters = ", ".join(f'last("{f.value}") AS "{f.value}"' for f in COUNTERS)
+    before = edge(start_ns - reach_ns, start_ns, newest_first=True)
+    first, last = edge(start_ns, end_ns, newest_first=False), edge(start_ns, end_ns, newest_first=True)
+    after = edge(end_ns, end_ns + reach_ns, newest_first=False)
+    counters = [agg("last", f.value, alias=f.value) for f in COUNTERS]
     minutes = _by_device(client.query(_aggregate_query(plant, counters, Field.E_IMP_KWH.value, start_ns, end_ns),
                                       database=raw_db))
     polls = {d.id: d.poll_interval_s for d in plant.devices}
-    suspect = {device: hole_ranges(rows.times_ns, rows.column("n"), start_ns=start_ns, end_ns=end_ns,
+    suspect = {device: hole_ranges(rows.times_ns, rows.column(COUNT_ALIAS), start_ns=start_ns, end_ns=end_ns,
                                    poll_interval_s=polls.get(device, 1.0)) for device, rows in minutes.items()}
     inner = _inner_rows(client, plant, {d: r for d, r in suspect.items() if r})
     out = {}
@@ -264,9 +260,8 @@ def read_samples(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns
                                        inner_ranges=suspect.get(device, ()))
     without = [d.id for d in plant.devices if d.id not in out]
     if without:
-        query = _aggregate_query(plant, f'mean("{Field.P_KW.value}") AS "{Field.P_KW.value}"', Field.P_KW.value,
-                                 start_ns - _POWER_MARGIN_NS, end_ns + _POWER_MARGIN_NS,
-                                 devices=f" AND {tag_in(Tag.DEVICE.value, without)}")
+        query = _aggregate_query(plant, [agg("mean", Field.P_KW.value, alias=Field.P_KW.value)], Field.P_KW.value,
+                                 start_ns - _POWER_MARGIN_NS, end_ns + _POWER_MARGIN_NS, devices=without)
         for series in client.query(query, database=raw_db):
             frame = pd.DataFrame(series.values, columns=series.columns).astype({"time": "int64"})
             out[series.tags[Tag.DEVICE.value]] = minute_samples(frame)

@@ -21,9 +21,11 @@ from plantems.analytics.opportunities import (
 )
 from plantems.analytics.rollup import Rollup, device_table, month_bounds, read_counter_totals, read_energy
 from plantems.config import DeviceKind, PlantConfig
-from plantems.influx import InfluxClient, LineWriter, replace_window
+from plantems.influx import InfluxClient, LineWriter
 from plantems.lineproto import Point
 from plantems.schema import AIR, OPPORTUNITY, Field, Granularity, Tag
+from plantems.store.query import SiteScope, agg
+from plantems.store.window import replace_window
 from plantems.tariffs import Tariff, tariff_for
 
 __all__ = ["month_opportunities", "read_air", "read_month_energy", "run_daily_load_shift",
@@ -81,9 +83,9 @@ def read_air(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: in
     if not any(d.kind is DeviceKind.AIR_FLOW for d in plant.devices):
         return {}, {}
     volumes = read_counter_totals(client, plant, AIR, Field.AIR_M3, start_ns, end_ns)
-    series = client.query(f'SELECT mean("{Field.AIR_BAR.value}") FROM "{AIR}" WHERE "{Tag.SITE.value}" = '
-                          f"'{plant.site.id}' AND time >= {start_ns} AND time < {end_ns} "
-                          f'GROUP BY "{Tag.DEVICE.value}"', database=plant.influxdb.raw_database)
+    query = SiteScope(plant.site.id).select(AIR, [agg("mean", Field.AIR_BAR.value)], start_ns=start_ns,
+                                            end_ns=end_ns, group_by=[Tag.DEVICE.value])
+    series = client.query(query, database=plant.influxdb.raw_database)
     pressure = {s.tags[Tag.DEVICE.value]: float(s.values[0][1]) for s in series
                 if s.values and s.values[0][1] is not None}
     return volumes, pressure
@@ -92,9 +94,9 @@ def read_air(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: in
 def write_opportunities(plant: PlantConfig, client: InfluxClient, writer: LineWriter, points: list[Point], *,
                         start_ns: int, end_ns: int, granularity: Granularity) -> int:
     """Replace the window's `opportunity` points of this granularity."""
-    replace_window(client, writer, database=plant.influxdb.derived_database, measurement=OPPORTUNITY,
-                   scope={Tag.SITE.value: plant.site.id, Tag.GRANULARITY.value: granularity.value}, start_ns=start_ns,
-                   end_ns=end_ns, points=points)
+    replace_window(client, writer, site=SiteScope(plant.site.id), database=plant.influxdb.derived_database,
+                   measurement=OPPORTUNITY, tags={Tag.GRANULARITY.value: Granularity(granularity).value},
+                   start_ns=start_ns, end_ns=end_ns, points=points)
     return len(points)
 
 

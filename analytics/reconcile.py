@@ -26,6 +26,7 @@ from plantems.analytics.energy_read import Rows, _by_device, _edge_query, assemb
 from plantems.config import Device, PlantConfig
 from plantems.influx import InfluxClient
 from plantems.schema import ELECTRICAL, ENERGY_15M, Field, Tag
+from plantems.store.query import COUNT_ALIAS, SiteScope, agg
 
 __all__ = [
     "MeterReconciliation",
@@ -185,10 +186,6 @@ def reconciliation_html(result: Reconciliation | None) -> str:
 
 # --- I/O -------------------------------------------------------------------------------------------
 
-def _site(plant: PlantConfig) -> str:
-    return f"\"{Tag.SITE.value}\" = '{plant.site.id}'"
-
-
 def read_counters(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int, *,
                   devices: Iterable[str]) -> Iterator[tuple[str, pd.DataFrame]]:
     """Per device: its counter readings for the month as the energy job reads a window (the real
@@ -197,28 +194,30 @@ def read_counters(client: InfluxClient, plant: PlantConfig, start_ns: int, end_n
     raw_db = plant.influxdb.raw_database
     reach_ns = plant.influxdb.raw_retention_days * 86_400 * _NS
 
-    def edge(time_range: str, *, newest_first: bool) -> dict[str, Rows]:
-        return _by_device(client.query(_edge_query(plant, time_range, newest_first=newest_first), database=raw_db))
+    def edge(a: int, b: int, *, newest_first: bool) -> dict[str, Rows]:
+        return _by_device(client.query(_edge_query(plant, a, b, newest_first=newest_first), database=raw_db))
 
-    inside = f"time >= {start_ns} AND time < {end_ns}"
-    before = edge(f"time >= {start_ns - reach_ns} AND time < {start_ns}", newest_first=True)
-    first, last = edge(inside, newest_first=False), edge(inside, newest_first=True)
-    after = edge(f"time >= {end_ns} AND time < {end_ns + reach_ns}", newest_first=False)
+    site = SiteScope(plant.site.id)
+    before = edge(start_ns - reach_ns, start_ns, newest_first=True)
+    first, last = edge(start_ns, end_ns, newest_first=False), edge(start_ns, end_ns, newest_first=True)
+    after = edge(end_ns, end_ns + reach_ns, newest_first=False)
     for device in devices:
         if device not in before and device not in first and device not in after:
             continue
-        series = client.query(f'SELECT last("{_COUNTER.value}") AS "{_COUNTER.value}", count("{_COUNTER.value}") '
-                              f'AS "n" FROM "{ELECTRICAL}" WHERE {_site(plant)} AND "{Tag.DEVICE.value}" = '
-                              f"'{device}' AND {inside} GROUP BY time(60s) fill(none)", database=raw_db)
+        query = site.select(ELECTRICAL, [agg("last", _COUNTER.value, alias=_COUNTER.value),
+                                         agg("count", _COUNTER.value, alias=COUNT_ALIAS)],
+                            tags={Tag.DEVICE.value: device}, start_ns=start_ns, end_ns=end_ns, every="60s",
+                            fill_none=True)
+        series = client.query(query, database=raw_db)
         minutes = Rows.of(series[0]) if series else None
         yield device, assemble_samples(before=before.get(device), first=first.get(device), minutes=minutes,
                                        last=last.get(device), after=after.get(device))
 
 
 def read_interval_sums(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int) -> dict[str, float]:
-    series = client.query(f'SELECT sum("{_INTERVALS.value}") FROM "{ENERGY_15M}" WHERE {_site(plant)} '
-                          f'AND time >= {start_ns} AND time < {end_ns} GROUP BY "{Tag.DEVICE.value}"',
-                          database=plant.influxdb.derived_database)
+    query = SiteScope(plant.site.id).select(ENERGY_15M, [agg("sum", _INTERVALS.value)], start_ns=start_ns,
+                                            end_ns=end_ns, group_by=[Tag.DEVICE.value])
+    series = client.query(query, database=plant.influxdb.derived_database)
     return {s.tags[Tag.DEVICE.value]: float(s.values[0][1]) for s in series if s.values}
 
 

@@ -34,9 +34,11 @@ from plantems.analytics.rollup_results import (
 from plantems.analytics.scope2 import Scope2Result, compute_scope2
 from plantems.config import DeviceKind, PlantConfig
 from plantems.factors import Factor, select_factor
-from plantems.influx import InfluxClient, LineWriter, replace_window, tag_in
+from plantems.influx import InfluxClient, LineWriter
 from plantems.ledger import LedgerEntry
 from plantems.schema import ENERGY_15M, FUEL, PRODUCTION, SCOPE2, Field, Granularity, Method, Tag
+from plantems.store.query import COUNT_ALIAS, SiteScope, agg
+from plantems.store.window import replace_window
 from plantems.targets import Targets
 from plantems.tariffs import Period, Tariff, tariff_for
 
@@ -230,11 +232,11 @@ def read_month(client: InfluxClient, plant: PlantConfig, month: str) -> MonthDat
     coverage) and are a quarter of the rows of the 15-minute points.
     """
     start, end = month_bounds(month, plant.site.tz)
-    window = f"time >= {start.value} AND time < {end.value}"
-    site = f"\"{Tag.SITE.value}\" = '{plant.site.id}'"
     intervals = read_energy(client, plant, start.value, end.value, bucket="1h")
-    produced = client.query(f'SELECT sum("{Field.OUTPUT_T.value}") FROM "{PRODUCTION}" WHERE {site} AND {window} '
-                            f'GROUP BY "{Tag.LINE.value}"', database=plant.influxdb.raw_database)
+    produced = client.query(SiteScope(plant.site.id).select(PRODUCTION, [agg("sum", Field.OUTPUT_T.value)],
+                                                            start_ns=start.value, end_ns=end.value,
+                                                            group_by=[Tag.LINE.value]),
+                            database=plant.influxdb.raw_database)
     by_line = {s.tags[Tag.LINE.value]: float(s.values[0][1]) for s in produced if s.values}
     production = site_output(plant, by_line)
     fuel = read_counter_totals(client, plant, FUEL, Field.GAS_M3, start.value, end.value)
@@ -252,17 +254,13 @@ def read_energy(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns:
     """energy_15m over [start_ns, end_ns) summed per ``bucket`` ("1h", "15m" for the intervals
     themselves, "" for the whole window), device and tariff period: time, device, tou and the
     energy fields. ``devices`` limits the read (default: every device)."""
-    select = ", ".join(f'sum("{f}") AS "{f}"' for f in _ENERGY_FIELDS)
-    only = ""
-    if devices is not None:
-        if not devices:
-            return pd.DataFrame(columns=["time", "device", "tou", *_ENERGY_FIELDS]).astype({"time": "int64"})
-        only = f" AND {tag_in(Tag.DEVICE.value, devices)}"
-    group_by = f"time({bucket}), " if bucket else ""
-    series = client.query(f'SELECT {select} FROM "{ENERGY_15M}" WHERE "{Tag.SITE.value}" = \'{plant.site.id}\'{only} '
-                          f'AND time >= {start_ns} AND time < {end_ns} '
-                          f'GROUP BY {group_by}"{Tag.DEVICE.value}", "{Tag.TOU.value}" fill(none)',
-                          database=plant.influxdb.derived_database)
+    if devices is not None and not devices:
+        return pd.DataFrame(columns=["time", "device", "tou", *_ENERGY_FIELDS]).astype({"time": "int64"})
+    query = SiteScope(plant.site.id).select(
+        ENERGY_15M, [agg("sum", f, alias=f) for f in _ENERGY_FIELDS],
+        any_of=None if devices is None else {Tag.DEVICE.value: devices}, start_ns=start_ns, end_ns=end_ns,
+        every=bucket or None, group_by=[Tag.DEVICE.value, Tag.TOU.value], fill_none=True)
+    series = client.query(query, database=plant.influxdb.derived_database)
     frames = [pd.DataFrame(s.values, columns=s.columns).assign(device=s.tags[Tag.DEVICE.value],
                                                                tou=s.tags[Tag.TOU.value]) for s in series]
     columns = ["time", "device", "tou", *_ENERGY_FIELDS]
@@ -275,9 +273,9 @@ def read_counter_totals(client: InfluxClient, plant: PlantConfig, measurement: s
     """A counter's total and its data coverage (0-1) per device over [start_ns, end_ns): hourly last
     values, rollover-aware; coverage is the share of the window with samples at most 2 h apart."""
     margin = 3600 * 10**9  # the hour before anchors the first hour
-    query = (f'SELECT last("{counter.value}") AS "{counter.value}", count("{counter.value}") AS "n" '
-             f"FROM \"{measurement}\" WHERE \"{Tag.SITE.value}\" = '{plant.site.id}' AND time >= {start_ns - margin} "
-             f'AND time < {end_ns + margin} GROUP BY time(1h), "{Tag.DEVICE.value}" fill(none)')
+    query = SiteScope(plant.site.id).select(
+        measurement, [agg("last", counter.value, alias=counter.value), agg("count", counter.value, alias=COUNT_ALIAS)],
+        start_ns=start_ns - margin, end_ns=end_ns + margin, every="1h", group_by=[Tag.DEVICE.value], fill_none=True)
     devices = {d.id: d for d in plant.devices}
     edges = np.array([start_ns, end_ns], dtype=np.int64)
     out = {}
@@ -298,7 +296,7 @@ def write_scope2_points(plant: PlantConfig, rollup: Rollup, writer: LineWriter, 
     """`scope2` points for the month (site total and per area), replacing the month's previous ones."""
     start, end = month_bounds(rollup.month, plant.site.tz)
     points = rollup.to_points(area_of={d.id: d.area for d in plant.devices}, time_ns=start.value)
-    replace_window(client, writer, database=plant.influxdb.derived_database, measurement=SCOPE2,
-                   scope={Tag.SITE.value: plant.site.id, Tag.GRANULARITY.value: Granularity.MONTH.value},
-                   start_ns=start.value, end_ns=end.value, points=points)
+    replace_window(client, writer, site=SiteScope(plant.site.id), database=plant.influxdb.derived_database,
+                   measurement=SCOPE2, tags={Tag.GRANULARITY.value: Granularity.MONTH.value}, start_ns=start.value,
+                   end_ns=end.value, points=points)
     return len(points)

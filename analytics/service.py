@@ -254,6 +254,7 @@ def _with_opportunities(plant: PlantConfig, rollup: Rollup, tariffs: Sequence[Ta
     )
     from plantems.analytics.rollup import month_bounds
     from plantems.schema import DEMAND, Field, Granularity, Tag
+    from plantems.store.query import SiteScope, agg
 
     start, end = month_bounds(rollup.month, plant.site.tz)
     intervals, totals, at_peak = read_month_energy(client, plant, start.value, end.value, hourly=hourly)
@@ -262,10 +263,10 @@ def _with_opportunities(plant: PlantConfig, rollup: Rollup, tariffs: Sequence[Ta
                                 air_bar=air_bar)
     sliding = []
     for item in found.max_demand:  # the live monitor's sliding maximum, where it ran this month
-        series = client.query(f'SELECT max("{Field.DEMAND_KW.value}") FROM "{DEMAND}" WHERE '
-                              f"\"{Tag.SITE.value}\" = '{plant.site.id}' AND "
-                              f"\"{Tag.METER_GROUP.value}\" = '{item.group}' AND time >= {start.value} "
-                              f"AND time < {end.value}", database=plant.influxdb.derived_database)
+        query = SiteScope(plant.site.id).select(DEMAND, [agg("max", Field.DEMAND_KW.value)],
+                                                tags={Tag.METER_GROUP.value: item.group}, start_ns=start.value,
+                                                end_ns=end.value)
+        series = client.query(query, database=plant.influxdb.derived_database)
         sliding.append(item.with_sliding(float(series[0].values[0][1]) if series and series[0].values else None))
     found = replace(found, max_demand=tuple(sliding))
     points = found.to_points(site=plant.site.id, time_ns=start.value, granularity=Granularity.MONTH)

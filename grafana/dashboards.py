@@ -32,9 +32,14 @@ from plantems.schema import (
     OPPORTUNITY,
     SCOPE2,
     SPOOL_SOURCE,
+    Area,
     Field,
+    Granularity,
+    Method,
+    OpportunityType,
     Tag,
 )
+from plantems.store.query import ident, literal
 from plantems.tariffs import Period, Tariff, tariff_for
 
 __all__ = ["DASHBOARDS", "build_dashboards", "dashboard_json"]
@@ -47,12 +52,8 @@ _TOU_ORDER = (Period.SHARP, Period.PEAK, Period.FLAT, Period.VALLEY)
 DASHBOARDS = ("overview", "equipment", "energy-cost", "power-factor", "scope2", "collector")
 
 
-def _q(name: str) -> str:
-    return f'"{name}"'
-
-
-def _s(value: str) -> str:
-    return "'" + value.replace("'", "\\'") + "'"
+# Quoting as in the store's query layer: identifiers, and tag values escaped
+_q, _s = ident, literal
 
 
 class _Ctx:
@@ -236,7 +237,8 @@ def energy_cost(ctx: _Ctx, tariff: Tariff) -> Dashboard:
         "A", f"SELECT sum({energy}) AS {_q(Field.ENERGY_KWH)} FROM {_q(ENERGY_15M)} WHERE {ctx.site} AND {ctx.loads} "
              f"AND $timeFilter GROUP BY {_q(Tag.AREA)}, {_q(Tag.TOU)}", datasource=DERIVED, result_format="table")],
         unit=KWH, grid=grid, w=12, datasource=DERIVED))
-    opp = f"{ctx.site} AND {_q(Tag.TYPE)} = {_s('load_shift')} AND {_q(Tag.GRANULARITY)} = {_s('day')} AND $timeFilter"
+    opp = (f"{ctx.site} AND {_q(Tag.TYPE)} = {_s(OpportunityType.LOAD_SHIFT)} AND {_q(Tag.GRANULARITY)} = "
+           f"{_s(Granularity.DAY)} AND $timeFilter")
     board.with_panel(panel("table", "Load shifting: sharp+peak energy and the saving off-peak 移峰填谷", [InfluxQL(
         "A", f"SELECT sum({energy}) AS {_q('sharp+peak kWh')}, sum({_q(Field.COST_CNY)}) AS {_q('sharp+peak CNY')}, "
              f"sum({_q(Field.SAVING_CNY)}) AS {_q('saving CNY')} FROM {_q(OPPORTUNITY)} WHERE {opp} "
@@ -248,17 +250,18 @@ def energy_cost(ctx: _Ctx, tariff: Tariff) -> Dashboard:
         "A", f"SELECT sum({_q(Field.SAVING_CNY)}) FROM {_q(OPPORTUNITY)} WHERE {opp} GROUP BY time(1d), "
              f"{_q(Tag.DEVICE)} fill(none) {ctx.tz}", datasource=DERIVED, alias="$tag_device")],
         unit=CNY, grid=grid, w=12, datasource=DERIVED, bars=True, stacked=True))
-    month = f"{ctx.site} AND {_q(Tag.GRANULARITY)} = {_s('month')} AND $timeFilter"
+    month = f"{ctx.site} AND {_q(Tag.GRANULARITY)} = {_s(Granularity.MONTH)} AND $timeFilter"
     if plant.demand:
         board.with_panel(panel("table", "Monthly maximum demand and the shifting potential 月最大需量", [InfluxQL(
             "A", f"SELECT {_q(Field.DEMAND_KW)}, {_q(Field.REDUCTION_KW)}, {_q(Field.LIMIT_KW)} FROM {_q(OPPORTUNITY)} "
-                 f"WHERE {month} AND {_q(Tag.TYPE)} = {_s('max_demand')} GROUP BY {_q(Tag.METER_GROUP)}",
+                 f"WHERE {month} AND {_q(Tag.TYPE)} = {_s(OpportunityType.MAX_DEMAND)} GROUP BY {_q(Tag.METER_GROUP)}",
             datasource=DERIVED, result_format="table")], unit=KW, grid=grid, w=12, datasource=DERIVED, time_from="1y"))
     if any(d.kind is DeviceKind.AIR_FLOW for d in plant.devices):
         board.with_panel(panel("table", "Compressed air: specific power and pressure saving 压缩空气", [InfluxQL(
             "A", f"SELECT {_q(Field.SPECIFIC_POWER_KW_PER_M3MIN)}, {_q(Field.AIR_BAR)}, {_q(Field.SAVING_KWH)}, "
                  f"{_q(Field.SAVING_CNY)} FROM {_q(OPPORTUNITY)} WHERE {month} AND {_q(Tag.TYPE)} = "
-                 f"{_s('compressed_air')} GROUP BY {_q(Tag.DEVICE)}", datasource=DERIVED, result_format="table")],
+                 f"{_s(OpportunityType.COMPRESSED_AIR)} GROUP BY {_q(Tag.DEVICE)}", datasource=DERIVED,
+            result_format="table")],
             unit=NONE, grid=grid, w=12, datasource=DERIVED, time_from="1y"))
         board.with_panel(panel("timeseries", "Compressed-air flow and header pressure 空压流量与压力", [InfluxQL(
             "A", f"SELECT mean({_q(Field.AIR_M3MIN)}) AS {_q('m3/min')}, mean({_q(Field.AIR_BAR)}) AS {_q('bar')} "
@@ -280,19 +283,19 @@ def power_factor(ctx: _Ctx) -> Dashboard:
         "A", f"SELECT mean({_q(Field.Q_KVAR)}) FROM {_q(ELECTRICAL)} WHERE {ctx.site} AND {ctx.incomers} AND "
              f"$timeFilter GROUP BY time($__interval), {_q(Tag.DEVICE)} fill(null)", datasource=RAW,
         alias="$tag_device")], unit=KVAR, grid=grid, w=12, datasource=RAW))
-    month = f"{ctx.site} AND {_q(Tag.GRANULARITY)} = {_s('month')} AND $timeFilter"
+    month = f"{ctx.site} AND {_q(Tag.GRANULARITY)} = {_s(Granularity.MONTH)} AND $timeFilter"
     board.with_panel(panel("table", "Monthly PF, bill adjustment and capacitor bank 力调电费与补偿容量", [InfluxQL(
         "A", f"SELECT {_q(Field.PF)}, {_q(Field.ADJUSTMENT_PCT)}, {_q(Field.ADJUSTMENT_CNY)}, {_q(Field.KVAR)} "
              f"AS {_q('bank kvar (p95)')}, {_q(Field.SAVING_KWH)} AS {_q('line-loss kWh')}, {_q(Field.SAVING_CNY)} "
-             f"FROM {_q(OPPORTUNITY)} WHERE {month} AND {_q(Tag.TYPE)} = {_s('reactive')} "
+             f"FROM {_q(OPPORTUNITY)} WHERE {month} AND {_q(Tag.TYPE)} = {_s(OpportunityType.REACTIVE)} "
              f"GROUP BY {_q(Tag.METER_GROUP)}", datasource=DERIVED, result_format="table")],
         unit=NONE, grid=grid, w=12, datasource=DERIVED, time_from="1y",
         description="The 1983 power-factor adjustment (功率因数调整电费办法) on the group's standard; capacitor bank "
                     "sized on the 95th percentile of 15-minute kW and kvar."))
     board.with_panel(panel("table", "Devices by power factor (latest month) 低功率因数设备", [InfluxQL(
         "A", f"SELECT last({_q(Field.PF)}) AS {_q(Field.PF)}, last({_q(Field.REACTIVE_KVARH)}) AS "
-             f"{_q(Field.REACTIVE_KVARH)} FROM {_q(OPPORTUNITY)} WHERE {month} AND {_q(Tag.TYPE)} = {_s('low_pf')} "
-             f"GROUP BY {_q(Tag.DEVICE)}", datasource=DERIVED, result_format="table")],
+             f"{_q(Field.REACTIVE_KVARH)} FROM {_q(OPPORTUNITY)} WHERE {month} AND {_q(Tag.TYPE)} = "
+             f"{_s(OpportunityType.LOW_PF)} GROUP BY {_q(Tag.DEVICE)}", datasource=DERIVED, result_format="table")],
         unit=NONE, grid=grid, w=12, datasource=DERIVED, time_from="1y"))
     board.with_panel(panel("timeseries", "Device power factor 设备功率因数", [InfluxQL(
         "A", f"SELECT mean({_q(Field.PF)}) FROM {_q(ELECTRICAL)} WHERE {ctx.site} AND {ctx.loads} AND $timeFilter "
@@ -306,23 +309,23 @@ def scope2(ctx: _Ctx) -> Dashboard:
     grid = Grid()
     board = _dashboard("plantems-scope2", "Scope 2 and intensity 范围二排放与强度", refresh=HISTORY_REFRESH,
                        time_from="now-1y", tags=["scope2"])
-    site_rows = f"{ctx.site} AND {_q(Tag.AREA)} = {_s('site')} AND $timeFilter"
+    site_rows = f"{ctx.site} AND {_q(Tag.AREA)} = {_s(Area.SITE)} AND $timeFilter"
     board.with_panel(panel("timeseries", "Monthly Scope 2, location- and market-based 月度范围二排放", [InfluxQL(
         "A", f"SELECT {_q(Field.KGCO2E)} / 1000 FROM {_q(SCOPE2)} WHERE {site_rows} GROUP BY {_q(Tag.METHOD)}",
         datasource=DERIVED, alias="$tag_method")], unit=TONNES, grid=grid, w=12, datasource=DERIVED, bars=True,
         description="From the monthly rollups (plantems rollup); provenance in reports/YYYY-MM/rollup.json."))
     board.with_panel(panel("timeseries", "Renewable share 可再生电力占比", [InfluxQL(
         "A", f"SELECT {_q(Field.RENEWABLE_SHARE)} FROM {_q(SCOPE2)} WHERE {site_rows} AND {_q(Tag.METHOD)} = "
-             f"{_s('market')}", datasource=DERIVED, alias="renewable share")],
+             f"{_s(Method.MARKET)}", datasource=DERIVED, alias="renewable share")],
         unit=PERCENT_UNIT, grid=grid, w=12, datasource=DERIVED, bars=True, min_value=0, max_value=1,
         steps=[(None, "red"), (0.5, "orange"), (1.0, "green")]))
     board.with_panel(panel("timeseries", "Scope 1+2 intensity against the pathway 排放强度 (t CO2e / t)", [InfluxQL(
         "A", f"SELECT {_q(Field.INTENSITY_T_PER_T)} AS {_q('intensity')}, {_q(Field.TARGET_T_PER_T)} AS "
-             f"{_q('pathway')} FROM {_q(SCOPE2)} WHERE {site_rows} AND {_q(Tag.METHOD)} = {_s('market')}",
+             f"{_q('pathway')} FROM {_q(SCOPE2)} WHERE {site_rows} AND {_q(Tag.METHOD)} = {_s(Method.MARKET)}",
         datasource=DERIVED)], unit=NONE, grid=grid, w=12, datasource=DERIVED, decimals=3))
     board.with_panel(panel("timeseries", "Location-based Scope 2 by area 分区范围二排放", [InfluxQL(
         "A", f"SELECT {_q(Field.KGCO2E)} / 1000 FROM {_q(SCOPE2)} WHERE {ctx.site} AND {_q(Tag.AREA)} != "
-             f"{_s('site')} AND {_q(Tag.METHOD)} = {_s('location')} AND $timeFilter GROUP BY {_q(Tag.AREA)}",
+             f"{_s(Area.SITE)} AND {_q(Tag.METHOD)} = {_s(Method.LOCATION)} AND $timeFilter GROUP BY {_q(Tag.AREA)}",
         datasource=DERIVED, alias="$tag_area")], unit=TONNES, grid=grid, w=12, datasource=DERIVED, bars=True,
         stacked=True))
     return board

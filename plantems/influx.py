@@ -24,7 +24,7 @@ import requests
 import urllib3
 
 from plantems.config import InfluxApi, InfluxConfig
-from plantems.lineproto import Point, format_line
+from plantems.lineproto import Point
 from plantems.schema import Tag
 
 if TYPE_CHECKING:  # imported lazily: influxdb-client is only needed on the v2 path
@@ -167,7 +167,10 @@ def _gzip(body: bytes) -> bytes:
 
 
 def tag_in(tag: str, values: Sequence[str]) -> str:
-    """InfluxQL condition: ``tag`` is one of ``values`` (configured ids: only '.' needs escaping)."""
+    """InfluxQL condition: ``tag`` is one of ``values`` (configured ids: only '.' needs escaping).
+
+    Kept for callers not yet moved to the query layer: build new queries with
+    ``plantems.store.query.SiteScope.select(..., any_of={tag: values})``."""
     return f'"{tag}" =~ /^(' + "|".join(v.replace(".", "\\.") for v in values) + ")$/"
 
 
@@ -515,60 +518,18 @@ def init_buckets_v2(cfg: InfluxConfig) -> list[str]:
 
 # --- Recomputing a window without a hole -------------------------------------------------------------
 
-def _tag_conditions(scope: Mapping[str, str]) -> str:
-    """``"k" = 'v' AND ...`` for configured tag values (ids, enum values: no quotes inside)."""
-    return " AND ".join(f"\"{key}\" = '{value}'" for key, value in sorted(scope.items()))
-
-
-def _stale(existing: Sequence[Series], new: Sequence[Point]) -> list[tuple[dict[str, str], int]]:
-    """(tags, time) of stored points the new set does not fully overwrite (pure): series or times
-    absent from ``new``, or a stored point with a field the new one lacks (a write would merge
-    the old field into the new point)."""
-    fields_of = {(tuple(sorted(p.tags.items())), p.time_ns): set(p.fields) for p in new}
-    out = []
-    for series in existing:
-        # GROUP BY * lists the tags a series lacks as "": not part of its key, but kept for the DELETE,
-        # where ``"tag" = ''`` spares the series that do have the tag
-        key = tuple(sorted((k, v) for k, v in series.tags.items() if v))
-        for row in series.values:
-            stored = {c for c, v in zip(series.columns[1:], row[1:], strict=True) if v is not None}
-            kept = fields_of.get((key, int(row[0])))
-            if kept is None or not stored <= kept:
-                out.append((dict(series.tags), int(row[0])))
-    return out
-
-
 def replace_window(client: InfluxClient, writer: LineWriter, *, database: str, measurement: str,
                    scope: Mapping[str, str], start_ns: int, end_ns: int, points: Sequence[Point],
                    batch_lines: int = 5000) -> int:
-    """Make ``points`` the whole content of ``measurement`` in [start_ns, end_ns) within ``scope``
-    (tag -> value; always the site), without ever leaving the window empty.
+    """Compatibility shim for :func:`plantems.store.window.replace_window`: ``scope`` (tag -> value)
+    must name the site; the other tags narrow the window."""
+    from plantems.store.query import SiteScope
+    from plantems.store.window import replace_window as replace
 
-    The new points are written first: the same series and time overwrite the stored point. Only
-    then are the stored points the new set does not overwrite deleted (e.g. a ``tou`` tag that
-    changed after a tariff change), each by its own tags and time. A failed write raises before
-    anything is deleted, so the previous result stays in place until a run succeeds. Returns the
-    number of stale points deleted.
-    """
-    if Tag.SITE.value not in scope:
+    if not scope.get(Tag.SITE.value):
         raise ValueError(f"replace_window {measurement}: scope {dict(scope)} names no site; every "
                          f"recompute must stay inside one site")
-    lines = [format_line(p) for p in points]
-    for i in range(0, len(lines), batch_lines):
-        writer.write(database, lines[i:i + batch_lines])
-    window = f"time >= {start_ns} AND time < {end_ns}"
-    where = f"{_tag_conditions(scope)} AND {window}"
-    existing = client.query(f'SELECT * FROM "{measurement}" WHERE {where} GROUP BY *', database=database)
-    stale = _stale(existing, points)
-    stale_keys = {(tuple(sorted((k, v) for k, v in tags.items() if v)), t) for tags, t in stale}
-    rewrite = [p for p in points if (tuple(sorted(p.tags.items())), p.time_ns) in stale_keys]
-    statements = [f'DELETE FROM "{measurement}" WHERE {_tag_conditions({**tags, **scope})} '
-                  f"AND time >= {t} AND time <= {t}" for tags, t in stale]
-    for i in range(0, len(statements), 200):  # many statements per request, one request per 200
-        client.query("; ".join(statements[i:i + 200]), database=database)
-    if rewrite:  # points whose dropped field had to go: deleted above, written again now
-        writer.write(database, [format_line(p) for p in rewrite])
-    if stale:
-        log.info("%s: %d stale point(s) of %s in [%d, %d) deleted after the rewrite", measurement, len(stale),
-                 _tag_conditions(scope), start_ns, end_ns)
-    return len(stale)
+    tags = {k: v for k, v in scope.items() if k != Tag.SITE.value}
+    return replace(client, writer, site=SiteScope(scope[Tag.SITE.value]), database=database,
+                   measurement=measurement, tags=tags, start_ns=start_ns, end_ns=end_ns, points=points,
+                   batch_lines=batch_lines)

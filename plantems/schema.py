@@ -26,8 +26,10 @@ __all__ = [
     "OPPORTUNITY",
     "PRODUCTION",
     "RAW_MEASUREMENTS",
+    "SCOPE2",
     "SITE_AREA",
     "UNMETERED_AREA",
+    "Area",
     "Field",
     "Granularity",
     "Job",
@@ -211,7 +213,8 @@ class Job(StrEnum):
     GROUP_ROLLUP = "group_rollup"  # tagged with the group id as its site (plantems group analyze)
 
 
-# Tag values written by analytics (derived database).
+# --- Tag values the analytics write and Grafana reads (shared, so a renamed value breaks both at once) ---
+
 class OpportunityType(StrEnum):
     """``type`` tag of `opportunity` points."""
 
@@ -223,21 +226,27 @@ class OpportunityType(StrEnum):
 
 
 class Granularity(StrEnum):
-    """``granularity`` tag of `opportunity` and `scope2` points: the window a point covers."""
+    """``granularity`` tag of `opportunity` and `scope2` points: the period one point covers."""
 
     DAY = "day"
     MONTH = "month"
 
 
 class Method(StrEnum):
-    """``method`` tag of `scope2` points: location-based, market-based (monthly / hourly matching)."""
+    """``method`` tag of `scope2` points: the GHG Protocol Scope 2 method."""
 
     LOCATION = "location"
-    MARKET = "market"
-    MARKET_HOURLY = "market_hourly"
+    MARKET = "market"  # monthly matching of instruments
+    MARKET_HOURLY = "market_hourly"  # hourly matching (GHG Protocol revision draft)
 
 
-# ``area`` tag of the site's own `scope2` points (beside one point per area).
-SITE_AREA: Final = "site"
-# ``area`` tag of the share of `scope2` no sub-meter records (losses and unmetered loads).
-UNMETERED_AREA: Final = "unmetered"
+class Area(StrEnum):
+    """Pseudo-areas of the ``area`` tag beside the configured ones."""
+
+    SITE = "site"  # the whole site's `scope2` row (sum of every area)
+    UNMETERED = "unmetered"  # what the site's incomers measured beyond the sum of its sub-meters
+
+
+# The same values as plain constants, for code that compares or formats them as strings.
+SITE_AREA: Final = Area.SITE.value
+UNMETERED_AREA: Final = Area.UNMETERED.value

@@ -50,7 +50,7 @@ def test_the_wheel_ships_its_packages_and_reference_data(installed: Path) -> Non
     top = sorted(p.name for p in installed.iterdir() if p.name != "bin" and not p.name.endswith(".dist-info"))
     assert top == ["plantems"]  # no generic top-level names (collector, analytics, grafana, simulator)
     shipped = installed / "plantems"
-    for sub in ("collector/modbus", "collector/mqtt", "analytics/notify", "grafana", "simulator"):
+    for sub in ("store", "collector/modbus", "collector/mqtt", "analytics/notify", "grafana", "simulator"):
         assert (shipped / sub / "__init__.py").is_file(), sub
     models = {p.stem for p in (shipped / "refdata" / "meters").glob("*.yaml")}
     assert models == {p.stem for p in (REPO / "config" / "meters").glob("*.yaml")}
