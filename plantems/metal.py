@@ -119,6 +119,9 @@ def _content(row: dict[str, str], product: Product) -> tuple[float, float]:
     given = [(row.get(key) or "").strip() for key in ("recycled_pre_pct", "recycled_post_pct")]
     if given == ["", ""] and product is not Product.RECYCLED_INGOT:
         return implied or (0.0, 0.0)  # an alloying element is virgin unless stated
+    if "" in given and product is Product.RECYCLED_INGOT:
+        raise ValueError("recycled_pre_pct and recycled_post_pct: a recycled_ingot must state its recycled content "
+                         "(percent by mass, from the supplier's declaration)")
     pre, post = _number(row, "recycled_pre_pct"), _number(row, "recycled_post_pct")
     if pre < 0 or post < 0 or pre + post > 100:
         raise ValueError(f"recycled_pre_pct = {pre:g}, recycled_post_pct = {post:g}: each must be >= 0 and "
