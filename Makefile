@@ -11,7 +11,8 @@ demo: setup
 MYPY_STRICT = plantems/calendar.py plantems/lineproto.py plantems/ratelog.py plantems/tariffs.py \
 	plantems/factors.py plantems/targets.py plantems/schema.py plantems/reference.py plantems/registers.py \
 	plantems/demandconfig.py plantems/mqttconfig.py plantems/secret.py plantems/meters.py \
-	plantems/measures.py plantems/metal.py analytics/metal.py analytics/baseline.py analytics/savings.py analytics/enpi.py \
+	plantems/measures.py plantems/metal.py plantems/meterregister.py analytics/metal.py analytics/metering.py \
+	analytics/baseline.py analytics/savings.py analytics/enpi.py \
 	collector/modbus/planner.py collector/modbus/frames.py collector/points.py
 
 test: setup

@@ -244,12 +244,13 @@ class Device(_Frozen):
     def _accuracy_class(cls, value: object) -> str | None:
         return None if value is None else parse_accuracy_class(value)
 
-    @field_validator("ct_ratio", "pt_ratio")
+    @field_validator("ct_ratio", "pt_ratio", mode="before")
     @classmethod
-    def _ratio(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_ratio(value)
-        return value
+    def _ratio(cls, value: object) -> str | None:
+        if value is None:
+            return None
+        parse_ratio(str(value))  # a bare number (400) is refused: the nameplate's primary/secondary is the record
+        return str(value)
 
     @property
     def meter_multiplier(self) -> float:
