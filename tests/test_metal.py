@@ -177,3 +177,17 @@ def test_every_bad_row_is_listed_and_duplicates_name_the_first_line(tmp_path):
 def test_missing_column_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"metal.csv:2: missing columns \['recycled_post_pct'\]"):
         load(tmp_path, header=HEADER.replace(",recycled_post_pct", ""))
+
+
+def test_shipped_example_changsha_november_by_hand():
+    purchases = load_metal_ledger(REPO / "config" / "metal_purchases.csv")
+    month = summarise_metal(purchases, period="2026-11", site="changsha", pathway_t_co2e_per_t=5.4)
+    aluminium_t_co2e = 1200 * 4.0 + 300 * 6.8 + 400 * 15.9 + 250 * 0.85 + 180 * 0.5 + 220 * 0.85  # 13,689.5
+    assert month.aluminium_input_t == pytest.approx(2550)
+    assert month.scope3_cat1_t_co2e == pytest.approx(aluminium_t_co2e + 20 * 11.0)
+    assert month.intensity_t_co2e_per_t == pytest.approx(aluminium_t_co2e / 2550)  # 5.37, just under 5.4
+    assert month.meets_pathway is True
+    # recycled ingot 250 t at 20 % pre / 70 % post, 180 t pre-consumer and 220 t post-consumer scrap
+    assert month.recycled_pre_share == pytest.approx((50 + 180) / 2570)
+    assert month.recycled_post_share == pytest.approx((175 + 220) / 2570)
+    assert month.lower_quality
