@@ -21,6 +21,7 @@ evidence missing, a factor year in the future of the delivery, a duplicate deliv
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date
@@ -109,9 +110,12 @@ def _enum(kind: type[E], key: str, raw: str) -> E:
 def _number(row: dict[str, str], key: str) -> float:
     raw = (row.get(key) or "").strip()
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise ValueError(f"{key} = {raw!r}: not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{key} = {raw!r}: not a finite number")
+    return value
 
 
 def _content(row: dict[str, str], product: Product) -> tuple[float, float]:

@@ -138,6 +138,7 @@ def test_a_bad_period_is_refused():
 BAD = [
     (row(tonnes="0"), "tonnes = 0: must be positive"),
     (row(tonnes="ten"), "tonnes = 'ten': not a number"),
+    (row(tonnes="nan"), "tonnes = 'nan': not a finite number"),
     (row(product="home_scrap"), "own scrap is not purchased metal"),
     (row(product="ingot"), "product = 'ingot': not one of primary_ingot"),
     (row(basis="guess"), "basis = 'guess': not one of pcf"),
