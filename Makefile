@@ -12,6 +12,7 @@ MYPY_STRICT = plantems/calendar.py plantems/lineproto.py plantems/ratelog.py pla
 	plantems/factors.py plantems/targets.py plantems/schema.py plantems/reference.py plantems/registers.py \
 	plantems/demandconfig.py plantems/mqttconfig.py plantems/secret.py plantems/meters.py \
 	plantems/measures.py analytics/baseline.py analytics/savings.py analytics/enpi.py \
+	plantems/metal.py plantems/meterregister.py analytics/metal.py analytics/metering.py \
 	collector/modbus/planner.py collector/modbus/frames.py collector/points.py \
 	analytics/balance.py analytics/scope2.py analytics/opportunities.py analytics/opportunity_results.py \
 	analytics/opportunity_job.py analytics/rollup.py analytics/rollup_results.py analytics/report.py \

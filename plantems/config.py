@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -20,6 +21,7 @@ from pydantic import Field as PydField
 
 from plantems.calendar import clock_minutes
 from plantems.demandconfig import AlertsConfig, DemandConfig
+from plantems.meterregister import MeteringLevel, parse_accuracy_class, parse_ratio
 from plantems.meters import MeterModel, load_meter_library
 from plantems.mqttconfig import MqttBinding, MqttConfig, MqttMapping
 from plantems.reference import builtin
@@ -32,9 +34,11 @@ __all__ = [
     "Gateway",
     "InfluxConfig",
     "InfluxUser",
+    "MeteringLevel",
     "PlantConfig",
     "Secret",
     "Transport",
+    "UnmeteredEquipment",
     "load_plant",
 ]
 
@@ -227,6 +231,33 @@ class Device(_Frozen):
     feeds: tuple[Id, ...] = ()
     # For an air_flow meter: the compressors whose air it measures (specific power, pressure saving).
     compressors: tuple[Id, ...] = ()
+    # The meter register (GB 17167, analytics/metering.py): level, accuracy class, CT/PT ratios as on the
+    # nameplate ("2000/5"), and the verification due date (stored, never derived).
+    metering_level: MeteringLevel | None = None
+    accuracy_class: str | None = None
+    ct_ratio: str | None = None
+    pt_ratio: str | None = None
+    calibration_due: date | None = None
+
+    @field_validator("accuracy_class", mode="before")
+    @classmethod
+    def _accuracy_class(cls, value: object) -> str | None:
+        return None if value is None else parse_accuracy_class(value)
+
+    @field_validator("ct_ratio", "pt_ratio", mode="before")
+    @classmethod
+    def _ratio(cls, value: object) -> str | None:
+        if value is None:
+            return None
+        parse_ratio(str(value))  # a bare number (400) is refused: the nameplate's primary/secondary is the record
+        return str(value)
+
+    @property
+    def meter_multiplier(self) -> float:
+        """倍率 = CT ratio x PT ratio (1 where none is given)."""
+        ct = parse_ratio(self.ct_ratio) if self.ct_ratio else 1.0
+        pt = parse_ratio(self.pt_ratio) if self.pt_ratio else 1.0
+        return ct * pt
 
     @model_validator(mode="after")
     def _where(self) -> Self:
@@ -257,6 +288,18 @@ class Device(_Frozen):
         if value is not None and library and value not in library:
             raise ValueError(f"unknown meter model {value!r}; known: {', '.join(sorted(library))}")
         return value
+
+
+class UnmeteredEquipment(_Frozen):
+    """High-consumption equipment with no meter in plantems yet (metering coverage, the 2030 goal)."""
+
+    id: Id
+    name: str = ""
+    name_zh: str = ""
+    area: Id
+    rated_kw: float = PydField(gt=0)
+    metering_level: MeteringLevel = MeteringLevel.MAJOR_EQUIPMENT
+    manual_meter: bool = False  # a meter exists but is read by hand: counts for 配备率, not for auto-collection
 
 
 class ProductionLine(_Frozen):
@@ -291,6 +334,7 @@ class PlantConfig(_Frozen):
     production_lines: tuple[ProductionLine, ...] = ()
     gateways: tuple[Gateway, ...] = ()
     devices: tuple[Device, ...] = PydField(min_length=1)
+    unmetered_equipment: tuple[UnmeteredEquipment, ...] = ()
     demand: DemandConfig | None = None
     alerts: AlertsConfig | None = None
     compressed_air: CompressedAirConfig = CompressedAirConfig()
@@ -304,6 +348,8 @@ class PlantConfig(_Frozen):
     def _cross(self, info: ValidationInfo) -> Self:
         _unique(self.gateways, "gateways", "gateway")
         _unique(self.devices, "devices", "device")
+        _unique(self.unmetered_equipment, "unmetered_equipment", "equipment")
+        _check_unmetered(self)
         gateways = {g.id: g for g in self.gateways}
         used: dict[tuple[str, int], str] = {}
         _check_mqtt_bindings(self)
@@ -460,6 +506,14 @@ def _check_max_kw(plant: PlantConfig, library: Mapping[str, MeterModel]) -> None
                                "required for a device with an energy counter: give max_kw (the most it can ever "
                                "draw or feed, kW) or rated_kw (x site.plausibility_margin); a counter step implying "
                                "more power is rejected as implausible")
+
+
+def _check_unmetered(plant: PlantConfig) -> None:
+    devices = {d.id for d in plant.devices}
+    for index, item in enumerate(plant.unmetered_equipment):
+        if item.id in devices:
+            raise LocatedError(("unmetered_equipment", index, "id"),
+                               f"{item.id!r} is a device under devices: (metered); list it in one place only")
 
 
 def _unique(items: tuple[Any, ...], key: str, what: str) -> None:

@@ -37,6 +37,7 @@ class ShareTarget(_Frozen):
 class Targets(_Frozen):
     intensity: IntensityPathway
     renewable_share: ShareTarget
+    raw_material: IntensityPathway | None = None  # Scope 3 cat. 1 per t of aluminium purchased (analytics/metal.py)
 
 
 def load_targets(path: Path) -> Targets:

@@ -89,6 +89,8 @@ def load_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise ConfigError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from exc
+    except ValueError as exc:  # PyYAML builds dates itself: 2028-06-31 raises a bare ValueError
+        raise ConfigError([_bad_scalar(path, node, exc)]) from exc
     lines: dict[Loc, int] = {}
     if node is not None:
         duplicates = _duplicate_keys(node, (), path, data)
@@ -96,6 +98,23 @@ def load_yaml(path: Path) -> tuple[Any, dict[Loc, int]]:
             raise ConfigError(duplicates)
         _line_map(node, (), lines)
     return data, lines
+
+
+def _bad_scalar(path: Path, node: yaml.Node | None, exc: ValueError) -> str:
+    """``file:line: value: rule`` for the first date-like scalar that is not a date."""
+    stack = [node] if node is not None else []
+    while stack:
+        current = stack.pop(0)
+        if isinstance(current, yaml.ScalarNode) and current.tag == "tag:yaml.org,2002:timestamp":
+            try:
+                yaml.SafeLoader("").construct_yaml_timestamp(current)
+            except ValueError:
+                return f"{path}:{current.start_mark.line + 1}: {current.value!r}: not a valid date ({exc})"
+        elif isinstance(current, yaml.MappingNode):
+            stack += [part for pair in current.value for part in pair]
+        elif isinstance(current, yaml.SequenceNode):
+            stack += current.value
+    return f"{path}: not valid YAML: {exc}"
 
 
 def _describe_object(data: Any, loc: Loc) -> str:
