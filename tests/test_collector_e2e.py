@@ -263,12 +263,17 @@ def test_malformed_responses_become_errors_never_points(influx_url, db, tmp_path
     healthy = SequenceMeter(meters["generic_float32"])
     start_endpoint(loop_thread, healthy_port, {1: healthy})
     config = write_plant(tmp_path, influx_url=influx_url, db=db, body="devices:\n" + "".join(
-        device_line(name, f"host: 127.0.0.1, port: {port}, timeout_s: 0.3, rated_kw: 500")
+        # the faulty ones time out fast; the correct one gets as long as its 1-s poll allows (a loaded machine)
+        device_line(name, f"host: 127.0.0.1, port: {port}, timeout_s: {0.9 if name == 'raw_ok' else 0.3}, rated_kw: 500")
         for name, port in ports.items()) + device_line("healthy", f"host: 127.0.0.1, port: {healthy_port}"))
     collector = collector_factory(config)
+
+    def errored_sources() -> set[str]:
+        found = rows(influx_url, db, "SELECT max(errors) FROM collector_status GROUP BY source")
+        return {r["source"] for r in found if r["max"] >= 1}
+
     wait_for(lambda: len(stored(influx_url, db, "raw_ok")) >= 3 and len(stored(influx_url, db, "healthy")) >= 5
-             and len(rows(
-        influx_url, db, "SELECT last(errors) FROM collector_status WHERE source = 'stall'")) == 1,
+             and errored_sources() == set(MALFORMED_REASONS),
              timeout_s=20, what="good readings and a status report")
     collector.stop()
 
@@ -278,7 +283,8 @@ def test_malformed_responses_become_errors_never_points(influx_url, db, tmp_path
     assert all(p["p_kw"] == 12.5 and p["e_imp_kwh"] == 1000.25 for p in stored(influx_url, db, "raw_ok"))
     assert sequence_of(stored(influx_url, db, "healthy")) == list(range(1, healthy.seq + 1))
     assert healthy.seq >= 5
-    status = rows(influx_url, db, "SELECT last(up) AS up, last(errors) AS errors FROM collector_status "
+    # the latest state, and the most errors any status report carried (a device backing off may report 0 new ones)
+    status = rows(influx_url, db, "SELECT last(up) AS up, max(errors) AS errors FROM collector_status "
                                   "GROUP BY source")
     by_source = {r["source"]: r for r in status}
     for name in MALFORMED_REASONS:
