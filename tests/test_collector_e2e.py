@@ -263,8 +263,9 @@ def test_malformed_responses_become_errors_never_points(influx_url, db, tmp_path
     healthy = SequenceMeter(meters["generic_float32"])
     start_endpoint(loop_thread, healthy_port, {1: healthy})
     config = write_plant(tmp_path, influx_url=influx_url, db=db, body="devices:\n" + "".join(
-        # the faulty ones time out fast; the correct one gets as long as its 1-s poll allows (a loaded machine)
-        device_line(name, f"host: 127.0.0.1, port: {port}, timeout_s: {0.9 if name == 'raw_ok' else 0.3}, rated_kw: 500")
+        # the faulty ones time out fast; the correct one gets as long as its 0.5-s poll allows (a loaded machine)
+        device_line(name, f"host: 127.0.0.1, port: {port}, timeout_s: {0.45 if name == 'raw_ok' else 0.3}, "
+                          "rated_kw: 500")
         for name, port in ports.items()) + device_line("healthy", f"host: 127.0.0.1, port: {healthy_port}"))
     collector = collector_factory(config)
 
