@@ -182,14 +182,16 @@ class Inventory:
         }
 
 
-def _renewable(months: Sequence[MonthFigures], ledger: Mapping[str, LedgerEntry]
+def _renewable(months: Sequence[MonthFigures], ledger: Mapping[tuple[str, str], LedgerEntry]
                ) -> tuple[dict[str, float], dict[str, tuple[str, ...]]]:
-    """Each month's matched MWh split over the bought rows it used, by their MWh; plus on-site PV consumed."""
+    """Each month's matched MWh split over the bought rows it used, by their MWh; plus on-site PV consumed.
+    ``ledger``: by (site, entry id), as each site's rollup matched its own rows."""
     mwh: dict[str, float] = {}
     used: dict[str, list[str]] = {}
     for m in months:
-        rows = [ledger[e] for e in m.entries_used if e in ledger and ledger[e].instrument.has_certificates]
-        unknown = [e for e in m.entries_used if e not in ledger]
+        found = {e: ledger[(m.site, e)] for e in m.entries_used if (m.site, e) in ledger}
+        rows = [row for row in found.values() if row.instrument.has_certificates]
+        unknown = [e for e in m.entries_used if e not in found]
         if unknown or (m.green_monthly_kwh > 0 and not rows):
             raise InventoryError(f"site {m.site} {m.month}: matched {m.green_monthly_kwh:g} kWh of instruments "
                                  f"but ledger entries {unknown or list(m.entries_used)} are not bought instruments "
@@ -246,7 +248,7 @@ def compute_inventory(*, boundary: str, name: str, year: int, sites: Sequence[st
         for meter, kg in m.scope1_kgco2e.items():
             key = f"{m.site}/{meter}"
             by_source[key] = by_source.get(key, 0.0) + kg / 1000
-    renewable, used = _renewable(months, {e.entry_id: e for e in green_ledger})
+    renewable, used = _renewable(months, {(e.site, e.entry_id): e for e in green_ledger})
     electricity_kwh = sum(m.consumption_kwh for m in months)
     gas_m3 = sum(m.gas_m3 for m in months)
     energy = {"electricity_kwh": electricity_kwh, "grid_import_kwh": sum(m.grid_import_kwh for m in months),
