@@ -320,3 +320,43 @@ def test_cli_refuses_a_wrong_call(october_plant, tmp_path):
     assert result.exit_code == 2 and "give --config PLANT or --group GROUP" in result.output
     result = _cli(path, tmp_path, "--gas-lhv", "8.5")
     assert result.exit_code == 2 and "outside 20,000-45,000 kJ/m3" in result.output
+
+
+def test_cli_group_inventory_from_written_rollups(tmp_path, influx_url):
+    """Two sites' rollups (synthetic, by hand) in REPORTS/SITE/MONTH: the group's inventory, base year, no ledger."""
+    paths = {}
+    for site in ("testsite", "second"):
+        folder = tmp_path / site
+        folder.mkdir()
+        path = write_plant(folder, influx_url=influx_url, db="inventorygrp", body=BODY.format(
+            gw=free_port(), inc=free_port(), pv=free_port()), init=False)
+        path.write_text(path.read_text().replace("id: testsite", f"id: {site}"))
+        copy_reference_data(folder)
+        ledger = (REPO / "config" / "green_power.csv").read_text().replace(",changsha,", ",testsite,")
+        (folder / "green_power.csv").write_text(ledger if site == "testsite" else ledger.split("\n")[0] + "\n")
+        paths[site] = path
+    group = tmp_path / "group.yaml"
+    group.write_text("group: {id: grp, name: Test group, name_zh: 测试集团}\nsites:\n"
+                     f"  - plant: {paths['testsite']}\n  - plant: {paths['second']}\n")
+    (tmp_path / "inventory_base.yaml").write_text(
+        "year: 2024\nsource: plan\nboundaries:\n"
+        "  grp: {scope1_t_co2e: 50, scope2_t_co2e: 100, scope2_method: location}\n")
+    reports = tmp_path / "reports"
+    docs = [_doc("testsite", 1, green_kwh=1000.0, entries=("demo-2026-10-wind",))]
+    docs += [_doc("testsite", m) for m in range(2, 13)] + [_doc("second", m) for m in range(1, 12)]
+    for doc in docs:
+        folder = reports / doc["site"] / doc["month"]
+        folder.mkdir(parents=True)
+        (folder / "rollup.json").write_text(json.dumps(doc))
+    result = CliRunner().invoke(main, ["inventory", "--year", "2026", "--group", str(group), "--reports", str(reports)])
+    assert result.exit_code == 3, result.output
+    assert "INCOMPLETE: 1 month(s) without a rollup: second 2026-12" in result.output
+    inv = json.loads((reports / "grp" / "inventory-2026" / "inventory.json").read_text())
+    assert inv["sites"] == ["testsite", "second"] and inv["boundary"] == "grp"
+    assert inv["scope2_location_t_co2e"] == pytest.approx(1000 * (78 + 66) * 0.5 / 1000)
+    assert inv["renewable_mwh_by_type"] == {"green_trade": pytest.approx(1.0), "onsite_pv": pytest.approx(2.3)}
+    assert inv["scope3_cat1_t_co2e"] is None and inv["scope3_cat1"] == "not reported: no metal ledger"
+    assert inv["base_year"]["change"]["scope1"] == pytest.approx(500 * 144 / 1000 / 50 - 1)
+    iso = list(load_workbook(reports / "grp" / "inventory-2026" / "inventory.xlsx")["ISO 14064-1"].iter_rows(
+        values_only=True))
+    assert iso[5][2] is None and "no metal ledger" in iso[5][4]
