@@ -205,6 +205,10 @@ def _renewable(months: Sequence[MonthFigures], ledger: Mapping[tuple[str, str], 
     return mwh, {k: tuple(dict.fromkeys(v)) for k, v in sorted(used.items())}
 
 
+def _change(now: float | None, base: float | None) -> float | None:
+    return now / base - 1 if now is not None and base else None
+
+
 def _base(base: BaseYear, boundary: str, current: Mapping[str, float | None]) -> BaseComparison | None:
     figures = base.figures(boundary)
     if figures is None:
@@ -215,8 +219,7 @@ def _base(base: BaseYear, boundary: str, current: Mapping[str, float | None]) ->
               "scope3": sum(r.scope3_delta_t_co2e for r in log)}
     recalculated = {k: None if v is None else v + deltas[k] for k, v in original.items()}
     # Scope 3: the base covers every category, the inventory category 1 only: no change ratio
-    change = {k: (current[k] / b - 1 if b and current.get(k) is not None and k != "scope3" else None)  # type: ignore[operator]
-              for k, b in recalculated.items()}
+    change = {k: _change(current.get(k), b) if k != "scope3" else None for k, b in recalculated.items()}
     return BaseComparison(
         base_year=base.year, source=base.source, boundary=boundary, scope2_method=figures.scope2_method,
         original=original, recalculated=recalculated, current=dict(current), change=change,

@@ -23,6 +23,7 @@ Cell = str | float | int | bool | None
 CSV_HEADER = ("Section 部分", "Item 项目", "Value 数值", "Unit 单位", "Note 说明")
 T = "t CO2e"
 NOT_QUANTIFIED = "not quantified by plantems 未量化"
+_ENERGY_UNITS = {"kwh": "kWh", "m3": "m3", "tce": "tce"}  # by the Inventory.energy key's suffix
 
 
 def _iso(inv: Inventory) -> list[tuple[Cell, ...]]:
@@ -58,7 +59,7 @@ def inventory_rows(inv: Inventory) -> list[tuple[Cell, ...]]:
     """The CSV's rows (after CSV_HEADER)."""
     rows: list[tuple[Cell, ...]] = [(f"ISO 14064-1 category {c}", item, v, u, n) for c, item, v, u, n in _iso(inv)]
     rows += [("Scope 1 by source 按排放源", src, t, T, "") for src, t in inv.scope1_by_source_t.items()]
-    rows += [("Energy 能源", k, v, "tce" if k.endswith("tce") else k.rsplit("_", 1)[-1],
+    rows += [("Energy 能源", k, v, _ENERGY_UNITS[k.rsplit("_", 1)[-1]],
               f"GB/T 2589 {inv.coefficients.basis}: {inv.coefficients.source}") for k, v in inv.energy.items()]
     rows += [("Renewable 可再生电力", kind, mwh, "MWh", ", ".join(inv.instruments_used.get(kind, ())))
              for kind, mwh in inv.renewable_mwh_by_type.items()]

@@ -164,6 +164,8 @@ def test_files_read_back(tmp_path):
     cat1 = next(r for r in table if r[0] == "ISO 14064-1 category 1")
     assert float(cat1[2]) == pytest.approx(35.5)
     assert float(by_item[("Renewable 可再生电力", "gec")][2]) == pytest.approx(1.5)
+    assert [by_item[("Energy 能源", k)][3] for k in ("electricity_kwh", "natural_gas_m3", "total_tce")] == [
+        "kWh", "m3", "tce"]
     assert ("Missing month 缺失月份", "a") in by_item and by_item[("Missing month 缺失月份", "a")][4] == "2026-07"
     wb = load_workbook(paths[2])
     assert wb.sheetnames == ["ISO 14064-1", "CDP C6.1 Scope 1", "CDP C6.3 Scope 2", "Scope 1 by source", "Energy tce",
