@@ -18,7 +18,7 @@ so), never counted as zero.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
@@ -27,6 +27,7 @@ from plantems.analytics.metal import MetalSummary, summarise_metal
 from plantems.inventory_base import BaseYear
 from plantems.ledger import Instrument, LedgerEntry
 from plantems.metal import MetalPurchase
+from plantems.targets import Targets
 
 __all__ = ["ONSITE_PV", "BaseComparison", "Inventory", "InventoryError", "MonthFigures", "compute_inventory",
            "month_figures", "months_of"]
@@ -139,6 +140,7 @@ class Inventory:
     coefficients: CoalCoefficients
     base: BaseComparison | None
     base_missing_reason: str | None
+    targets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # each target's value for the year
 
     @property
     def complete(self) -> bool:
@@ -178,6 +180,7 @@ class Inventory:
             "renewable_mwh": self.renewable_mwh, "renewable_mwh_by_type": dict(self.renewable_mwh_by_type),
             "renewable_share": self.renewable_mwh * 1000 / consumption if consumption > 0 else None,
             "base_year": self.base.to_json() if self.base is not None else self.base_missing_reason,
+            "targets": {k: dict(v) for k, v in self.targets.items()},
             "provenance": [m.to_json() for m in self.months],
         }
 
@@ -228,10 +231,19 @@ def _base(base: BaseYear, boundary: str, current: Mapping[str, float | None]) ->
         log=tuple(r.model_dump(mode="json") for r in log))
 
 
+def _targets(targets: Targets | None, year: int, actual: Mapping[str, float | None]) -> dict[str, dict[str, Any]]:
+    """Every target's value for ``year`` beside this year's figure where the inventory has it."""
+    if targets is None:
+        return {}
+    return {key: {"name": t.name, "unit": t.unit, "base_year": t.base_year, "target": t.for_year(year),
+                  "final_year": t.final_year, "final_target": t.by_year[t.final_year], "source": t.source,
+                  "actual": actual.get(key)} for key, t in targets.every().items()}
+
+
 def compute_inventory(*, boundary: str, name: str, year: int, sites: Sequence[str], as_of: date,
                       docs: Sequence[Mapping[str, Any]], green_ledger: Sequence[LedgerEntry],
                       metal: Sequence[MetalPurchase] | None, coefficients: CoalCoefficients,
-                      base: BaseYear, raw_material_pathway: float | None = None) -> Inventory:
+                      base: BaseYear, targets: Targets | None = None) -> Inventory:
     """The year's inventory of ``sites`` from their monthly rollup.json documents (pure).
 
     Raises InventoryError for a document of another site or year, or a month given twice.
@@ -263,7 +275,8 @@ def compute_inventory(*, boundary: str, name: str, year: int, sites: Sequence[st
     scope3 = None
     if metal is not None:
         rows = [p for p in metal if p.site in sites]
-        scope3 = summarise_metal(rows, period=f"{year:04d}", pathway_t_co2e_per_t=raw_material_pathway)
+        pathway = targets.raw_material.for_year(year) if targets is not None and targets.raw_material else None
+        scope3 = summarise_metal(rows, period=f"{year:04d}", pathway_t_co2e_per_t=pathway)
     scope1_t = sum(by_source.values())
     location_t = sum(m.scope2_location_kgco2e for m in months) / 1000
     market_t = sum(m.scope2_market_kgco2e for m in months) / 1000
@@ -271,6 +284,12 @@ def compute_inventory(*, boundary: str, name: str, year: int, sites: Sequence[st
     scope2_current = market_t if figures is not None and figures.scope2_method == "market" else location_t
     comparison = _base(base, boundary, {"scope1": scope1_t, "scope2": scope2_current,
                                         "scope3": scope3.scope3_cat1_t_co2e if scope3 is not None else None})
+    consumption = sum(m.consumption_kwh for m in months)
+    actual = {"renewable_share": _share(sum(renewable.values()) * 1000, consumption),
+              "certificate_share": _share(sum(min(m.certificates_kwh, max(m.consumption_kwh, 0.0)) for m in months),
+                                          consumption),
+              "recycled_share": scope3.recycled_share if scope3 is not None else None,
+              "raw_material": scope3.intensity_t_co2e_per_t if scope3 is not None else None}
     return Inventory(
         boundary=boundary, name=name, year=year, sites=tuple(sites), as_of=as_of, months=tuple(months),
         missing=missing, scope1_by_source_t=dict(sorted(by_source.items())),
@@ -279,4 +298,9 @@ def compute_inventory(*, boundary: str, name: str, year: int, sites: Sequence[st
         renewable_mwh_by_type=dict(sorted(renewable.items())), scope3=scope3, energy=energy,
         coefficients=coefficients, base=comparison,
         base_missing_reason=None if comparison is not None else
-        f"no base-year figures for {boundary!r} in the base-year file (boundaries: {sorted(base.boundaries)})")
+        f"no base-year figures for {boundary!r} in the base-year file (boundaries: {sorted(base.boundaries)})",
+        targets=_targets(targets, year, actual))
+
+
+def _share(part: float, whole: float) -> float | None:
+    return part / whole if whole > 0 else None

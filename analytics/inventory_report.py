@@ -111,6 +111,10 @@ def write_inventory(inv: Inventory, out_dir: Path) -> list[Path]:
            [(k, v, ", ".join(inv.instruments_used.get(k, ()))) for k, v in inv.renewable_mwh_by_type.items()])
     base_rows = [r[1:] for r in inventory_rows(inv) if str(r[0]).startswith(("Base year", "Recalculation"))]
     _sheet(wb, "Base year", ("Item 项目", "Recalculated base 重算后基准 (t CO2e)", "Unit 单位", "Note 说明"), base_rows)
+    _sheet(wb, "Targets", ("Target 目标", "Unit 单位", "Base year 基准年", f"Target {inv.year} 年度目标",
+                           "Final year 目标年", "Final target 最终目标", f"Actual {inv.year} 本年实际", "Source 来源"),
+           [(t["name"], t["unit"], t["base_year"], t["target"], t["final_year"], t["final_target"], t["actual"],
+             t["source"]) for t in inv.targets.values()])
     _sheet(wb, "Completeness", ("Site 站点", "Missing month 缺失月份"), list(inv.missing))
     _sheet(wb, "Provenance", ("Site 站点", "Month 月份", "As of 计算日期", "Config SHA-256 配置哈希",
                               "Location factor 位置因子", "Residual factor 剩余因子", "Provisional 暂定因子",

@@ -433,10 +433,9 @@ def inventory(year: int, config_path: Path | None, group_path: Path | None, repo
                                                                                           "inventory_base.yaml"))
         now = {p.site.id: datetime.now(p.site.tz) for p in plants}
         docs = read_rollups(sources, year, last_ended={s: previous_month(t) for s, t in now.items()})
-        raw = targets.raw_material.for_year(year) if targets.raw_material is not None else None
         result = compute_inventory(boundary=boundary, name=name, year=year, sites=[p.site.id for p in plants],
                                    as_of=now[plants[0].site.id].date(), docs=docs, green_ledger=green, metal=metal,
-                                   coefficients=coefficients, base=base, raw_material_pathway=raw)
+                                   coefficients=coefficients, base=base, targets=targets)
     except ConfigError as exc:
         click.echo("configuration refused:\n  " + "\n  ".join(exc.problems), err=True)
         sys.exit(2)

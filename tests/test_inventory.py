@@ -86,8 +86,8 @@ def _inventory(docs: list[dict], **kw):
 
 
 def _year() -> list[dict]:
-    # January used gec-1 (3 MWh) and trade-1 (1 MWh), 2,000 kWh matched; pv-1 is on-site PV (never matched)
-    return [_doc("a", 1, green_kwh=2000.0, entries=("gec-1", "trade-1", "pv-1"))] + [_doc("a", m) for m in range(2, 13)]
+    # January used gec-1 (3 MWh) and trade-1 (1 MWh), 800 kWh matched (up to its import); pv-1 is on-site PV
+    return [_doc("a", 1, green_kwh=800.0, entries=("gec-1", "trade-1", "pv-1"))] + [_doc("a", m) for m in range(2, 13)]
 
 
 def test_year_totals_are_the_sums_of_the_months_by_hand():
@@ -96,10 +96,10 @@ def test_year_totals_are_the_sums_of_the_months_by_hand():
     assert inv.scope1_by_source_t == {"a/furnace": pytest.approx(500 * 78 / 1000)}
     assert inv.scope1_factors == ("gas-ipcc",)
     assert inv.scope2_location_t == pytest.approx(1000 * 78 * 0.5 / 1000)
-    assert inv.scope2_market_t == pytest.approx((1000 * 78 - 2000) * 0.6 / 1000)
+    assert inv.scope2_market_t == pytest.approx((1000 * 78 - 800) * 0.6 / 1000)
     assert inv.instruments_used == {"gec": ("gec-1",), "green_trade": ("trade-1",)}
-    # 2,000 kWh split 3:1 by the rows' MWh; on-site PV: 100 kWh self-consumed a month
-    assert inv.renewable_mwh_by_type == {"gec": pytest.approx(1.5), "green_trade": pytest.approx(0.5),
+    # 800 kWh split 3:1 by the rows' MWh; on-site PV: 100 kWh self-consumed a month
+    assert inv.renewable_mwh_by_type == {"gec": pytest.approx(0.6), "green_trade": pytest.approx(0.2),
                                          "onsite_pv": pytest.approx(1.2)}
     consumption_kwh = 1000 * 78 - 10 * 78 + 1200
     assert inv.energy["electricity_kwh"] == pytest.approx(consumption_kwh)
@@ -108,9 +108,30 @@ def test_year_totals_are_the_sums_of_the_months_by_hand():
     assert inv.energy["total_tce"] == pytest.approx((consumption_kwh * 0.1229 + 780 * 1.2143) / 1000)
     assert inv.scope3_cat1_t == pytest.approx(100 * 4.0 + 50 * 0.5)  # site a, deliveries in 2026 only
     doc = inv.to_json()
-    assert doc["renewable_share"] == pytest.approx(3200 / consumption_kwh)
+    assert doc["renewable_share"] == pytest.approx(2000 / consumption_kwh)
     assert [p["config_sha256"] for p in doc["provenance"]] == [f"sha-a-{m}" for m in range(1, 13)]
     assert json.loads(json.dumps(doc))["scope3_cat1"]["scope3_cat1_t_co2e"] == pytest.approx(425.0)
+
+
+def test_every_target_for_the_year_beside_the_actual():
+    from plantems.targets import load_targets
+
+    inv = _inventory(_year(), targets=load_targets(REPO / "config" / "targets.yaml"))
+    consumption_kwh = 1000 * 78 - 10 * 78 + 1200
+    t = inv.to_json()["targets"]
+    assert set(t) == {"intensity", "raw_material", "recycled_share", "renewable_share", "certificate_share",
+                      "metering_coverage"}
+    assert t["raw_material"]["target"] == 5.4 and t["raw_material"]["actual"] == pytest.approx(425.0 / 150.0)
+    assert inv.scope3 is not None and inv.scope3.pathway_t_co2e_per_t == 5.4
+    assert t["renewable_share"]["target"] is None and t["renewable_share"]["final_target"] == 1.0
+    assert t["renewable_share"]["actual"] == pytest.approx(2000 / consumption_kwh)
+    assert t["certificate_share"]["actual"] == pytest.approx(800 / consumption_kwh)
+    assert t["recycled_share"]["actual"] == 0.0 and t["recycled_share"]["final_target"] == 0.35
+    assert t["intensity"]["target"] == 0.32 and t["intensity"]["actual"] is None
+    # certificates held beyond a month's consumption do not raise the share above what was consumed
+    capped = _inventory([_doc("a", 1) | {"certificates_kwh": 5000.0}], targets=load_targets(REPO / "config" /
+                                                                                            "targets.yaml"))
+    assert capped.targets["certificate_share"]["actual"] == pytest.approx(1.0)
 
 
 def test_base_year_as_recalculated_with_its_log():
@@ -163,18 +184,18 @@ def test_files_read_back(tmp_path):
     by_item = {(r[0], r[1]): r for r in table[1:]}
     cat1 = next(r for r in table if r[0] == "ISO 14064-1 category 1")
     assert float(cat1[2]) == pytest.approx(35.5)
-    assert float(by_item[("Renewable 可再生电力", "gec")][2]) == pytest.approx(1.5)
+    assert float(by_item[("Renewable 可再生电力", "gec")][2]) == pytest.approx(0.6)
     assert [by_item[("Energy 能源", k)][3] for k in ("electricity_kwh", "natural_gas_m3", "total_tce")] == [
         "kWh", "m3", "tce"]
     assert ("Missing month 缺失月份", "a") in by_item and by_item[("Missing month 缺失月份", "a")][4] == "2026-07"
     wb = load_workbook(paths[2])
     assert wb.sheetnames == ["ISO 14064-1", "CDP C6.1 Scope 1", "CDP C6.3 Scope 2", "Scope 1 by source", "Energy tce",
-                             "Renewable", "Base year", "Completeness", "Provenance"]
+                             "Renewable", "Base year", "Targets", "Completeness", "Provenance"]
     iso = [row for row in wb["ISO 14064-1"].iter_rows(values_only=True)]
     assert iso[0][0] == "Category 类别" and [r[0] for r in iso[1:]] == ["1", "2", "2", "3", "4", "5", "6"]
     assert iso[1][2] == pytest.approx(35.5) and iso[5][2] == pytest.approx(425.0) and iso[4][2] is None
     scope2 = list(wb["CDP C6.3 Scope 2"].iter_rows(values_only=True))
-    assert scope2[1][:3] == (2026, pytest.approx(1000 * 71 * 0.5 / 1000), pytest.approx((71000 - 2000) * 0.6 / 1000))
+    assert scope2[1][:3] == (2026, pytest.approx(1000 * 71 * 0.5 / 1000), pytest.approx((71000 - 800) * 0.6 / 1000))
     assert "gec: gec-1" in scope2[1][3] and "1 month(s) missing" in scope2[1][4]
     provenance = list(wb["Provenance"].iter_rows(values_only=True))
     assert len(provenance) == 12 and provenance[1][:4] == ("a", "2026-01", "2026-01-28", "sha-a-1")
