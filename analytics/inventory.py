@@ -67,11 +67,13 @@ class MonthFigures:
     residual_factor: str
     factors_provisional: bool
     reconciled: bool | None  # None: the rollup carried no reconciliation
+    poor_coverage: tuple[str, ...] = ()  # meters under 95 % coverage in the month
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["scope1_kgco2e"] = dict(self.scope1_kgco2e)
         out["entries_used"] = list(self.entries_used)
+        out["poor_coverage"] = list(self.poor_coverage)
         return out
 
 
@@ -94,7 +96,8 @@ def month_figures(doc: Mapping[str, Any]) -> MonthFigures:
         green_monthly_kwh=float(doc["green_kwh"]["monthly"]), certificates_kwh=float(doc["certificates_kwh"]),
         entries_used=tuple(provenance["ledger_entries_used"]), location_factor=location["id"],
         residual_factor=residual["id"], factors_provisional=bool(location["provisional"] or residual["provisional"]),
-        reconciled=None if reconciliation is None else bool(reconciliation["reconciled"]))
+        reconciled=None if reconciliation is None else bool(reconciliation["reconciled"]),
+        poor_coverage=tuple(doc.get("poor_coverage", ())))
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,21 @@ class Inventory:
     def scope1_t(self) -> float:
         return sum(self.scope1_by_source_t.values())
 
+    @property
+    def data_quality(self) -> dict[str, list[str]]:
+        """Months an auditor looks at first: each as "site YYYY-MM" (with the meters where it applies)."""
+        fuel_sites = {m.site for m in self.months if m.scope1_factor is not None}
+        return {
+            "not_reconciled": [f"{m.site} {m.month}" for m in self.months if m.reconciled is False],
+            "reconciliation_not_run": [f"{m.site} {m.month}" for m in self.months if m.reconciled is None],
+            "provisional_factors": [f"{m.site} {m.month}" for m in self.months if m.factors_provisional],
+            "poor_coverage": [f"{m.site} {m.month}: {', '.join(m.poor_coverage)}" for m in self.months
+                              if m.poor_coverage],
+            # a site whose fuel meters delivered data in other months: its Scope 1 is missing here, not zero
+            "scope1_not_metered": [f"{m.site} {m.month}" for m in self.months
+                                   if m.site in fuel_sites and m.scope1_factor is None],
+        }
+
     def total(self, name: str) -> float:
         """Sum of a numeric MonthFigures field over every month found."""
         return sum(float(getattr(m, name)) for m in self.months)
@@ -169,6 +187,7 @@ class Inventory:
             "as_of": self.as_of.isoformat(), "complete": self.complete,
             "completeness": {"months_expected": 12 * len(self.sites), "months_found": len(self.months),
                              "missing": [{"site": s, "month": m} for s, m in self.missing]},
+            "data_quality": self.data_quality,
             "scope1_t_co2e": self.scope1_t, "scope1_by_source_t_co2e": dict(self.scope1_by_source_t),
             "scope1_factors": list(self.scope1_factors),
             "scope2_location_t_co2e": self.scope2_location_t, "scope2_market_t_co2e": self.scope2_market_t,

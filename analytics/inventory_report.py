@@ -74,6 +74,8 @@ def inventory_rows(inv: Inventory) -> list[tuple[Cell, ...]]:
     else:
         rows.append(("Base year 基准年", "", None, "", inv.base_missing_reason))
     rows += [("Missing month 缺失月份", site, None, "", month) for site, month in inv.missing]
+    rows += [("Data quality 数据质量", kind, None, "", item) for kind, items in inv.data_quality.items()
+             for item in items]
     return rows
 
 
@@ -115,7 +117,8 @@ def write_inventory(inv: Inventory, out_dir: Path) -> list[Path]:
                            "Final year 目标年", "Final target 最终目标", f"Actual {inv.year} 本年实际", "Source 来源"),
            [(t["name"], t["unit"], t["base_year"], t["target"], t["final_year"], t["final_target"], t["actual"],
              t["source"]) for t in inv.targets.values()])
-    _sheet(wb, "Completeness", ("Site 站点", "Missing month 缺失月份"), list(inv.missing))
+    quality = [(f"data quality 数据质量: {kind}", item) for kind, items in inv.data_quality.items() for item in items]
+    _sheet(wb, "Completeness", ("Site or check 站点或检查", "Month 月份"), [*inv.missing, *quality])
     _sheet(wb, "Provenance", ("Site 站点", "Month 月份", "As of 计算日期", "Config SHA-256 配置哈希",
                               "Location factor 位置因子", "Residual factor 剩余因子", "Provisional 暂定因子",
                               "Reconciled 对账", "Fuel factor 燃料因子"),

@@ -107,6 +107,9 @@ def test_year_totals_are_the_sums_of_the_months_by_hand():
     assert inv.energy["natural_gas_tce"] == pytest.approx(780 * 1.2143 / 1000)
     assert inv.energy["total_tce"] == pytest.approx((consumption_kwh * 0.1229 + 780 * 1.2143) / 1000)
     assert inv.scope3_cat1_t == pytest.approx(100 * 4.0 + 50 * 0.5)  # site a, deliveries in 2026 only
+    assert inv.data_quality == {"not_reconciled": ["a 2026-05"], "reconciliation_not_run": [],
+                                "provisional_factors": ["a 2026-01", "a 2026-02"], "poor_coverage": [],
+                                "scope1_not_metered": []}
     doc = inv.to_json()
     assert doc["renewable_share"] == pytest.approx(2000 / consumption_kwh)
     assert [p["config_sha256"] for p in doc["provenance"]] == [f"sha-a-{m}" for m in range(1, 13)]
@@ -154,6 +157,17 @@ def test_a_missing_month_is_listed_never_zero():
     assert inv.scope2_location_t == pytest.approx(1000 * (78 - 7) * 0.5 / 1000)
     assert inv.to_json()["completeness"] == {"months_expected": 12, "months_found": 11,
                                              "missing": [{"site": "a", "month": "2026-07"}]}
+
+
+def test_a_month_without_fuel_data_is_flagged_not_zero():
+    april = _doc("a", 4) | {"scope1_kgco2e": {}, "poor_coverage": ["furnace (0.0%)"], "reconciliation": None}
+    april["provenance"] = april["provenance"] | {"scope1": "not metered: no fuel meter delivered data this month"}
+    inv = _inventory([april if d["month"] == "2026-04" else d for d in _year()])
+    assert inv.scope1_t == pytest.approx(500 * (78 - 4) / 1000)
+    assert inv.energy["natural_gas_m3"] == pytest.approx(10 * (78 - 4))
+    quality = inv.to_json()["data_quality"]
+    assert quality["scope1_not_metered"] == ["a 2026-04"] and quality["reconciliation_not_run"] == ["a 2026-04"]
+    assert quality["poor_coverage"] == ["a 2026-04: furnace (0.0%)"]
 
 
 def test_group_of_two_sites_and_documents_refused():
