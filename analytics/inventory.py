@@ -64,7 +64,9 @@ class MonthFigures:
     certificates_kwh: float
     entries_used: tuple[str, ...]
     location_factor: str
+    location_kg_per_kwh: float
     residual_factor: str
+    residual_kg_per_kwh: float
     factors_provisional: bool
     reconciled: bool | None  # None: the rollup carried no reconciliation
     poor_coverage: tuple[str, ...] = ()  # meters under 95 % coverage in the month
@@ -95,7 +97,9 @@ def month_figures(doc: Mapping[str, Any]) -> MonthFigures:
         pv_self_kwh=float(doc["pv_self_kwh"]), consumption_kwh=float(doc["consumption_kwh"]),
         green_monthly_kwh=float(doc["green_kwh"]["monthly"]), certificates_kwh=float(doc["certificates_kwh"]),
         entries_used=tuple(provenance["ledger_entries_used"]), location_factor=location["id"],
-        residual_factor=residual["id"], factors_provisional=bool(location["provisional"] or residual["provisional"]),
+        location_kg_per_kwh=float(location["kg_per_unit"]), residual_factor=residual["id"],
+        residual_kg_per_kwh=float(residual["kg_per_unit"]),
+        factors_provisional=bool(location["provisional"] or residual["provisional"]),
         reconciled=None if reconciliation is None else bool(reconciliation["reconciled"]),
         poor_coverage=tuple(doc.get("poor_coverage", ())))
 

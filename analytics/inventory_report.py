@@ -121,8 +121,9 @@ def write_inventory(inv: Inventory, out_dir: Path) -> list[Path]:
     _sheet(wb, "Completeness", ("Site or check 站点或检查", "Month 月份"), [*inv.missing, *quality])
     _sheet(wb, "Provenance", ("Site 站点", "Month 月份", "As of 计算日期", "Config SHA-256 配置哈希",
                               "Location factor 位置因子", "Residual factor 剩余因子", "Provisional 暂定因子",
-                              "Reconciled 对账", "Fuel factor 燃料因子"),
+                              "Reconciled 对账", "Fuel factor 燃料因子", "Location kg/kWh 位置因子值",
+                              "Residual kg/kWh 剩余因子值"),
            [(m.site, m.month, m.as_of, m.config_sha256, m.location_factor, m.residual_factor, m.factors_provisional,
-             m.reconciled, m.scope1_factor) for m in inv.months])
+             m.reconciled, m.scope1_factor, m.location_kg_per_kwh, m.residual_kg_per_kwh) for m in inv.months])
     wb.save(paths[2])
     return paths

@@ -43,8 +43,8 @@ def _doc(site: str, m: int, *, green_kwh: float = 0.0, entries: tuple[str, ...] 
             "scope1_kgco2e": {"furnace": 500.0 * m}, "green_kwh": {"monthly": green_kwh, "hourly": 0.0},
             "certificates_kwh": green_kwh, "reconciliation": {"reconciled": m != 5, "differing": []},
             "provenance": {"config_sha256": f"sha-{site}-{m}", "ledger_entries_used": list(entries),
-                           "location_factor": {"id": "loc-23", "provisional": m < 3},
-                           "residual_factor": {"id": "res-23", "provisional": False},
+                           "location_factor": {"id": "loc-23", "kg_per_unit": 0.5, "provisional": m < 3},
+                           "residual_factor": {"id": "res-23", "kg_per_unit": 0.6, "provisional": False},
                            "scope1": {"factor": {"id": "gas-ipcc"}, "gas_m3": {"furnace": 10.0 * m},
                                       "coverage": {"furnace": 1.0}}}}
 
@@ -214,6 +214,7 @@ def test_files_read_back(tmp_path):
     provenance = list(wb["Provenance"].iter_rows(values_only=True))
     assert len(provenance) == 12 and provenance[1][:4] == ("a", "2026-01", "2026-01-28", "sha-a-1")
     assert provenance[5][7] is False  # May did not reconcile
+    assert provenance[1][9:11] == (0.5, 0.6)
     base = list(wb["Base year"].iter_rows(values_only=True))
     assert base[1][:2] == ("scope1", 20.0) and any("line sold" in str(r[3]) for r in base)
 
@@ -346,6 +347,7 @@ def test_cli_lists_the_missing_month_then_runs_it(october_plant, influx_url):
     assert base["recalculation_log"][0]["description"] == "residual mix adopted"
     assert [p["month"] for p in inv["provenance"]] == [f"2026-{m:02d}" for m in range(1, 13)]
     assert inv["provenance"][9]["config_sha256"] == october["provenance"]["config_sha256"]
+    assert inv["provenance"][9]["location_kg_per_kwh"] == october["provenance"]["location_factor"]["kg_per_unit"]
     wb = load_workbook(reports / "inventory-2026" / "inventory.xlsx")
     (_, row) = wb["CDP C6.1 Scope 1"].iter_rows(values_only=True)
     assert row[0] == 2026 and row[1] == pytest.approx(sum(inv["scope1_by_source_t_co2e"].values()))
