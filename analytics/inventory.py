@@ -235,7 +235,8 @@ def _change(now: float | None, base: float | None) -> float | None:
     return now / base - 1 if now is not None and base else None
 
 
-def _base(base: BaseYear, boundary: str, current: Mapping[str, float | None]) -> BaseComparison | None:
+def _base(base: BaseYear, boundary: str, current: Mapping[str, float | None], *, complete: bool
+          ) -> BaseComparison | None:
     figures = base.figures(boundary)
     if figures is None:
         return None
@@ -244,8 +245,9 @@ def _base(base: BaseYear, boundary: str, current: Mapping[str, float | None]) ->
     deltas = {"scope1": sum(r.scope1_delta_t_co2e for r in log), "scope2": sum(r.scope2_delta_t_co2e for r in log),
               "scope3": sum(r.scope3_delta_t_co2e for r in log)}
     recalculated = {k: None if v is None else v + deltas[k] for k, v in original.items()}
-    # Scope 3: the base covers every category, the inventory category 1 only: no change ratio
-    change = {k: _change(current.get(k), b) if k != "scope3" else None for k, b in recalculated.items()}
+    # Scope 3: the base covers every category, the inventory category 1 only; a year with missing months
+    # would show a fall that did not happen: no change ratio for either
+    change = {k: _change(current.get(k), b) if k != "scope3" and complete else None for k, b in recalculated.items()}
     return BaseComparison(
         base_year=base.year, source=base.source, boundary=boundary, scope2_method=figures.scope2_method,
         original=original, recalculated=recalculated, current=dict(current), change=change,
@@ -263,30 +265,29 @@ def _targets(targets: Targets | None, year: int, actual: Mapping[str, float | No
                   "actual": actual.get(key)} for key, t in targets.every().items()}
 
 
-def compute_inventory(*, boundary: str, name: str, year: int, sites: Sequence[str], as_of: date,
-                      docs: Sequence[Mapping[str, Any]], green_ledger: Sequence[LedgerEntry],
-                      metal: Sequence[MetalPurchase] | None, coefficients: CoalCoefficients,
-                      base: BaseYear, targets: Targets | None = None) -> Inventory:
-    """The year's inventory of ``sites`` from their monthly rollup.json documents (pure).
-
-    Raises InventoryError for a document of another site or year, or a month given twice.
-    """
-    months = sorted((month_figures(d) for d in docs), key=lambda m: (sites.index(m.site) if m.site in sites else -1,
-                                                                     m.month))
-    expected = set(months_of(year))
+def _checked(docs: Sequence[Mapping[str, Any]], boundary: str, year: int, sites: Sequence[str]
+             ) -> tuple[MonthFigures, ...]:
+    """The documents' months ordered by site then month; InventoryError for a stranger or a month twice."""
+    months = [month_figures(d) for d in docs]
     problems = [f"site {m.site} {m.month}: not a site of {boundary}" for m in months if m.site not in sites]
-    problems += [f"site {m.site} {m.month}: not a month of {year}" for m in months if m.month not in expected]
+    problems += [f"site {m.site} {m.month}: not a month of {year}" for m in months if m.month not in months_of(year)]
     seen = [(m.site, m.month) for m in months]
     problems += [f"site {s} {mo}: given twice" for s, mo in sorted(set(seen)) if seen.count((s, mo)) > 1]
     if problems:
         raise InventoryError("; ".join(problems))
-    missing = tuple((s, mo) for s in sites for mo in months_of(year) if (s, mo) not in seen)
+    return tuple(sorted(months, key=lambda m: (sites.index(m.site), m.month)))
+
+
+def _scope1_by_source(months: Sequence[MonthFigures]) -> dict[str, float]:
     by_source: dict[str, float] = {}
     for m in months:
         for meter, kg in m.scope1_kgco2e.items():
             key = f"{m.site}/{meter}"
             by_source[key] = by_source.get(key, 0.0) + kg / 1000
-    renewable, used = _renewable(months, {(e.site, e.entry_id): e for e in green_ledger})
+    return dict(sorted(by_source.items()))
+
+
+def _energy(months: Sequence[MonthFigures], coefficients: CoalCoefficients) -> dict[str, float]:
     electricity_kwh = sum(m.consumption_kwh for m in months)
     gas_m3 = sum(m.gas_m3 for m in months)
     energy = {"electricity_kwh": electricity_kwh, "grid_import_kwh": sum(m.grid_import_kwh for m in months),
@@ -295,34 +296,57 @@ def compute_inventory(*, boundary: str, name: str, year: int, sites: Sequence[st
               "electricity_tce": electricity_kwh * coefficients.electricity_kgce_per_kwh / 1000,
               "natural_gas_tce": gas_m3 * coefficients.gas_kgce_per_m3 / 1000}
     energy["total_tce"] = energy["electricity_tce"] + energy["natural_gas_tce"]
+    return energy
+
+
+def _actual_shares(months: Sequence[MonthFigures], renewable_mwh: float, scope3: MetalSummary | None
+                   ) -> dict[str, float | None]:
+    """This year's figures for the targets that the inventory can state."""
+    consumption = sum(m.consumption_kwh for m in months)
+    # certificates count at most up to each month's consumption, as the group's certificate share does
+    certificates = sum(min(m.certificates_kwh, max(m.consumption_kwh, 0.0)) for m in months)
+    return {"renewable_share": _share(renewable_mwh * 1000, consumption),
+            "certificate_share": _share(certificates, consumption),
+            "recycled_share": scope3.recycled_share if scope3 is not None else None,
+            "raw_material": scope3.intensity_t_co2e_per_t if scope3 is not None else None}
+
+
+def compute_inventory(*, boundary: str, name: str, year: int, sites: Sequence[str], as_of: date,
+                      docs: Sequence[Mapping[str, Any]], green_ledger: Sequence[LedgerEntry],
+                      metal: Sequence[MetalPurchase] | None, coefficients: CoalCoefficients,
+                      base: BaseYear, targets: Targets | None = None) -> Inventory:
+    """The year's inventory of ``sites`` from their monthly rollup.json documents (pure).
+
+    Raises InventoryError for a document of another site or year, a month given twice, or a matched
+    instrument the green-power ledger does not hold.
+    """
+    months = _checked(docs, boundary, year, sites)
+    found = {(m.site, m.month) for m in months}
+    missing = tuple((s, mo) for s in sites for mo in months_of(year) if (s, mo) not in found)
+    by_source = _scope1_by_source(months)
+    renewable, used = _renewable(months, {(e.site, e.entry_id): e for e in green_ledger})
     scope3 = None
     if metal is not None:
-        rows = [p for p in metal if p.site in sites]
         pathway = targets.raw_material.for_year(year) if targets is not None and targets.raw_material else None
-        scope3 = summarise_metal(rows, period=f"{year:04d}", pathway_t_co2e_per_t=pathway)
-    scope1_t = sum(by_source.values())
+        scope3 = summarise_metal([p for p in metal if p.site in sites], period=f"{year:04d}",
+                                 pathway_t_co2e_per_t=pathway)
     location_t = sum(m.scope2_location_kgco2e for m in months) / 1000
     market_t = sum(m.scope2_market_kgco2e for m in months) / 1000
     figures = base.figures(boundary)
     scope2_current = market_t if figures is not None and figures.scope2_method == "market" else location_t
-    comparison = _base(base, boundary, {"scope1": scope1_t, "scope2": scope2_current,
-                                        "scope3": scope3.scope3_cat1_t_co2e if scope3 is not None else None})
-    consumption = sum(m.consumption_kwh for m in months)
-    actual = {"renewable_share": _share(sum(renewable.values()) * 1000, consumption),
-              "certificate_share": _share(sum(min(m.certificates_kwh, max(m.consumption_kwh, 0.0)) for m in months),
-                                          consumption),
-              "recycled_share": scope3.recycled_share if scope3 is not None else None,
-              "raw_material": scope3.intensity_t_co2e_per_t if scope3 is not None else None}
+    comparison = _base(base, boundary, {"scope1": sum(by_source.values()), "scope2": scope2_current,
+                                        "scope3": scope3.scope3_cat1_t_co2e if scope3 is not None else None},
+                       complete=not missing)
     return Inventory(
-        boundary=boundary, name=name, year=year, sites=tuple(sites), as_of=as_of, months=tuple(months),
-        missing=missing, scope1_by_source_t=dict(sorted(by_source.items())),
+        boundary=boundary, name=name, year=year, sites=tuple(sites), as_of=as_of, months=months,
+        missing=missing, scope1_by_source_t=by_source,
         scope1_factors=tuple(sorted({m.scope1_factor for m in months if m.scope1_factor})),
         scope2_location_t=location_t, scope2_market_t=market_t, instruments_used=used,
-        renewable_mwh_by_type=dict(sorted(renewable.items())), scope3=scope3, energy=energy,
+        renewable_mwh_by_type=dict(sorted(renewable.items())), scope3=scope3, energy=_energy(months, coefficients),
         coefficients=coefficients, base=comparison,
         base_missing_reason=None if comparison is not None else
         f"no base-year figures for {boundary!r} in the base-year file (boundaries: {sorted(base.boundaries)})",
-        targets=_targets(targets, year, actual))
+        targets=_targets(targets, year, _actual_shares(months, sum(renewable.values()), scope3)))
 
 
 def _share(part: float, whole: float) -> float | None:

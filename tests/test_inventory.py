@@ -157,6 +157,8 @@ def test_a_missing_month_is_listed_never_zero():
     assert inv.scope2_location_t == pytest.approx(1000 * (78 - 7) * 0.5 / 1000)
     assert inv.to_json()["completeness"] == {"months_expected": 12, "months_found": 11,
                                              "missing": [{"site": "a", "month": "2026-07"}]}
+    # a partial year against a full base year would show a fall that did not happen
+    assert inv.base is not None and inv.base.change == {"scope1": None, "scope2": None, "scope3": None}
 
 
 def test_a_month_without_fuel_data_is_flagged_not_zero():
@@ -395,7 +397,8 @@ def test_cli_group_inventory_from_written_rollups(tmp_path, influx_url):
     assert inv["scope2_location_t_co2e"] == pytest.approx(1000 * (78 + 66) * 0.5 / 1000)
     assert inv["renewable_mwh_by_type"] == {"green_trade": pytest.approx(1.0), "onsite_pv": pytest.approx(2.3)}
     assert inv["scope3_cat1_t_co2e"] is None and inv["scope3_cat1"] == "not reported: no metal ledger"
-    assert inv["base_year"]["change"]["scope1"] == pytest.approx(500 * 144 / 1000 / 50 - 1)
+    assert inv["base_year"]["current_t_co2e"]["scope1"] == pytest.approx(500 * 144 / 1000)
+    assert inv["base_year"]["change"]["scope1"] is None  # December of site second is missing
     iso = list(load_workbook(reports / "grp" / "inventory-2026" / "inventory.xlsx")["ISO 14064-1"].iter_rows(
         values_only=True))
     assert iso[5][2] is None and "no metal ledger" in iso[5][4]
