@@ -14,6 +14,7 @@ MYPY_STRICT = plantems/calendar.py plantems/lineproto.py plantems/ratelog.py pla
 	plantems/measures.py analytics/baseline.py analytics/savings.py analytics/enpi.py \
 	plantems/metal.py plantems/meterregister.py analytics/metal.py analytics/metering.py \
 	collector/modbus/planner.py collector/modbus/frames.py collector/points.py \
+	plantems/inventory_base.py analytics/inventory.py analytics/inventory_report.py analytics/inventory_job.py \
 	analytics/balance.py analytics/scope2.py analytics/opportunities.py analytics/opportunity_results.py \
 	analytics/opportunity_job.py analytics/rollup.py analytics/rollup_results.py analytics/report.py \
 	plantems/ledger.py analytics/group.py \

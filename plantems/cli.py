@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -371,6 +372,104 @@ def group_analyze(group_path: Path, reports_dir: Path) -> None:
     from plantems.analytics.group_job import run_group_scheduler
 
     run_group_scheduler(_load_group(group_path, "analytics"), reports_dir=reports_dir)
+
+
+@main.command()
+@click.option("--year", required=True, type=click.IntRange(2000, 2100), help="Calendar year of the inventory.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="Plant file: the inventory of its site (rollups in REPORTS/MONTH/).")
+@click.option("--group", "group_path", type=click.Path(path_type=Path), default=None,
+              help="Group file: the inventory of its sites (rollups in REPORTS/SITE/MONTH/).")
+@click.option("--reports", "reports_dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              help="Where the monthly rollups are; the inventory goes to REPORTS/inventory-YEAR/ (a site) or "
+              "REPORTS/GROUP/inventory-YEAR/ (a group).")
+@click.option("--run-missing", is_flag=True, help="Roll up each ended month without a rollup.json first (from the "
+              "site's InfluxDB); without it such months are listed as missing.")
+@click.option("--metal", "metal_path", type=click.Path(path_type=Path), default=None,
+              help="Purchased-metal ledger (Scope 3 cat. 1); default: metal_purchases.csv beside the plant or group "
+              "file; without one, Scope 3 is reported as not reported.")
+@click.option("--base", "base_path", type=click.Path(path_type=Path), default=None,
+              help="Base-year file; default: inventory_base.yaml beside the plant or group file, else the shipped one.")
+@click.option("--gas-lhv", "gas_lhv", type=float, default=None,
+              help="Natural gas lower heating value, kJ/m3 (supplier's figure) for tce; default GB/T 2589 Annex A.")
+def inventory(year: int, config_path: Path | None, group_path: Path | None, reports_dir: Path, run_missing: bool,
+              metal_path: Path | None, base_path: Path | None, gas_lhv: float | None) -> None:
+    """The annual greenhouse-gas inventory of a site or the group: JSON, CSV and XLSX in REPORTS/.../inventory-YEAR/."""
+    from plantems.analytics.inventory import InventoryError, compute_inventory
+    from plantems.analytics.inventory_job import RollupSource, coal_coefficients, read_rollups
+    from plantems.analytics.inventory_report import write_inventory
+    from plantems.calendar import previous_month
+    from plantems.inventory_base import load_inventory_base
+    from plantems.ledger import load_ledger
+    from plantems.metal import load_metal_ledger
+    from plantems.targets import load_targets
+
+    if (config_path is None) == (group_path is None):
+        raise click.UsageError("give --config PLANT or --group GROUP")
+    try:
+        coefficients = coal_coefficients(gas_lhv)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--gas-lhv") from None
+    try:
+        if group_path is not None:
+            group = _load_group(group_path, "analytics")
+            plants, base_dir, boundary = group.plants, group_path.parent, group.id
+            name, out_dir, green, targets = group.config.group.name, reports_dir / group.id, group.ledger, group.targets
+            sources = [RollupSource(p.site.id, reports_dir / p.site.id, _group_month_runner(group, p, reports_dir)
+                                    if run_missing else None) for p in group.plants]
+        else:
+            assert config_path is not None
+            plant = _load(config_path, "analytics")
+            plants, base_dir, boundary = (plant,), config_path.parent, plant.site.id
+            name, out_dir = plant.site.name, reports_dir
+            targets = load_targets(reference_path(base_dir, "targets.yaml"))
+            ledger_path = base_dir / "green_power.csv"
+            green = tuple(load_ledger(ledger_path)) if ledger_path.exists() else ()
+            sources = [RollupSource(plant.site.id, reports_dir, _site_month_runner(plant, config_path, reports_dir)
+                                    if run_missing else None)]
+        metal_file = metal_path if metal_path is not None else base_dir / "metal_purchases.csv"
+        metal = load_metal_ledger(metal_file) if metal_path is not None or metal_file.exists() else None
+        base = load_inventory_base(base_path if base_path is not None else reference_path(base_dir,
+                                                                                          "inventory_base.yaml"))
+        now = {p.site.id: datetime.now(p.site.tz) for p in plants}
+        docs = read_rollups(sources, year, last_ended={s: previous_month(t) for s, t in now.items()})
+        result = compute_inventory(boundary=boundary, name=name, year=year, sites=[p.site.id for p in plants],
+                                   as_of=now[plants[0].site.id].date(), docs=docs, green_ledger=green, metal=metal,
+                                   coefficients=coefficients, base=base, targets=targets)
+    except ConfigError as exc:
+        click.echo("configuration refused:\n  " + "\n  ".join(exc.problems), err=True)
+        sys.exit(2)
+    except (InfluxError, LookupError, InventoryError) as exc:
+        click.echo(f"inventory {year} failed: {exc}", err=True)
+        sys.exit(1)
+    for path in write_inventory(result, out_dir / f"inventory-{year}"):
+        click.echo(str(path))
+    if result.missing:
+        click.echo(f"inventory {year} INCOMPLETE: {len(result.missing)} month(s) without a rollup: "
+                   + ", ".join(f"{site} {month}" for site, month in result.missing), err=True)
+        sys.exit(3)
+
+
+def _site_month_runner(plant: PlantConfig, config_path: Path, reports_dir: Path) -> Callable[[str], None]:
+    def run(month: str) -> None:
+        from plantems.analytics.service import run_rollup
+
+        cfg = plant.influxdb
+        writer = make_writer(cfg, detect_api(cfg))
+        try:
+            run_rollup(plant, month, config_dir=config_path.parent, client=InfluxClient(cfg), writer=writer,
+                       out_root=reports_dir, as_of=datetime.now(plant.site.tz).date(), progress=False)
+        finally:
+            writer.close()
+    return run
+
+
+def _group_month_runner(group: Group, plant: PlantConfig, reports_dir: Path) -> Callable[[str], None]:
+    def run(month: str) -> None:
+        from plantems.analytics.group_job import _site_rollup
+
+        _site_rollup(plant, group, month, reports_dir, datetime.now(plant.site.tz).date(), False)
+    return run
 
 
 @main.group()
