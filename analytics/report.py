@@ -31,6 +31,7 @@ from plantems.analytics.reconcile import (
 )
 from plantems.analytics.report_zh import ZH
 from plantems.analytics.rollup_results import Rollup
+from plantems.factors import FactorChoice
 from plantems.i18n import (
     ALL_LANGS,
     CHART_FONTS,
@@ -323,6 +324,15 @@ def _pathway(rollup: Rollup, lang: Lang) -> str:
     return tr(lang, " ({name}; source: {source})", name=pathway.name, source=pathway.source)
 
 
+def _factor_label(choice: FactorChoice, lang: Lang) -> str:
+    if lang is Lang.EN:
+        return choice.label
+    factor = choice.factor
+    note = tr(lang, "; provisional: a later year has no factor yet") if choice.provisional else ""
+    return tr(lang, "{id} ({kg} kg/{unit}, {status})", id=factor.id, kg=factor.kg_per_unit, unit=factor.unit,
+              status=tr(lang, factor.status) + note)
+
+
 def _summary_rows(rollup: Rollup, name: _Names) -> list[list[Any]]:
     lang = name.lang
     s2 = rollup.scope2
@@ -370,8 +380,8 @@ def _summary_rows(rollup: Rollup, name: _Names) -> list[list[Any]]:
         [tr(lang, "Pathway target (t CO2e per t)"), _fmt(rollup.intensity.target_t_per_t
                                                           or tr(lang, "none for this year")) + _pathway(rollup, lang),
          ""],
-        [tr(lang, "Location factor"), s2.location_factor.label, ""],
-        [tr(lang, "Residual factor"), s2.residual_factor.label, ""],
+        [tr(lang, "Location factor"), _factor_label(s2.location_factor, lang), ""],
+        [tr(lang, "Residual factor"), _factor_label(s2.residual_factor, lang), ""],
         [tr(lang, "Scope 1 factor"), scope1_factor, ""],
     ]
     return rows

@@ -72,6 +72,7 @@ ZH: Final[dict[str, str]] = {
     " ({name}; source: {source})": "（{name}，来源：{source}）",
     "Location factor": "基于位置的排放因子", "Residual factor": "剩余组合排放因子", "Scope 1 factor": "范围一排放因子",
     "{id} ({kg} kg/{unit}, {status})": "{id}（{kg} kg/{unit}，{status}）",
+    "; provisional: a later year has no factor yet": "，暂用：更新年份的因子尚未发布",
     "verified": "已核实", "cross-checked": "已交叉核对", "uncertain": "待核实",
     "not metered": "未计量", "none configured": "未配置", "no output recorded": "无产量记录",
     "none for this year": "本年无目标值", "value": "数值", "completeness of its data": "数据完整率",
