@@ -9,6 +9,7 @@ import html
 import io
 import json
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -394,7 +395,7 @@ def _first_page(rollup: Rollup, name: _Names) -> list[str]:
     if rollup.poor_coverage:
         warnings.append(tr(lang, "Poor data coverage this month: {meters}. Totals use counter deltas and stay exact, "
                                  "but interval detail is interpolated.",
-                           meters=", ".join(name(d) for d in rollup.poor_coverage)))
+                           meters=", ".join(_named_coverage(entry, name) for entry in rollup.poor_coverage)))
     for choice in (rollup.provenance.location_factor, rollup.provenance.residual_factor):
         factor = choice.factor
         if choice.provisional:
@@ -416,6 +417,34 @@ def _first_page(rollup: Rollup, name: _Names) -> list[str]:
         warnings.append(tr(lang, "Tariff {id} is to be confirmed: costs are indicative.",
                            id=rollup.provenance.tariff.id))
     return [*_reconciliation_flags(rollup.reconciliation, name), *warnings]  # a meter that does not add up first
+
+
+# analytics/scope2.py's reasons for a green-power ledger row not counted this month, in Chinese
+_EXCLUSIONS_ZH = (
+    (re.compile(r"claimed for (?P<month>\S+), not this month"), "申报月份为 {month}，不计入本月"),
+    (re.compile(r"on-site PV: its energy is measured by the PV meter \(renewable share\); its (?P<mwh>\S+) "
+                r"non-tradable GECs count in the certificate share only, never against grid import"),
+     "厂内光伏：其电量由光伏电表计量（计入可再生能源占比），其 {mwh} MWh 不可交易绿证只计入绿证占比，"
+     "不抵扣电网购入电量"),
+    (re.compile(r"on-site PV without issued GECs: .*"),
+     "厂内光伏，绿证尚未核发：其电量由光伏电表计量（计入可再生能源占比），绿证核发并登记前不计入绿证占比"),
+)
+
+
+def _exclusion(reason: str, lang: Lang) -> str:
+    if lang is Lang.EN:
+        return reason
+    for pattern, text in _EXCLUSIONS_ZH:
+        found = pattern.fullmatch(reason)
+        if found:
+            return text.format(**found.groupdict())
+    return tr(lang, reason)  # a new reason: logged as untranslated
+
+
+def _named_coverage(entry: str, name: _Names) -> str:
+    """'mill (93.0%)' (Rollup.poor_coverage) with the device's display name."""
+    device, _, coverage = entry.partition(" (")
+    return f"{name(device)} ({coverage}" if coverage else name(device)
 
 
 def _reconciliation_flags(result: Reconciliation | None, name: _Names) -> list[str]:
@@ -501,8 +530,8 @@ def _html(rollup: Rollup, name: _Names) -> str:
 {_table(allocation, [t("meter"), t("kWh"), t("location t CO2e"), t("market t CO2e")])}
 <h2>{t("Green-power ledger")}</h2>
 <p>{t("Used: {entries}.", entries=html.escape(", ".join(rollup.scope2.entries_used) or t("none")))}</p>
-{_table([[e.entry_id, e.line, e.reason] for e in rollup.provenance.ledger_entries_excluded],
-        [t("excluded row"), t("line"), t("why")])}
+{_table([[e.entry_id, e.line, _exclusion(e.reason, lang)] for e in rollup.provenance.ledger_entries_excluded],
+        [t("excluded row"), tr(lang, "line", context="ledger file"), t("why")])}
 {_reconciliation_section(rollup.reconciliation, name)}
 <h2>{t("Provenance")}</h2><pre>{html.escape(json.dumps(provenance, indent=2, ensure_ascii=False))}</pre>
 </body></html>"""

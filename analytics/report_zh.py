@@ -102,7 +102,7 @@ ZH: Final[dict[str, str]] = {
     "no line (none configured)": "无生产线（未配置）", "line": "生产线", "output t": "产量 t", "none": "无",
     "location t CO2e": "基于位置 t CO2e", "market t CO2e": "基于市场 t CO2e", "location t/t": "基于位置 t/t",
     "market t/t": "基于市场 t/t", "n/a": "不适用", "meter": "表计", "Used: {entries}.": "已使用：{entries}。",
-    "excluded row": "排除的台账行", "why": "原因",
+    "excluded row": "排除的台账行", "ledger file|line": "台账文件行号", "why": "原因",
     # opportunities
     "No opportunities computed (no shiftable device and no billing group configured).":
         "未计算节能机会（未配置可转移设备和计费组）。",

@@ -71,11 +71,12 @@ def translations() -> Mapping[str, str]:
     return _CATALOGUE
 
 
-def tr(lang: Lang, message: str, /, **values: object) -> str:
-    """The message in ``lang``, its {placeholders} filled from ``values``."""
+def tr(lang: Lang, message: str, /, *, context: str = "", **values: object) -> str:
+    """The message in ``lang``, its {placeholders} filled from ``values``. ``context`` tells apart one English
+    word with two Chinese ones (a production "line", a file's "line"): its catalogue key is "context|message"."""
     template = message
     if lang is Lang.ZH:
-        found = _CATALOGUE.get(message)
+        found = _CATALOGUE.get(f"{context}|{message}" if context else message)
         if found is None:
             if message not in _reported_missing:
                 _reported_missing.add(message)
