@@ -45,6 +45,7 @@ from plantems.i18n import (
     name_of,
     register,
     tr,
+    tr_context,
 )
 from plantems.schema import Method
 
@@ -449,7 +450,7 @@ def _named_coverage(entry: str, name: _Names) -> str:
 
 def _reconciliation_flags(result: Reconciliation | None, name: _Names) -> list[str]:
     if name.lang is Lang.EN or result is None:
-        return first_page_lines(result)
+        return list(first_page_lines(result))
     return [tr(name.lang, "Reconciliation: meter {device}'s 15-minute energy sums to {intervals:,.3f} kWh but its "
                           "counter recorded {counter:,.3f} kWh (difference {difference:+,.3f} kWh); the month's "
                           "figures for it are not signable until it is recomputed.",
@@ -460,7 +461,7 @@ def _reconciliation_flags(result: Reconciliation | None, name: _Names) -> list[s
 def _reconciliation_section(result: Reconciliation | None, name: _Names) -> str:
     lang = name.lang
     if lang is Lang.EN or result is None:
-        return reconciliation_html(result)
+        return str(reconciliation_html(result))
     rows = [[name(row[0]), *row[1:4], tr(lang, row[4])] for row in reconciliation_table(result)]
     verdict = (tr(lang, "every meter reconciles") if result.ok else
                tr(lang, "{n} meter(s) differ: {meters}", n=len(result.differing),
@@ -531,7 +532,7 @@ def _html(rollup: Rollup, name: _Names) -> str:
 <h2>{t("Green-power ledger")}</h2>
 <p>{t("Used: {entries}.", entries=html.escape(", ".join(rollup.scope2.entries_used) or t("none")))}</p>
 {_table([[e.entry_id, e.line, _exclusion(e.reason, lang)] for e in rollup.provenance.ledger_entries_excluded],
-        [t("excluded row"), tr(lang, "line", context="ledger file"), t("why")])}
+        [t("excluded row"), tr_context(lang, "ledger file", "line"), t("why")])}
 {_reconciliation_section(rollup.reconciliation, name)}
 <h2>{t("Provenance")}</h2><pre>{html.escape(json.dumps(provenance, indent=2, ensure_ascii=False))}</pre>
 </body></html>"""
@@ -598,7 +599,7 @@ def write_report(rollup: Rollup, folder: Path, *, langs: tuple[Lang, ...] = ALL_
     for lang in langs:
         name = _Names(names or {}, lang)
         html_path = folder / REPORT_HTML[lang]
-        with plt.rc_context(chart_rc()):  # type: ignore[arg-type]
+        with plt.rc_context(chart_rc()):
             html_path.write_text(_html(rollup, name), encoding="utf-8")
         xlsx_path = folder / report_file("scope2.xlsx", lang)
         _workbook(rollup, name).save(xlsx_path)

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Protocol
 
 __all__ = ["ALL_LANGS", "CHART_FONTS", "CJK_FONT_FILES", "HTML_FONT_STACK", "Lang", "Named", "chart_rc", "date_label",
-           "month_label", "name_of", "parse_langs", "register", "tr", "translations"]
+           "month_label", "name_of", "parse_langs", "register", "tr", "tr_context", "translations"]
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,14 @@ def translations() -> Mapping[str, str]:
     return _CATALOGUE
 
 
-def tr(lang: Lang, message: str, /, *, context: str = "", **values: object) -> str:
-    """The message in ``lang``, its {placeholders} filled from ``values``. ``context`` tells apart one English
-    word with two Chinese ones (a production "line", a file's "line"): its catalogue key is "context|message"."""
+def tr(lang: Lang, message: str, /, **values: object) -> str:
+    """The message in ``lang``, its {placeholders} filled from ``values``."""
+    return tr_context(lang, "", message, **values)
+
+
+def tr_context(lang: Lang, context: str, message: str, /, **values: object) -> str:
+    """``tr`` for one English word with two Chinese ones (a production "line", a ledger file's "line"):
+    with a context its catalogue key is "context|message"."""
     template = message
     if lang is Lang.ZH:
         found = _CATALOGUE.get(f"{context}|{message}" if context else message)
