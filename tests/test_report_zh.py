@@ -197,3 +197,34 @@ def test_chinese_report_renders_in_headless_chromium_with_no_missing_glyph(repor
     control = tmp_path / "control.html"
     control.write_text((reports / "report.zh.html").read_text().replace("<h2>汇总</h2>", "<h2>汇总 𗀀</h2>"))
     assert [c for c, _ in missing_glyphs(rendered_fonts(control, tmp_path / "profile2"))] == ["𗀀"]
+
+
+def test_chinese_group_report(tmp_path, caplog):
+    from datetime import date
+    from types import SimpleNamespace
+
+    from plantems.analytics.group import consolidate
+    from plantems.analytics.group_report import write_group_report
+    from tests.test_group import _doc, _targets
+
+    a = _doc("a", grid=1000.0, pv_self=0.0, green=500.0, certificates=2000.0, by_line={"roll": 8.0},
+             entries=(), output_lines=("roll",))
+    b = _doc("b", grid=1.0, pv_self=0.0, green=0.0, certificates=0.0, by_line={}, entries=(), output_lines=("roll",))
+    rollup = consolidate(docs=[a, b], output_lines={}, group="g", name="G", name_zh="测试集团", month="2026-10",
+                         as_of=date(2026, 11, 2), targets=_targets())
+    sites = {"a": SimpleNamespace(id="a", name="Alpha", name_zh="甲厂"),
+             "b": SimpleNamespace(id="b", name="", name_zh="")}
+    with caplog.at_level(logging.ERROR), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        paths = write_group_report(rollup, tmp_path / "g", names=sites)
+    assert [r.getMessage() for r in caplog.records] == []  # every message translated
+    assert [str(w.message) for w in caught if "missing from" in str(w.message)] == []
+    assert sorted(p.name for p in paths) == ["group.json", "group.xlsx", "group.zh.xlsx", "report.html",
+                                             "report.zh.html"]
+    zh = (tmp_path / "g" / "report.zh.html").read_text()
+    assert "<h1>测试集团：2026年10月</h1>" in zh and "<th>范围一排放 (t CO2e)</th>" in zh
+    assert "<p class=warn>b 无产量记录：不列示集团排放强度（仅用其他厂区的产量会低估排放强度）。</p>" in zh
+    assert "<tr><td>甲厂</td>" in zh and "<th>厂区</th><th>范围一 kg CO2e</th>" in zh
+    en = (tmp_path / "g" / "report.html").read_text()
+    assert "<h1>G 测试集团: 2026-10</h1>" in en and "No output recorded for b" in en and "<tr><td>a</td>" in en
+    assert missing_glyphs(rendered_fonts(tmp_path / "g" / "report.zh.html", tmp_path / "profile")) == []
