@@ -14,8 +14,18 @@ import matplotlib.pyplot as plt
 from openpyxl import Workbook
 
 from plantems.analytics.group import GroupRollup
-from plantems.analytics.report import REPORT_HTML, _Names, _svg, chart_fonts_ready, report_file  # one way
-from plantems.i18n import ALL_LANGS, HTML_FONT_STACK, Lang, Named, chart_rc, month_label, register, tr
+from plantems.analytics.report import REPORT_HTML, _svg, chart_fonts_ready, report_file  # one way to a chart
+from plantems.i18n import (
+    ALL_LANGS,
+    HTML_FONT_STACK,
+    DisplayNames,
+    Lang,
+    Named,
+    chart_rc,
+    month_label,
+    register,
+    tr,
+)
 
 __all__ = ["write_group_report"]
 
@@ -62,7 +72,7 @@ register({
 })
 
 
-def _emissions_chart(rollup: GroupRollup, name: _Names) -> str:
+def _emissions_chart(rollup: GroupRollup, name: DisplayNames) -> str:
     """Scope 1 and Scope 2 (location and market) per site, stacked: the bars' tops are the group."""
     lang = name.lang
     figure, axis = plt.subplots(figsize=(7, 3.2))
@@ -79,7 +89,7 @@ def _emissions_chart(rollup: GroupRollup, name: _Names) -> str:
     return str(_svg(figure))  # (mypy: the plantems.analytics path is untyped)
 
 
-def _intensity_chart(rollup: GroupRollup, name: _Names) -> str:
+def _intensity_chart(rollup: GroupRollup, name: DisplayNames) -> str:
     lang = name.lang
     figure, axis = plt.subplots(figsize=(7, 3.2))
     labels: list[str] = []
@@ -103,7 +113,7 @@ def _intensity_chart(rollup: GroupRollup, name: _Names) -> str:
     return str(_svg(figure))  # (mypy: the plantems.analytics path is untyped)
 
 
-def _share_chart(rollup: GroupRollup, name: _Names) -> str:
+def _share_chart(rollup: GroupRollup, name: DisplayNames) -> str:
     lang = name.lang
     figure, axis = plt.subplots(figsize=(7, 2.4))
     rows = [(name(s.site), s.renewable_kwh / s.consumption_kwh if s.consumption_kwh else 0.0) for s in rollup.sites]
@@ -125,7 +135,7 @@ def _fmt(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _warnings(rollup: GroupRollup, name: _Names) -> list[str]:
+def _warnings(rollup: GroupRollup, name: DisplayNames) -> list[str]:
     lang = name.lang
     out = []
     if rollup.missing_output:
@@ -150,7 +160,7 @@ def _column(column: str, lang: Lang) -> str:
     return _SITE_COLUMNS_ZH[column] if lang is Lang.ZH else column
 
 
-def _html(rollup: GroupRollup, doc: dict[str, Any], name: _Names) -> str:
+def _html(rollup: GroupRollup, doc: dict[str, Any], name: DisplayNames) -> str:
     lang = name.lang
     head = "".join(f"<th>{html.escape(_column(c, lang))}</th>" for c in _SITE_COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{_fmt(name(site[c]) if c == 'site' else site[c])}</td>"
@@ -220,7 +230,7 @@ def write_group_report(rollup: GroupRollup, folder: Path, *, langs: tuple[Lang, 
     for lang in langs:
         html_path = folder / REPORT_HTML[lang]
         with plt.rc_context(chart_rc()):
-            html_path.write_text(_html(rollup, doc, _Names(names or {}, lang)), encoding="utf-8")
+            html_path.write_text(_html(rollup, doc, DisplayNames(names or {}, lang)), encoding="utf-8")
         xlsx_path = folder / report_file("group.xlsx", lang)
         _workbook(doc, lang).save(xlsx_path)
         paths += [html_path, xlsx_path]

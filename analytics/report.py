@@ -38,11 +38,11 @@ from plantems.i18n import (
     CHART_FONTS,
     CJK_FONT_FILES,
     HTML_FONT_STACK,
+    DisplayNames,
     Lang,
     Named,
     chart_rc,
     month_label,
-    name_of,
     register,
     tr,
     tr_context,
@@ -86,17 +86,6 @@ def _svg(figure: Any) -> str:
     plt.close(figure)
     text = buffer.getvalue()
     return text[text.index("<svg"):]
-
-
-class _Names:
-    """Display names of devices and lines: ids in English, name_zh in Chinese (ids where none is configured)."""
-
-    def __init__(self, objects: Mapping[str, Named], lang: Lang) -> None:
-        self._objects, self.lang = objects, lang
-
-    def __call__(self, key: str) -> str:
-        found = self._objects.get(key)
-        return key if found is None else name_of(found, self.lang)
 
 
 def _stacked_daily(rollup: Rollup, by: str, title: str, lang: Lang, colours: dict[str, str] | None = None,
@@ -176,7 +165,7 @@ def _share_chart(rollup: Rollup, lang: Lang) -> str:
     return _svg(figure)
 
 
-def _coverage_chart(rollup: Rollup, name: _Names) -> str:
+def _coverage_chart(rollup: Rollup, name: DisplayNames) -> str:
     lang = name.lang
     devices = rollup.devices
     figure, axis = plt.subplots(figsize=(9, 3))
@@ -189,7 +178,7 @@ def _coverage_chart(rollup: Rollup, name: _Names) -> str:
     return _svg(figure)
 
 
-def _savings_chart(found: Opportunities, name: _Names) -> str:
+def _savings_chart(found: Opportunities, name: DisplayNames) -> str:
     """Load-shifting savings per device and the capacitor kvar each billing group needs."""
     lang = name.lang
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3))
@@ -211,7 +200,7 @@ def _savings_chart(found: Opportunities, name: _Names) -> str:
     return _svg(figure)
 
 
-def _opportunities_html(rollup: Rollup, name: _Names) -> str:
+def _opportunities_html(rollup: Rollup, name: DisplayNames) -> str:
     lang = name.lang
     found = rollup.opportunities
     if found is None:
@@ -242,7 +231,7 @@ def _opportunities_html(rollup: Rollup, name: _Names) -> str:
     return "".join(parts)
 
 
-def _max_demand_html(item: MaxDemand, name: _Names) -> str:
+def _max_demand_html(item: MaxDemand, name: DisplayNames) -> str:
     lang = name.lang
     p = item.peak
     if p is None:
@@ -263,7 +252,7 @@ def _max_demand_html(item: MaxDemand, name: _Names) -> str:
                  [tr(lang, "load in that interval"), tr(lang, "kW"), tr(lang, "shiftable")]))
 
 
-def _reactive_html(group: str, m: ReactiveMonth, name: _Names) -> str:
+def _reactive_html(group: str, m: ReactiveMonth, name: DisplayNames) -> str:
     lang = name.lang
     over = (tr(lang, "Over-compensated: {kvarh:,.0f} kvarh exported, {leading} leading intervals ({light} at light "
                      "load): switch capacitor steps off at light load.", kvarh=m.kvarh_export,
@@ -335,7 +324,7 @@ def _factor_label(choice: FactorChoice, lang: Lang) -> str:
               status=tr(lang, factor.status) + note)
 
 
-def _summary_rows(rollup: Rollup, name: _Names) -> list[list[Any]]:
+def _summary_rows(rollup: Rollup, name: DisplayNames) -> list[list[Any]]:
     lang = name.lang
     s2 = rollup.scope2
     balance = s2.balance
@@ -389,7 +378,7 @@ def _summary_rows(rollup: Rollup, name: _Names) -> list[list[Any]]:
     return rows
 
 
-def _first_page(rollup: Rollup, name: _Names) -> list[str]:
+def _first_page(rollup: Rollup, name: DisplayNames) -> list[str]:
     """The flags on the first page: reconciliation differences first, then coverage, factors, tariff."""
     lang = name.lang
     warnings = []
@@ -442,13 +431,13 @@ def _exclusion(reason: str, lang: Lang) -> str:
     return tr(lang, reason)  # a new reason: logged as untranslated
 
 
-def _named_coverage(entry: str, name: _Names) -> str:
+def _named_coverage(entry: str, name: DisplayNames) -> str:
     """'mill (93.0%)' (Rollup.poor_coverage) with the device's display name."""
     device, _, coverage = entry.partition(" (")
     return f"{name(device)} ({coverage}" if coverage else name(device)
 
 
-def _reconciliation_flags(result: Reconciliation | None, name: _Names) -> list[str]:
+def _reconciliation_flags(result: Reconciliation | None, name: DisplayNames) -> list[str]:
     if name.lang is Lang.EN or result is None:
         return list(first_page_lines(result))
     return [tr(name.lang, "Reconciliation: meter {device}'s 15-minute energy sums to {intervals:,.3f} kWh but its "
@@ -458,7 +447,7 @@ def _reconciliation_flags(result: Reconciliation | None, name: _Names) -> list[s
             for m in result.differing]
 
 
-def _reconciliation_section(result: Reconciliation | None, name: _Names) -> str:
+def _reconciliation_section(result: Reconciliation | None, name: DisplayNames) -> str:
     lang = name.lang
     if lang is Lang.EN or result is None:
         return str(reconciliation_html(result))
@@ -482,7 +471,7 @@ def _style(lang: Lang) -> str:
             "</style>")
 
 
-def _html(rollup: Rollup, name: _Names) -> str:
+def _html(rollup: Rollup, name: DisplayNames) -> str:
     lang = name.lang
 
     def t(message: str, **values: object) -> str:
@@ -556,7 +545,7 @@ def _lines(rollup: Rollup) -> list[list[Any]]:
     return rows
 
 
-def _workbook(rollup: Rollup, name: _Names) -> Workbook:
+def _workbook(rollup: Rollup, name: DisplayNames) -> Workbook:
     """scope2.xlsx: the CSV's rows, the meters and the provenance; in Chinese with translated sheet names and
     header rows and the devices' Chinese names (the ids stay in the CSV and the JSON)."""
     lang = name.lang
@@ -597,7 +586,7 @@ def write_report(rollup: Rollup, folder: Path, *, langs: tuple[Lang, ...] = ALL_
     if Lang.ZH in langs:
         chart_fonts_ready()
     for lang in langs:
-        name = _Names(names or {}, lang)
+        name = DisplayNames(names or {}, lang)
         html_path = folder / REPORT_HTML[lang]
         with plt.rc_context(chart_rc()):
             html_path.write_text(_html(rollup, name), encoding="utf-8")

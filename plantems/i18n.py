@@ -18,8 +18,9 @@ from datetime import date
 from enum import StrEnum
 from typing import Protocol
 
-__all__ = ["ALL_LANGS", "CHART_FONTS", "CJK_FONT_FILES", "HTML_FONT_STACK", "Lang", "Named", "chart_rc", "date_label",
-           "month_label", "name_of", "parse_langs", "register", "tr", "tr_context", "translations"]
+__all__ = ["ALL_LANGS", "CHART_FONTS", "CJK_FONT_FILES", "HTML_FONT_STACK", "DisplayNames", "Lang", "Named",
+           "chart_rc", "date_label", "month_label", "name_of", "parse_langs", "register", "tr", "tr_context",
+           "translations"]
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,17 @@ def name_of(obj: Named, lang: Lang) -> str:
     if lang is Lang.EN:
         return obj.id  # the English report names objects by their configuration ids, as before
     return obj.name_zh or obj.name or obj.id
+
+
+class DisplayNames:
+    """Objects' display names by id in one language (``name_of``); an id with no object shows as itself."""
+
+    def __init__(self, objects: Mapping[str, Named], lang: Lang) -> None:
+        self._objects, self.lang = objects, lang
+
+    def __call__(self, key: str) -> str:
+        found = self._objects.get(key)
+        return key if found is None else name_of(found, self.lang)
 
 
 def month_label(month: str, lang: Lang) -> str:
