@@ -90,7 +90,7 @@ ZH: Final[dict[str, str]] = {
     "2030 goal": "2030 年目标", "% of consumption": "占用电量 %", "% of intervals with data": "有数据时段 %",
     "Data coverage per meter": "各表计数据完整率", "CNY this month": "本月 元",
     "Saving if moved off sharp/peak": "移出尖峰/高峰时段可节省", "from the average": "按平均值",
-    "95 % of intervals": "95 % 时段", "maximum": "最大值", "kvar to reach the target PF": "达到目标功率因数所需 kvar",
+    "95 % of intervals": "95 % 时段", "maximum": "最大值", "kvar to reach the target PF": "达标所需 kvar",
     "Capacitor bank sizing": "电容器组容量",
     # meters, lines, allocation, ledger
     "device": "设备", "area": "区域", "kind": "类型", "kWh": "电量 kWh", "of which peak+sharp": "其中尖峰+高峰",
