@@ -228,3 +228,13 @@ def test_chinese_group_report(tmp_path, caplog):
     en = (tmp_path / "g" / "report.html").read_text()
     assert "<h1>G 测试集团: 2026-10</h1>" in en and "No output recorded for b" in en and "<tr><td>a</td>" in en
     assert missing_glyphs(rendered_fonts(tmp_path / "g" / "report.zh.html", tmp_path / "profile")) == []
+
+
+def test_the_set_up_and_the_image_install_the_cjk_font():
+    import subprocess
+
+    setup = (REPO / "deploy" / "setup-debian.sh").read_text()
+    assert 'fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need+=(fonts-noto-cjk)' in setup
+    assert "apt-get install -y --no-install-recommends fonts-noto-cjk" in (REPO / "deploy" / "Dockerfile").read_text()
+    # and it is installed here: the font the HTML stack resolves to and the charts use
+    assert "Noto Sans CJK SC" in subprocess.run(["fc-list"], capture_output=True, text=True, check=True).stdout
