@@ -15,7 +15,7 @@ import click
 from plantems import redact
 from plantems.config import InfluxApi, PlantConfig, Role, load_plant
 from plantems.group import Group
-from plantems.i18n import parse_langs
+from plantems.i18n import ALL_LANGS, parse_langs
 from plantems.influx import InfluxClient, InfluxError, detect_api, init_databases, make_writer
 from plantems.reference import reference_path
 from plantems.yamlconf import ConfigError
@@ -256,7 +256,7 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
                   monitor=monitor)
 
 
-LANG_OPTION = click.option("--lang", "langs", type=click.Choice(["zh", "en"]), multiple=True,
+LANG_OPTION = click.option("--lang", "langs", type=click.Choice([lang.value for lang in ALL_LANGS]), multiple=True,
                            help="Report language (repeatable): zh writes report.zh.html and the .zh.xlsx, en "
                            "report.html and the .xlsx. Default: both.")
 
