@@ -17,7 +17,7 @@ MYPY_STRICT = plantems/calendar.py plantems/lineproto.py plantems/ratelog.py pla
 	plantems/inventory_base.py analytics/inventory.py analytics/inventory_report.py analytics/inventory_job.py \
 	analytics/balance.py analytics/scope2.py analytics/opportunities.py analytics/opportunity_results.py \
 	analytics/opportunity_job.py analytics/rollup.py analytics/rollup_results.py analytics/report.py \
-	plantems/ledger.py analytics/group.py \
+	plantems/ledger.py analytics/group.py plantems/i18n.py analytics/report_zh.py analytics/group_report.py \
 	plantems/store/__init__.py plantems/store/query.py plantems/store/window.py
 
 test: setup

@@ -27,6 +27,7 @@ from plantems.analytics.service import _exit_on_sigterm, run_rollup
 from plantems.calendar import previous_month
 from plantems.config import PlantConfig
 from plantems.group import Group
+from plantems.i18n import ALL_LANGS, Lang
 from plantems.influx import InfluxClient, detect_api, make_writer
 from plantems.schema import Job
 
@@ -36,29 +37,30 @@ log = logging.getLogger(__name__)
 
 
 def _site_rollup(plant: PlantConfig, group: Group, month: str, reports_dir: Path, as_of: date,
-                 progress: bool) -> Path:
+                 progress: bool, langs: tuple[Lang, ...]) -> Path:
     cfg = plant.influxdb
     client, writer = InfluxClient(cfg), make_writer(cfg, detect_api(cfg))
     try:
         run_rollup(plant, month, config_dir=group.plant_dir(plant), client=client, writer=writer,
-                   out_root=reports_dir / plant.site.id, as_of=as_of, progress=progress)
+                   out_root=reports_dir / plant.site.id, as_of=as_of, progress=progress, langs=langs)
     finally:
         writer.close()
     return reports_dir / plant.site.id / month / "rollup.json"
 
 
-def run_group_rollup(group: Group, month: str, *, reports_dir: Path, as_of: date,
-                     progress: bool = True) -> tuple[GroupRollup, list[Path]]:
-    """Each site's rollup for ``month`` from its own InfluxDB, then the group's report files."""
+def run_group_rollup(group: Group, month: str, *, reports_dir: Path, as_of: date, progress: bool = True,
+                     langs: tuple[Lang, ...] = ALL_LANGS) -> tuple[GroupRollup, list[Path]]:
+    """Each site's rollup for ``month`` from its own InfluxDB, then the group's report files (in ``langs``)."""
     docs = []
     for plant in group.plants:
-        path = _site_rollup(plant, group, month, reports_dir, as_of, progress)
+        path = _site_rollup(plant, group, month, reports_dir, as_of, progress, langs)
         docs.append(json.loads(path.read_text(encoding="utf-8")))
         log.info("group %s: site %s rolled up for %s (%s)", group.id, plant.site.id, month, path)
     info = group.config.group
     rollup = consolidate(group=info.id, name=info.name, name_zh=info.name_zh, month=month, as_of=as_of, docs=docs,
                          output_lines=group.output_lines, targets=group.targets)
-    return rollup, write_group_report(rollup, reports_dir / group.id / month)
+    sites = {plant.site.id: plant.site for plant in group.plants}
+    return rollup, write_group_report(rollup, reports_dir / group.id / month, langs=langs, names=sites)
 
 
 class GroupMonthly:

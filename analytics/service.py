@@ -34,6 +34,7 @@ from plantems.analytics.energy_job import run_energy_15m
 from plantems.analytics.jobstatus import RetryingJob, schedule_retrying
 from plantems.analytics.opportunity_job import run_daily_load_shift
 from plantems.config import PlantConfig
+from plantems.i18n import ALL_LANGS, Lang, Named
 from plantems.influx import InfluxClient, InfluxError, LineWriter
 from plantems.reference import reference_path
 from plantems.schema import Job
@@ -201,9 +202,16 @@ def _add_demand_job(scheduler: BlockingScheduler, monitor: DemandMonitor) -> Non
              ", ".join(f"{g.id} limit {g.limit_kw:g} kW ({g.method})" for g in monitor.config.groups))
 
 
+def plant_names(plant: PlantConfig) -> dict[str, Named]:
+    """The plant's devices and production lines by id: the reports' display names (name_zh in Chinese)."""
+    return {**{device.id: device for device in plant.devices}, **{line.id: line for line in plant.production_lines}}
+
+
 def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: InfluxClient, writer: LineWriter,
-               out_root: Path, as_of: date, progress: bool = True, restates: dict | None = None) -> list[Path]:
-    """The month end to end: recompute its energy, compute, write `scope2` points and the report files."""
+               out_root: Path, as_of: date, progress: bool = True, restates: dict | None = None,
+               langs: tuple[Lang, ...] = ALL_LANGS) -> list[Path]:
+    """The month end to end: recompute its energy, compute, write `scope2` points and the report files
+    (in the languages ``langs``: zh-CN and English by default)."""
     from plantems.analytics.reconcile import read_reconciliation
     from plantems.analytics.report import write_report
     from plantems.analytics.rollup import compute_rollup, month_bounds, read_month, write_scope2_points
@@ -236,7 +244,7 @@ def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: Infl
                       len(rollup.reconciliation.differing),
                       ", ".join(f"{m.device} {m.difference_kwh:+.3f} kWh" for m in rollup.reconciliation.differing))
         bar.update(1)
-        paths = write_report(rollup, out_root / month)
+        paths = write_report(rollup, out_root / month, langs=langs, names=plant_names(plant))
         bar.update(1)
     return paths
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh Debian 12 machine: the Debian servers plantems runs against
 # (InfluxDB 1.x, Mosquitto; VictoriaMetrics as the v2-write peer, socat for a virtual RS-485 line,
-# headless Chromium to render the reports in tests, systemd-analyze to check the units, docker-compose
+# headless Chromium to render the reports in tests, the CJK font fonts-noto-cjk for the Chinese reports,
+# systemd-analyze to check the units, docker-compose
 # to validate deploy/compose.yaml: no Docker engine) and a virtualenv with the project. Run as root,
 # or as a user with sudo. Services are NOT enabled: the demo and the tests start their own instances
 # under ./var or temporary folders.
@@ -15,6 +16,8 @@ for pair in influxd:influxdb mosquitto:mosquitto victoria-metrics:victoria-metri
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || need+=("$pkg")
 done
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+# the Chinese reports' font (charts via matplotlib, the HTML in Chromium): Noto Sans CJK SC
+fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need+=(fonts-noto-cjk)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "installing Debian packages: ${need[*]}"

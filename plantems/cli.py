@@ -16,6 +16,7 @@ import click
 from plantems import redact
 from plantems.config import InfluxApi, PlantConfig, Role, load_plant
 from plantems.group import Group
+from plantems.i18n import ALL_LANGS, parse_langs
 from plantems.influx import InfluxClient, InfluxError, detect_api, init_databases, make_writer
 from plantems.reference import reference_path
 from plantems.yamlconf import ConfigError
@@ -256,14 +257,21 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
                   monitor=monitor)
 
 
+LANG_OPTION = click.option("--lang", "langs", type=click.Choice([lang.value for lang in ALL_LANGS]), multiple=True,
+                           help="Report language (repeatable): zh writes report.zh.html and the .zh.xlsx, en "
+                           "report.html and the .xlsx. Default: both.")
+
+
 @main.command()
 @CONFIG_OPTION
 @click.option("--month", default=None, help="YYYY-MM, in the site's calendar.")
+@LANG_OPTION
 @click.option("--restate", is_flag=True, help="Re-run reported months whose provisional factor now has a successor.")
 @click.option("--reports", "reports_dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
 @click.option("--verify", is_flag=True, help="Only check that every meter's 15-minute energy adds up to its counter "
               "difference over MONTH; exit status 1 if any meter differs.")
-def rollup(config_path: Path, month: str | None, restate: bool, reports_dir: Path, verify: bool) -> None:
+def rollup(config_path: Path, month: str | None, langs: tuple[str, ...], restate: bool, reports_dir: Path,
+           verify: bool) -> None:
     """Monthly rollup for MONTH: recompute its energy, write scope2 points and reports/MONTH/."""
     from plantems.analytics.service import restate_provisional, run_rollup
 
@@ -290,7 +298,7 @@ def rollup(config_path: Path, month: str | None, restate: bool, reports_dir: Pat
             click.echo(f"restated: {', '.join(months) or 'nothing (no provisional month has a newer factor)'}")
             return
         paths = run_rollup(plant, month, config_dir=config_path.parent, client=client, writer=writer,
-                           out_root=reports_dir, as_of=today)
+                           out_root=reports_dir, as_of=today, langs=parse_langs(langs))
     except ConfigError as exc:
         click.echo("configuration refused:\n  " + "\n  ".join(exc.problems), err=True)
         sys.exit(2)
@@ -341,7 +349,8 @@ REPORTS_OPTION = click.option("--reports", "reports_dir", type=click.Path(path_t
 @GROUP_OPTION
 @click.option("--month", required=True, help="YYYY-MM, in each site's calendar.")
 @REPORTS_OPTION
-def group_rollup(group_path: Path, month: str, reports_dir: Path) -> None:
+@LANG_OPTION
+def group_rollup(group_path: Path, month: str, reports_dir: Path, langs: tuple[str, ...]) -> None:
     """Every site's monthly rollup for MONTH from its own InfluxDB, then the group's consolidated report."""
     from plantems.analytics.group import GroupError
     from plantems.analytics.group_job import run_group_rollup
@@ -353,7 +362,7 @@ def group_rollup(group_path: Path, month: str, reports_dir: Path) -> None:
     group = _load_group(group_path, "analytics")
     try:
         _, paths = run_group_rollup(group, month, reports_dir=reports_dir,
-                                    as_of=datetime.now(group.plants[0].site.tz).date())
+                                    as_of=datetime.now(group.plants[0].site.tz).date(), langs=parse_langs(langs))
     except ConfigError as exc:
         click.echo("configuration refused:\n  " + "\n  ".join(exc.problems), err=True)
         sys.exit(2)

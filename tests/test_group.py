@@ -193,7 +193,10 @@ def test_shape_b_two_influxdb_servers(sites, influx_url, second_influx):
         assert row["config_sha256"] == doc["provenance"]["config_sha256"]
         assert row["scope2_location_kgco2e"] == doc["scope2_kgco2e"]["location"]
     assert first["sites"][0]["config_sha256"] == load_plant(alpha).config_sha256
-    assert {p.name for p in (reports / "grp" / MONTH).iterdir()} == {"report.html", "group.xlsx", "group.json"}
+    assert {p.name for p in (reports / "grp" / MONTH).iterdir()} == {"report.html", "report.zh.html", "group.xlsx",
+                                                                      "group.zh.xlsx", "group.json"}
+    zh = (reports / "grp" / MONTH / "report.zh.html").read_text()
+    assert zh.count("<svg") == 3 and "<h1>测试集团：2026年" in zh and "<th>范围一排放 (t CO2e)</th>" in zh
     html = (reports / "grp" / MONTH / "report.html").read_text()
     assert html.count("<svg") == 3 and "测试集团" in html
     from openpyxl import load_workbook
