@@ -119,15 +119,20 @@ def test_rollup_numbers_match_the_raw_counters(month_plant, influx_url):
     again = run_rollup(path, tmp / "reports")  # re-running changes nothing
     assert again == first
     assert len(rows(influx_url, "rollupdb_derived", "SELECT kgco2e FROM scope2 WHERE area = 'site'")) == 3
-    assert {p.name for p in (tmp / "reports" / MONTH).iterdir()} == {
-        "report.html", "report.zh.html", "scope2.csv", "scope2.xlsx", "scope2.zh.xlsx", "rollup.json"}
+    _check_files(tmp / "reports" / MONTH, first)
+
+
+def _check_files(folder, report: dict) -> None:
+    """Both languages' report and workbook beside the one CSV and JSON, with the same figures."""
     from openpyxl import load_workbook
 
-    sheet = load_workbook(tmp / "reports" / MONTH / "scope2.xlsx")["Scope 2"]
-    assert sheet["E2"].value == pytest.approx(first["scope2_kgco2e"]["location"])
-    sheet_zh = load_workbook(tmp / "reports" / MONTH / "scope2.zh.xlsx")["范围二"]
+    assert {p.name for p in folder.iterdir()} == {
+        "report.html", "report.zh.html", "scope2.csv", "scope2.xlsx", "scope2.zh.xlsx", "rollup.json"}
+    sheet = load_workbook(folder / "scope2.xlsx")["Scope 2"]
+    assert sheet["E2"].value == pytest.approx(report["scope2_kgco2e"]["location"])
+    sheet_zh = load_workbook(folder / "scope2.zh.xlsx")["范围二"]
     assert [sheet_zh["A1"].value, sheet_zh["C2"].value] == ["范围", "基于位置"]
-    assert sheet_zh["E2"].value == pytest.approx(first["scope2_kgco2e"]["location"])
+    assert sheet_zh["E2"].value == pytest.approx(report["scope2_kgco2e"]["location"])
 
 
 def _check_ledger(report: dict) -> None:
