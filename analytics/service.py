@@ -82,14 +82,21 @@ class DailyEnergy:
     """The nightly job: the previous local day, and every day whose run has not yet succeeded."""
 
     def __init__(self, plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxClient, writer: LineWriter, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, config_dir: Path | None = None) -> None:
         self.plant, self.tariffs, self.client, self.writer, self.clock = plant, tariffs, client, writer, clock
+        self.config_dir = config_dir  # where the emission factors are (None: no EnPI points)
         self.pending: set[date] = set()
 
     def run(self) -> None:
-        self.pending.add((datetime.fromtimestamp(self.clock(), self.plant.site.tz) - timedelta(days=1)).date())
+        from plantems.analytics.enpi_job import run_enpi
+
+        now = datetime.fromtimestamp(self.clock(), self.plant.site.tz)
+        self.pending.add((now - timedelta(days=1)).date())
         for day in sorted(self.pending):
             backfill_energy(self.plant, self.tariffs, self.client, self.writer, day, day, progress=False)
+            if self.config_dir is not None:  # the day's EnPIs and its month so far, from the energy just written
+                run_enpi(self.plant, self.client, self.writer, day, day, config_dir=self.config_dir,
+                         as_of=now.date())
             self.pending.discard(day)
 
 
@@ -121,7 +128,7 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
     from plantems.calendar import previous_month
 
     energy = RecentEnergy(plant, tariffs, client, writer)
-    daily = DailyEnergy(plant, tariffs, client, writer)
+    daily = DailyEnergy(plant, tariffs, client, writer, config_dir=config_dir)
 
     def rollup_job() -> None:
         now = datetime.now(plant.site.tz)
@@ -204,6 +211,7 @@ def _add_demand_job(scheduler: BlockingScheduler, monitor: DemandMonitor) -> Non
 def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: InfluxClient, writer: LineWriter,
                out_root: Path, as_of: date, progress: bool = True, restates: dict | None = None) -> list[Path]:
     """The month end to end: recompute its energy, compute, write `scope2` points and the report files."""
+    from plantems.analytics.enpi_job import run_enpi_month
     from plantems.analytics.reconcile import read_reconciliation
     from plantems.analytics.report import write_report
     from plantems.analytics.rollup import compute_rollup, month_bounds, read_month, write_scope2_points
@@ -220,6 +228,7 @@ def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: Infl
     last_day = (end - timedelta(days=1)).date()
     with tqdm(total=5, desc=f"rollup {month}", unit="step", disable=not progress) as bar:
         backfill_energy(plant, tariffs, client, writer, start.date(), last_day, progress=False)
+        run_enpi_month(plant, client, writer, month, config_dir=config_dir, as_of=as_of)
         bar.update(1)
         data = read_month(client, plant, month)
         rollup = compute_rollup(plant, month, data, tariffs=tariffs, factors=factors,
