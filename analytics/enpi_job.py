@@ -47,8 +47,17 @@ from plantems.schema import ENPI, FUEL, PRODUCTION, Field, Granularity, Tag
 from plantems.store.query import SiteScope, col
 from plantems.store.window import replace_window
 
-__all__ = ["CALORIFIC", "DayInputs", "EnpiFactors", "day_uses", "enpi_points", "read_days", "run_enpi",
-           "run_enpi_month"]
+__all__ = [
+    "CALORIFIC",
+    "DayInputs",
+    "EnpiFactors",
+    "day_uses",
+    "enpi_points",
+    "entity_day",
+    "read_days",
+    "run_enpi",
+    "run_enpi_month",
+]
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +84,7 @@ class EnpiFactors:
     gas_kg_per_m3: float
 
 
-def _entity_day(plant: PlantConfig, inputs: DayInputs, factors: EnpiFactors) -> dict[str, tuple[DayUse, bool]]:
+def entity_day(plant: PlantConfig, inputs: DayInputs, factors: EnpiFactors) -> dict[str, tuple[DayUse, bool]]:
     """Each entity's DayUse for the day and whether its output was recorded (pure)."""
     balance = energy_balance(plant, inputs.energy)
     consumption = balance.consumption_kwh
@@ -104,7 +113,7 @@ def day_uses(plant: PlantConfig, days: Sequence[DayInputs], factors: EnpiFactors
     uses: list[DayUse] = []
     recorded: set[tuple[str, date]] = set()
     for inputs in days:
-        for entity, (use, has_output) in _entity_day(plant, inputs, factors).items():
+        for entity, (use, has_output) in entity_day(plant, inputs, factors).items():
             uses.append(use)
             if has_output:
                 recorded.add((entity, inputs.day))

@@ -142,13 +142,26 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
                             as_of=now.date())
 
     pending_months: set[str] = set()
+    pending_quarters: set[str] = set()
+
+    def quarter_job() -> None:
+        from plantems.analytics.quarter_job import previous_quarter, run_quarter
+
+        today = datetime.now(plant.site.tz).date()
+        pending_quarters.add(previous_quarter(today))
+        for quarter in sorted(pending_quarters):
+            paths = run_quarter(plant, quarter, config_dir=config_dir, client=client, out_root=reports_dir / "quarter",
+                                as_of=today)
+            pending_quarters.discard(quarter)
+            log.info("quarterly report %s written: %s", quarter, ", ".join(str(p) for p in paths))
+
     scheduler = BlockingScheduler(timezone=plant.site.timezone)
     # "Running job"/"executed successfully" every few seconds would bury the log; failures still show
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     tz = plant.site.timezone
     retrying = {job: RetryingJob(job, run, plant=plant, writer=writer)
                 for job, run in ((Job.ENERGY_15M, energy.run), (Job.ENERGY_DAILY, daily.run),
-                                 (Job.MONTHLY_ROLLUP, rollup_job))}
+                                 (Job.MONTHLY_ROLLUP, rollup_job), (Job.QUARTER_REPORT, quarter_job))}
     # a minute past each quarter hour: the interval just closed has its samples spooled by then
     schedule_retrying(scheduler, retrying[Job.ENERGY_15M], CronTrigger(minute="1,16,31,46", timezone=tz),
                       coalesce=True, max_instances=1, misfire_grace_time=600, next_run_time=datetime.now(plant.site.tz))
@@ -157,10 +170,15 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
     # the first of the month, 02:00 local: the month before, once its last intervals are in
     schedule_retrying(scheduler, retrying[Job.MONTHLY_ROLLUP], CronTrigger(day=1, hour=2, minute=0, timezone=tz),
                       coalesce=True, max_instances=1, misfire_grace_time=7 * 86400)
+    # the quarter's first day, after the monthly rollup has recomputed the quarter's last month
+    schedule_retrying(scheduler, retrying[Job.QUARTER_REPORT],
+                      CronTrigger(month="1,4,7,10", day=1, hour=4, minute=0, timezone=tz),
+                      coalesce=True, max_instances=1, misfire_grace_time=7 * 86400)
     if monitor is not None:
         _add_demand_job(scheduler, monitor)
     log.info("analytics: energy_15m every 15 minutes (recomputing the last %d h) and nightly for the day "
-             "before, monthly rollup on the 1st at 02:00, timezone %s", RECOMPUTE_S // 3600, plant.site.timezone)
+             "before, monthly rollup on the 1st at 02:00, quarterly report on the quarter's 1st at 04:00, "
+             "timezone %s", RECOMPUTE_S // 3600, plant.site.timezone)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         scheduler.start()

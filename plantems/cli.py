@@ -257,6 +257,35 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
 
 @main.command()
 @CONFIG_OPTION
+@click.option("--quarter", "quarter_id", required=True, help="YYYYQn, e.g. 2026Q4 (a running one: to yesterday).")
+@click.option("--reports", "reports_dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
+def quarter(config_path: Path, quarter_id: str, reports_dir: Path) -> None:
+    """Quarterly report for the carbon committee: EnPIs against baseline and target, each measure's claimed
+    against verified savings (measures.yaml), pathway status, data completeness: reports/quarter/QUARTER/."""
+    from plantems.analytics.quarter import quarter_bounds
+    from plantems.analytics.quarter_job import run_quarter
+
+    plant = _load(config_path, "analytics")
+    try:
+        quarter_bounds(quarter_id)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--quarter") from None
+    try:
+        paths = run_quarter(plant, quarter_id.upper(), config_dir=config_path.parent,
+                            client=InfluxClient(plant.influxdb), out_root=reports_dir / "quarter",
+                            as_of=datetime.now(plant.site.tz).date())
+    except ConfigError as exc:
+        click.echo("configuration refused:\n  " + "\n  ".join(exc.problems), err=True)
+        sys.exit(2)
+    except (InfluxError, LookupError, ValueError) as exc:
+        click.echo(f"quarter {quarter_id} failed: {exc}", err=True)
+        sys.exit(1)
+    for path in paths:
+        click.echo(str(path))
+
+
+@main.command()
+@CONFIG_OPTION
 @click.option("--month", default=None, help="YYYY-MM, in the site's calendar.")
 @click.option("--restate", is_flag=True, help="Re-run reported months whose provisional factor now has a successor.")
 @click.option("--reports", "reports_dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)

@@ -222,6 +222,7 @@ class Job(StrEnum):
     ENERGY_15M = "energy_15m"
     ENERGY_DAILY = "energy_15m_daily"
     MONTHLY_ROLLUP = "monthly_rollup"
+    QUARTER_REPORT = "quarter_report"  # the carbon committee's quarterly report (plantems quarter)
     GROUP_ROLLUP = "group_rollup"  # tagged with the group id as its site (plantems group analyze)
 
 
