@@ -16,7 +16,8 @@ MYPY_STRICT = plantems/calendar.py plantems/lineproto.py plantems/ratelog.py pla
 	collector/modbus/planner.py collector/modbus/frames.py collector/points.py \
 	analytics/balance.py analytics/scope2.py analytics/opportunities.py analytics/opportunity_results.py \
 	analytics/opportunity_job.py analytics/rollup.py analytics/rollup_results.py analytics/report.py \
-	plantems/ledger.py analytics/group.py analytics/enpi_job.py \
+	plantems/ledger.py analytics/group.py analytics/enpi_job.py analytics/quarter.py analytics/quarter_job.py \
+	analytics/quarter_report.py \
 	plantems/store/__init__.py plantems/store/query.py plantems/store/window.py
 
 test: setup
