@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from plantems.schema import Field
+
 from .baseline import BaselineModel, fit_baseline
 from .enpi import CoalCoefficients
 from .savings import (
@@ -46,7 +48,7 @@ from .savings import (
 __all__ = ["BoundaryDay", "CarrierSavings", "EnpiSummary", "MeasureResult", "QuarterFactors", "enpi_summary",
            "quarter_bounds", "verify_measure"]
 
-OUTPUT = "output_t"  # the baseline's production predictor
+OUTPUT = Field.OUTPUT_T.value  # the baseline's production predictor
 CONFIDENCE = 0.68
 
 
