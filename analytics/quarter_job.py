@@ -180,16 +180,18 @@ def run_quarter(plant: PlantConfig, quarter: str, *, config_dir: Path, client: I
     last = min(after - timedelta(days=1), as_of - timedelta(days=1))
     if last < first:
         raise ValueError(f"quarter {quarter}: has not started on {as_of}")
-    measures_path = reference_path(config_dir, "measures.yaml")
-    measures = load_measures(measures_path, PlantNames.of(plant))
+    # the site's own register only: the shipped one names the demo plant's devices
+    measures_path = config_dir / "measures.yaml"
+    measures = load_measures(measures_path, PlantNames.of(plant)) if measures_path.exists() else ()
     factors_path = reference_path(config_dir, "emission_factors.yaml")
     factors = enpi_factors(load_factors(factors_path), plant, first.year, as_of)
     targets = load_targets(reference_path(config_dir, "targets.yaml"))
     enpi_first, _ = enpi_baseline_period(measures, first)
     start = min([enpi_first, first, *(m.baseline.start for m in measures)])
     days = read_days(client, plant, start, last)
-    provenance = {"config_sha256": plant.config_sha256, "measures_file": str(measures_path),
-                  "measures_sha256": _sha256(measures_path), "emission_factors_sha256": _sha256(factors_path),
+    provenance = {"config_sha256": plant.config_sha256, "measures_file": str(measures_path) if measures else None,
+                  "measures_sha256": _sha256(measures_path) if measures else None,
+                  "emission_factors_sha256": _sha256(factors_path),
                   "location_kg_per_kwh": factors.location_kg_per_kwh, "gas_kg_per_m3": factors.gas_kg_per_m3,
                   "coal_coefficients": {"basis": CALORIFIC.basis, "kgce_per_kwh": CALORIFIC.electricity_kgce_per_kwh,
                                         "kgce_per_m3": CALORIFIC.gas_kgce_per_m3, "source": CALORIFIC.source},

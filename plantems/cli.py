@@ -179,10 +179,12 @@ def influx_init(config_path: Path) -> None:
               help="Add a scenario to the plant file's simulator.scenarios, e.g. mills-peak@+30 (in 30 s).")
 def simulate(config_path: Path, backfill_days: float | None, extra_scenarios: tuple[str, ...]) -> None:
     """Serve the plant's meters as Modbus TCP servers on loopback (or back-fill history)."""
+    from plantems.simulator.economy import economy_for
     from plantems.simulator.run import Simulator, backfill
     from plantems.simulator.scenarios import check_devices, scenarios_for
 
     plant = _load(config_path, "collector")  # the back-fill writes raw points, as the collector does
+    economy = economy_for(plant, config_path.parent)  # daily production and measures (measures.yaml beside)
     try:
         scenarios = scenarios_for(plant.simulator.scenarios, extra_scenarios)
         check_devices(scenarios, [d.id for d in plant.modbus_devices])
@@ -193,7 +195,8 @@ def simulate(config_path: Path, backfill_days: float | None, extra_scenarios: tu
         cfg = plant.influxdb
         try:
             writer = make_writer(cfg, detect_api(cfg))
-            count = backfill(plant, writer, days=backfill_days, batch_lines=cfg.batch_lines, scenarios=scenarios)
+            count = backfill(plant, writer, days=backfill_days, batch_lines=cfg.batch_lines, scenarios=scenarios,
+                             economy=economy)
         except InfluxError as exc:
             click.echo(f"back-fill failed: {exc}", err=True)
             sys.exit(1)
@@ -207,7 +210,7 @@ def simulate(config_path: Path, backfill_days: float | None, extra_scenarios: tu
             loop.add_signal_handler(sig, stop.set)
         if scenarios:
             log.info("scenarios: %s", ", ".join(plant.simulator.scenarios + extra_scenarios))
-        await Simulator(plant, scenarios=scenarios).run(stop)
+        await Simulator(plant, scenarios=scenarios, economy=economy).run(stop)
 
     asyncio.run(serve())
 
