@@ -13,7 +13,7 @@ Modelling choices (README "Quarterly report"):
 - verified saving = baseline at the reporting day's tonnage - actual + non-routine adjustment (its
   monthly figure spread evenly over the month's days), from go-live to the quarter's end, summed
   per month and cumulatively; uncertainty: ASHRAE Guideline 14 FSU with the daily-model correction
-  (analytics/savings.py) at 68 % confidence;
+  (analytics/savings.py) at 68 % and 90 % confidence, a negative residual autocorrelation taken as 0;
 - a baseline that fails its validity tests is flagged and its figure is shown as unverified, never
   counted in a verified total;
 - a fuel switch counts the gas saved (Scope 1 removed) and the electricity added (Scope 2), each
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -41,6 +41,7 @@ from .savings import (
     SavingsResult,
     fsu_factor_daily,
     fuel_switch_effect,
+    savings_uncertainty,
     track_performance,
     verified_savings,
 )
@@ -49,7 +50,8 @@ __all__ = ["BoundaryDay", "CarrierSavings", "EnpiSummary", "MeasureResult", "Qua
            "quarter_bounds", "verify_measure"]
 
 OUTPUT = Field.OUTPUT_T.value  # the baseline's production predictor
-CONFIDENCE = 0.68
+CONFIDENCE = 0.68  # G14's acceptance test (uncertainty < 50 % of the saving) is stated at 68 %
+CONFIDENCE_WIDE = 0.90
 
 
 def quarter_bounds(quarter: str) -> tuple[date, date]:
@@ -88,6 +90,7 @@ class CarrierSavings:
     savings: SavingsResult | None
     by_month: dict[str, float] = field(default_factory=dict)
     problem: str = ""  # why no verified figure (no data, too few days, an invalid baseline)
+    uncertainty_90: float | None = None  # the cumulative saving's uncertainty at 90 % confidence
 
     @property
     def verified(self) -> bool:
@@ -104,7 +107,8 @@ class CarrierSavings:
     def to_json(self) -> dict[str, Any]:
         model = self.baseline
         return {"carrier": self.carrier, "verified": self.verified, "problem": self.problem or None,
-                "saving": self.saving, "uncertainty_68pct": self.uncertainty, "by_month": self.by_month,
+                "saving": self.saving, "uncertainty_68pct": self.uncertainty,
+                "uncertainty_90pct": self.uncertainty_90, "by_month": self.by_month,
                 "baseline": None if model is None else {
                     "period": list(model.period), "n_days": model.n, "coefficients": {
                         c.name: {"value": c.value, "p_value": c.p_value} for c in model.coefficients},
@@ -173,15 +177,21 @@ def _carrier(name: str, label: str, baseline_days: Sequence[BoundaryDay], report
                                non_routine.get(d.day, (0.0, ""))[0], non_routine.get(d.day, (0.0, ""))[1])
                for d in report]
     months = len({_month(d.day) for d in report})
-    result = verified_savings(model, periods, confidence=CONFIDENCE, factor=fsu_factor_daily(months),
+    # a negative lag-1 autocorrelation would narrow the band below the independent-residual case: taken as 0
+    used = replace(model, residual_autocorr=max(model.residual_autocorr, 0.0))
+    result = verified_savings(used, periods, confidence=CONFIDENCE, factor=fsu_factor_daily(months),
                               accept_invalid=True)
+    last = result.periods[-1]
+    wide = savings_uncertainty(cv_rmse=used.cv_rmse, n=used.n, p=used.p, m=len(periods), rho=used.residual_autocorr,
+                               adjusted_baseline=last.cumulative_baseline, confidence=CONFIDENCE_WIDE,
+                               factor=fsu_factor_daily(months))
     by_month: dict[str, float] = {}
     for period in result.periods:
         key = period.label[:7]
         by_month[key] = by_month.get(key, 0.0) + period.saving
     problem = "" if model.validity.valid else "baseline failed its validity tests: " + "; ".join(
         model.validity.failures)
-    return CarrierSavings(label, model, result, by_month, problem)
+    return CarrierSavings(label, model, result, by_month, problem, wide)
 
 
 def _non_routine(measure: Any, days: Sequence[BoundaryDay], key: str) -> dict[date, tuple[float, str]]:

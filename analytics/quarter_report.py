@@ -44,7 +44,7 @@ def _table(rows: list[list[Any]], header: list[str]) -> str:
 
 
 def _savings_chart(report: QuarterReport) -> str:
-    """Claimed against verified kWh per measure, the verified bar with its 68 % uncertainty."""
+    """Claimed against verified kWh per measure, the verified bar with its 90 % uncertainty."""
     figure, axis = plt.subplots(figsize=(7, 3))
     names, claimed, verified, spread = [], [], [], []
     for measure in report.measures:
@@ -52,10 +52,10 @@ def _savings_chart(report: QuarterReport) -> str:
         names.append(measure.measure_id)
         claimed.append((measure.claimed.get("kwh") or 0.0) / 1000)
         verified.append((power.saving or 0.0) / 1000 if power and power.verified else 0.0)
-        spread.append((power.uncertainty or 0.0) / 1000 if power and power.verified else 0.0)
+        spread.append((power.uncertainty_90 or 0.0) / 1000 if power and power.verified else 0.0)
     positions = range(len(names))
     axis.bar([p - 0.2 for p in positions], claimed, 0.4, label="claimed (pro rata)", color="#bbbbbb")
-    axis.bar([p + 0.2 for p in positions], verified, 0.4, yerr=spread, capsize=4, label="verified ± 68 %",
+    axis.bar([p + 0.2 for p in positions], verified, 0.4, yerr=spread, capsize=4, label="verified ± 90 %",
              color="#2166ac")
     axis.set_xticks(list(positions), names, fontsize=8)
     axis.set_ylabel("MWh")
@@ -92,14 +92,14 @@ def _measure_rows(report: QuarterReport) -> list[list[Any]]:
             key = "kwh" if c.carrier == "electricity_kwh" else "gas_m3"
             model = c.baseline
             rows.append([m.measure_id, m.name_zh or m.name, m.type, m.ipmvp_option, c.carrier, m.claimed.get(key),
-                         c.saving, c.uncertainty, "yes" if c.verified else f"NO: {c.problem}",
+                         c.saving, c.uncertainty, c.uncertainty_90, "yes" if c.verified else f"NO: {c.problem}",
                          model.r2 if model else None, model.cv_rmse if model else None,
                          m.claimed.get("t_co2e"), m.verified_t_co2e, m.verified_t_co2e_uncertainty])
     return rows
 
 
-_MEASURE_HEADER = ["measure", "name", "type", "IPMVP", "carrier", "claimed", "verified", "± (68 %)", "verified?",
-                   "baseline R²", "CV(RMSE)", "claimed t CO2e", "verified t CO2e", "± t CO2e"]
+_MEASURE_HEADER = ["measure", "name", "type", "IPMVP", "carrier", "claimed", "verified", "± (68 %)", "± (90 %)",
+                   "verified?", "baseline R²", "CV(RMSE)", "claimed t CO2e", "verified t CO2e", "± t CO2e"]
 
 
 def _html(report: QuarterReport) -> str:
@@ -114,7 +114,7 @@ body{{font-family:sans-serif;max-width:1100px;margin:auto}} table{{border-collap
 td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}} .warn{{color:#b2182b;font-weight:bold}}
 </style></head><body>
 <h1>Energy performance and verified savings, {html.escape(report.quarter)} ({html.escape(report.site)})</h1>
-<p>Data {report.first} .. {report.last}. Savings at 68 % confidence (ASHRAE Guideline 14 FSU).</p>
+<p>Data {report.first} .. {report.last}. Savings uncertainty: ASHRAE Guideline 14 FSU at 68 % and 90 % confidence.</p>
 {warn}
 <h2>Pathway status</h2>
 <p>Scope 1+2 intensity {_fmt(pathway['actual_t_co2e_per_t'])} t CO2e/t against the pathway's
