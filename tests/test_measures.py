@@ -47,7 +47,7 @@ def test_the_demo_register_loads_against_the_demo_plant() -> None:
     assert furnace.claimed.kwh_per_year is not None and furnace.claimed.kwh_per_year < 0  # electricity added
     air = by_id["air-pressure-0.5bar"]
     assert air.ipmvp_option == "B" and "air-1" in air.boundary.devices
-    assert air.non_routine_adjustments[0].start == date(2026, 9, 1)
+    assert air.non_routine_adjustments[0].start == date(2027, 1, 1)
 
 
 def test_a_good_entry_loads(tmp_path: Path) -> None:
