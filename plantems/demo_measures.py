@@ -9,14 +9,15 @@ from pathlib import Path
 
 from plantems.config import PlantConfig
 from plantems.measures import PlantNames, load_measures
+from plantems.simulator.economy import Economy
 from plantems.yamlconf import ConfigError
 
 __all__ = ["demo_quarter", "measures_history_days", "quarter_args"]
 
 
 def measures_history_days(plant: PlantConfig, config_path: Path) -> float:
-    """Days of history from the earliest baseline start of the ``measures.yaml`` beside the plant file
-    (the simulator builds those measures in); 0 without a register that fits this plant."""
+    """Days of history from the earliest baseline start of the measures that the simulator builds in
+    (``measures.yaml`` beside the plant file); 0 without a register that fits this plant."""
     path = config_path.parent / "measures.yaml"
     if not path.exists():
         return 0.0
@@ -24,7 +25,11 @@ def measures_history_days(plant: PlantConfig, config_path: Path) -> float:
         measures = load_measures(path, PlantNames.of(plant))
     except ConfigError:
         return 0.0  # another site's register: the simulator leaves it out too (simulator/economy.py)
-    first = min(m.baseline.start for m in measures)
+    simulated = {m.measure_id for m in Economy(plant, measures).measures}
+    starts = [m.baseline.start for m in measures if m.id in simulated]  # the others' history is not simulated
+    if not starts:
+        return 0.0
+    first = min(starts)
     now = datetime.now(plant.site.tz)
     return float(max((now.date() - first).days + 1, 0))
 
