@@ -190,3 +190,25 @@ def test_enpis_against_baseline_and_completeness(quarter_plant, tmp_path, monkey
 
     book = load_workbook(tmp_path / "quarter" / "2026Q4" / "quarter.xlsx")
     assert book.sheetnames == ["EnPIs", "Measures", "Provenance"]
+
+
+def test_an_invalid_baseline_is_flagged_and_never_counted():
+    """Energy that does not follow tonnage: the baseline fails its tests, the saving is shown as not
+    verified with the reason, and no verified t CO2e comes of it."""
+    from plantems.analytics.enpi_job import CALORIFIC
+    from plantems.analytics.quarter import BoundaryDay, QuarterFactors, verify_measure
+    from plantems.measures import Boundary, Measure
+
+    measure = Measure(id="m", name="m", type="retrofit", boundary=Boundary(devices=("comp",)),
+                      go_live=date(2026, 10, 1), ipmvp_option="B",
+                      baseline={"start": date(2026, 8, 1), "end": date(2026, 9, 30)},
+                      claimed={"kwh_per_year": 1000, "source": "test"})
+    scatter = [500.0, 900.0, 400.0, 1000.0, 600.0, 300.0, 950.0, 450.0, 700.0, 350.0, 800.0, 550.0]
+    base = [BoundaryDay(date(2026, 8, 1) + timedelta(days=k), scatter[k], 0.0, 100.0 + 10 * (k % 3))
+            for k in range(12)]
+    report = [BoundaryDay(date(2026, 10, 1) + timedelta(days=k), 500.0, 0.0, 110.0) for k in range(5)]
+    result = verify_measure(measure, base, report, QuarterFactors(LOCATION, GAS_KG, CALORIFIC))
+    (power,) = result.carriers
+    assert power.baseline is not None and not power.baseline.validity.valid
+    assert not power.verified and power.problem.startswith("baseline failed its validity tests: model F-test p")
+    assert result.verified_t_co2e is None and result.to_json()["carriers"][0]["verified"] is False
