@@ -135,3 +135,23 @@ def test_normalisation_does_real_work(demo_report):
     assert max(tonnes) / min(tonnes) > 1.3
     (site,) = [e for e in report["enpis"] if e["entity"] == "site"]
     assert site["baseline"]["valid"] and site["baseline"]["r2"] > 0.5
+
+
+def test_the_nightly_job_writes_the_days_enpis(demo_report, influx_url):
+    """DailyEnergy at 00:30: the day before's energy, then its EnPI points and its month so far."""
+    from plantems.analytics.service import DailyEnergy
+    from plantems.influx import InfluxClient
+    from plantems.tariffs import load_tariffs
+    from tests.support import rows
+
+    plant, _ = demo_report
+    tmp = plant.source_path.parent
+    night = datetime(2026, 10, 23, 0, 30, tzinfo=TZ).timestamp()
+    DailyEnergy(plant, load_tariffs(tmp / "tariffs"), InfluxClient(plant.influxdb), V1Writer(plant.influxdb),
+                clock=lambda: night, config_dir=tmp).run()
+    day = rows(influx_url, "qdemodb_derived", "SELECT * FROM enpi WHERE granularity = 'day' AND line = 'roll-1' "
+                                              f"AND time = {int(local_s(LAST)) * 10**9}")
+    assert len(day) == 1 and day[0]["output_t"] == pytest.approx(line_output_t(0, LAST), abs=5e-4)
+    month = rows(influx_url, "qdemodb_derived", "SELECT * FROM enpi WHERE granularity = 'month' AND line = ''")
+    assert len(month) == 1 and month[0]["days"] == 22 and month[0]["production_days"] == 22
+    assert month[0]["production_completeness"] == pytest.approx(22 / 31)
