@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 
 import pandas as pd
@@ -167,10 +167,17 @@ def _local_day_ns(plant: PlantConfig, day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=plant.site.tz).timestamp()) * _NS
 
 
+def day_bucket(tz: tzinfo, day: date) -> str:
+    """Hourly sums when the site's UTC offset is whole hours (InfluxDB buckets align to UTC), else the
+    15-minute intervals themselves: a bucket must never straddle a local midnight."""
+    offset = datetime(day.year, day.month, day.day, tzinfo=tz).utcoffset()
+    return "1h" if offset is None or offset.total_seconds() % 3600 == 0 else "15m"
+
+
 def read_days(client: InfluxClient, plant: PlantConfig, first: date, last: date) -> list[DayInputs]:
     """The inputs of every local day from ``first`` to ``last`` inclusive that has energy data."""
     start_ns, end_ns = _local_day_ns(plant, first), _local_day_ns(plant, last + timedelta(days=1))
-    hourly = read_energy(client, plant, start_ns, end_ns, bucket="1h")
+    hourly = read_energy(client, plant, start_ns, end_ns, bucket=day_bucket(plant.site.tz, first))
     local = pd.to_datetime(hourly["time"], utc=True).dt.tz_convert(plant.site.tz).dt.date
     kwh = Field.ENERGY_KWH.value, Field.ENERGY_EXP_KWH.value
     daily = hourly.assign(day=local).groupby(["day", Tag.DEVICE.value], as_index=False)[list(kwh)].sum()

@@ -124,3 +124,10 @@ def test_a_rerun_replaces_the_days_points(enpi_plant, influx_url):
     assert len([k for k in days if k[1] == "2026-10-03"]) == 3
     with pytest.raises(ValueError, match="within one month"):
         run_enpi(plant, client, writer, date(2026, 9, 30), OCT1, config_dir=tmp, as_of=date(2026, 11, 1))
+
+
+def test_day_sums_never_straddle_a_local_midnight():
+    from plantems.analytics.enpi_job import day_bucket
+
+    assert day_bucket(ZoneInfo("Asia/Shanghai"), OCT1) == "1h"  # UTC+8: hours align with local days
+    assert day_bucket(ZoneInfo("Asia/Kolkata"), OCT1) == "15m"  # UTC+5:30: an hour would cross midnight
