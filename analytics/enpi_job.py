@@ -242,3 +242,16 @@ def run_enpi_month(plant: PlantConfig, client: InfluxClient, writer: LineWriter,
     first = date.fromisoformat(f"{month}-01")
     last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
     return run_enpi(plant, client, writer, first, last, config_dir=config_dir, as_of=as_of)
+
+
+def backfill_enpi(plant: PlantConfig, client: InfluxClient, writer: LineWriter, first: date, last: date, *,
+                  config_dir: Path, as_of: date) -> int:
+    """EnPI points for every day ``first``..``last`` and the months they fall in, month by month."""
+    written = 0
+    start = first
+    while start <= last:
+        month_end = (start.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        end = min(month_end, last)
+        written += run_enpi(plant, client, writer, start, end, config_dir=config_dir, as_of=as_of)
+        start = end + timedelta(days=1)
+    return written

@@ -223,6 +223,7 @@ def simulate(config_path: Path, backfill_days: float | None, extra_scenarios: tu
               help="Recompute every local day FROM..TO (inclusive), with progress, then exit.")
 def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetime, datetime] | None) -> None:
     """Run the analytics jobs on their schedules (until Ctrl-C), or back-fill a date range."""
+    from plantems.analytics.enpi_job import backfill_enpi
     from plantems.analytics.service import backfill_energy, run_scheduler
     from plantems.tariffs import load_tariffs
 
@@ -243,6 +244,13 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
             raise click.BadParameter(f"{last} is before {first}", param_hint="--backfill")
         count = backfill_energy(plant, tariffs, client, writer, first, last)
         click.echo(f"energy_15m: {count} points for {first} .. {last}")
+        try:  # then the days' EnPIs, from the energy just written and the production imported so far
+            enpis = backfill_enpi(plant, client, writer, first, last, config_dir=config_path.parent,
+                                  as_of=datetime.now(plant.site.tz).date())
+        except (ConfigError, LookupError) as exc:
+            click.echo(f"enpi: not written: {exc}", err=True)
+            sys.exit(1)
+        click.echo(f"enpi: {enpis} points for {first} .. {last}")
         return
     monitor = None
     if plant.demand is not None:

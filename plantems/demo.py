@@ -93,9 +93,9 @@ def _first_run(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill
     month = previous_month(datetime.now(plant.site.tz))
     return (_step(f"back-filling {backfill_days:g} days of simulated history",
                   ["simulate", *config, "--backfill", str(backfill_days)])
-            and _step(f"computing 15-minute energy for the history ({first} .. {today})",
-                      ["analyze", *config, "--backfill", first.isoformat(), today.isoformat()])
             and _step("importing simulated production", ["production", "import", *config, str(production_csv)])
+            and _step(f"computing 15-minute energy and EnPIs for the history ({first} .. {today})",
+                      ["analyze", *config, "--backfill", first.isoformat(), today.isoformat()])
             and _step(f"monthly rollup for {month} (reports/{month}/)",
                       ["rollup", *config, "--month", month, "--reports", str(var_dir.parent / "reports")])
             and _step(*quarter_args(plant, config_path, var_dir.parent / "reports")))
