@@ -82,6 +82,8 @@ class DayInputs:
 class EnpiFactors:
     location_kg_per_kwh: float
     gas_kg_per_m3: float
+    location_label: str = ""  # the factors' ids and standing (provenance)
+    gas_label: str = ""
 
 
 def entity_day(plant: PlantConfig, inputs: DayInputs, factors: EnpiFactors) -> dict[str, tuple[DayUse, bool]]:
@@ -204,7 +206,7 @@ def enpi_factors(factors: Sequence[Factor], plant: PlantConfig, year: int, as_of
     location = select_factor(factors, method="location", regions=plant.site.grid_factor_regions, year=year,
                              as_of=as_of)
     gas = select_factor(factors, method="fuel", regions=("natural_gas",), year=year, as_of=as_of)
-    return EnpiFactors(location.factor.kg_per_unit, gas.factor.kg_per_unit)
+    return EnpiFactors(location.factor.kg_per_unit, gas.factor.kg_per_unit, location.label, gas.label)
 
 
 def _write(client: InfluxClient, writer: LineWriter, plant: PlantConfig, period: Period, start_ns: int, end_ns: int,

@@ -193,6 +193,7 @@ def run_quarter(plant: PlantConfig, quarter: str, *, config_dir: Path, client: I
                   "measures_sha256": _sha256(measures_path) if measures else None,
                   "emission_factors_sha256": _sha256(factors_path),
                   "location_kg_per_kwh": factors.location_kg_per_kwh, "gas_kg_per_m3": factors.gas_kg_per_m3,
+                  "location_factor": factors.location_label, "gas_factor": factors.gas_label,
                   "coal_coefficients": {"basis": CALORIFIC.basis, "kgce_per_kwh": CALORIFIC.electricity_kgce_per_kwh,
                                         "kgce_per_m3": CALORIFIC.gas_kgce_per_m3, "source": CALORIFIC.source},
                   "pathway": {"name": targets.intensity.name, "source": targets.intensity.source},

@@ -184,6 +184,7 @@ def test_enpis_against_baseline_and_completeness(quarter_plant, tmp_path, monkey
     assert site["cusum_kwh"][-1][1] == pytest.approx(kwh - expected, rel=1e-9)
     assert report["completeness"]["days_with_energy"] == 31 == report["completeness"]["days_expected"]
     assert report["provenance"]["enpi_baseline"] == ["2026-08-01", "2026-09-30"]
+    assert report["provenance"]["location_factor"].startswith("mee-central-2023 (0.5271 kg/kWh")
     html = (tmp_path / "quarter" / "2026Q4" / "report.html").read_text()
     assert "comp-pressure" in html and "<svg" in html and report["pathway"]["status"] in html
     from openpyxl import load_workbook
