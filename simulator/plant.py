@@ -67,10 +67,11 @@ class SimulatedPlant:
         for dev in self.devices:
             if not dev.feeds and dev.device_id not in self.non_electrical:
                 p, pf = dev.profile.power(t_s, utc_offset_s=self.utc_offset_s)
-                if self.economy is not None:
+                p, pf = apply_leaf(self.scenarios, dev.profile.kind, dev.profile.rated_kw, t_s, self.utc_offset_s,
+                                   p, pf)
+                if self.economy is not None:  # after the scenarios: a measure saves during them too
                     p = self.economy.adjust(dev.device_id, dev.profile.kind, t_s, self.utc_offset_s, p)
-                out[dev.device_id] = apply_leaf(self.scenarios, dev.profile.kind, dev.profile.rated_kw, t_s,
-                                                self.utc_offset_s, p, pf)
+                out[dev.device_id] = (p, pf)
         for dev in self.devices:
             if dev.feeds:
                 fed = [out[d.device_id] for d in self.devices if not d.feeds and areas[d.device_id] in dev.feeds
