@@ -35,7 +35,7 @@ from plantems.analytics.quarter import (
 from plantems.config import DeviceKind, PlantConfig
 from plantems.factors import load_factors
 from plantems.influx import InfluxClient
-from plantems.measures import Boundary, Measure, PlantNames, load_measures
+from plantems.measures import Boundary, Measure, PlantNames, load_register
 from plantems.reference import reference_path
 from plantems.schema import Field, Tag
 from plantems.targets import load_targets
@@ -123,7 +123,7 @@ def _between(days: Sequence[DayInputs], first: date, last: date) -> list[DayInpu
 
 def compute_quarter(plant: PlantConfig, quarter: str, days: Sequence[DayInputs], measures: Sequence[Measure], *,
                     factors: EnpiFactors, target_t_co2e_per_t: float | None, last: date,
-                    provenance: Mapping[str, Any]) -> QuarterReport:
+                    provenance: Mapping[str, Any], enpi_baseline: tuple[date, date] | None = None) -> QuarterReport:
     """The report from the days read (pure): ``days`` must cover the baselines and the quarter."""
     first, _ = quarter_bounds(quarter)
     qfactors = QuarterFactors(factors.location_kg_per_kwh, factors.gas_kg_per_m3, CALORIFIC)
@@ -132,7 +132,7 @@ def compute_quarter(plant: PlantConfig, quarter: str, days: Sequence[DayInputs],
         base = boundary_days(plant, measure.boundary, _between(days, measure.baseline.start, measure.baseline.end))
         report = boundary_days(plant, measure.boundary, _between(days, max(measure.go_live, first), last))
         results.append(verify_measure(measure, base, report, qfactors))
-    enpi_first, enpi_last = enpi_baseline_period(measures, first)
+    enpi_first, enpi_last = enpi_baseline or enpi_baseline_period(measures, first)
     baseline = _entity_days(plant, _between(days, enpi_first, enpi_last), factors)
     current = _entity_days(plant, _between(days, first, last), factors)
     enpis = []
@@ -160,8 +160,9 @@ def compute_quarter(plant: PlantConfig, quarter: str, days: Sequence[DayInputs],
 
 
 def enpi_baseline_period(measures: Sequence[Measure], quarter_first: date) -> tuple[date, date]:
-    """Before any measure went live: from the earliest measure baseline's start to the day before the
-    first go-live; without measures, the year before the quarter."""
+    """The default EnPI baseline (measures.yaml ``enpi_baseline`` overrides it): before any measure went
+    live, from the earliest measure baseline's start to the day before the first go-live; without
+    measures, the year before the quarter."""
     if not measures:
         return quarter_first.replace(year=quarter_first.year - 1), quarter_first - timedelta(days=1)
     return (min(m.baseline.start for m in measures), min(m.go_live for m in measures) - timedelta(days=1))
@@ -182,11 +183,13 @@ def run_quarter(plant: PlantConfig, quarter: str, *, config_dir: Path, client: I
         raise ValueError(f"quarter {quarter}: has not started on {as_of}")
     # the site's own register only: the shipped one names the demo plant's devices
     measures_path = config_dir / "measures.yaml"
-    measures = load_measures(measures_path, PlantNames.of(plant)) if measures_path.exists() else ()
+    register = load_register(measures_path, PlantNames.of(plant)) if measures_path.exists() else None
+    measures = register.measures if register else ()
+    chosen = register.enpi_baseline if register else None
     factors_path = reference_path(config_dir, "emission_factors.yaml")
     factors = enpi_factors(load_factors(factors_path), plant, first.year, as_of)
     targets = load_targets(reference_path(config_dir, "targets.yaml"))
-    enpi_first, _ = enpi_baseline_period(measures, first)
+    enpi_first, enpi_last = ((chosen.start, chosen.end) if chosen else enpi_baseline_period(measures, first))
     start = min([enpi_first, first, *(m.baseline.start for m in measures)])
     days = read_days(client, plant, start, last)
     provenance = {"config_sha256": plant.config_sha256, "measures_file": str(measures_path) if measures else None,
@@ -198,10 +201,11 @@ def run_quarter(plant: PlantConfig, quarter: str, *, config_dir: Path, client: I
                                         "kgce_per_m3": CALORIFIC.gas_kgce_per_m3, "source": CALORIFIC.source},
                   "pathway": {"name": targets.intensity.name, "source": targets.intensity.source},
                   "as_of": as_of.isoformat(), "generated": datetime.now(plant.site.tz).isoformat(timespec="seconds"),
-                  "confidence": 0.68, "days_read": [start.isoformat(), last.isoformat()]}
+                  "confidence": [0.68, 0.90], "days_read": [start.isoformat(), last.isoformat()],
+                  "enpi_baseline_reason": chosen.reason if chosen else "default: before the first go-live"}
     report = compute_quarter(plant, quarter, days, measures, factors=factors,
                              target_t_co2e_per_t=targets.intensity.for_year(first.year), last=last,
-                             provenance=provenance)
+                             provenance=provenance, enpi_baseline=(enpi_first, enpi_last))
     for measure in report.measures:
         for carrier in measure.carriers:
             if carrier.problem:

@@ -50,6 +50,7 @@ measures:
     ipmvp_option: B
     baseline: {start: 2026-10-01, end: 2026-10-14}
     claimed: {kwh_per_year: 200000, source: test}
+enpi_baseline: {start: 2026-10-01, end: 2026-10-12, reason: before the compressed-air measure}
 """
 FIRST, LAST = date(2026, 10, 1), date(2026, 10, 22)
 
@@ -135,6 +136,8 @@ def test_normalisation_does_real_work(demo_report):
     assert max(tonnes) / min(tonnes) > 1.3
     (site,) = [e for e in report["enpis"] if e["entity"] == "site"]
     assert site["baseline"]["valid"] and site["baseline"]["r2"] > 0.5
+    assert site["baseline"]["period"] == ["2026-10-01", "2026-10-12"]  # measures.yaml enpi_baseline
+    assert report["provenance"]["enpi_baseline_reason"] == "before the compressed-air measure"
 
 
 def test_the_nightly_job_writes_the_days_enpis(demo_report, influx_url):
