@@ -69,7 +69,7 @@ def _cusum_chart(report: QuarterReport) -> str:
         if enpi.cusum_kwh:
             axis.plot(range(len(enpi.cusum_kwh)), [v / 1000 for _, v in enpi.cusum_kwh], label=enpi.entity)
     axis.set_xlabel("day of the quarter")
-    axis.set_ylabel("CUSUM actual - expected, MWh (falling = saving)")
+    axis.set_ylabel("CUSUM, MWh (falling = saving)")
     axis.legend(fontsize=8)
     return _svg(figure)
 
