@@ -91,6 +91,8 @@ class CarrierSavings:
     by_month: dict[str, float] = field(default_factory=dict)
     problem: str = ""  # why no verified figure (no data, too few days, an invalid baseline)
     uncertainty_90: float | None = None  # the cumulative saving's uncertainty at 90 % confidence
+    non_routine_by_month: dict[str, float] = field(default_factory=dict)  # added to the baseline
+    non_routine_notes: tuple[str, ...] = ()
 
     @property
     def verified(self) -> bool:
@@ -108,7 +110,8 @@ class CarrierSavings:
         model = self.baseline
         return {"carrier": self.carrier, "verified": self.verified, "problem": self.problem or None,
                 "saving": self.saving, "uncertainty_68pct": self.uncertainty,
-                "uncertainty_90pct": self.uncertainty_90, "by_month": self.by_month,
+                "uncertainty_90pct": self.uncertainty_90, "non_routine_by_month": self.non_routine_by_month,
+                "non_routine_notes": list(self.non_routine_notes), "by_month": self.by_month,
                 "baseline": None if model is None else {
                     "period": list(model.period), "n_days": model.n, "coefficients": {
                         c.name: {"value": c.value, "p_value": c.p_value} for c in model.coefficients},
@@ -191,7 +194,12 @@ def _carrier(name: str, label: str, baseline_days: Sequence[BoundaryDay], report
         by_month[key] = by_month.get(key, 0.0) + period.saving
     problem = "" if model.validity.valid else "baseline failed its validity tests: " + "; ".join(
         model.validity.failures)
-    return CarrierSavings(label, model, result, by_month, problem, wide)
+    added: dict[str, float] = {}
+    for period in result.periods:
+        if period.non_routine:
+            added[period.label[:7]] = added.get(period.label[:7], 0.0) + period.non_routine
+    notes = tuple(sorted({note for _, note in non_routine.values() if note}))
+    return CarrierSavings(label, model, result, by_month, problem, wide, added, notes)
 
 
 def _non_routine(measure: Any, days: Sequence[BoundaryDay], key: str) -> dict[date, tuple[float, str]]:

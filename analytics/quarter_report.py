@@ -92,14 +92,16 @@ def _measure_rows(report: QuarterReport) -> list[list[Any]]:
             key = "kwh" if c.carrier == "electricity_kwh" else "gas_m3"
             model = c.baseline
             rows.append([m.measure_id, m.name_zh or m.name, m.type, m.ipmvp_option, c.carrier, m.claimed.get(key),
-                         c.saving, c.uncertainty, c.uncertainty_90, "yes" if c.verified else f"NO: {c.problem}",
+                         c.saving, c.uncertainty, c.uncertainty_90, sum(c.non_routine_by_month.values()) or None,
+                         "; ".join(c.non_routine_notes) or None, "yes" if c.verified else f"NO: {c.problem}",
                          model.r2 if model else None, model.cv_rmse if model else None,
                          m.claimed.get("t_co2e"), m.verified_t_co2e, m.verified_t_co2e_uncertainty])
     return rows
 
 
 _MEASURE_HEADER = ["measure", "name", "type", "IPMVP", "carrier", "claimed", "verified", "± (68 %)", "± (90 %)",
-                   "verified?", "baseline R²", "CV(RMSE)", "claimed t CO2e", "verified t CO2e", "± t CO2e"]
+                   "non-routine adj.", "its notes", "verified?", "baseline R²", "CV(RMSE)", "claimed t CO2e",
+                   "verified t CO2e", "± t CO2e"]
 
 
 def _html(report: QuarterReport) -> str:

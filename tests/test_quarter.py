@@ -213,3 +213,27 @@ def test_an_invalid_baseline_is_flagged_and_never_counted():
     assert power.baseline is not None and not power.baseline.validity.valid
     assert not power.verified and power.problem.startswith("baseline failed its validity tests: model F-test p")
     assert result.verified_t_co2e is None and result.to_json()["carriers"][0]["verified"] is False
+
+
+def test_a_non_routine_adjustment_is_spread_over_its_month():
+    """+3,100 kWh/month from Oct 5 (a new load the baseline does not know): 100 kWh on each October day."""
+    from plantems.analytics.enpi_job import CALORIFIC
+    from plantems.analytics.quarter import BoundaryDay, QuarterFactors, verify_measure
+    from plantems.measures import Boundary, Measure
+
+    measure = Measure(id="m", name="m", type="operational", boundary=Boundary(devices=("comp",)),
+                      go_live=date(2026, 10, 1), ipmvp_option="B",
+                      baseline={"start": date(2026, 8, 1), "end": date(2026, 9, 30)},
+                      claimed={"kwh_per_year": 1000, "source": "test"},
+                      non_routine_adjustments=[{"start": date(2026, 10, 5), "kwh_per_month": 3100,
+                                                "note": "strapping machine"}])
+    base = [BoundaryDay(d, comp_baseline_kwh(d) + noise(d), 0.0, tonnes(d)) for d in days() if d < GO_LIVE]
+    october = [d for d in days() if d >= GO_LIVE][:10]
+    report = [BoundaryDay(d, 0.9 * comp_baseline_kwh(d), 0.0, tonnes(d)) for d in october]
+    result = verify_measure(measure, base, report, QuarterFactors(LOCATION, GAS_KG, CALORIFIC))
+    (power,) = result.carriers
+    assert power.verified
+    # in force in October (from the 5th): the month's whole figure (plantems.measures), 100 kWh a day
+    assert power.saving == pytest.approx(sum(0.1 * comp_baseline_kwh(d) for d in october) + 10 * 100.0, rel=1e-9)
+    assert power.non_routine_by_month == {"2026-10": pytest.approx(1000.0)}
+    assert power.to_json()["non_routine_notes"] == ["strapping machine"]
