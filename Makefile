@@ -18,6 +18,8 @@ MYPY_STRICT = plantems/calendar.py plantems/lineproto.py plantems/ratelog.py pla
 	analytics/balance.py analytics/scope2.py analytics/opportunities.py analytics/opportunity_results.py \
 	analytics/opportunity_job.py analytics/rollup.py analytics/rollup_results.py analytics/report.py \
 	plantems/ledger.py analytics/group.py plantems/i18n.py analytics/report_zh.py analytics/group_report.py \
+	analytics/enpi_job.py analytics/quarter.py analytics/quarter_job.py \
+	analytics/quarter_report.py plantems/demo_measures.py simulator/economy.py \
 	plantems/store/__init__.py plantems/store/query.py plantems/store/window.py
 
 test: setup

@@ -83,14 +83,21 @@ class DailyEnergy:
     """The nightly job: the previous local day, and every day whose run has not yet succeeded."""
 
     def __init__(self, plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxClient, writer: LineWriter, *,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, config_dir: Path | None = None) -> None:
         self.plant, self.tariffs, self.client, self.writer, self.clock = plant, tariffs, client, writer, clock
+        self.config_dir = config_dir  # where the emission factors are (None: no EnPI points)
         self.pending: set[date] = set()
 
     def run(self) -> None:
-        self.pending.add((datetime.fromtimestamp(self.clock(), self.plant.site.tz) - timedelta(days=1)).date())
+        from plantems.analytics.enpi_job import run_enpi
+
+        now = datetime.fromtimestamp(self.clock(), self.plant.site.tz)
+        self.pending.add((now - timedelta(days=1)).date())
         for day in sorted(self.pending):
             backfill_energy(self.plant, self.tariffs, self.client, self.writer, day, day, progress=False)
+            if self.config_dir is not None:  # the day's EnPIs and its month so far, from the energy just written
+                run_enpi(self.plant, self.client, self.writer, day, day, config_dir=self.config_dir,
+                         as_of=now.date())
             self.pending.discard(day)
 
 
@@ -122,7 +129,7 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
     from plantems.calendar import previous_month
 
     energy = RecentEnergy(plant, tariffs, client, writer)
-    daily = DailyEnergy(plant, tariffs, client, writer)
+    daily = DailyEnergy(plant, tariffs, client, writer, config_dir=config_dir)
 
     def rollup_job() -> None:
         now = datetime.now(plant.site.tz)
@@ -136,13 +143,26 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
                             as_of=now.date())
 
     pending_months: set[str] = set()
+    pending_quarters: set[str] = set()
+
+    def quarter_job() -> None:
+        from plantems.analytics.quarter_job import previous_quarter, run_quarter
+
+        today = datetime.now(plant.site.tz).date()
+        pending_quarters.add(previous_quarter(today))
+        for quarter in sorted(pending_quarters):
+            paths = run_quarter(plant, quarter, config_dir=config_dir, client=client, out_root=reports_dir / "quarter",
+                                as_of=today)
+            pending_quarters.discard(quarter)
+            log.info("quarterly report %s written: %s", quarter, ", ".join(str(p) for p in paths))
+
     scheduler = BlockingScheduler(timezone=plant.site.timezone)
     # "Running job"/"executed successfully" every few seconds would bury the log; failures still show
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     tz = plant.site.timezone
     retrying = {job: RetryingJob(job, run, plant=plant, writer=writer)
                 for job, run in ((Job.ENERGY_15M, energy.run), (Job.ENERGY_DAILY, daily.run),
-                                 (Job.MONTHLY_ROLLUP, rollup_job))}
+                                 (Job.MONTHLY_ROLLUP, rollup_job), (Job.QUARTER_REPORT, quarter_job))}
     # a minute past each quarter hour: the interval just closed has its samples spooled by then
     schedule_retrying(scheduler, retrying[Job.ENERGY_15M], CronTrigger(minute="1,16,31,46", timezone=tz),
                       coalesce=True, max_instances=1, misfire_grace_time=600, next_run_time=datetime.now(plant.site.tz))
@@ -151,10 +171,15 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
     # the first of the month, 02:00 local: the month before, once its last intervals are in
     schedule_retrying(scheduler, retrying[Job.MONTHLY_ROLLUP], CronTrigger(day=1, hour=2, minute=0, timezone=tz),
                       coalesce=True, max_instances=1, misfire_grace_time=7 * 86400)
+    # the quarter's first day, after the monthly rollup has recomputed the quarter's last month
+    schedule_retrying(scheduler, retrying[Job.QUARTER_REPORT],
+                      CronTrigger(month="1,4,7,10", day=1, hour=4, minute=0, timezone=tz),
+                      coalesce=True, max_instances=1, misfire_grace_time=7 * 86400)
     if monitor is not None:
         _add_demand_job(scheduler, monitor)
     log.info("analytics: energy_15m every 15 minutes (recomputing the last %d h) and nightly for the day "
-             "before, monthly rollup on the 1st at 02:00, timezone %s", RECOMPUTE_S // 3600, plant.site.timezone)
+             "before, monthly rollup on the 1st at 02:00, quarterly report on the quarter's 1st at 04:00, "
+             "timezone %s", RECOMPUTE_S // 3600, plant.site.timezone)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         scheduler.start()
@@ -212,6 +237,7 @@ def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: Infl
                langs: tuple[Lang, ...] = ALL_LANGS) -> list[Path]:
     """The month end to end: recompute its energy, compute, write `scope2` points and the report files
     (in the languages ``langs``: zh-CN and English by default)."""
+    from plantems.analytics.enpi_job import run_enpi_month
     from plantems.analytics.reconcile import read_reconciliation
     from plantems.analytics.report import write_report
     from plantems.analytics.rollup import compute_rollup, month_bounds, read_month, write_scope2_points
@@ -228,6 +254,7 @@ def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: Infl
     last_day = (end - timedelta(days=1)).date()
     with tqdm(total=5, desc=f"rollup {month}", unit="step", disable=not progress) as bar:
         backfill_energy(plant, tariffs, client, writer, start.date(), last_day, progress=False)
+        run_enpi_month(plant, client, writer, month, config_dir=config_dir, as_of=as_of)
         bar.update(1)
         data = read_month(client, plant, month)
         rollup = compute_rollup(plant, month, data, tariffs=tariffs, factors=factors,

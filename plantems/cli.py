@@ -181,10 +181,12 @@ def influx_init(config_path: Path) -> None:
               help="Add a scenario to the plant file's simulator.scenarios, e.g. mills-peak@+30 (in 30 s).")
 def simulate(config_path: Path, backfill_days: float | None, extra_scenarios: tuple[str, ...]) -> None:
     """Serve the plant's meters as Modbus TCP servers on loopback (or back-fill history)."""
+    from plantems.simulator.economy import economy_for
     from plantems.simulator.run import Simulator, backfill
     from plantems.simulator.scenarios import check_devices, scenarios_for
 
     plant = _load(config_path, "collector")  # the back-fill writes raw points, as the collector does
+    economy = economy_for(plant, config_path.parent)  # daily production and measures (measures.yaml beside)
     try:
         scenarios = scenarios_for(plant.simulator.scenarios, extra_scenarios)
         check_devices(scenarios, [d.id for d in plant.modbus_devices])
@@ -195,7 +197,8 @@ def simulate(config_path: Path, backfill_days: float | None, extra_scenarios: tu
         cfg = plant.influxdb
         try:
             writer = make_writer(cfg, detect_api(cfg))
-            count = backfill(plant, writer, days=backfill_days, batch_lines=cfg.batch_lines, scenarios=scenarios)
+            count = backfill(plant, writer, days=backfill_days, batch_lines=cfg.batch_lines, scenarios=scenarios,
+                             economy=economy)
         except InfluxError as exc:
             click.echo(f"back-fill failed: {exc}", err=True)
             sys.exit(1)
@@ -209,7 +212,7 @@ def simulate(config_path: Path, backfill_days: float | None, extra_scenarios: tu
             loop.add_signal_handler(sig, stop.set)
         if scenarios:
             log.info("scenarios: %s", ", ".join(plant.simulator.scenarios + extra_scenarios))
-        await Simulator(plant, scenarios=scenarios).run(stop)
+        await Simulator(plant, scenarios=scenarios, economy=economy).run(stop)
 
     asyncio.run(serve())
 
@@ -222,6 +225,7 @@ def simulate(config_path: Path, backfill_days: float | None, extra_scenarios: tu
               help="Recompute every local day FROM..TO (inclusive), with progress, then exit.")
 def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetime, datetime] | None) -> None:
     """Run the analytics jobs on their schedules (until Ctrl-C), or back-fill a date range."""
+    from plantems.analytics.enpi_job import backfill_enpi
     from plantems.analytics.service import backfill_energy, run_scheduler
     from plantems.tariffs import load_tariffs
 
@@ -242,6 +246,13 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
             raise click.BadParameter(f"{last} is before {first}", param_hint="--backfill")
         count = backfill_energy(plant, tariffs, client, writer, first, last)
         click.echo(f"energy_15m: {count} points for {first} .. {last}")
+        try:  # then the days' EnPIs, from the energy just written and the production imported so far
+            enpis = backfill_enpi(plant, client, writer, first, last, config_dir=config_path.parent,
+                                  as_of=datetime.now(plant.site.tz).date())
+        except (ConfigError, LookupError) as exc:
+            click.echo(f"enpi: not written: {exc}", err=True)
+            sys.exit(1)
+        click.echo(f"enpi: {enpis} points for {first} .. {last}")
         return
     monitor = None
     if plant.demand is not None:
@@ -260,6 +271,35 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
 LANG_OPTION = click.option("--lang", "langs", type=click.Choice([lang.value for lang in ALL_LANGS]), multiple=True,
                            help="Report language (repeatable): zh writes report.zh.html and the .zh.xlsx, en "
                            "report.html and the .xlsx. Default: both.")
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--quarter", "quarter_id", required=True, help="YYYYQn, e.g. 2026Q4 (a running one: to yesterday).")
+@click.option("--reports", "reports_dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
+def quarter(config_path: Path, quarter_id: str, reports_dir: Path) -> None:
+    """Quarterly report for the carbon committee: EnPIs against baseline and target, each measure's claimed
+    against verified savings (measures.yaml), pathway status, data completeness: reports/quarter/QUARTER/."""
+    from plantems.analytics.quarter import quarter_bounds
+    from plantems.analytics.quarter_job import run_quarter
+
+    plant = _load(config_path, "analytics")
+    try:
+        quarter_bounds(quarter_id)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--quarter") from None
+    try:
+        paths = run_quarter(plant, quarter_id.upper(), config_dir=config_path.parent,
+                            client=InfluxClient(plant.influxdb), out_root=reports_dir / "quarter",
+                            as_of=datetime.now(plant.site.tz).date())
+    except ConfigError as exc:
+        click.echo("configuration refused:\n  " + "\n  ".join(exc.problems), err=True)
+        sys.exit(2)
+    except (InfluxError, LookupError, ValueError) as exc:
+        click.echo(f"quarter {quarter_id} failed: {exc}", err=True)
+        sys.exit(1)
+    for path in paths:
+        click.echo(str(path))
 
 
 @main.command()

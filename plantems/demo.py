@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import zlib
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -21,8 +20,10 @@ import requests
 
 from plantems.calendar import previous_month
 from plantems.config import PlantConfig
+from plantems.demo_measures import measures_history_days, quarter_args
 from plantems.influx import init_databases
 from plantems.localservers import ManagedProcess, start_influxd, start_mosquitto
+from plantems.simulator.economy import line_output_t
 
 __all__ = ["run_demo"]
 
@@ -67,8 +68,8 @@ def write_demo_production(plant: PlantConfig, path: Path, first: date, last: dat
     day = first
     while day <= last:
         for index, line in enumerate(plant.production_lines):
-            wobble = (zlib.crc32(f"{line.id}{day}".encode()) % 400) / 10.0  # 0-40 t
-            rows.append(f"{day.isoformat()},{line.id},{180.0 - 30 * index + wobble:.1f}")
+            # the simulator's own daily output (simulator/economy.py): its loads follow the same tonnage
+            rows.append(f"{day.isoformat()},{line.id},{line_output_t(index, day):.3f}")
         day += timedelta(days=1)
     path.write_text("\n".join(rows) + "\n")
 
@@ -92,17 +93,18 @@ def _first_run(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill
     month = previous_month(datetime.now(plant.site.tz))
     return (_step(f"back-filling {backfill_days:g} days of simulated history",
                   ["simulate", *config, "--backfill", str(backfill_days)])
-            and _step(f"computing 15-minute energy for the history ({first} .. {today})",
-                      ["analyze", *config, "--backfill", first.isoformat(), today.isoformat()])
             and _step("importing simulated production", ["production", "import", *config, str(production_csv)])
+            and _step(f"computing 15-minute energy and EnPIs for the history ({first} .. {today})",
+                      ["analyze", *config, "--backfill", first.isoformat(), today.isoformat()])
             and _step(f"monthly rollup for {month} (reports/{month}/)",
-                      ["rollup", *config, "--month", month, "--reports", str(var_dir.parent / "reports")]))
+                      ["rollup", *config, "--month", month, "--reports", str(var_dir.parent / "reports")])
+            and _step(*quarter_args(plant, config_path, var_dir.parent / "reports")))
 
 
 def run_demo(plant: PlantConfig, *, config_path: Path, var_dir: Path, backfill_days: float | None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # ordered with the children's output
     if backfill_days is None:
-        backfill_days = default_backfill_days(plant)
+        backfill_days = max(default_backfill_days(plant), measures_history_days(plant, config_path))
     var_dir = var_dir.resolve()
     servers: list[ManagedProcess] = []
     children: list[subprocess.Popen[bytes]] = []

@@ -20,7 +20,8 @@ from pydantic import Field as PydField
 
 from plantems.yamlconf import LocatedError, load_yaml, validate
 
-__all__ = ["Boundary", "Measure", "MeasureType", "PlantNames", "load_measures"]
+__all__ = ["Boundary", "EnpiBaseline", "Measure", "MeasureType", "MeasuresFile", "PlantNames", "load_measures",
+           "load_register"]
 
 Id = Annotated[str, PydField(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
 MeasureType = Literal["retrofit", "fuel_switch", "operational", "pv", "storage"]
@@ -159,9 +160,24 @@ class _Plant(Protocol):
     def production_lines(self) -> Sequence[_Line]: ...
 
 
+class EnpiBaseline(_Frozen):
+    """The period the site's and lines' EnPI baselines are fitted over (ISO 50006 EnB), with its reason."""
+
+    start: date
+    end: date  # included
+    reason: str = PydField(min_length=3)  # why this period (auditors read it)
+
+    @model_validator(mode="after")
+    def _order(self) -> Self:
+        if self.end <= self.start:
+            raise LocatedError(("end",), f"end {self.end} must be after start {self.start}")
+        return self
+
+
 class MeasuresFile(_Frozen):
     # not min_length: pydantic would add "at least 1 item" to every failed entry's own message
     measures: tuple[Measure, ...]
+    enpi_baseline: EnpiBaseline | None = None  # default: before the first go-live (analytics/quarter_job.py)
 
     @model_validator(mode="after")
     def _cross(self, info: ValidationInfo) -> Self:
@@ -188,7 +204,12 @@ def _check_boundary(boundary: Boundary, names: PlantNames, loc: tuple[str | int,
             raise LocatedError((*loc, key), f"{key} {unknown} not in the plant; its {key}: {sorted(known) or 'none'}")
 
 
+def load_register(path: Path, plant: PlantNames) -> MeasuresFile:
+    """The whole register (measures and the EnPI baseline period), validated against the plant."""
+    data, lines = load_yaml(path)
+    return validate(MeasuresFile, data, path, lines, context={"plant": plant})
+
+
 def load_measures(path: Path, plant: PlantNames) -> tuple[Measure, ...]:
     """Load and validate the register against the plant; raise ConfigError listing every problem."""
-    data, lines = load_yaml(path)
-    return validate(MeasuresFile, data, path, lines, context={"plant": plant}).measures
+    return load_register(path, plant).measures

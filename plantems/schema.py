@@ -21,6 +21,7 @@ __all__ = [
     "DERIVED_MEASUREMENTS",
     "ELECTRICAL",
     "ENERGY_15M",
+    "ENPI",
     "FUEL",
     "FUEL_FIELDS",
     "OPPORTUNITY",
@@ -50,6 +51,7 @@ ENERGY_15M: Final = "energy_15m"
 DEMAND: Final = "demand"
 SCOPE2: Final = "scope2"
 OPPORTUNITY: Final = "opportunity"
+ENPI: Final = "enpi"  # EnPIs per production line (tag line) and per site (no line tag), by day and month
 ALERT: Final = "alert"
 ANALYTICS_STATUS: Final = "analytics_status"  # per job: ok, failures, last error (retried with backoff)
 
@@ -177,11 +179,21 @@ class Field(StrEnum):
     RENEWABLE_SHARE = "renewable_share"  # 0-1: (matched instruments + PV self-consumed) / consumption
     INTENSITY_T_PER_T = "intensity_t_per_t"  # Scope 1+2 t CO2e per t of output
     TARGET_T_PER_T = "target_t_per_t"  # the pathway's value for the year
+    # enpi (beside energy_kwh, gas_m3 and output_t of the period; a ratio is absent when output was 0)
+    KWH_PER_T = "kwh_per_t"
+    GAS_M3_PER_T = "gas_m3_per_t"
+    KGCE = "kgce"  # standard coal equivalent, GB/T 2589 calorific basis (当量值)
+    KGCE_PER_T = "kgce_per_t"
+    T_CO2E = "t_co2e"  # Scope 1 + location-based Scope 2
+    T_CO2E_PER_T = "t_co2e_per_t"
+    DAYS = "days"  # days in the period with energy data
+    PRODUCTION_DAYS = "production_days"  # days whose output was recorded (every output line, for the site)
+    PRODUCTION_COMPLETENESS = "production_completeness"  # production_days / days of the period, 0-1
 
 
 # Which database holds a measurement: the collector writes raw, analytics derived.
 RAW_MEASUREMENTS: Final = frozenset({ELECTRICAL, FUEL, AIR, PRODUCTION, COLLECTOR_STATUS})
-DERIVED_MEASUREMENTS: Final = frozenset({ENERGY_15M, DEMAND, SCOPE2, OPPORTUNITY, ALERT, ANALYTICS_STATUS})
+DERIVED_MEASUREMENTS: Final = frozenset({ENERGY_15M, DEMAND, SCOPE2, OPPORTUNITY, ENPI, ALERT, ANALYTICS_STATUS})
 # Fields that are running totals. They heal gaps (a later delta covers the
 # missing interval), so the spool drops instantaneous values before them.
 COUNTER_FIELDS: Final = frozenset(
@@ -210,6 +222,7 @@ class Job(StrEnum):
     ENERGY_15M = "energy_15m"
     ENERGY_DAILY = "energy_15m_daily"
     MONTHLY_ROLLUP = "monthly_rollup"
+    QUARTER_REPORT = "quarter_report"  # the carbon committee's quarterly report (plantems quarter)
     GROUP_ROLLUP = "group_rollup"  # tagged with the group id as its site (plantems group analyze)
 
 

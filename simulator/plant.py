@@ -17,6 +17,7 @@ import numpy as np
 
 from plantems.config import DeviceKind, PlantConfig
 from plantems.schema import Field
+from plantems.simulator.economy import Economy
 from plantems.simulator.profiles import DEFAULT_RATED_KW, Array, Profile, evaluate, reactive_kvar
 from plantems.simulator.scenarios import Scenario, apply_leaf, incomer_capacitor_kvar
 
@@ -38,9 +39,11 @@ class SimDevice:
 
 
 class SimulatedPlant:
-    def __init__(self, plant: PlantConfig, scenarios: Sequence[Scenario] = ()) -> None:
+    def __init__(self, plant: PlantConfig, scenarios: Sequence[Scenario] = (), economy: Economy | None = None
+                 ) -> None:
         self.plant = plant
         self.scenarios = tuple(scenarios)
+        self.economy = economy  # daily production and measures (simulator/economy.py); None: neither
         # gas, air and production meters: no electrical load of their own in an incomer's sum
         self.non_electrical = {d.id for d in plant.devices
                                if not {Field.P_KW.value, Field.E_IMP_KWH.value} & plant.quantities_of(d)}
@@ -64,8 +67,11 @@ class SimulatedPlant:
         for dev in self.devices:
             if not dev.feeds and dev.device_id not in self.non_electrical:
                 p, pf = dev.profile.power(t_s, utc_offset_s=self.utc_offset_s)
-                out[dev.device_id] = apply_leaf(self.scenarios, dev.profile.kind, dev.profile.rated_kw, t_s,
-                                                self.utc_offset_s, p, pf)
+                p, pf = apply_leaf(self.scenarios, dev.profile.kind, dev.profile.rated_kw, t_s, self.utc_offset_s,
+                                   p, pf)
+                if self.economy is not None:  # after the scenarios: a measure saves during them too
+                    p = self.economy.adjust(dev.device_id, dev.profile.kind, t_s, self.utc_offset_s, p)
+                out[dev.device_id] = (p, pf)
         for dev in self.devices:
             if dev.feeds:
                 fed = [out[d.device_id] for d in self.devices if not d.feeds and areas[d.device_id] in dev.feeds

@@ -20,7 +20,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DEFAULT_RATED_KW", "Profile", "evaluate", "motor_pf", "reactive_kvar"]
+__all__ = ["DEFAULT_RATED_KW", "Profile", "evaluate", "motor_pf", "reactive_kvar", "unit_hash"]
 
 Array = npt.NDArray[np.float64]
 _MASK64: Final = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -34,6 +34,9 @@ def _unit_hash(seed: int, bucket: npt.NDArray[np.int64]) -> Array:
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))
     return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+unit_hash = _unit_hash  # for simulator/economy.py
 
 
 def _local_hour(t_s: Array, utc_offset_s: float) -> Array:

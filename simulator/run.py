@@ -21,6 +21,7 @@ from plantems.config import PlantConfig
 from plantems.influx import LineWriter
 from plantems.lineproto import Point, format_line
 from plantems.schema import Tag, measurement_of
+from plantems.simulator.economy import Economy
 from plantems.simulator.mqtt_publisher import MqttPublisher
 from plantems.simulator.plant import COUNTERS, GRID_S, SimulatedPlant, integrate_step
 from plantems.simulator.scenarios import Scenario, check_devices, glitching
@@ -43,9 +44,10 @@ def multipliers_for(model_multipliers: list[str], rated_kw: float) -> dict[str, 
 class Simulator:
     """The live Modbus side of the demo plant."""
 
-    def __init__(self, plant: PlantConfig, *, tick_s: float = 0.25, scenarios: Sequence[Scenario] = ()) -> None:
+    def __init__(self, plant: PlantConfig, *, tick_s: float = 0.25, scenarios: Sequence[Scenario] = (),
+                 economy: Economy | None = None) -> None:
         self.plant = plant
-        self.model = SimulatedPlant(plant, scenarios)
+        self.model = SimulatedPlant(plant, scenarios, economy)
         self.tick_s = tick_s
         self.units: dict[str, MeterRegisters] = {}
         endpoints: dict[tuple[str, int], dict[int, MeterRegisters]] = {}
@@ -193,9 +195,10 @@ def backfill_lines(plant: PlantConfig, model: SimulatedPlant, grid: Any,
 
 
 def backfill(plant: PlantConfig, writer: LineWriter, *, days: float, end_s: float | None = None,
-             batch_lines: int = 5000, progress: bool = True, scenarios: Sequence[Scenario] = ()) -> int:
+             batch_lines: int = 5000, progress: bool = True, scenarios: Sequence[Scenario] = (),
+             economy: Economy | None = None) -> int:
     """Write ``days`` of simulated history ending now (or ``end_s``) into the raw database."""
-    model = SimulatedPlant(plant, scenarios)
+    model = SimulatedPlant(plant, scenarios, economy)
     end = np.floor((end_s or time.time()) / GRID_S) * GRID_S
     start = end - days * 86_400.0
     written = 0

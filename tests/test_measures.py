@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from plantems.config import load_plant
-from plantems.measures import PlantNames, load_measures
+from plantems.measures import PlantNames, load_measures, load_register
 from plantems.reference import builtin
 from plantems.yamlconf import ConfigError
 
@@ -47,7 +47,17 @@ def test_the_demo_register_loads_against_the_demo_plant() -> None:
     assert furnace.claimed.kwh_per_year is not None and furnace.claimed.kwh_per_year < 0  # electricity added
     air = by_id["air-pressure-0.5bar"]
     assert air.ipmvp_option == "B" and "air-1" in air.boundary.devices
-    assert air.non_routine_adjustments[0].start == date(2026, 9, 1)
+    assert air.non_routine_adjustments[0].start == date(2027, 1, 1)
+    register = load_register(builtin("measures.yaml"), PlantNames.of(plant))
+    assert register.enpi_baseline is not None and register.enpi_baseline.start == date(2026, 10, 1)
+
+
+def test_an_enpi_baseline_needs_its_order_and_reason(tmp_path: Path) -> None:
+    reversed_period = problems(tmp_path, GOOD + "enpi_baseline: {start: 2026-03-01, end: 2026-02-01, reason: demo}\n")
+    assert reversed_period == [f"{tmp_path / 'measures.yaml'}:10 enpi_baseline: end = datetime.date(2026, 2, 1): "
+                               "end 2026-02-01 must be after start 2026-03-01"]
+    (no_reason,) = problems(tmp_path, GOOD + "enpi_baseline: {start: 2026-01-01, end: 2026-02-01, reason: x}\n")
+    assert no_reason.endswith(":10 enpi_baseline: reason = 'x': String should have at least 3 characters")
 
 
 def test_a_good_entry_loads(tmp_path: Path) -> None:

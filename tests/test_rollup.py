@@ -62,6 +62,18 @@ def run_rollup(path: Path, reports: Path) -> dict:
     return json.loads((reports / MONTH / "rollup.json").read_text())
 
 
+def test_rollup_writes_the_months_enpi_points(month_plant, influx_url):
+    """The site's month EnPI agrees with the rollup's intensity (same boundaries); every day is there."""
+    _, path, tmp = month_plant
+    first = run_rollup(path, tmp / "reports-enpi")
+    (site,) = rows(influx_url, "rollupdb_derived", "SELECT * FROM enpi WHERE granularity = 'month' AND line = ''")
+    assert site["output_t"] == first["production_t"] and site["production_completeness"] == 1
+    assert site["t_co2e_per_t"] == pytest.approx(first["intensity"]["location_t_per_t"], rel=1e-9)
+    assert site["kwh_per_t"] == pytest.approx(first["consumption_kwh"] / first["production_t"], rel=1e-9)
+    days = rows(influx_url, "rollupdb_derived", "SELECT * FROM enpi WHERE granularity = 'day' AND line = 'cast-1'")
+    assert len(days) == 31 and sum(d["output_t"] for d in days) == first["lines"]["cast-1"]["production_t"]
+
+
 def counter_at(influx_url: str, device: str, t: datetime, field: str = "e_imp_kwh",
                measurement: str = "electrical") -> float:
     ns = int(t.timestamp()) * 10**9

@@ -1,0 +1,318 @@
+"""The quarterly report for the carbon committee (pure): EnPIs against baseline and target, each
+measure's claimed against verified savings, pathway status and data completeness.
+
+Modelling choices (README "Quarterly report"):
+- every baseline is a daily OLS regression of the boundary's energy on the boundary's production
+  tonnage (analytics/baseline.py), fitted over the measure's baseline period; days without energy
+  data are left out, days without recorded output too (a regression on a missing predictor would
+  read it as zero tonnes);
+- the boundary's tonnage: its lines' output (``boundary.lines``), else the lines whose areas hold its
+  devices or areas, else the site's output;
+- IPMVP option B reads the measure's own meters (``boundary.devices``); option C the load meters of
+  its lines or areas;
+- verified saving = baseline at the reporting day's tonnage - actual + non-routine adjustment (its
+  monthly figure spread evenly over the month's days), from go-live to the quarter's end, summed
+  per month and cumulatively; uncertainty: ASHRAE Guideline 14 FSU with the daily-model correction
+  (analytics/savings.py) at 68 % and 90 % confidence, a negative residual autocorrelation taken as 0;
+- a baseline that fails its validity tests is flagged and its figure is shown as unverified, never
+  counted in a verified total;
+- a fuel switch counts the gas saved (Scope 1 removed) and the electricity added (Scope 2), each
+  verified on its own baseline: its net t CO2e is what it changed;
+- EnPIs per site and line: the quarter's kWh/t, kgce/t and t CO2e/t (sums, then divided); the
+  EnPI baseline is the same daily regression over the ``enpi_baseline`` period of measures.yaml
+  (default: the year before the quarter), giving the expected EnPI at the quarter's tonnage, the
+  improvement and a CUSUM.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from typing import Any
+
+from plantems.schema import Field
+
+from .baseline import BaselineModel, fit_baseline
+from .enpi import CoalCoefficients
+from .savings import (
+    ReportingPeriod,
+    SavingsResult,
+    fsu_factor_daily,
+    fuel_switch_effect,
+    savings_uncertainty,
+    track_performance,
+    verified_savings,
+)
+
+__all__ = ["BoundaryDay", "CarrierSavings", "EnpiSummary", "MeasureResult", "QuarterFactors", "enpi_summary",
+           "quarter_bounds", "verify_measure"]
+
+OUTPUT = Field.OUTPUT_T.value  # the baseline's production predictor
+CONFIDENCE = 0.68  # G14's acceptance test (uncertainty < 50 % of the saving) is stated at 68 %
+CONFIDENCE_WIDE = 0.90
+
+
+def quarter_bounds(quarter: str) -> tuple[date, date]:
+    """First day and the day after the last of ``2026Q4``; ValueError names the rule."""
+    year, sep, number = quarter.upper().partition("Q")
+    if not (sep and year.isdigit() and len(year) == 4 and number in ("1", "2", "3", "4")):
+        raise ValueError(f"quarter {quarter!r}: must be YYYYQn with n 1-4, e.g. 2026Q4")
+    first = date(int(year), 3 * int(number) - 2, 1)
+    after = date(int(year) + (number == "4"), 1 if number == "4" else 3 * int(number) + 1, 1)
+    return first, after
+
+
+@dataclass(frozen=True)
+class BoundaryDay:
+    """One local day of a boundary: electricity of its meters, gas of its fuel meters, its tonnage."""
+
+    day: date
+    kwh: float
+    gas_m3: float
+    output_t: float | None  # None: no output recorded
+
+
+@dataclass(frozen=True)
+class QuarterFactors:
+    location_kg_per_kwh: float
+    gas_kg_per_m3: float
+    coal: CoalCoefficients
+
+
+@dataclass(frozen=True)
+class CarrierSavings:
+    """One carrier's verified saving of a measure (kWh or m3), or why there is none."""
+
+    carrier: str  # "electricity_kwh" or "gas_m3"
+    baseline: BaselineModel | None
+    savings: SavingsResult | None
+    by_month: dict[str, float] = field(default_factory=dict)
+    problem: str = ""  # why no verified figure (no data, too few days, an invalid baseline)
+    uncertainty_90: float | None = None  # the cumulative saving's uncertainty at 90 % confidence
+    non_routine_by_month: dict[str, float] = field(default_factory=dict)  # added to the baseline
+    non_routine_notes: tuple[str, ...] = ()
+
+    @property
+    def verified(self) -> bool:
+        return self.savings is not None and self.savings.baseline_valid and not self.problem
+
+    @property
+    def saving(self) -> float | None:
+        return self.savings.total_saving if self.savings is not None else None
+
+    @property
+    def uncertainty(self) -> float | None:
+        return self.savings.total_uncertainty if self.savings is not None else None
+
+    def to_json(self) -> dict[str, Any]:
+        model = self.baseline
+        return {"carrier": self.carrier, "verified": self.verified, "problem": self.problem or None,
+                "saving": self.saving, "uncertainty_68pct": self.uncertainty,
+                "uncertainty_90pct": self.uncertainty_90, "non_routine_by_month": self.non_routine_by_month,
+                "non_routine_notes": list(self.non_routine_notes), "by_month": self.by_month,
+                "baseline": None if model is None else {
+                    "period": list(model.period), "n_days": model.n, "coefficients": {
+                        c.name: {"value": c.value, "p_value": c.p_value} for c in model.coefficients},
+                    "r2": model.r2, "cv_rmse": model.cv_rmse, "nmbe": model.nmbe, "valid": model.validity.valid,
+                    "failures": list(model.validity.failures), "notes": list(model.validity.notes)},
+                "range_issues": [] if self.savings is None else [
+                    {"predictor": r.predictor, "reporting_mean": r.reporting_mean, "rule": r.rule}
+                    for r in self.savings.range_issues]}
+
+
+@dataclass(frozen=True)
+class MeasureResult:
+    measure_id: str
+    name: str
+    name_zh: str
+    type: str
+    ipmvp_option: str
+    go_live: date
+    reporting: tuple[date, date]  # first and last day of the verified period (inclusive)
+    carriers: tuple[CarrierSavings, ...]
+    claimed: dict[str, float | None]  # for the reporting period, pro rata of the yearly claim
+    claimed_source: str
+    verified_t_co2e: float | None  # None unless every carrier is verified
+    verified_t_co2e_uncertainty: float | None
+    scope1_removed_t_co2e: float | None = None  # fuel switches
+    scope2_added_t_co2e: float | None = None
+
+    def carrier(self, name: str) -> CarrierSavings | None:
+        return next((c for c in self.carriers if c.carrier == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.measure_id, "name": self.name, "name_zh": self.name_zh, "type": self.type,
+                "ipmvp_option": self.ipmvp_option, "go_live": self.go_live.isoformat(),
+                "reporting": [d.isoformat() for d in self.reporting], "claimed": self.claimed,
+                "claimed_source": self.claimed_source, "carriers": [c.to_json() for c in self.carriers],
+                "verified_t_co2e": self.verified_t_co2e,
+                "verified_t_co2e_uncertainty_68pct": self.verified_t_co2e_uncertainty,
+                "scope1_removed_t_co2e": self.scope1_removed_t_co2e,
+                "scope2_added_t_co2e": self.scope2_added_t_co2e}
+
+
+def _month(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _days_in_month(day: date) -> int:
+    return ((day.replace(day=28) + timedelta(days=4)).replace(day=1) - day.replace(day=1)).days
+
+
+def _carrier(name: str, label: str, baseline_days: Sequence[BoundaryDay], reporting_days: Sequence[BoundaryDay],
+             value: str, non_routine: Mapping[date, tuple[float, str]]) -> CarrierSavings:
+    base = [d for d in baseline_days if d.output_t is not None]
+    report = [d for d in reporting_days if d.output_t is not None]
+    if not any(getattr(d, value) > 0 for d in base):
+        return CarrierSavings(label, None, None, problem=f"no {label} measured in the baseline period")
+    if len(base) < 10 or not report:
+        return CarrierSavings(label, None, None, problem=f"{len(base)} baseline and {len(report)} reporting day(s) "
+                                                         "with energy and output: need at least 10 and 1")
+    try:
+        model = fit_baseline(name=f"{name} {label}", energy=[getattr(d, value) for d in base],
+                             predictors={OUTPUT: [float(d.output_t or 0.0) for d in base]}, production=OUTPUT,
+                             period=(base[0].day.isoformat(), base[-1].day.isoformat()))
+    except ValueError as exc:
+        return CarrierSavings(label, None, None, problem=f"no baseline model: {exc}")
+    periods = [ReportingPeriod(d.day.isoformat(), getattr(d, value), {OUTPUT: float(d.output_t or 0.0)},
+                               non_routine.get(d.day, (0.0, ""))[0], non_routine.get(d.day, (0.0, ""))[1])
+               for d in report]
+    months = len({_month(d.day) for d in report})
+    # a negative lag-1 autocorrelation would narrow the band below the independent-residual case: taken as 0
+    used = replace(model, residual_autocorr=max(model.residual_autocorr, 0.0))
+    result = verified_savings(used, periods, confidence=CONFIDENCE, factor=fsu_factor_daily(months),
+                              accept_invalid=True)
+    last = result.periods[-1]
+    wide = savings_uncertainty(cv_rmse=used.cv_rmse, n=used.n, p=used.p, m=len(periods), rho=used.residual_autocorr,
+                               adjusted_baseline=last.cumulative_baseline, confidence=CONFIDENCE_WIDE,
+                               factor=fsu_factor_daily(months))
+    by_month: dict[str, float] = {}
+    for period in result.periods:
+        key = period.label[:7]
+        by_month[key] = by_month.get(key, 0.0) + period.saving
+    problem = "" if model.validity.valid else "baseline failed its validity tests: " + "; ".join(
+        model.validity.failures)
+    added: dict[str, float] = {}
+    for period in result.periods:
+        if period.non_routine:
+            added[period.label[:7]] = added.get(period.label[:7], 0.0) + period.non_routine
+    notes = tuple(sorted({note for _, note in non_routine.values() if note}))
+    return CarrierSavings(label, model, result, by_month, problem, wide, added, notes)
+
+
+def _non_routine(measure: Any, days: Sequence[BoundaryDay], key: str) -> dict[date, tuple[float, str]]:
+    """Each reporting day's share of the month's non-routine adjustment (kWh or m3) and its notes."""
+    out = {}
+    for d in days:
+        kwh, m3, notes = measure.non_routine_in_month(d.day.year, d.day.month)
+        amount = kwh if key == "kwh" else m3
+        if amount:
+            out[d.day] = (amount / _days_in_month(d.day), "; ".join(notes))
+    return out
+
+
+def verify_measure(measure: Any, baseline_days: Sequence[BoundaryDay], reporting_days: Sequence[BoundaryDay],
+                   factors: QuarterFactors) -> MeasureResult:
+    """A measure's verified savings over ``reporting_days`` (go-live to the quarter's end) against its
+    baseline over ``baseline_days``; ``measure`` is a plantems.measures.Measure."""
+    carriers = [_carrier(measure.id, "electricity_kwh", baseline_days, reporting_days, "kwh",
+                         _non_routine(measure, reporting_days, "kwh"))]
+    if measure.type == "fuel_switch" or any(d.gas_m3 > 0 for d in baseline_days):
+        carriers.append(_carrier(measure.id, "gas_m3", baseline_days, reporting_days, "gas_m3",
+                                 _non_routine(measure, reporting_days, "m3")))
+    kg = {"electricity_kwh": factors.location_kg_per_kwh, "gas_m3": factors.gas_kg_per_m3}
+    verified = all(c.verified for c in carriers)
+    t_co2e = sum((c.saving or 0.0) * kg[c.carrier] / 1000 for c in carriers) if verified else None
+    # uncertainties of independent baselines add in quadrature
+    spread = math.sqrt(sum(((c.uncertainty or 0.0) * kg[c.carrier] / 1000) ** 2 for c in carriers)) if verified \
+        else None
+    scope1 = scope2 = None
+    gas, power = (next((c for c in carriers if c.carrier == k), None) for k in ("gas_m3", "electricity_kwh"))
+    if measure.type == "fuel_switch" and verified and gas is not None and power is not None:
+        effect = fuel_switch_effect(gas_saved_m3=gas.saving or 0.0, electricity_added_kwh=-(power.saving or 0.0),
+                                    gas_kg_co2e_per_m3=factors.gas_kg_per_m3,
+                                    grid_kg_co2e_per_kwh=factors.location_kg_per_kwh,
+                                    gas_kgce_per_m3=factors.coal.gas_kgce_per_m3,
+                                    electricity_kgce_per_kwh=factors.coal.electricity_kgce_per_kwh)
+        scope1, scope2, t_co2e = effect.scope1_removed_t_co2e, effect.scope2_added_t_co2e, effect.net_t_co2e
+    days = [d.day for d in reporting_days]
+    span = (min(days), max(days)) if days else (measure.go_live, measure.go_live)
+    share = len(days) / 365.0
+    claimed = measure.claimed
+    return MeasureResult(
+        measure.id, measure.name, measure.name_zh, measure.type, measure.ipmvp_option, measure.go_live, span,
+        tuple(carriers),
+        {key: None if getattr(claimed, f"{key}_per_year") is None else getattr(claimed, f"{key}_per_year") * share
+         for key in ("kwh", "gas_m3", "cny", "t_co2e")},
+        claimed.source, t_co2e, spread, scope1, scope2)
+
+
+@dataclass(frozen=True)
+class EnpiSummary:
+    """An entity's quarter: actual ratios, the baseline's expected kWh/t, improvement and CUSUM."""
+
+    entity: str  # a line id or "site"
+    kwh: float
+    gas_m3: float
+    output_t: float
+    kwh_per_t: float | None
+    kgce_per_t: float | None
+    t_co2e_per_t: float | None
+    target_t_co2e_per_t: float | None  # the pathway's (site only)
+    baseline: BaselineModel | None
+    expected_kwh_per_t: float | None  # the baseline at the quarter's tonnage
+    improvement_kwh: float | None  # expected - actual over the quarter
+    normalised_kwh_per_t: float | None  # at the baseline's mean daily tonnage
+    cusum_kwh: tuple[tuple[str, float], ...]
+    days: int
+    production_days: int
+    problem: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        model = self.baseline
+        return {"entity": self.entity, "electricity_kwh": self.kwh, "gas_m3": self.gas_m3, "output_t": self.output_t,
+                "kwh_per_t": self.kwh_per_t, "kgce_per_t": self.kgce_per_t, "t_co2e_per_t": self.t_co2e_per_t,
+                "target_t_co2e_per_t": self.target_t_co2e_per_t, "expected_kwh_per_t": self.expected_kwh_per_t,
+                "improvement_kwh": self.improvement_kwh, "normalised_kwh_per_t": self.normalised_kwh_per_t,
+                "cusum_kwh": [list(p) for p in self.cusum_kwh], "days": self.days,
+                "production_days": self.production_days, "problem": self.problem or None,
+                "baseline": None if model is None else {
+                    "period": list(model.period), "n_days": model.n, "r2": model.r2, "cv_rmse": model.cv_rmse,
+                    "valid": model.validity.valid, "failures": list(model.validity.failures),
+                    "intercept_kwh_per_day": model.coefficients[0].value}}
+
+
+def _ratio(value: float, output_t: float) -> float | None:
+    return value / output_t if output_t > 0 else None
+
+
+def enpi_summary(entity: str, baseline_days: Sequence[BoundaryDay], quarter_days: Sequence[BoundaryDay], *,
+                 factors: QuarterFactors, scope1_t: float, scope2_t: float,
+                 target_t_co2e_per_t: float | None) -> EnpiSummary:
+    """The entity's quarter against its baseline (``scope1_t``, ``scope2_t``: its quarter's emissions)."""
+    kwh = sum(d.kwh for d in quarter_days)
+    gas = sum(d.gas_m3 for d in quarter_days)
+    produced = [d for d in quarter_days if d.output_t is not None]
+    output = sum(d.output_t or 0.0 for d in produced)
+    kgce = kwh * factors.coal.electricity_kgce_per_kwh + gas * factors.coal.gas_kgce_per_m3
+    common: dict[str, Any] = {
+        "entity": entity, "kwh": kwh, "gas_m3": gas, "output_t": output, "kwh_per_t": _ratio(kwh, output),
+        "kgce_per_t": _ratio(kgce, output), "t_co2e_per_t": _ratio(scope1_t + scope2_t, output),
+        "target_t_co2e_per_t": target_t_co2e_per_t, "days": len(quarter_days), "production_days": len(produced)}
+    carrier = _carrier(entity, "electricity_kwh", baseline_days, produced, "kwh", {})
+    model = carrier.baseline
+    if model is None or carrier.problem:
+        return EnpiSummary(**common, baseline=model, expected_kwh_per_t=None, improvement_kwh=None,
+                           normalised_kwh_per_t=None, cusum_kwh=(), problem=carrier.problem)
+    points = track_performance(model, labels=[d.day.isoformat() for d in produced], actual=[d.kwh for d in produced],
+                               conditions={OUTPUT: [d.output_t or 0.0 for d in produced]}, accept_invalid=True)
+    expected = sum(p.expected for p in points)
+    produced_kwh = sum(d.kwh for d in produced)
+    mean_output = next(r.mean for r in model.ranges if r.name == OUTPUT)
+    expected_ref = float(model.predict({OUTPUT: [mean_output]})[0])
+    normalised = ((produced_kwh - expected) / len(points) + expected_ref) / mean_output if points else None
+    return EnpiSummary(**common, baseline=model, expected_kwh_per_t=_ratio(expected, output),
+                       improvement_kwh=expected - produced_kwh, normalised_kwh_per_t=normalised,
+                       cusum_kwh=tuple((p.label, p.cusum) for p in points), problem="")
