@@ -188,7 +188,10 @@ def simulate(config_path: Path, backfill_days: float | None, extra_scenarios: tu
               help="Tariff folder (default: tariffs/ beside the plant file).")
 @click.option("--backfill", nargs=2, type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="FROM TO",
               help="Recompute every local day FROM..TO (inclusive), with progress, then exit.")
-def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetime, datetime] | None) -> None:
+@click.option("--reports", "reports_dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              help="Where the scheduled monthly rollup writes MONTH/ (one directory per site on a shared host).")
+def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetime, datetime] | None,
+            reports_dir: Path) -> None:
     """Run the analytics jobs on their schedules (until Ctrl-C), or back-fill a date range."""
     from plantems.analytics.service import backfill_energy, run_scheduler
     from plantems.tariffs import load_tariffs
@@ -221,7 +224,7 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
         except ConfigError as exc:
             click.echo("alert channels refused:\n  " + "\n  ".join(exc.problems), err=True)
             sys.exit(2)
-    run_scheduler(plant, tariffs, client, writer, config_dir=config_path.parent, reports_dir=Path("reports"),
+    run_scheduler(plant, tariffs, client, writer, config_dir=config_path.parent, reports_dir=reports_dir,
                   monitor=monitor)
 
 
@@ -405,16 +408,20 @@ def grafana_publish(config_path: Path, url: str, influx_url: str | None, influx_
 
 
 @main.command()
-@CONFIG_OPTION
+@click.option("--config", "config_paths", type=click.Path(path_type=Path), multiple=True, default=(
+    Path("config/plant.demo.yaml"), Path("config/plant.changde.yaml")), show_default=True,
+              help="A site's plant file; give it once per site (they share one InfluxDB and Mosquitto).")
+@click.option("--group", "group_path", type=click.Path(path_type=Path), default=Path("config/group.demo.yaml"),
+              show_default=True, help="Group file for the group report after the sites' first reports.")
 @click.option("--var", "var_dir", type=click.Path(path_type=Path), default=Path("var"), show_default=True)
 @click.option("--backfill-days", type=float, default=None,
               help="Days of history to simulate (default: from the first day of last month).")
-def demo(config_path: Path, var_dir: Path, backfill_days: float) -> None:
-    """Run the demo plant: local InfluxDB and Mosquitto, simulator, collector (until Ctrl-C)."""
-    from plantems.demo import run_demo
+def demo(config_paths: tuple[Path, ...], group_path: Path, var_dir: Path, backfill_days: float) -> None:
+    """Run the demo parks: local InfluxDB and Mosquitto, simulator, collector and analytics (until Ctrl-C)."""
+    from plantems.demo import DemoSite, run_demo
 
-    plant = _load(config_path)
-    sys.exit(run_demo(plant, config_path=config_path, var_dir=var_dir, backfill_days=backfill_days))
+    sites = [DemoSite(path.resolve(), _load(path)) for path in config_paths]
+    sys.exit(run_demo(sites, var_dir=var_dir, group_path=group_path, backfill_days=backfill_days))
 
 
 if __name__ == "__main__":
