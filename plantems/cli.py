@@ -338,20 +338,40 @@ def _reference(config_path: Path) -> tuple[list, list]:
         sys.exit(2)
 
 
+SITES_OPTION = click.option(
+    "--config", "config_paths", type=click.Path(path_type=Path), multiple=True, show_default=True,
+    default=(Path("config/plant.demo.yaml"), Path("config/plant.changde.yaml")),
+    help="A site's plant file, once per site: one dashboard set with a site variable (datasources: the first's).")
+
+
+def _build_dashboards(config_paths: tuple[Path, ...]) -> dict:
+    from plantems.grafana.dashboards import build_dashboards
+
+    try:
+        return build_dashboards([_load(path) for path in config_paths], *_reference(config_paths[0]))
+    except ValueError as exc:
+        click.echo(f"dashboards refused: {exc}", err=True)
+        sys.exit(2)
+
+
 @grafana.command("build")
-@CONFIG_OPTION
+@SITES_OPTION
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("grafana"), show_default=True)
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if a committed file differs from the generated one.")
-def grafana_build(config_path: Path, out_dir: Path, check: bool) -> None:
+def grafana_build(config_paths: tuple[Path, ...], out_dir: Path, check: bool) -> None:
     """Generate the dashboards and provisioning files into OUT (grafana/dashboards, grafana/provisioning)."""
     from plantems.grafana.build import drift, render, write
 
-    plant = _load(config_path)
-    files = render(plant, *_reference(config_path))
+    try:
+        files = render([_load(path) for path in config_paths], *_reference(config_paths[0]))
+    except ValueError as exc:
+        click.echo(f"dashboards refused: {exc}", err=True)
+        sys.exit(2)
     if check:
         stale = drift(out_dir, files)
+        sources = " ".join(str(path) for path in config_paths)
         for relative in stale:
-            click.echo(f"{out_dir / relative}: differs from what {config_path} generates; run plantems grafana build",
+            click.echo(f"{out_dir / relative}: differs from what {sources} generates; run plantems grafana build",
                        err=True)
         sys.exit(1 if stale else 0)
     for path in write(out_dir, files):
@@ -359,13 +379,13 @@ def grafana_build(config_path: Path, out_dir: Path, check: bool) -> None:
 
 
 @grafana.command("publish")
-@CONFIG_OPTION
+@SITES_OPTION
 @click.option("--url", envvar="PLANTEMS_GRAFANA_URL", default="http://127.0.0.1:3000", show_default=True,
               help="Grafana's root URL (env PLANTEMS_GRAFANA_URL).")
 @click.option("--influx-url", default=None, help="InfluxDB as Grafana reaches it (default: the plant file's url).")
 @click.option("--influx-api", type=click.Choice(["v1", "v2"]), default=None,
               help="InfluxDB API for the datasources (default: the plant file's; `auto` asks InfluxDB).")
-def grafana_publish(config_path: Path, url: str, influx_url: str | None, influx_api: str | None) -> None:
+def grafana_publish(config_paths: tuple[Path, ...], url: str, influx_url: str | None, influx_api: str | None) -> None:
     """Upsert the datasources, the plantems folder and the dashboards in a running Grafana.
 
     The service-account token comes from PLANTEMS_GRAFANA_TOKEN; the datasources log in as the
@@ -373,11 +393,10 @@ def grafana_publish(config_path: Path, url: str, influx_url: str | None, influx_
     """
     import os
 
-    from plantems.grafana.dashboards import build_dashboards
     from plantems.grafana.provision import datasource_payloads
     from plantems.grafana.publish import PublishError, publish
 
-    plant = _load(config_path)
+    plant = _load(config_paths[0])
     token = os.environ.get("PLANTEMS_GRAFANA_TOKEN")
     if not token:
         click.echo("PLANTEMS_GRAFANA_TOKEN is not set: create a Grafana service-account token (role Admin) and "
@@ -399,7 +418,7 @@ def grafana_publish(config_path: Path, url: str, influx_url: str | None, influx_
         sys.exit(2)
     sources = datasource_payloads(plant, api=api, url=influx_url or cfg.url, username=cfg.username, secret=value)
     try:
-        done = publish(url, token, datasources=sources, dashboards=build_dashboards(plant, *_reference(config_path)))
+        done = publish(url, token, datasources=sources, dashboards=_build_dashboards(config_paths))
     except PublishError as exc:
         click.echo(f"publish failed: {exc}", err=True)
         sys.exit(1)
