@@ -32,6 +32,7 @@ bench-alerts: setup
 
 check-config: setup
 	.venv/bin/plantems check-config config/plant.demo.yaml
+	.venv/bin/plantems check-config config/plant.changde.yaml
 
 clean:
 	rm -rf var reports .pytest_cache

@@ -276,6 +276,7 @@ def _print_summary(sites: list[DemoSite], var_dir: Path, mqtt_port: int, group_p
     url = plant.influxdb.url
     port = urlparse(url).port or 8086
     parks = "".join(_site_summary(site, var_dir) for site in sites)
+    configs = " ".join(f"--config {site.config_path}" for site in sites)
     group = (f"  group report   plantems group rollup --group {group_path} --month YYYY-MM\n"
              if group_path is not None else "")
     print(f"""
@@ -286,7 +287,7 @@ plantems demo is running (Ctrl-C stops everything):
 {parks}{group}  dashboards     grafana/dashboards/*.json with a site variable, and group.json comparing the sites
                  (.venv/bin/plantems grafana build)
                  an existing Grafana (token of a service account with the Admin role):
-                   PLANTEMS_GRAFANA_TOKEN=... .venv/bin/plantems grafana publish --config {first.config_path} \\
+                   PLANTEMS_GRAFANA_TOKEN=... .venv/bin/plantems grafana publish {configs} \\
                      --url http://GRAFANA:3000 --influx-url http://THIS-HOST:{port}
                  or Grafana OSS in Docker on this host, provisioned from grafana/ (admin/admin):
                    docker run --rm --network host -e PLANTEMS_GRAFANA_INFLUX_URL={url} \\
