@@ -214,6 +214,7 @@ def run_demo(sites: list[DemoSite], *, var_dir: Path, group_path: Path | None, b
     if backfill_days is None:
         backfill_days = default_backfill_days(first)
     var_dir = var_dir.resolve()
+    signal.signal(signal.SIGTERM, _interrupt)  # from here on SIGTERM cleans up like Ctrl-C (first run included)
     servers: list[ManagedProcess] = []
     children: list[subprocess.Popen[bytes]] = []
     url = first.influxdb.url
@@ -234,7 +235,6 @@ def run_demo(sites: list[DemoSite], *, var_dir: Path, group_path: Path | None, b
         for site in sites:
             _start_site(site, var_dir=var_dir, children=children)
         _print_summary(sites, var_dir, mqtt_port, group_path)
-        signal.signal(signal.SIGTERM, _interrupt)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         print("a demo process exited; see the logs in", var_dir / "log", file=sys.stderr)
