@@ -86,3 +86,31 @@ def test_demo_refuses_sites_that_do_not_share_the_servers(tmp_path):
                           cwd=tmp_path, check=False, timeout=60)
     assert done.returncode == 2
     assert f"{second}: influxdb.url = http://127.0.0.1:1: the demo runs one InfluxDB for every site" in done.stderr
+
+
+def test_demo_stopped_during_the_first_run_leaves_nothing_behind(tmp_path):
+    influx_port, mqtt_port = free_port(), free_port()
+    configs = []
+    for site, name in SITES.items():
+        config = tmp_path / name
+        config.write_text(_localise((REPO / "config" / name).read_text(), influx_port=influx_port,
+                                    mqtt_port=mqtt_port, tmp_path=tmp_path, site=site))
+        configs += ["--config", str(config)]
+    copy_reference_data(tmp_path)
+    log_path = tmp_path / "demo.log"
+    with log_path.open("w") as log:
+        demo = subprocess.Popen([sys.executable, "-m", "plantems.cli", "demo", *configs, "--var",
+                                 str(tmp_path / "var"), "--backfill-days", "30"], stdout=log,
+                                stderr=subprocess.STDOUT, cwd=tmp_path)
+        try:
+            wait_for(lambda: "back-filling 30 days" in log_path.read_text(), timeout_s=60, what="the back-fill")
+        finally:
+            demo.send_signal(signal.SIGTERM)
+            demo.wait(60)
+    output = log_path.read_text()
+    assert "stopping..." in output and demo.returncode == 0, output[-2000:]
+    assert not (tmp_path / "var" / "demo" / "changsha" / "backfill.done").exists()  # the next run starts over
+    time.sleep(0.5)
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True,
+                               check=False).stdout.split()
+    assert leftovers == []  # the back-fill step, influxd and mosquitto all stopped
