@@ -14,6 +14,7 @@ import click
 
 from plantems import redact
 from plantems.config import InfluxApi, PlantConfig, Role, load_plant
+from plantems.group import Group
 from plantems.influx import InfluxClient, InfluxError, detect_api, init_databases, make_writer
 from plantems.reference import reference_path
 from plantems.yamlconf import ConfigError
@@ -52,10 +53,39 @@ def main(log_level: str) -> None:
     redact.install()  # secrets, credential query parameters and URL logins become *** in every record
 
 
+def _load_group(path: Path, role: Role | None = None) -> Group:
+    """The group file with every site's plant file and ledger; each site logged in as ``role``."""
+    from plantems.group import load_group
+
+    try:
+        group = load_group(path)
+    except ConfigError as exc:
+        click.echo(f"group configuration refused ({len(exc.problems)} problem(s)):", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(2)
+    return group.with_plants(tuple(_load(p.source_path or path, role) for p in group.plants))
+
+
 @main.command("check-config")
 @click.argument("config_path", type=click.Path(path_type=Path))
-def check_config(config_path: Path) -> None:
-    """Validate CONFIG_PATH and print each device's planned Modbus reads."""
+@click.option("--group", "is_group", is_flag=True, help="CONFIG_PATH is a group file (detected by its group: key).")
+def check_config(config_path: Path, is_group: bool) -> None:
+    """Validate CONFIG_PATH (a plant or group file) and print each device's planned Modbus reads."""
+    from plantems.group import is_group_file
+
+    if is_group or is_group_file(config_path):
+        group = _load_group(config_path)
+        click.echo(f"{config_path}: OK: group {group.id}, {len(group.plants)} sites, {len(group.ledger)} ledger rows")
+        for plant in group.plants:
+            click.echo(f"  site {plant.site.id} ({plant.site.timezone}): {plant.source_path}, output lines "
+                       f"{list(group.output_lines[plant.site.id])}, factor regions "
+                       f"{list(plant.site.grid_factor_regions)}")
+        return
+    _check_plant(config_path)
+
+
+def _check_plant(config_path: Path) -> None:
     from plantems.collector.modbus.client import READ_FUNCTION_CODES
     from plantems.collector.modbus.decode import compile_plan
 
@@ -295,6 +325,55 @@ def _verify_month(plant: PlantConfig, client: InfluxClient, month: str) -> None:
                    + ", ".join(m.device for m in result.differing), err=True)
         sys.exit(1)
     click.echo(f"{month}: every meter reconciles")
+
+
+@main.group("group")
+def group_cmd() -> None:
+    """The group: several sites' monthly rollups consolidated (a group file lists the plant files)."""
+
+
+GROUP_OPTION = click.option("--group", "group_path", type=click.Path(path_type=Path),
+                            default=Path("config/group.demo.yaml"), show_default=True, help="Group file.")
+REPORTS_OPTION = click.option("--reports", "reports_dir", type=click.Path(path_type=Path), default=Path("reports"),
+                              show_default=True, help="Sites' reports go to REPORTS/SITE/MONTH, the group's to "
+                              "REPORTS/GROUP/MONTH.")
+
+
+@group_cmd.command("rollup")
+@GROUP_OPTION
+@click.option("--month", required=True, help="YYYY-MM, in each site's calendar.")
+@REPORTS_OPTION
+def group_rollup(group_path: Path, month: str, reports_dir: Path) -> None:
+    """Every site's monthly rollup for MONTH from its own InfluxDB, then the group's consolidated report."""
+    from plantems.analytics.group import GroupError
+    from plantems.analytics.group_job import run_group_rollup
+
+    try:
+        datetime.strptime(month, "%Y-%m")
+    except ValueError:
+        raise click.BadParameter(f"{month!r} is not YYYY-MM", param_hint="--month") from None
+    group = _load_group(group_path, "analytics")
+    try:
+        _, paths = run_group_rollup(group, month, reports_dir=reports_dir,
+                                    as_of=datetime.now(group.plants[0].site.tz).date())
+    except ConfigError as exc:
+        click.echo("configuration refused:\n  " + "\n  ".join(exc.problems), err=True)
+        sys.exit(2)
+    except (InfluxError, LookupError, GroupError) as exc:
+        click.echo(f"group rollup {month} failed: {exc}", err=True)
+        sys.exit(1)
+    for path in paths:
+        click.echo(str(path))
+
+
+@group_cmd.command("analyze")
+@GROUP_OPTION
+@REPORTS_OPTION
+def group_analyze(group_path: Path, reports_dir: Path) -> None:
+    """Run the group rollup on its schedule (the 1st, 03:00, after the sites' own rollups) until Ctrl-C."""
+    from plantems.analytics.group_job import run_group_scheduler
+
+    run_group_scheduler(_load_group(group_path, "analytics"), reports_dir=reports_dir)
 
 
 @main.group()

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import csv
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
 
 from plantems.yamlconf import ConfigError
 
-__all__ = ["Instrument", "LedgerEntry", "gec_expiry", "load_ledger"]
+__all__ = ["Instrument", "LedgerEntry", "check_claims", "gec_expiry", "load_ledger"]
 
 _GEC_VALIDITY_MONTHS = 24  # 国能发新能规[2024]67号: valid 2 years from the production month (inclusive)
 _RULES_START = date(2024, 1, 1)  # output before this date ...
@@ -159,8 +159,46 @@ def _check_overlaps(entries: list[LedgerEntry], path: Path) -> list[str]:
         for a, b in itertools.pairwise(group):
             if b.serial_span[0] <= a.serial_span[1]:
                 problems.append(f"{path}:{b.line} entry {b.entry_id!r}: serials {b.serial_first}..{b.serial_last} "
-                                f"overlap entry {a.entry_id!r} (line {a.line}): a certificate is claimed twice")
+                                f"overlap entry {a.entry_id!r} (line {a.line}{_by_site(a, b)}): a certificate is "
+                                "claimed twice")
     return problems
+
+
+def _by_site(a: LedgerEntry, b: LedgerEntry) -> str:
+    return f", site {a.site!r}; this row: site {b.site!r}" if a.site != b.site else ""
+
+
+def check_claims(ledgers: dict[Path, list[LedgerEntry]]) -> list[str]:
+    """Problems across several sites' ledger files (each already loaded): a serial range, or an entry
+    id, in two files is claimed twice unless both files hold the very same row (a shared copy, counted
+    by its one site only). Each problem is ``file:line entry 'id': ...`` naming the other file and line."""
+    problems = []
+    seen: list[tuple[Path, LedgerEntry]] = []
+    for path, entries in ledgers.items():
+        for entry in entries:
+            for other_path, other in seen:
+                if other_path == path or _same_row(entry, other):
+                    continue
+                if entry.entry_id == other.entry_id:
+                    problems.append(f"{path}:{entry.line} entry {entry.entry_id!r}: entry_id also in {other_path}:"
+                                    f"{other.line} with different content (site {other.site!r})")
+                elif _overlap(entry, other):
+                    problems.append(f"{path}:{entry.line} entry {entry.entry_id!r}: serials {entry.serial_first}.."
+                                    f"{entry.serial_last} (site {entry.site!r}) overlap entry {other.entry_id!r} "
+                                    f"(site {other.site!r}, {other_path}:{other.line}): a certificate is claimed twice")
+        seen += [(path, e) for e in entries]
+    return problems
+
+
+def _same_row(a: LedgerEntry, b: LedgerEntry) -> bool:
+    return replace(a, line=0) == replace(b, line=0)
+
+
+def _overlap(a: LedgerEntry, b: LedgerEntry) -> bool:
+    if not (a.certified and b.certified) or a.project != b.project:
+        return False
+    (a_first, a_last), (b_first, b_last) = a.serial_span, b.serial_span
+    return a_first <= b_last and b_first <= a_last
 
 
 def load_ledger(path: Path) -> list[LedgerEntry]:

@@ -203,3 +203,4 @@ class Job(StrEnum):
     ENERGY_15M = "energy_15m"
     ENERGY_DAILY = "energy_15m_daily"
     MONTHLY_ROLLUP = "monthly_rollup"
+    GROUP_ROLLUP = "group_rollup"  # tagged with the group id as its site (plantems group analyze)
