@@ -28,7 +28,7 @@ from plantems.config import PlantConfig
 from plantems.influx import init_databases
 from plantems.localservers import ManagedProcess, start_influxd, start_mosquitto
 
-__all__ = ["DemoSite", "check_shared_servers", "run_demo"]
+__all__ = ["DemoGroup", "DemoSite", "check_group", "check_shared_servers", "run_demo"]
 
 DEFAULT_MQTT_PORT = 11883  # the demo's broker when no site configures MQTT
 
@@ -126,8 +126,30 @@ def _step(what: str, args: list[str]) -> bool:
     return True
 
 
-def _site_first_run(site: DemoSite, *, var_dir: Path, reports_dir: Path, backfill_days: float) -> bool:
-    """A site's history, its 15-minute energy, production and last month's report: once per ./var."""
+@dataclass(frozen=True)
+class DemoGroup:
+    """The group file the demo reports on: its id and the plant file of each of its sites."""
+
+    path: Path
+    id: str
+    plant_files: dict[str, Path]  # site id -> plant file, as the group file names them
+
+
+def check_group(group: DemoGroup, sites: list[DemoSite]) -> list[str]:
+    """Why the group's rollup would not read the demo's sites (empty: it would)."""
+    running = {site.id: site.config_path.resolve() for site in sites}
+    problems = []
+    for site_id, path in group.plant_files.items():
+        if site_id not in running:
+            problems.append(f"{group.path}: site {site_id} ({path}) is not one of the demo's sites "
+                            f"({', '.join(running)}); give its plant file with --config")
+        elif path.resolve() != running[site_id]:
+            problems.append(f"{group.path}: site {site_id} is {path}, but the demo runs it from {running[site_id]}")
+    return problems
+
+
+def _site_history(site: DemoSite, *, var_dir: Path, backfill_days: float) -> bool:
+    """A site's simulated history, its 15-minute energy and its production."""
     plant = site.plant
     config = ["--config", str(site.config_path)]
     now = datetime.now(plant.site.tz)
@@ -135,56 +157,44 @@ def _site_first_run(site: DemoSite, *, var_dir: Path, reports_dir: Path, backfil
     first = (now - timedelta(days=backfill_days)).date()
     production_csv = var_dir / "demo" / site.id / "production.csv"
     write_demo_production(plant, production_csv, first, today)
-    month = previous_month(now)
     print(f"== {site.id}: first run ({site.config_path})")
     return (_step(f"back-filling {backfill_days:g} days of simulated history",
                   ["simulate", *config, "--backfill", str(backfill_days)])
             and _step(f"computing 15-minute energy for the history ({first} .. {today})",
                       ["analyze", *config, "--backfill", first.isoformat(), today.isoformat()])
-            and _step("importing simulated production", ["production", "import", *config, str(production_csv)])
-            and _step(f"monthly rollup for {month} ({reports_dir / month}/)",
-                      ["rollup", *config, "--month", month, "--reports", str(reports_dir)]))
+            and _step("importing simulated production", ["production", "import", *config, str(production_csv)]))
 
 
-def _has_group_rollup() -> bool:
-    """Whether this build has ``plantems group rollup`` (the group report)."""
-    return subprocess.run([sys.executable, "-m", "plantems.cli", "group", "rollup", "--help"],
-                          capture_output=True, check=False).returncode == 0
+def _done(marker: Path) -> None:
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z\n"))
 
 
-def _group_report(group_path: Path | None, month: str) -> bool:
-    """The group report for ``month`` across the sites; skipped (True) when there is no group to report."""
-    if group_path is None:
-        return True
-    if not group_path.exists():
-        print(f"group report skipped: no group file {group_path}")
-        return True
-    if not _has_group_rollup():
-        print("group report skipped: this build has no `plantems group rollup`")
-        return True
-    return _step(f"group rollup for {month} ({group_path})",
-                 ["group", "rollup", "--group", str(group_path), "--month", month])
-
-
-def _first_runs(sites: list[DemoSite], *, var_dir: Path, group_path: Path | None, backfill_days: float) -> bool:
-    """Every site's first run not yet done, then (after any) the group report; False if a step failed."""
-    ran = False
-    for site in sites:
-        marker = var_dir / "demo" / site.id / "backfill.done"
-        if marker.exists():
-            continue
-        if not _site_first_run(site, var_dir=var_dir, reports_dir=site_reports_dir(var_dir, site),
-                               backfill_days=backfill_days):
+def _first_runs(sites: list[DemoSite], *, var_dir: Path, group: DemoGroup | None, backfill_days: float) -> bool:
+    """Each site's history once per ./var, then last month's reports: the group rollup writes its sites'
+    reports and the group's; a site outside the group gets its own. False if a step failed."""
+    reports = var_dir.parent / "reports"
+    month = previous_month(datetime.now(sites[0].plant.site.tz))
+    new = [site for site in sites if not (var_dir / "demo" / site.id / "backfill.done").exists()]
+    for site in new:
+        if not _site_history(site, var_dir=var_dir, backfill_days=backfill_days):
             return False
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z\n"))
-        ran = True
-    group_marker = var_dir / "demo" / "group.done"
-    if ran or not group_marker.exists():
-        if not _group_report(group_path, previous_month(datetime.now(sites[0].plant.site.tz))):
+        own_report = group is None or site.id not in group.plant_files
+        if own_report and not _step(f"monthly rollup of {site.id} for {month} ({reports / site.id / month}/)",
+                                    ["rollup", "--config", str(site.config_path), "--month", month, "--reports",
+                                     str(reports / site.id)]):
             return False
-        group_marker.parent.mkdir(parents=True, exist_ok=True)
-        group_marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S%z\n"))
+        _done(var_dir / "demo" / site.id / "backfill.done")
+    if group is None:
+        print("group report skipped: no group file")
+        return True
+    marker = var_dir / "demo" / f"group-{group.id}.done"
+    if marker.exists() and not any(site.id in group.plant_files for site in new):
+        return True
+    if not _step(f"group rollup for {month}: each site's report and the group's ({reports / group.id / month}/)",
+                 ["group", "rollup", "--group", str(group.path), "--month", month, "--reports", str(reports)]):
+        return False
+    _done(marker)
     return True
 
 
@@ -204,37 +214,49 @@ def _start_site(site: DemoSite, *, var_dir: Path, children: list[subprocess.Pope
                            logs / f"{site.id}-analytics.log"))
 
 
-def run_demo(sites: list[DemoSite], *, var_dir: Path, group_path: Path | None, backfill_days: float | None) -> int:
+def _start_servers(plant: PlantConfig, var_dir: Path, servers: list[ManagedProcess]) -> int:
+    """InfluxDB (unless one answers already) and Mosquitto, added to ``servers``; the MQTT port."""
+    url = plant.influxdb.url
+    if _influx_up(url):
+        print(f"InfluxDB already answers at {url}: reusing it")
+    else:
+        print(f"starting InfluxDB on {url} (data in {var_dir / 'influxdb'})")
+        servers.append(start_influxd(var_dir / "influxdb", urlparse(url).port or 8086))
+    mqtt_port = _mqtt_port(plant)
+    servers.append(start_mosquitto(var_dir / "mosquitto", mqtt_port))
+    print(f"started Mosquitto on 127.0.0.1:{mqtt_port}")
+    for line in init_databases(plant.influxdb):
+        print(line)
+    return mqtt_port
+
+
+def _start_children(sites: list[DemoSite], group: DemoGroup | None, var_dir: Path,
+                    children: list[subprocess.Popen[bytes]]) -> None:
+    for site in sites:
+        _start_site(site, var_dir=var_dir, children=children)
+    if group is not None:  # the group rollup on the 1st, after the sites' own
+        children.append(_child(["group", "analyze", "--group", str(group.path), "--reports",
+                                str(var_dir.parent / "reports")], var_dir / "log" / "group-analytics.log"))
+
+
+def run_demo(sites: list[DemoSite], *, var_dir: Path, group: DemoGroup | None, backfill_days: float | None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # ordered with the children's output
-    problems = check_shared_servers(sites)
+    problems = check_shared_servers(sites) + (check_group(group, sites) if group else [])
     if problems:
         print("demo refused:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 2
-    first = sites[0].plant
     if backfill_days is None:
-        backfill_days = default_backfill_days(first)
+        backfill_days = default_backfill_days(sites[0].plant)
     var_dir = var_dir.resolve()
     signal.signal(signal.SIGTERM, _interrupt)  # from here on SIGTERM cleans up like Ctrl-C (first run included)
     servers: list[ManagedProcess] = []
     children: list[subprocess.Popen[bytes]] = []
-    url = first.influxdb.url
-    port = urlparse(url).port or 8086
     try:
-        if _influx_up(url):
-            print(f"InfluxDB already answers at {url}: reusing it")
-        else:
-            print(f"starting InfluxDB on {url} (data in {var_dir / 'influxdb'})")
-            servers.append(start_influxd(var_dir / "influxdb", port))
-        mqtt_port = _mqtt_port(first)
-        servers.append(start_mosquitto(var_dir / "mosquitto", mqtt_port))
-        print(f"started Mosquitto on 127.0.0.1:{mqtt_port}")
-        for line in init_databases(first.influxdb):
-            print(line)
-        if not _first_runs(sites, var_dir=var_dir, group_path=group_path, backfill_days=backfill_days):
+        mqtt_port = _start_servers(sites[0].plant, var_dir, servers)
+        if not _first_runs(sites, var_dir=var_dir, group=group, backfill_days=backfill_days):
             return 1
-        for site in sites:
-            _start_site(site, var_dir=var_dir, children=children)
-        _print_summary(sites, var_dir, mqtt_port, group_path)
+        _start_children(sites, group, var_dir, children)
+        _print_summary(sites, var_dir, mqtt_port, group)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         print("a demo process exited; see the logs in", var_dir / "log", file=sys.stderr)
@@ -269,7 +291,7 @@ def _site_summary(site: DemoSite, var_dir: Path) -> str:
 """
 
 
-def _print_summary(sites: list[DemoSite], var_dir: Path, mqtt_port: int, group_path: Path | None) -> None:
+def _print_summary(sites: list[DemoSite], var_dir: Path, mqtt_port: int, group: DemoGroup | None) -> None:
     first = sites[0]
     plant = first.plant
     db = plant.influxdb.raw_database
@@ -277,14 +299,19 @@ def _print_summary(sites: list[DemoSite], var_dir: Path, mqtt_port: int, group_p
     port = urlparse(url).port or 8086
     parks = "".join(_site_summary(site, var_dir) for site in sites)
     configs = " ".join(f"--config {site.config_path}" for site in sites)
-    group = (f"  group report   plantems group rollup --group {group_path} --month YYYY-MM\n"
-             if group_path is not None else "")
+    reports = var_dir.parent / "reports"
+    group_lines = (f"  group {group.id} ({group.path})\n"
+                   f"    analytics      group rollup on the 1st, after the sites' own "
+                   f"(log {var_dir / 'log/group-analytics.log'})\n"
+                   f"    reports        {reports / group.id}/YYYY-MM/report.html (also group.xlsx, group.json)\n"
+                   f"                   any month: .venv/bin/plantems group rollup --group {group.path} "
+                   "--month YYYY-MM\n" if group is not None else "")
     print(f"""
 plantems demo is running (Ctrl-C stops everything):
   InfluxDB       {url}  databases {db} (raw), {plant.influxdb.derived_database} (derived); tag site
   Mosquitto      127.0.0.1:{mqtt_port}  (watch: mosquitto_sub -p {mqtt_port} -t 'plant/#' -v)
                  demand alerts: mosquitto_sub -p {mqtt_port} -t 'plantems/#' -v
-{parks}{group}  dashboards     grafana/dashboards/*.json with a site variable, and group.json comparing the sites
+{parks}{group_lines}  dashboards     grafana/dashboards/*.json with a site variable, and group.json comparing the sites
                  (.venv/bin/plantems grafana build)
                  an existing Grafana (token of a service account with the Admin role):
                    PLANTEMS_GRAFANA_TOKEN=... .venv/bin/plantems grafana publish {configs} \\

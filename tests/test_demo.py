@@ -1,12 +1,16 @@
 """`plantems demo` as the README runs it: two parks on one InfluxDB and Mosquitto, back-fill, simulator,
 collector, analytics, the site reports and the group report, clean stop."""
 
+import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from plantems.localservers import free_port
 from tests.support import REPO, copy_reference_data, rows, wait_for
@@ -34,6 +38,8 @@ def test_demo_runs_both_parks_and_stops_cleanly(tmp_path):
                                     mqtt_port=mqtt_port, tmp_path=tmp_path, site=site))
         configs += ["--config", str(config)]
     copy_reference_data(tmp_path)
+    shutil.copy(REPO / "config" / "group.demo.yaml", tmp_path / "group.yaml")  # names the plant files beside it
+    configs += ["--group", str(tmp_path / "group.yaml")]
     log = (tmp_path / "demo.log").open("w")
     demo = subprocess.Popen([sys.executable, "-m", "plantems.cli", "demo", *configs, "--var", str(tmp_path / "var"),
                              "--backfill-days", "0.2"], stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
@@ -53,6 +59,8 @@ def test_demo_runs_both_parks_and_stops_cleanly(tmp_path):
             assert len(energy) == count and all(r["count"] >= 4 for r in energy)  # and its 15-minute energy
             reports = list((tmp_path / "reports" / site).glob("*/report.html"))
             assert len(reports) == 1 and "Poor data coverage" in reports[0].read_text()  # 0.2 days of last month
+        (group_report,) = (tmp_path / "reports" / "hunan-al").glob("*/report.html")  # the group's, beside them
+        _assert_group_sums_the_sites(tmp_path / "reports", group_report.parent.name)
         produced = rows(url, "plantems", "SELECT count(output_t) FROM production GROUP BY site, line")
         assert sorted((r["site"], r["line"]) for r in produced) == [
             ("changde", "cast-1"), ("changde", "roll-1"), ("changsha", "cast-1"), ("changsha", "roll-1")]
@@ -73,6 +81,16 @@ def test_demo_runs_both_parks_and_stops_cleanly(tmp_path):
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True,
                                check=False).stdout.split()
     assert leftovers == []  # influxd, mosquitto, simulators, collectors and analytics all stopped
+
+
+def _assert_group_sums_the_sites(reports: Path, month: str) -> None:
+    """The group report consolidates exactly the two site reports beside it (each site's config hash as
+    its own rollup.json records it) and its energy is theirs added up."""
+    group = json.loads((reports / "hunan-al" / month / "group.json").read_text())
+    sites = {site: json.loads((reports / site / month / "rollup.json").read_text()) for site in SITES}
+    assert {s["site"]: s["config_sha256"] for s in group["sites"]} == {
+        site: doc["provenance"]["config_sha256"] for site, doc in sites.items()}
+    assert group["grid_import_kwh"] == pytest.approx(sum(doc["grid_import_kwh"] for doc in sites.values()), abs=1e-9)
 
 
 def test_demo_refuses_sites_that_do_not_share_the_servers(tmp_path):
@@ -114,3 +132,19 @@ def test_demo_stopped_during_the_first_run_leaves_nothing_behind(tmp_path):
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True,
                                check=False).stdout.split()
     assert leftovers == []  # the back-fill step, influxd and mosquitto all stopped
+
+
+def test_demo_refuses_a_group_that_names_other_plant_files(tmp_path):
+    """The repository's group file lists config/plant.*.yaml; a demo of copies elsewhere would report
+    on the wrong sites' data."""
+    configs = []
+    for name in SITES.values():
+        shutil.copy(REPO / "config" / name, tmp_path / name)
+        configs += ["--config", str(tmp_path / name)]
+    copy_reference_data(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "plantems.cli", "demo", *configs, "--group",
+                           str(REPO / "config" / "group.demo.yaml"), "--var", str(tmp_path / "var")],
+                          capture_output=True, text=True, cwd=tmp_path, check=False, timeout=60)
+    assert done.returncode == 2
+    assert (f"group.demo.yaml: site changde is {REPO / 'config' / 'plant.changde.yaml'}, but the demo runs it "
+            f"from {tmp_path / 'plant.changde.yaml'}") in done.stderr
