@@ -11,7 +11,7 @@ demo: setup
 MYPY_STRICT = plantems/calendar.py plantems/lineproto.py plantems/ratelog.py plantems/tariffs.py \
 	plantems/factors.py plantems/targets.py plantems/schema.py plantems/reference.py plantems/registers.py \
 	plantems/demandconfig.py plantems/mqttconfig.py plantems/secret.py plantems/meters.py \
-	collector/modbus/planner.py collector/modbus/frames.py collector/points.py
+	collector/modbus/planner.py collector/modbus/frames.py collector/points.py plantems/ledger.py analytics/group.py
 
 test: setup
 	.venv/bin/ruff check plantems collector analytics simulator grafana bench tests

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import time
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from plantems.group import Group
 from plantems.influx import InfluxClient, detect_api, make_writer
 from plantems.schema import Job
 
-__all__ = ["run_group_rollup", "run_group_scheduler"]
+__all__ = ["GroupMonthly", "run_group_rollup", "run_group_scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -59,26 +61,34 @@ def run_group_rollup(group: Group, month: str, *, reports_dir: Path, as_of: date
     return rollup, write_group_report(rollup, reports_dir / group.id / month)
 
 
+class GroupMonthly:
+    """The scheduled group rollup: the month before the clock's, and every month whose run failed."""
+
+    def __init__(self, group: Group, reports_dir: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.group, self.reports_dir, self.clock = group, reports_dir, clock
+        self.pending: set[str] = set()
+
+    def run(self) -> None:
+        now = datetime.fromtimestamp(self.clock(), self.group.plants[0].site.tz)
+        self.pending.add(previous_month(now))
+        for month in sorted(self.pending):  # a month that failed is redone until it succeeds
+            _, paths = run_group_rollup(self.group, month, reports_dir=self.reports_dir, as_of=now.date(),
+                                        progress=False)
+            self.pending.discard(month)
+            log.info("group rollup %s written: %s", month, ", ".join(str(p) for p in paths))
+
+
 def run_group_scheduler(group: Group, *, reports_dir: Path) -> None:
     """The group rollup on the 1st of each month at 03:00 (group timezone), an hour after the sites'
     own rollups (02:00); a failed run is retried with backoff until it succeeds, and every attempt
     is an `analytics_status` point (source group_rollup, site = the group id) in the first site's
     derived database."""
     tz = group.config.group.timezone
-    pending: set[str] = set()
-
-    def job() -> None:
-        now = datetime.now(group.plants[0].site.tz)
-        pending.add(previous_month(now))
-        for month in sorted(pending):
-            _, paths = run_group_rollup(group, month, reports_dir=reports_dir, as_of=now.date(), progress=False)
-            pending.discard(month)
-            log.info("group rollup %s written: %s", month, ", ".join(str(p) for p in paths))
-
+    monthly = GroupMonthly(group, reports_dir)
     first = group.plants[0]
     status_plant = first.model_copy(update={"site": first.site.model_copy(update={"id": group.id})})
     cfg = first.influxdb
-    retrying = RetryingJob(Job.GROUP_ROLLUP, job, plant=status_plant, writer=make_writer(cfg, detect_api(cfg)))
+    retrying = RetryingJob(Job.GROUP_ROLLUP, monthly.run, plant=status_plant, writer=make_writer(cfg, detect_api(cfg)))
     scheduler = BlockingScheduler(timezone=tz)
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     schedule_retrying(scheduler, retrying, CronTrigger(day=1, hour=3, minute=0, timezone=tz), coalesce=True,

@@ -119,7 +119,7 @@ table{{border-collapse:collapse}} .warn{{color:#b2182b}}</style></head><body>
 <p>Group {html.escape(rollup.group)}, {len(rollup.sites)} sites, as of {rollup.as_of}.</p>{warnings}
 <table>{"".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in summary)}</table>
 {_emissions_chart(rollup)}{_intensity_chart(rollup)}{_share_chart(rollup)}
-<h2>Sites</h2><table><tr>{head}</tr>{body}</table>
+<h2>Sites</h2><div style="overflow-x:auto"><table><tr>{head}</tr>{body}</table></div>
 <h2>Pathway</h2><pre>{html.escape(json.dumps(doc["intensity"]["pathway"], indent=2, ensure_ascii=False))}</pre>
 </body></html>"""
 

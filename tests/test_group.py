@@ -202,13 +202,25 @@ def test_shape_b_two_influxdb_servers(sites, influx_url, second_influx):
     assert [sheet.cell(r, 1).value for r in (2, 3)] == ["alpha", "beta"]
 
 
+def _numbers(doc: dict) -> dict:
+    """A group document without its run dates."""
+    return {**{k: v for k, v in doc.items() if k != "as_of"},
+            "sites": [{k: v for k, v in site.items() if k != "as_of"} for site in doc["sites"]]}
+
+
 def test_shape_a_one_central_influxdb(sites, influx_url):
     tmp, alpha, _, beta_a = sites
     group = _group_file(tmp / "a", alpha, beta_a)
     doc = _group_rollup(group, tmp / "a" / "reports")
     _check(doc, _expected(influx_url, influx_url))
-    again = _group_rollup(group, tmp / "a" / "reports")  # re-running the month gives the same numbers
-    assert {k: v for k, v in again.items() if k != "as_of"} == {k: v for k, v in doc.items() if k != "as_of"}
+    # `plantems group analyze`'s job on Nov 1 redoes October: re-running the month gives the same numbers
+    from plantems.analytics.group_job import GroupMonthly
+    from plantems.group import load_group
+
+    nov_1 = datetime(2026, 11, 1, 3, tzinfo=load_plant(alpha).site.tz).timestamp()
+    GroupMonthly(load_group(group), tmp / "a" / "reports", clock=lambda: nov_1).run()
+    again = json.loads((tmp / "a" / "reports" / "grp" / MONTH / "group.json").read_text())
+    assert again["as_of"] == "2026-11-01" and _numbers(again) == _numbers(doc)
     # each site's points side by side in one server; one site's recompute never replaced the other's
     points = rows(influx_url, "grp_derived", "SELECT kgco2e FROM scope2 WHERE area = 'site' AND method = 'location' "
                                              "GROUP BY site")
@@ -322,3 +334,39 @@ def test_one_ledger_file_refuses_a_row_claimed_by_both_sites(tmp_path):
         load_ledger(path)
     (problem,) = caught.value.problems
     assert problem.startswith(f"{path}:3 entry 'beta-copy'") and "site 'alpha'; this row: site 'beta'" in problem
+
+
+def test_an_unreachable_site_server_fails_the_group_month(sites, tmp_path, second_influx):
+    _, alpha, beta_b, _ = sites
+    beta = tmp_path / "beta"
+    shutil.copytree(beta_b.parent, beta, ignore=shutil.ignore_patterns("spool*"))
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: the site's server is down or the WAN is cut
+    (beta / "plant.yaml").write_text((beta / "plant.yaml").read_text().replace(second_influx, dead))
+    group = _group_file(tmp_path, beta / "plant.yaml", alpha)
+    reports = tmp_path / "reports"
+    result = CliRunner().invoke(main, ["group", "rollup", "--group", str(group), "--month", MONTH,
+                                       "--reports", str(reports)])
+    assert result.exit_code == 1, result.output
+    assert f"group rollup {MONTH} failed" in result.output and dead in result.output, result.output
+    assert not (reports / "grp").exists()  # the group month is never stated without a site
+    from plantems.analytics.group_job import GroupMonthly
+    from plantems.group import load_group
+    from plantems.influx import InfluxError
+
+    job = GroupMonthly(load_group(group), reports, clock=lambda: datetime(2026, 11, 1, 3).timestamp())
+    with pytest.raises(InfluxError, match=dead):
+        job.run()
+    assert job.pending == {MONTH}  # redone at the next attempt
+
+
+def test_the_demo_group_file_is_valid(tmp_path):
+    """config/group.demo.yaml with its sites (a stand-in for Changde until its plant file is in config/)."""
+    folder = tmp_path / "config"
+    shutil.copytree(REPO / "config", folder)
+    changde = folder / "plant.changde.yaml"
+    if not changde.exists():
+        changde.write_text((folder / "plant.demo.yaml").read_text().replace("id: changsha", "id: changde"))
+    result = CliRunner().invoke(main, ["check-config", str(folder / "group.demo.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "group hunan-al, 2 sites" in result.output
+    assert "site changsha (Asia/Shanghai)" in result.output and "site changde" in result.output
