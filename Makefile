@@ -5,7 +5,7 @@ setup:
 	./deploy/setup-debian.sh
 
 demo: setup
-	.venv/bin/plantems demo --config config/plant.demo.yaml
+	.venv/bin/plantems demo --config config/plant.demo.yaml --config config/plant.changde.yaml --group config/group.demo.yaml
 
 # Modules held to mypy --strict (the list grows as modules are typed through; the rest still passes ruff).
 MYPY_STRICT = plantems/calendar.py plantems/lineproto.py plantems/ratelog.py plantems/tariffs.py \
@@ -41,6 +41,7 @@ bench-alerts: setup
 
 check-config: setup
 	.venv/bin/plantems check-config config/plant.demo.yaml
+	.venv/bin/plantems check-config config/plant.changde.yaml
 
 clean:
 	rm -rf var reports .pytest_cache

@@ -20,9 +20,12 @@ from plantems.tariffs import Tariff
 __all__ = ["drift", "render", "write"]
 
 
-def render(plant: PlantConfig, tariffs: Sequence[Tariff], factors: Sequence[Factor]) -> dict[str, str]:
+def render(plants: Sequence[PlantConfig], tariffs: Sequence[Tariff], factors: Sequence[Factor]) -> dict[str, str]:
+    """The sites' dashboards (one set, a ``site`` variable on each) and the datasources of the first
+    site's InfluxDB, which every site shares (deployment shape a)."""
     files = {f"dashboards/{name}.json": dashboard_json(model)
-             for name, model in build_dashboards(plant, tariffs, factors).items()}
+             for name, model in build_dashboards(plants, tariffs, factors).items()}
+    plant = plants[0]
     files["provisioning/datasources/plantems.yaml"] = provisioning_yaml(plant, api=InfluxApi.V1)
     files["provisioning/datasources-influxdb2/plantems.yaml"] = provisioning_yaml(plant, api=InfluxApi.V2)
     files["provisioning/dashboards/plantems.yaml"] = (

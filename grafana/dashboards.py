@@ -49,7 +49,7 @@ KW, KWH, KVAR, TONNES, CNY, PERCENT_UNIT, NONE, MS = ("kwatt", "kwatth", "kvolta
 LIVE_REFRESH, HISTORY_REFRESH = "10s", "5m"
 _NOT_LOADS = (DeviceKind.INCOMER.value, DeviceKind.FEEDER.value, DeviceKind.PV.value)
 _TOU_ORDER = (Period.SHARP, Period.PEAK, Period.FLAT, Period.VALLEY)
-DASHBOARDS = ("overview", "equipment", "energy-cost", "power-factor", "scope2", "collector")
+DASHBOARDS = ("overview", "equipment", "energy-cost", "power-factor", "scope2", "collector", "group")
 
 
 # Quoting as in the store's query layer: identifiers, and tag values escaped
@@ -57,14 +57,44 @@ _q, _s = ident, literal
 
 
 class _Ctx:
-    """What every query needs from the configuration."""
+    """What every query needs from the configuration: the sites' plant files, one dashboard set for all.
 
-    def __init__(self, plant: PlantConfig) -> None:
-        self.plant = plant
-        self.site = f"{_q(Tag.SITE)} = {_s(plant.site.id)}"
-        self.tz = f"tz({_s(plant.site.timezone)})"
+    Every query is filtered by the dashboard's ``site`` variable; a panel that only some sites need
+    (a billing group, compressed air, MQTT) is there when any site has it.
+    """
+
+    def __init__(self, plants: Sequence[PlantConfig]) -> None:
+        if not plants:
+            raise ValueError("the dashboards need at least one plant file")
+        self.plants = tuple(plants)
+        if len({p.site.timezone for p in plants}) > 1:
+            raise ValueError("sites " + ", ".join(f"{p.site.id} ({p.site.timezone})" for p in plants) + ": the "
+                             "dashboards' days are in one timezone; build one dashboard set per timezone")
+        self.site = f"{_q(Tag.SITE)} =~ /^$site$/"
+        self.tz = f"tz({_s(plants[0].site.timezone)})"
         self.loads = " AND ".join(f"{_q(Tag.KIND)} != {_s(k)}" for k in _NOT_LOADS)
         self.incomers = f"{_q(Tag.KIND)} = {_s(DeviceKind.INCOMER.value)}"
+
+    @property
+    def demand_groups(self) -> dict[str, list[tuple[str, MeterGroup]]]:
+        """Billing groups by id, each with the sites that have a group of that id."""
+        groups: dict[str, list[tuple[str, MeterGroup]]] = {}
+        for plant in self.plants:
+            for group in plant.demand.groups if plant.demand else ():
+                groups.setdefault(group.id, []).append((plant.site.id, group))
+        return groups
+
+    @property
+    def pf_standard(self) -> float:
+        return min((g.pf_standard for p in self.plants if p.demand for g in p.demand.groups), default=0.9)
+
+    @property
+    def has_air(self) -> bool:
+        return any(d.kind is DeviceKind.AIR_FLOW for p in self.plants for d in p.devices)
+
+    @property
+    def has_mqtt(self) -> bool:
+        return any(p.mqtt_devices for p in self.plants)
 
     def label(self, name: str, name_zh: str, fallback: str) -> str:
         return " ".join(part for part in (name or fallback, name_zh) if part)
@@ -82,64 +112,76 @@ def _level_steps(group: MeterGroup) -> list[tuple[float | None, str]]:
     return [(None, "green"), *((lv.at * group.limit_kw, "orange" if lv.at < 1 else "red") for lv in group.levels)]
 
 
-def _alerts_annotation() -> dict[str, Any]:
+def _shared_steps(groups: Sequence[tuple[str, MeterGroup]]) -> list[tuple[float | None, str]]:
+    """The level colours where every site's group of this id has the same limit and levels, else none:
+    one site's limit drawn over another's demand would mislead (the `limit` series shows each)."""
+    steps = {tuple(_level_steps(group)) for _, group in groups}
+    return list(steps.pop()) if len(steps) == 1 else []
+
+
+def _limits_note(groups: Sequence[tuple[str, MeterGroup]]) -> str:
+    return "; ".join(f"{site}: {group.method} window, limit {group.limit_kw:g} kW" for site, group in groups)
+
+
+def _alerts_annotation(ctx: _Ctx) -> dict[str, Any]:
     query = (f"SELECT {_q(Field.TITLE)}, {_q(Field.TEXT)}, {_q(Field.DELIVERIES)} FROM {_q(ALERT)} "
-             f"WHERE $timeFilter")
+             f"WHERE {ctx.site} AND $timeFilter")
     return {"name": "Demand alerts 需量告警", "datasource": {"type": DERIVED.type_val, "uid": DERIVED.uid},
             "enable": True, "hide": False, "iconColor": "red",
             "target": {"query": query, "rawQuery": True, "refId": "Anno", "fromAnnotations": True,
                        "textColumn": Field.TEXT.value, "titleColumn": Field.TITLE.value, "tagsColumn": Tag.LEVEL.value}}
 
 
-def _dashboard(uid: str, title: str, *, refresh: str, time_from: str, tags: Sequence[str]) -> Dashboard:
-    return (Dashboard(title).uid(uid).tags(["plantems", *tags]).refresh(refresh).time(time_from, "now")
-            .timezone("browser").editable().tooltip(DashboardCursorSync.CROSSHAIR)
-            .timepicker(TimePicker().refresh_intervals(["5s", "10s", "30s", "1m", "5m", "15m", "1h"])))
+def _dashboard(uid: str, title: str, *, refresh: str, time_from: str, tags: Sequence[str],
+               compare: bool = False) -> Dashboard:
+    """A dashboard whose first variable is ``site``: one site at a time, or (``compare``) any of them."""
+    board = (Dashboard(title).uid(uid).tags(["plantems", *tags]).refresh(refresh).time(time_from, "now")
+             .timezone("browser").editable().tooltip(DashboardCursorSync.CROSSHAIR)
+             .timepicker(TimePicker().refresh_intervals(["5s", "10s", "30s", "1m", "5m", "15m", "1h"])))
+    site = (QueryVariable("site").label("Site 工厂").datasource(RAW)
+            .query(f"SHOW TAG VALUES FROM {_q(ELECTRICAL)} WITH KEY = {_q(Tag.SITE)}")
+            .refresh(VariableRefresh.ON_DASHBOARD_LOAD).sort(VariableSort.ALPHABETICAL_ASC))
+    return board.with_variable(site.multi(True).include_all(True).all_value(".*") if compare else site)
 
 
-def overview(ctx: _Ctx, factor: Factor) -> Dashboard:
-    plant, grid = ctx.plant, Grid()
-    board = _dashboard("plantems-overview", f"{plant.site.name or plant.site.id} {plant.site.name_zh} · overview 总览",
-                       refresh=LIVE_REFRESH, time_from="now-6h", tags=["overview"])
+def overview(ctx: _Ctx, factors: dict[str, Factor]) -> Dashboard:
+    grid = Grid()
+    board = _dashboard("plantems-overview", "Site overview 工厂总览", refresh=LIVE_REFRESH, time_from="now-6h",
+                       tags=["overview"])
     p = _q(Field.P_KW)
     board.with_panel(panel("stat", "Site power 全厂功率", [InfluxQL(
         "A", f"SELECT sum({_q('p')}) FROM (SELECT last({p}) AS {_q('p')} FROM {_q(ELECTRICAL)} WHERE {ctx.site} "
              f"AND {ctx.incomers} AND $timeFilter GROUP BY {_q(Tag.DEVICE)})", datasource=RAW)],
         unit=KW, grid=grid, w=6, h=5, datasource=RAW, description="Sum of the incomers' latest active power."))
-    for group in plant.demand.groups if plant.demand else ():
-        where = f"{ctx.site} AND {_q(Tag.METER_GROUP)} = {_s(group.id)} AND $timeFilter"
-        board.with_panel(panel("stat", f"Demand {group.id} 当前需量", [InfluxQL(
+    for group_id, groups in ctx.demand_groups.items():
+        where = f"{ctx.site} AND {_q(Tag.METER_GROUP)} = {_s(group_id)} AND $timeFilter"
+        board.with_panel(panel("stat", f"Demand {group_id} 当前需量", [InfluxQL(
             "A", f"SELECT last({_q(Field.DEMAND_KW)}) AS {_q('demand')}, last({_q(Field.PROJECTED_KW)}) AS "
                  f"{_q('projected')} FROM {_q(DEMAND)} WHERE {where}", datasource=DERIVED)],
-            unit=KW, grid=grid, w=6, h=5, datasource=DERIVED,
-            steps=_level_steps(group)))
-    board.with_panel(panel("stat", f"Scope 2 this month 本月范围二 ({factor.id})", [InfluxQL(
-        "A", f"SELECT sum({_q(Field.ENERGY_KWH)}) * {factor.kg_per_unit!r} / 1000 FROM {_q(ENERGY_15M)} "
-             f"WHERE {ctx.site} AND {ctx.incomers} AND $timeFilter", datasource=DERIVED)],
-        unit=TONNES, grid=grid, w=6, h=5, datasource=DERIVED, time_from="now/M", decimals=1,
-        description=f"Grid import this month x {factor.kg_per_unit} kg CO2/kWh ({factor.id}, {factor.source[:80]}). "
-                    "Location-based and indicative: the signed figure is the monthly report."))
+            unit=KW, grid=grid, w=6, h=5, datasource=DERIVED, steps=_shared_steps(groups),
+            description=_limits_note(groups)))
+    board.with_panel(_scope2_month_stat(ctx, factors, grid))
     board.with_panel(panel("timeseries", "Site power by incomer 进线功率", [InfluxQL(
         "A", f"SELECT mean({p}) FROM {_q(ELECTRICAL)} WHERE {ctx.site} AND {ctx.incomers} AND $timeFilter "
              f"GROUP BY time($__interval), {_q(Tag.DEVICE)} fill(null)", datasource=RAW, alias="$tag_device")],
         unit=KW, grid=grid, w=12, datasource=RAW, stacked=True))
-    for group in plant.demand.groups if plant.demand else ():
-        board.with_panel(panel("timeseries", f"15-minute demand 需量: {ctx.label(group.name, group.name_zh, group.id)}",
+    for group_id, groups in ctx.demand_groups.items():
+        group = groups[0][1]
+        board.with_panel(panel("timeseries", f"15-minute demand 需量: {ctx.label(group.name, group.name_zh, group_id)}",
                                [InfluxQL("A", f"SELECT last({_q(Field.DEMAND_KW)}) AS {_q('demand')}, "
                                               f"last({_q(Field.PROJECTED_KW)}) AS {_q('projected')}, "
                                               f"last({_q(Field.LIMIT_KW)}) AS {_q('limit')} FROM {_q(DEMAND)} WHERE "
-                                              f"{ctx.site} AND {_q(Tag.METER_GROUP)} = {_s(group.id)} AND $timeFilter "
-                                              f"GROUP BY time($__interval) fill(null)", datasource=DERIVED)],
+                                              f"{ctx.site} AND {_q(Tag.METER_GROUP)} = {_s(group_id)} AND "
+                                              "$timeFilter GROUP BY time($__interval) fill(null)", datasource=DERIVED)],
                                unit=KW, grid=grid, w=12, datasource=DERIVED, threshold_lines=True,
-                               steps=_level_steps(group),
-                               description=f"{group.method} window, limit {group.limit_kw:g} kW; alerts are "
-                                           "annotations"))
+                               steps=_shared_steps(groups),
+                               description=f"{_limits_note(groups)}; alerts are annotations"))
     board.with_panel(panel("timeseries", "Power by area 分区功率", [InfluxQL(
         "A", f"SELECT sum({_q('p')}) FROM (SELECT mean({p}) AS {_q('p')} FROM {_q(ELECTRICAL)} WHERE {ctx.site} AND "
              f"{ctx.loads} AND $timeFilter GROUP BY time($__interval), {_q(Tag.DEVICE)}, {_q(Tag.AREA)}) "
              f"WHERE $timeFilter GROUP BY time($__interval), {_q(Tag.AREA)} fill(null)", datasource=RAW,
         alias="$tag_area")], unit=KW, grid=grid, w=12, datasource=RAW, stacked=True))
-    standard = min((g.pf_standard for g in plant.demand.groups), default=0.9) if plant.demand else 0.9
+    standard = ctx.pf_standard
     board.with_panel(panel("timeseries", "Power factor per incomer 进线功率因数", [InfluxQL(
         "A", _incomer_pf(ctx), datasource=RAW, alias="$tag_device")], unit=NONE, grid=grid, w=12, datasource=RAW,
         steps=[(None, "red"), (standard, "green")], threshold_lines=True, min_value=0.5, max_value=1, decimals=3))
@@ -218,7 +260,7 @@ def _cost_targets(ctx: _Ctx, tariff: Tariff, where: str, group_by: str) -> list[
 
 
 def energy_cost(ctx: _Ctx, tariff: Tariff) -> Dashboard:
-    plant, grid = ctx.plant, Grid()
+    grid = Grid()
     board = _dashboard("plantems-energy-cost", "Energy and cost 能耗与电费", refresh=HISTORY_REFRESH,
                        time_from="now-30d", tags=["energy"])
     energy = _q(Field.ENERGY_KWH)
@@ -251,12 +293,12 @@ def energy_cost(ctx: _Ctx, tariff: Tariff) -> Dashboard:
              f"{_q(Tag.DEVICE)} fill(none) {ctx.tz}", datasource=DERIVED, alias="$tag_device")],
         unit=CNY, grid=grid, w=12, datasource=DERIVED, bars=True, stacked=True))
     month = f"{ctx.site} AND {_q(Tag.GRANULARITY)} = {_s(Granularity.MONTH)} AND $timeFilter"
-    if plant.demand:
+    if ctx.demand_groups:
         board.with_panel(panel("table", "Monthly maximum demand and the shifting potential 月最大需量", [InfluxQL(
             "A", f"SELECT {_q(Field.DEMAND_KW)}, {_q(Field.REDUCTION_KW)}, {_q(Field.LIMIT_KW)} FROM {_q(OPPORTUNITY)} "
                  f"WHERE {month} AND {_q(Tag.TYPE)} = {_s(OpportunityType.MAX_DEMAND)} GROUP BY {_q(Tag.METER_GROUP)}",
             datasource=DERIVED, result_format="table")], unit=KW, grid=grid, w=12, datasource=DERIVED, time_from="1y"))
-    if any(d.kind is DeviceKind.AIR_FLOW for d in plant.devices):
+    if ctx.has_air:
         board.with_panel(panel("table", "Compressed air: specific power and pressure saving 压缩空气", [InfluxQL(
             "A", f"SELECT {_q(Field.SPECIFIC_POWER_KW_PER_M3MIN)}, {_q(Field.AIR_BAR)}, {_q(Field.SAVING_KWH)}, "
                  f"{_q(Field.SAVING_CNY)} FROM {_q(OPPORTUNITY)} WHERE {month} AND {_q(Tag.TYPE)} = "
@@ -272,10 +314,10 @@ def energy_cost(ctx: _Ctx, tariff: Tariff) -> Dashboard:
 
 
 def power_factor(ctx: _Ctx) -> Dashboard:
-    plant, grid = ctx.plant, Grid()
+    grid = Grid()
     board = _dashboard("plantems-power-factor", "Power factor and reactive power 功率因数与无功",
                        refresh=HISTORY_REFRESH, time_from="now-7d", tags=["power-factor"])
-    standard = min((g.pf_standard for g in plant.demand.groups), default=0.9) if plant.demand else 0.9
+    standard = ctx.pf_standard
     board.with_panel(panel("timeseries", "Power factor per incomer 进线功率因数", [InfluxQL(
         "A", _incomer_pf(ctx), datasource=RAW, alias="$tag_device")], unit=NONE, grid=grid, w=12, datasource=RAW,
         steps=[(None, "red"), (standard, "green")], threshold_lines=True, min_value=0.5, max_value=1, decimals=3))
@@ -364,7 +406,7 @@ def collector(ctx: _Ctx) -> Dashboard:
              f"WHERE {spool} GROUP BY time($__interval), {source} fill(null)", datasource=RAW,
         alias="$tag_source $col")],
         unit=NONE, grid=grid, w=12, datasource=RAW))
-    if ctx.plant.mqtt_devices:
+    if ctx.has_mqtt:
         board.with_panel(panel("timeseries", "MQTT messages, rejected and unknown MQTT消息", [InfluxQL(
             "A", f"SELECT non_negative_difference(last({_q(Field.MESSAGES)})) AS {_q('messages')}, "
                  f"non_negative_difference(last({_q(Field.REJECTED)})) AS {_q('rejected')}, "
@@ -374,27 +416,95 @@ def collector(ctx: _Ctx) -> Dashboard:
     return board
 
 
-def build_dashboards(plant: PlantConfig, tariffs: Sequence[Tariff], factors: Sequence[Factor]
+def group(ctx: _Ctx) -> Dashboard:
+    """The sites side by side: energy, Scope 2, Scope 1+2 intensity against the pathway, renewable share."""
+    grid = Grid()
+    board = _dashboard("plantems-group", "Group: the sites compared 集团各厂对比", refresh=HISTORY_REFRESH,
+                       time_from="now-1y", tags=["group"], compare=True)
+    site, energy = _q(Tag.SITE), _q(Field.ENERGY_KWH)
+    site_rows = f"{ctx.site} AND {_q(Tag.AREA)} = {_s('site')} AND $timeFilter"
+    market = f"{site_rows} AND {_q(Tag.METHOD)} = {_s('market')}"
+    board.with_panel(panel("timeseries", "Grid energy per day by site 各厂日电量", [InfluxQL(
+        "A", f"SELECT sum({energy}) FROM {_q(ENERGY_15M)} WHERE {ctx.site} AND {ctx.incomers} AND $timeFilter "
+             f"GROUP BY time(1d), {site} fill(none) {ctx.tz}", datasource=DERIVED, alias="$tag_site")],
+        unit=KWH, grid=grid, w=12, datasource=DERIVED, bars=True, time_from="30d",
+        description="The incomers' 15-minute energy (grid import), per local day."))
+    board.with_panel(panel("timeseries", "Monthly grid energy by site 各厂月电量", [InfluxQL(
+        "A", f"SELECT {energy} FROM {_q(SCOPE2)} WHERE {market} GROUP BY {site}", datasource=DERIVED,
+        alias="$tag_site")], unit=KWH, grid=grid, w=12, datasource=DERIVED, bars=True,
+        description="From each site's monthly rollup (the figures its report signs)."))
+    both = f"{site_rows} AND {_q(Tag.METHOD)} =~ /^(location|market)$/"
+    board.with_panel(panel("timeseries", "Monthly Scope 2 by site, location and market 各厂月度范围二", [InfluxQL(
+        "A", f"SELECT {_q(Field.KGCO2E)} / 1000 FROM {_q(SCOPE2)} WHERE {both} GROUP BY {site}, {_q(Tag.METHOD)}",
+        datasource=DERIVED, alias="$tag_site $tag_method")], unit=TONNES, grid=grid, w=12, datasource=DERIVED,
+        bars=True,
+        description="Each site with its own grid-factor region and its own green-power instruments. Scope 1 (fuel) "
+                    "is in each report and in the intensity."))
+    board.with_panel(panel("timeseries", "Scope 1+2 intensity by site against the pathway 各厂排放强度 (t CO2e / t)",
+                           [InfluxQL("A", f"SELECT {_q(Field.INTENSITY_T_PER_T)} FROM {_q(SCOPE2)} WHERE {market} "
+                                          f"GROUP BY {site}", datasource=DERIVED, alias="$tag_site"),
+                            InfluxQL("B", f"SELECT max({_q(Field.TARGET_T_PER_T)}) AS {_q('pathway')} FROM "
+                                          f"{_q(SCOPE2)} WHERE {market} GROUP BY time(1d) fill(none)",
+                                     datasource=DERIVED, alias="pathway")],
+                           unit=NONE, grid=grid, w=12, datasource=DERIVED, decimals=3,
+                           description="Market-based Scope 1+2 per tonne of each site's output (site.output_lines); "
+                                       "the pathway from config/targets.yaml."))
+    board.with_panel(panel("timeseries", "Renewable share by site 各厂可再生电力占比", [InfluxQL(
+        "A", f"SELECT {_q(Field.RENEWABLE_SHARE)} FROM {_q(SCOPE2)} WHERE {market} GROUP BY {site}",
+        datasource=DERIVED, alias="$tag_site")], unit=PERCENT_UNIT, grid=grid, w=12, datasource=DERIVED, bars=True,
+        min_value=0, max_value=1, steps=[(None, "red"), (0.5, "orange"), (1.0, "green")]))
+    board.with_panel(panel("table", "The sites over the time range 各厂汇总", [InfluxQL(
+        "A", f"SELECT sum({energy}) AS {_q('grid kWh')}, sum({_q(Field.KGCO2E)}) / 1000 AS "
+             f"{_q('Scope 2 market t')}, sum({_q(Field.GREEN_KWH)}) AS {_q('green instruments kWh')} FROM "
+             f"{_q(SCOPE2)} WHERE {market} GROUP BY {site}", datasource=DERIVED, result_format="table")],
+        unit=NONE, grid=grid, w=12, datasource=DERIVED,
+        description="Sums of the monthly rollups in the range; the signed group figures are the group report "
+                    "(plantems group rollup)."))
+    return board
+
+
+def _scope2_month_stat(ctx: _Ctx, factors: dict[str, Factor], grid: Grid) -> Any:
+    """Grid import this month x each site's month-to-date location factor (one target per distinct factor)."""
+    by_factor: dict[str, list[str]] = {}
+    for site, factor in factors.items():
+        by_factor.setdefault(factor.id, []).append(site)
+    chosen = {factor.id: factor for factor in factors.values()}
+    targets = []
+    for ref, (factor_id, sites) in zip("ABCDEFGH", sorted(by_factor.items()), strict=False):
+        only = "" if len(by_factor) == 1 else f" AND {_q(Tag.SITE)} =~ /^({'|'.join(sites)})$/"
+        targets.append(InfluxQL(ref, f"SELECT sum({_q(Field.ENERGY_KWH)}) * {chosen[factor_id].kg_per_unit!r} / 1000 "
+                                     f"AS {_q(factor_id)} FROM {_q(ENERGY_15M)} WHERE {ctx.site}{only} AND "
+                                     f"{ctx.incomers} AND $timeFilter", datasource=DERIVED))
+    notes = "; ".join(f"{', '.join(sites)}: {chosen[fid].kg_per_unit} kg CO2/kWh ({fid}, {chosen[fid].source[:80]})"
+                      for fid, sites in sorted(by_factor.items()))
+    return panel("stat", f"Scope 2 this month 本月范围二 ({', '.join(sorted(by_factor))})", targets, unit=TONNES,
+                 grid=grid, w=6, h=5, datasource=DERIVED, time_from="now/M", decimals=1,
+                 description=f"Grid import this month x the site's factor ({notes}). Location-based and indicative: "
+                             "the signed figure is the monthly report.")
+
+
+def build_dashboards(plants: Sequence[PlantConfig], tariffs: Sequence[Tariff], factors: Sequence[Factor]
                      ) -> dict[str, dict[str, Any]]:
     """Every dashboard as Grafana JSON, by file name (pure: the same files give the same JSON on any day).
 
-    Prices are the newest tariff version's and the month-to-date factor the newest published
-    location factor of the site's regions; both are named on their panels.
+    One set for all the sites' plant files, each dashboard with a ``site`` variable. Prices are the
+    newest tariff version's and the month-to-date factor the newest published location factor of
+    each site's regions; both are named on their panels.
     """
-    ctx = _Ctx(plant)
+    ctx = _Ctx(plants)
     tariff = tariff_for(tariffs, date.max)
-    factor = select_factor(factors, method="location", regions=plant.site.grid_factor_regions, year=date.max.year,
-                           as_of=date.max).factor
+    factor = {p.site.id: select_factor(factors, method="location", regions=p.site.grid_factor_regions,
+                                       year=date.max.year, as_of=date.max).factor for p in plants}
     boards = {"overview": overview(ctx, factor), "equipment": equipment(ctx, tariff),
               "energy-cost": energy_cost(ctx, tariff), "power-factor": power_factor(ctx), "scope2": scope2(ctx),
-              "collector": collector(ctx)}
+              "collector": collector(ctx), "group": group(ctx)}
     out = {}
     for name, board in boards.items():
         model = json.loads(JSONEncoder(sort_keys=True).encode(board.build()))
         for number, item in enumerate(model["panels"], start=1):
             item["id"] = number  # stable ids: links and Grafana's panel state survive a rebuild
         if name in ("overview",):
-            model["annotations"] = {"list": [_alerts_annotation()]}
+            model["annotations"] = {"list": [_alerts_annotation(ctx)]}
         out[name] = model
     return out
 

@@ -223,7 +223,10 @@ def simulate(config_path: Path, backfill_days: float | None, extra_scenarios: tu
               help="Tariff folder (default: tariffs/ beside the plant file).")
 @click.option("--backfill", nargs=2, type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="FROM TO",
               help="Recompute every local day FROM..TO (inclusive), with progress, then exit.")
-def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetime, datetime] | None) -> None:
+@click.option("--reports", "reports_dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              help="Where the scheduled monthly rollup writes MONTH/ (one directory per site on a shared host).")
+def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetime, datetime] | None,
+            reports_dir: Path) -> None:
     """Run the analytics jobs on their schedules (until Ctrl-C), or back-fill a date range."""
     from plantems.analytics.enpi_job import backfill_enpi
     from plantems.analytics.service import backfill_energy, run_scheduler
@@ -264,7 +267,7 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
         except ConfigError as exc:
             click.echo("alert channels refused:\n  " + "\n  ".join(exc.problems), err=True)
             sys.exit(2)
-    run_scheduler(plant, tariffs, client, writer, config_dir=config_path.parent, reports_dir=Path("reports"),
+    run_scheduler(plant, tariffs, client, writer, config_dir=config_path.parent, reports_dir=reports_dir,
                   monitor=monitor)
 
 
@@ -562,20 +565,40 @@ def _reference(config_path: Path) -> tuple[list, list]:
         sys.exit(2)
 
 
+SITES_OPTION = click.option(
+    "--config", "config_paths", type=click.Path(path_type=Path), multiple=True, show_default=True,
+    default=(Path("config/plant.demo.yaml"), Path("config/plant.changde.yaml")),
+    help="A site's plant file, once per site: one dashboard set with a site variable (datasources: the first's).")
+
+
+def _build_dashboards(config_paths: tuple[Path, ...]) -> dict:
+    from plantems.grafana.dashboards import build_dashboards
+
+    try:
+        return build_dashboards([_load(path) for path in config_paths], *_reference(config_paths[0]))
+    except ValueError as exc:
+        click.echo(f"dashboards refused: {exc}", err=True)
+        sys.exit(2)
+
+
 @grafana.command("build")
-@CONFIG_OPTION
+@SITES_OPTION
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("grafana"), show_default=True)
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if a committed file differs from the generated one.")
-def grafana_build(config_path: Path, out_dir: Path, check: bool) -> None:
+def grafana_build(config_paths: tuple[Path, ...], out_dir: Path, check: bool) -> None:
     """Generate the dashboards and provisioning files into OUT (grafana/dashboards, grafana/provisioning)."""
     from plantems.grafana.build import drift, render, write
 
-    plant = _load(config_path)
-    files = render(plant, *_reference(config_path))
+    try:
+        files = render([_load(path) for path in config_paths], *_reference(config_paths[0]))
+    except ValueError as exc:
+        click.echo(f"dashboards refused: {exc}", err=True)
+        sys.exit(2)
     if check:
         stale = drift(out_dir, files)
+        sources = " ".join(str(path) for path in config_paths)
         for relative in stale:
-            click.echo(f"{out_dir / relative}: differs from what {config_path} generates; run plantems grafana build",
+            click.echo(f"{out_dir / relative}: differs from what {sources} generates; run plantems grafana build",
                        err=True)
         sys.exit(1 if stale else 0)
     for path in write(out_dir, files):
@@ -583,13 +606,13 @@ def grafana_build(config_path: Path, out_dir: Path, check: bool) -> None:
 
 
 @grafana.command("publish")
-@CONFIG_OPTION
+@SITES_OPTION
 @click.option("--url", envvar="PLANTEMS_GRAFANA_URL", default="http://127.0.0.1:3000", show_default=True,
               help="Grafana's root URL (env PLANTEMS_GRAFANA_URL).")
 @click.option("--influx-url", default=None, help="InfluxDB as Grafana reaches it (default: the plant file's url).")
 @click.option("--influx-api", type=click.Choice(["v1", "v2"]), default=None,
               help="InfluxDB API for the datasources (default: the plant file's; `auto` asks InfluxDB).")
-def grafana_publish(config_path: Path, url: str, influx_url: str | None, influx_api: str | None) -> None:
+def grafana_publish(config_paths: tuple[Path, ...], url: str, influx_url: str | None, influx_api: str | None) -> None:
     """Upsert the datasources, the plantems folder and the dashboards in a running Grafana.
 
     The service-account token comes from PLANTEMS_GRAFANA_TOKEN; the datasources log in as the
@@ -597,11 +620,10 @@ def grafana_publish(config_path: Path, url: str, influx_url: str | None, influx_
     """
     import os
 
-    from plantems.grafana.dashboards import build_dashboards
     from plantems.grafana.provision import datasource_payloads
     from plantems.grafana.publish import PublishError, publish
 
-    plant = _load(config_path)
+    plant = _load(config_paths[0])
     token = os.environ.get("PLANTEMS_GRAFANA_TOKEN")
     if not token:
         click.echo("PLANTEMS_GRAFANA_TOKEN is not set: create a Grafana service-account token (role Admin) and "
@@ -623,7 +645,7 @@ def grafana_publish(config_path: Path, url: str, influx_url: str | None, influx_
         sys.exit(2)
     sources = datasource_payloads(plant, api=api, url=influx_url or cfg.url, username=cfg.username, secret=value)
     try:
-        done = publish(url, token, datasources=sources, dashboards=build_dashboards(plant, *_reference(config_path)))
+        done = publish(url, token, datasources=sources, dashboards=_build_dashboards(config_paths))
     except PublishError as exc:
         click.echo(f"publish failed: {exc}", err=True)
         sys.exit(1)
@@ -632,16 +654,28 @@ def grafana_publish(config_path: Path, url: str, influx_url: str | None, influx_
 
 
 @main.command()
-@CONFIG_OPTION
+@click.option("--config", "config_paths", type=click.Path(path_type=Path), multiple=True, default=(
+    Path("config/plant.demo.yaml"), Path("config/plant.changde.yaml")), show_default=True,
+              help="A site's plant file; give it once per site (they share one InfluxDB and Mosquitto).")
+@click.option("--group", "group_path", type=click.Path(path_type=Path), default=Path("config/group.demo.yaml"),
+              show_default=True, help="Group file: the group report after the sites' first reports, and the "
+              "group rollup on schedule (none if the file does not exist).")
 @click.option("--var", "var_dir", type=click.Path(path_type=Path), default=Path("var"), show_default=True)
 @click.option("--backfill-days", type=float, default=None,
               help="Days of history to simulate (default: from the first day of last month).")
-def demo(config_path: Path, var_dir: Path, backfill_days: float) -> None:
-    """Run the demo plant: local InfluxDB and Mosquitto, simulator, collector (until Ctrl-C)."""
-    from plantems.demo import run_demo
+def demo(config_paths: tuple[Path, ...], group_path: Path, var_dir: Path, backfill_days: float) -> None:
+    """Run the demo parks: local InfluxDB and Mosquitto, simulator, collector and analytics (until Ctrl-C)."""
+    from plantems.demo import DemoGroup, DemoSite, run_demo
 
-    plant = _load(config_path)
-    sys.exit(run_demo(plant, config_path=config_path, var_dir=var_dir, backfill_days=backfill_days))
+    sites = [DemoSite(path.resolve(), _load(path)) for path in config_paths]
+    group = None
+    if group_path.exists():  # a bad group file refuses to start, like a bad plant file
+        loaded = _load_group(group_path)
+        group = DemoGroup(group_path.resolve(), loaded.id, {p.site.id: p.source_path or group_path
+                                                            for p in loaded.plants})
+    else:
+        click.echo(f"no group file {group_path}: the demo runs without the group report")
+    sys.exit(run_demo(sites, var_dir=var_dir, group=group, backfill_days=backfill_days))
 
 
 if __name__ == "__main__":

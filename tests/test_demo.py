@@ -1,57 +1,150 @@
-"""`plantems demo` as the README runs it: servers, back-fill, simulator, collector, clean stop."""
+"""`plantems demo` as the README runs it: two parks on one InfluxDB and Mosquitto, back-fill, simulator,
+collector, analytics, the site reports and the group report, clean stop."""
 
+import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+import pytest
 
 from plantems.localservers import free_port
 from tests.support import REPO, copy_reference_data, rows, wait_for
 
+SITES = {"changsha": "plant.demo.yaml", "changde": "plant.changde.yaml"}
+LIVE_DEVICES = {"changsha": 13, "changde": 7}  # counted in the plant files: 11 + 2 MQTT, 5 + 2 MQTT
+SHIFTABLE = {"changsha": ["comp-1", "comp-2", "comp-3", "mill-2"], "changde": ["comp-1", "mill-1"]}
 
-def test_demo_runs_and_stops_cleanly(tmp_path):
-    text = (REPO / "config" / "plant.demo.yaml").read_text()
-    influx_port = free_port()
+
+def _localise(text: str, *, influx_port: int, mqtt_port: int, tmp_path: Path, site: str) -> str:
+    """The demo plant file on free loopback ports, its spool under tmp_path."""
     text = text.replace("http://127.0.0.1:18086", f"http://127.0.0.1:{influx_port}")
     for port in sorted(set(re.findall(r"port: (150\d\d)", text))):
         text = text.replace(f"port: {port}", f"port: {free_port()}")
-    text = text.replace("path: var/spool/collector.sqlite", f"path: {tmp_path}/spool.sqlite")
-    text = text.replace("port: 11883", f"port: {free_port()}")
-    config = tmp_path / "plant.yaml"
-    config.write_text(text)
+    text = re.sub(r"path: var/spool/\S+", f"path: {tmp_path}/{site}-spool.sqlite", text)
+    return text.replace("port: 11883", f"port: {mqtt_port}")
+
+
+def test_demo_runs_both_parks_and_stops_cleanly(tmp_path):
+    influx_port, mqtt_port = free_port(), free_port()
+    configs = []
+    for site, name in SITES.items():
+        config = tmp_path / name
+        config.write_text(_localise((REPO / "config" / name).read_text(), influx_port=influx_port,
+                                    mqtt_port=mqtt_port, tmp_path=tmp_path, site=site))
+        configs += ["--config", str(config)]
     copy_reference_data(tmp_path)
+    shutil.copy(REPO / "config" / "group.demo.yaml", tmp_path / "group.yaml")  # names the plant files beside it
+    configs += ["--group", str(tmp_path / "group.yaml")]
     log = (tmp_path / "demo.log").open("w")
-    demo = subprocess.Popen([sys.executable, "-m", "plantems.cli", "demo", "--config", str(config), "--var",
-                             str(tmp_path / "var"), "--backfill-days", "0.2"],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    demo = subprocess.Popen([sys.executable, "-m", "plantems.cli", "demo", *configs, "--var", str(tmp_path / "var"),
+                             "--backfill-days", "0.2"], stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     url = f"http://127.0.0.1:{influx_port}"
     try:
-        wait_for(lambda: "plantems demo is running" in (tmp_path / "demo.log").read_text(), timeout_s=90,
+        wait_for(lambda: "plantems demo is running" in (tmp_path / "demo.log").read_text(), timeout_s=150,
                  what="the demo to start")
-        wait_for(lambda: len(rows(url, "plantems", "SELECT last(p_kw) FROM electrical WHERE time > now() - 10s "
-                                                   "GROUP BY device")) == 13, timeout_s=30,
-                 what="live data from all 13 devices (11 Modbus, 2 MQTT)")
-        history = rows(url, "plantems", "SELECT count(p_kw) FROM electrical WHERE time < now() - 1h")
-        assert history and history[0]["count"] >= 13 * 60  # the back-fill is there
-        energy = rows(url, "plantems_derived", "SELECT count(energy_kwh) FROM energy_15m GROUP BY device")
-        assert len(energy) == 13 and all(r["count"] >= 4 for r in energy)  # and its 15-minute energy
-        reports = list((tmp_path / "reports").glob("*/report.html"))
-        assert len(reports) == 1 and "Poor data coverage" in reports[0].read_text()  # 0.2 days of last month
-        produced = rows(url, "plantems", "SELECT count(output_t) FROM production GROUP BY line")
-        assert sorted(r["line"] for r in produced) == ["cast-1", "roll-1"]
-        wait_for(lambda: rows(url, "plantems_derived", "SELECT count(demand_kw) FROM demand"), timeout_s=30,
-                 what="the live demand monitor's points")
-        shifts = rows(url, "plantems_derived", "SELECT count(saving_cny) FROM opportunity WHERE granularity = 'day' "
-                                               "GROUP BY device")
-        assert sorted(r["device"] for r in shifts) == ["comp-1", "comp-2", "comp-3", "mill-2"]  # the shiftable ones
+        for site, count in LIVE_DEVICES.items():
+            wait_for(lambda site=site, count=count: len(rows(
+                url, "plantems", f"SELECT last(p_kw) FROM electrical WHERE time > now() - 10s AND site = '{site}' "
+                                 "GROUP BY device")) == count, timeout_s=30, what=f"live data from {site}'s devices")
+            history = rows(url, "plantems", f"SELECT count(p_kw) FROM electrical WHERE time < now() - 1h "
+                                            f"AND site = '{site}'")
+            assert history and history[0]["count"] >= count * 60  # the back-fill is there
+            energy = rows(url, "plantems_derived", f"SELECT count(energy_kwh) FROM energy_15m WHERE site = '{site}' "
+                                                   "GROUP BY device")
+            assert len(energy) == count and all(r["count"] >= 4 for r in energy)  # and its 15-minute energy
+            reports = list((tmp_path / "reports" / site).glob("*/report.html"))
+            assert len(reports) == 1 and "Poor data coverage" in reports[0].read_text()  # 0.2 days of last month
+        (group_report,) = (tmp_path / "reports" / "hunan-al").glob("*/report.html")  # the group's, beside them
+        _assert_group_sums_the_sites(tmp_path / "reports", group_report.parent.name)
+        produced = rows(url, "plantems", "SELECT count(output_t) FROM production GROUP BY site, line")
+        assert sorted((r["site"], r["line"]) for r in produced) == [
+            ("changde", "cast-1"), ("changde", "roll-1"), ("changsha", "cast-1"), ("changsha", "roll-1")]
+        wait_for(lambda: len(rows(url, "plantems_derived", "SELECT count(demand_kw) FROM demand GROUP BY site")) == 2,
+                 timeout_s=30, what="both sites' live demand monitor points")
+        for site, shiftable in SHIFTABLE.items():
+            shifts = rows(url, "plantems_derived", f"SELECT count(saving_cny) FROM opportunity WHERE site = '{site}' "
+                                                   "AND granularity = 'day' GROUP BY device")
+            assert sorted(r["device"] for r in shifts) == shiftable  # the shiftable ones
     finally:
         demo.send_signal(signal.SIGTERM)
         demo.wait(60)
     output = (tmp_path / "demo.log").read_text()
     assert "stopping..." in output and demo.returncode == 0, output[-2000:]
     assert "plantems grafana publish" in output and "grafana/grafana-oss" in output  # how to see the dashboards
+    assert "site changsha" in output and "site changde" in output
     time.sleep(0.5)
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True,
                                check=False).stdout.split()
-    assert leftovers == []  # influxd, mosquitto, simulator and collector all stopped
+    assert leftovers == []  # influxd, mosquitto, simulators, collectors and analytics all stopped
+
+
+def _assert_group_sums_the_sites(reports: Path, month: str) -> None:
+    """The group report consolidates exactly the two site reports beside it (each site's config hash as
+    its own rollup.json records it) and its energy is theirs added up."""
+    group = json.loads((reports / "hunan-al" / month / "group.json").read_text())
+    sites = {site: json.loads((reports / site / month / "rollup.json").read_text()) for site in SITES}
+    assert {s["site"]: s["config_sha256"] for s in group["sites"]} == {
+        site: doc["provenance"]["config_sha256"] for site, doc in sites.items()}
+    assert group["grid_import_kwh"] == pytest.approx(sum(doc["grid_import_kwh"] for doc in sites.values()), abs=1e-9)
+
+
+def test_demo_refuses_sites_that_do_not_share_the_servers(tmp_path):
+    first = tmp_path / "a.yaml"
+    first.write_text((REPO / "config" / "plant.demo.yaml").read_text())
+    second = tmp_path / "b.yaml"
+    second.write_text((REPO / "config" / "plant.changde.yaml").read_text().replace("127.0.0.1:18086", "127.0.0.1:1"))
+    copy_reference_data(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "plantems.cli", "demo", "--config", str(first), "--config",
+                           str(second), "--var", str(tmp_path / "var")], capture_output=True, text=True,
+                          cwd=tmp_path, check=False, timeout=60)
+    assert done.returncode == 2
+    assert f"{second}: influxdb.url = http://127.0.0.1:1: the demo runs one InfluxDB for every site" in done.stderr
+
+
+def test_demo_stopped_during_the_first_run_leaves_nothing_behind(tmp_path):
+    influx_port, mqtt_port = free_port(), free_port()
+    configs = []
+    for site, name in SITES.items():
+        config = tmp_path / name
+        config.write_text(_localise((REPO / "config" / name).read_text(), influx_port=influx_port,
+                                    mqtt_port=mqtt_port, tmp_path=tmp_path, site=site))
+        configs += ["--config", str(config)]
+    copy_reference_data(tmp_path)
+    log_path = tmp_path / "demo.log"
+    with log_path.open("w") as log:
+        demo = subprocess.Popen([sys.executable, "-m", "plantems.cli", "demo", *configs, "--var",
+                                 str(tmp_path / "var"), "--backfill-days", "30"], stdout=log,
+                                stderr=subprocess.STDOUT, cwd=tmp_path)
+        try:
+            wait_for(lambda: "back-filling 30 days" in log_path.read_text(), timeout_s=60, what="the back-fill")
+        finally:
+            demo.send_signal(signal.SIGTERM)
+            demo.wait(60)
+    output = log_path.read_text()
+    assert "stopping..." in output and demo.returncode == 0, output[-2000:]
+    assert not (tmp_path / "var" / "demo" / "changsha" / "backfill.done").exists()  # the next run starts over
+    time.sleep(0.5)
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True,
+                               check=False).stdout.split()
+    assert leftovers == []  # the back-fill step, influxd and mosquitto all stopped
+
+
+def test_demo_refuses_a_group_that_names_other_plant_files(tmp_path):
+    """The repository's group file lists config/plant.*.yaml; a demo of copies elsewhere would report
+    on the wrong sites' data."""
+    configs = []
+    for name in SITES.values():
+        shutil.copy(REPO / "config" / name, tmp_path / name)
+        configs += ["--config", str(tmp_path / name)]
+    copy_reference_data(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "plantems.cli", "demo", *configs, "--group",
+                           str(REPO / "config" / "group.demo.yaml"), "--var", str(tmp_path / "var")],
+                          capture_output=True, text=True, cwd=tmp_path, check=False, timeout=60)
+    assert done.returncode == 2
+    assert (f"group.demo.yaml: site changde is {REPO / 'config' / 'plant.changde.yaml'}, but the demo runs it "
+            f"from {tmp_path / 'plant.changde.yaml'}") in done.stderr

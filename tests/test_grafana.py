@@ -26,27 +26,45 @@ from tests.support import REPO, copy_reference_data, influx_query
 TARIFFS = load_tariffs(REPO / "config" / "tariffs")
 FACTORS = load_factors(REPO / "config" / "emission_factors.yaml")
 DEMO = REPO / "config" / "plant.demo.yaml"
+CHANGDE = REPO / "config" / "plant.changde.yaml"
+SITES = {"changsha": DEMO, "changde": CHANGDE}  # the demo's two parks, one dashboard set
 
 
 def committed() -> dict[str, dict[str, Any]]:
     return {name: json.loads((REPO / "grafana" / "dashboards" / f"{name}.json").read_text()) for name in DASHBOARDS}
 
 
+def _sites_args() -> list[str]:
+    return [arg for path in SITES.values() for arg in ("--config", str(path))]
+
+
 def test_committed_files_are_what_the_demo_configuration_generates():
-    files = render(load_plant(DEMO), TARIFFS, FACTORS)
+    files = render([load_plant(path) for path in SITES.values()], TARIFFS, FACTORS)
     assert drift(REPO / "grafana", files) == [], "run: .venv/bin/plantems grafana build"
-    result = CliRunner().invoke(main, ["grafana", "build", "--config", str(DEMO), "--out", str(REPO / "grafana"),
-                                       "--check"])
+    result = CliRunner().invoke(main, ["grafana", "build", *_sites_args(), "--out", str(REPO / "grafana"), "--check"])
     assert result.exit_code == 0, result.output
 
 
 def test_check_names_a_drifted_file(tmp_path):
-    files = render(load_plant(DEMO), TARIFFS, FACTORS)
+    files = render([load_plant(path) for path in SITES.values()], TARIFFS, FACTORS)
     for relative, text in files.items():
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_text(text.replace("Site power", "Site Power") if "overview" in relative else text)
-    result = CliRunner().invoke(main, ["grafana", "build", "--config", str(DEMO), "--out", str(tmp_path), "--check"])
+    result = CliRunner().invoke(main, ["grafana", "build", *_sites_args(), "--out", str(tmp_path), "--check"])
     assert result.exit_code == 1 and "dashboards/overview.json: differs" in result.output
+
+
+@pytest.mark.parametrize("name", DASHBOARDS)
+def test_every_query_follows_the_site_variable(name):
+    """The first variable is `site`; every other query (variables, panels, annotations) is filtered by it."""
+    model = committed()[name]
+    variables = model["templating"]["list"]
+    assert variables[0]["name"] == "site" and "WITH KEY = \"site\"" in variables[0]["query"]
+    assert variables[0]["includeAll"] == (name == "group")  # one site at a time; the group board compares any
+    queries = [v["query"] for v in variables[1:]] + [t["query"] for p in model["panels"] for t in p["targets"]]
+    queries += [a["target"]["query"] for a in model.get("annotations", {}).get("list", [])]
+    unfiltered = [q for q in queries if q.count('"site" =~ /^$site$/') < q.count(' FROM "')]
+    assert queries and not unfiltered, unfiltered
 
 
 def _overlaps(a: dict[str, int], b: dict[str, int]) -> bool:
@@ -83,13 +101,42 @@ def test_dashboards_follow_grafanas_dashboard_model(name):
     assert back == model
 
 
+def test_sites_with_different_limits_and_factors_keep_their_own(tmp_path):
+    """A billing group both sites have but with different limits gets no shared threshold colours (the
+    limit series shows each); a site in another factor region gets its own factor in the Scope 2 stat."""
+    other = CHANGDE.read_text().replace("site:\n", "site:\n  grid_factor_regions: [national]\n")
+    path = tmp_path / "plant.changde.yaml"
+    path.write_text(other)
+    files = render([load_plant(DEMO), load_plant(path)], TARIFFS, FACTORS)
+    overview = json.loads(files["dashboards/overview.json"])
+    demand = next(p for p in overview["panels"] if p["title"] == "Demand grid 当前需量")
+    assert "thresholds" not in demand["fieldConfig"]["defaults"]
+    assert demand["description"] == "changsha: sliding window, limit 8000 kW; changde: sliding window, limit 2400 kW"
+    stat = next(p for p in overview["panels"] if p["title"].startswith("Scope 2 this month"))
+    assert [t["query"].split(" * ")[1].split(" ")[0] for t in stat["targets"]] == ["0.5271", "0.5306"]
+    assert "/^(changsha)$/" in stat["targets"][0]["query"] and "/^(changde)$/" in stat["targets"][1]["query"]
+    same = json.loads(render([load_plant(DEMO)], TARIFFS, FACTORS)["dashboards/overview.json"])
+    alone = next(p for p in same["panels"] if p["title"] == "Demand grid 当前需量")
+    assert [s["value"] for s in alone["fieldConfig"]["defaults"]["thresholds"]["steps"]] == [None, 7200.0, 8000.0]
+
+
+def test_sites_in_different_timezones_are_refused(tmp_path):
+    path = tmp_path / "plant.changde.yaml"
+    path.write_text(CHANGDE.read_text().replace("timezone: Asia/Shanghai", "timezone: Asia/Urumqi"))
+    result = CliRunner().invoke(main, ["grafana", "build", "--config", str(DEMO), "--config", str(path), "--out",
+                                       str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "sites changsha (Asia/Shanghai), changde (Asia/Urumqi): the dashboards' days are in one timezone" \
+        in result.output
+
+
 def test_the_configuration_drives_the_panels(tmp_path):
     group = "    - {id: mills, name_zh: 轧机需量, meters: [mill-1, mill-2], limit_kw: 5000, method: fixed}\n"
     text = DEMO.read_text().replace("\nalerts:", group + "\nalerts:")
     text = re.sub(r"  - \{id: air-1,[^}]*\}\n", "", text)  # a plant without compressed-air metering
     path = tmp_path / "plant.yaml"
     path.write_text(text)
-    files = render(load_plant(path), TARIFFS, FACTORS)
+    files = render([load_plant(path)], TARIFFS, FACTORS)
     overview = json.loads(files["dashboards/overview.json"])
     titles = [p["title"] for p in overview["panels"]]
     assert "15-minute demand 需量: mills 轧机需量" in titles and "Demand mills 当前需量" in titles
@@ -111,8 +158,25 @@ def _last_noon(tz: Any) -> datetime:
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory, influx_url):
-    """The demo plant's history (3 days to the last local noon), its energy, daily and monthly
-    analytics, production, live-style demand evaluations and collector status."""
+    """Both demo parks' history (3 days to the last local noon) in one InfluxDB, their energy, daily and
+    monthly analytics, production, live-style demand evaluations and collector status."""
+    tmp = tmp_path_factory.mktemp("grafana")
+    copy_reference_data(tmp)
+    end = None
+    plants = {}
+    for site, source in SITES.items():
+        text = re.sub(r"path: var/spool/\S+", f"path: {tmp}/{site}-spool.sqlite", source.read_text().replace(
+            "http://127.0.0.1:18086", influx_url).replace("raw_database: plantems\n", "raw_database: gfraw\n").replace(
+            "derived_database: plantems_derived", "derived_database: gfderived"))
+        config = tmp / f"{site}.yaml"
+        config.write_text(text)
+        plants[site] = plant = load_plant(config)
+        end = end or _last_noon(plant.site.tz)
+        _load_site(plant, tmp, end)
+    return plants, end
+
+
+def _load_site(plant: Any, tmp: Any, end: datetime) -> None:
     from plantems.analytics.demand_job import DemandMonitor
     from plantems.analytics.notify.roster import Roster
     from plantems.analytics.service import backfill_energy, run_rollup
@@ -124,32 +188,22 @@ def loaded(tmp_path_factory, influx_url):
     from plantems.simulator.run import backfill
     from plantems.simulator.scenarios import scenarios_for
 
-    tmp = tmp_path_factory.mktemp("grafana")
-    text = DEMO.read_text().replace("http://127.0.0.1:18086", influx_url).replace(
-        "raw_database: plantems\n", "raw_database: gfraw\n").replace(
-        "derived_database: plantems_derived", "derived_database: gfderived").replace(
-        "path: var/spool/collector.sqlite", f"path: {tmp}/spool.sqlite")
-    config = tmp / "plant.yaml"
-    config.write_text(text)
-    copy_reference_data(tmp)
-    plant = load_plant(config)
     init_databases(plant.influxdb)
-    tz = plant.site.tz
-    end = _last_noon(tz)
     writer, client = V1Writer(plant.influxdb), InfluxClient(plant.influxdb)
     backfill(plant, writer, days=3, end_s=end.timestamp(), progress=False,
              scenarios=scenarios_for(plant.simulator.scenarios))
     first = (end - timedelta(days=3)).date()
     backfill_energy(plant, TARIFFS, client, writer, first, end.date(), progress=False)
-    write_demo_production(plant, tmp / "production.csv", first, end.date())
-    writer.write(plant.influxdb.raw_database, read_production_csv(tmp / "production.csv", plant))
+    production = tmp / f"{plant.site.id}-production.csv"
+    write_demo_production(plant, production, first, end.date())
+    writer.write(plant.influxdb.raw_database, read_production_csv(production, plant))
     monitor = DemandMonitor(plant.model_copy(update={"alerts": None}), client, writer,
                             Roster(plant.model_copy(update={"alerts": None})))
     for t in np.arange(end.timestamp() - 26 * 3600, end.timestamp(), 300.0):
         monitor.evaluate(now_s=float(t) + 1.0)  # just after a 60-s grid sample, as if live
     monitor.close()
     for month in sorted({first.strftime("%Y-%m"), end.strftime("%Y-%m")}):
-        run_rollup(plant, month, config_dir=tmp, client=client, writer=writer, out_root=tmp / "reports",
+        run_rollup(plant, month, config_dir=tmp, client=client, writer=writer, out_root=tmp / plant.site.id,
                    as_of=end.date(), progress=False)
     status = []
     for k in range(120):  # the last hour of collector status, every 30 s
@@ -165,7 +219,6 @@ def loaded(tmp_path_factory, influx_url):
             "dead_lettered_lines": 0.0, "errors": float(k // 50)}))
     writer.write(plant.influxdb.raw_database, status)
     client.close()
-    return plant, end
 
 
 def _range(panel: dict[str, Any], dashboard_from: str, end: datetime) -> tuple[datetime, datetime]:
@@ -206,17 +259,24 @@ def _has_data(influx_url: str, database: str, query: str) -> bool:
     return any(v is not None for s in series for row in s["values"] for v in row[1:])
 
 
+@pytest.mark.parametrize("site", SITES)
 @pytest.mark.parametrize("name", DASHBOARDS)
-def test_every_panel_query_returns_data(loaded, influx_url, name):
-    plant, end = loaded
+def test_every_panel_query_returns_data(loaded, influx_url, name, site):
+    """Each site chosen in the site variable: every panel has data (a panel one site lacks would be empty)."""
+    plants, end = loaded
+    plant = plants[site]
     model = committed()[name]
     databases = {"plantems-raw": plant.influxdb.raw_database, "plantems-derived": plant.influxdb.derived_database}
-    variables = {}
-    for variable in model.get("templating", {}).get("list", []):  # the first value of each, in order
+    variables: dict[str, str] = {}
+    for variable in model.get("templating", {}).get("list", []):  # the site, then the first value of each
         query = expand(variable["query"], end - timedelta(days=1), end, variables)
         values = [row[1] for s in influx_query(influx_url, databases[variable["datasource"]["uid"]], query)
                   for row in s["values"]]
         assert values, f"variable {variable['name']}: {query}"
+        if variable["name"] == "site":
+            assert sorted(values) == sorted(SITES)
+            variables["site"] = site
+            continue
         pick = "mill-1" if "mill-1" in values else values[0]
         variables[variable["name"]] = re.escape(pick) if variable["name"] == "device" else ".*"
     empty = []
@@ -231,3 +291,28 @@ def test_every_panel_query_returns_data(loaded, influx_url, name):
         if not _has_data(influx_url, databases[annotation["datasource"]["uid"]], query):
             empty.append(f"annotation {annotation['name']}: {query}")
     assert not empty, "\n".join(empty)
+
+
+def test_the_group_dashboard_shows_every_site_side_by_side(loaded, influx_url):
+    """With all sites chosen, each per-site panel has one series per site, and each site's daily grid energy
+    is the sum of its own incomers' intervals (a second query, by device), not the other site's."""
+    plants, end = loaded
+    model = committed()["group"]
+    derived = plants["changsha"].influxdb.derived_database
+    start = end - timedelta(days=30)
+    daily = next(p for p in model["panels"] if p["title"].startswith("Grid energy per day by site"))
+    query = expand(daily["targets"][0]["query"], start, end, {"site": ".*"})
+    series = {s["tags"]["site"]: sum(v[1] or 0 for v in s["values"]) for s in influx_query(influx_url, derived, query)}
+    assert sorted(series) == sorted(SITES)
+    for site, total_kwh in series.items():
+        by_device = influx_query(influx_url, derived, f"SELECT sum(energy_kwh) FROM energy_15m WHERE site = '{site}' "
+                                                      f"AND kind = 'incomer' GROUP BY device")
+        assert total_kwh == pytest.approx(sum(s["values"][0][1] for s in by_device), rel=1e-9)
+        assert total_kwh > 0
+    assert series["changsha"] != pytest.approx(series["changde"])
+    for panel in model["panels"]:
+        if panel["type"] != "timeseries" or "$tag_site" not in panel["targets"][0].get("alias", ""):
+            continue
+        a, b = _range(panel, model["time"]["from"], end)
+        result = influx_query(influx_url, derived, expand(panel["targets"][0]["query"], a, b, {"site": ".*"}))
+        assert {s["tags"]["site"] for s in result} == set(SITES), panel["title"]
