@@ -24,6 +24,7 @@ from plantems.grafana.model import DERIVED, RAW, Grid, InfluxQL, panel
 from plantems.schema import (
     AIR,
     ALERT,
+    ANALYTICS_STATUS,
     COLLECTOR_STATUS,
     DEMAND,
     ELECTRICAL,
@@ -279,6 +280,15 @@ def energy_cost(ctx: _Ctx, tariff: Tariff) -> Dashboard:
         "A", f"SELECT sum({energy}) AS {_q(Field.ENERGY_KWH)} FROM {_q(ENERGY_15M)} WHERE {ctx.site} AND {ctx.loads} "
              f"AND $timeFilter GROUP BY {_q(Tag.AREA)}, {_q(Tag.TOU)}", datasource=DERIVED, result_format="table")],
         unit=KWH, grid=grid, w=12, datasource=DERIVED))
+    board.with_panel(panel("table", "Data quality per meter 数据质量", [InfluxQL(
+        "A", f"SELECT mean({_q(Field.COVERAGE)}) AS {_q('coverage')}, sum({_q(Field.INTERP_KWH)}) AS "
+             f"{_q('interpolated kWh')}, sum({_q(Field.REJECTED_SAMPLES)}) AS {_q('rejected samples')}, "
+             f"sum({_q(Field.REPLACEMENTS)}) AS {_q('replacements')} FROM {_q(ENERGY_15M)} WHERE {ctx.site} AND "
+             f"$timeFilter GROUP BY {_q(Tag.DEVICE)}", datasource=DERIVED, result_format="table")],
+        unit=NONE, grid=grid, w=24, datasource=DERIVED,
+        description="Per meter over the range: coverage (share of time with samples no more than max(60 s, 3 polls) "
+                    "apart), energy interpolated across gaps, counter samples rejected as physically implausible "
+                    "(glitches, never energy) and meter replacements (the step onto a new meter adds nothing)."))
     opp = (f"{ctx.site} AND {_q(Tag.TYPE)} = {_s(OpportunityType.LOAD_SHIFT)} AND {_q(Tag.GRANULARITY)} = "
            f"{_s(Granularity.DAY)} AND $timeFilter")
     board.with_panel(panel("table", "Load shifting: sharp+peak energy and the saving off-peak 移峰填谷", [InfluxQL(
@@ -406,6 +416,21 @@ def collector(ctx: _Ctx) -> Dashboard:
              f"WHERE {spool} GROUP BY time($__interval), {source} fill(null)", datasource=RAW,
         alias="$tag_source $col")],
         unit=NONE, grid=grid, w=12, datasource=RAW))
+    board.with_panel(panel("timeseries", "Spool faults and the memory buffer 缓存故障", [InfluxQL(
+        "A", f"SELECT non_negative_difference(last({_q(Field.SPOOL_ERRORS)})) AS {_q('spool errors')}, "
+             f"last({_q(Field.BUFFERED_LINES)}) AS {_q('buffered')}, "
+             f"non_negative_difference(last({_q(Field.BUFFER_DROPPED_LINES)})) AS {_q('dropped from buffer')} "
+             f"FROM {status} WHERE {spool} GROUP BY time($__interval), {source} fill(null)", datasource=RAW,
+        alias="$tag_source $col")], unit=NONE, grid=grid, w=12, datasource=RAW,
+        description="A full disk or a corrupt page: readings wait in memory and the collector retries; it exits "
+                    "(status 3) for its supervisor after spool.unusable_exit_s."))
+    board.with_panel(panel("table", "Analytics jobs 分析任务", [InfluxQL(
+        "A", f"SELECT last({_q(Field.OK)}) AS {_q('ok')}, last({_q(Field.CONSECUTIVE_FAILURES)}) AS "
+             f"{_q('consecutive failures')} FROM {_q(ANALYTICS_STATUS)} WHERE {ctx.site} AND $timeFilter "
+             f"GROUP BY {source}", datasource=DERIVED, result_format="table")],
+        unit=NONE, grid=grid, w=12, datasource=DERIVED, time_from="7d",
+        description="Each scheduled job's last attempt: ok 0 means it failed and is being retried with backoff "
+                    "(the analytics log has the error at ERROR)."))
     if ctx.has_mqtt:
         board.with_panel(panel("timeseries", "MQTT messages, rejected and unknown MQTT消息", [InfluxQL(
             "A", f"SELECT non_negative_difference(last({_q(Field.MESSAGES)})) AS {_q('messages')}, "

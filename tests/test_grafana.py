@@ -216,8 +216,17 @@ def _load_site(plant: Any, tmp: Any, end: datetime) -> None:
             "up": 1.0, "messages": 60.0 * k, "rejected": float(k // 60), "unknown": 0.0}))
         status.append(status_line(COLLECTOR_STATUS, site=plant.site.id, source=SPOOL_SOURCE, time_ns=t_ns, fields={
             "spool_bytes": 1000.0, "spool_lines": float(k % 7), "dropped_lines": 0.0, "shed_lines": 0.0,
-            "dead_lettered_lines": 0.0, "errors": float(k // 50)}))
+            "dead_lettered_lines": 0.0, "errors": float(k // 50), "spool_errors": float(k // 30),
+            "buffered_lines": float(k % 3), "buffer_dropped_lines": 0.0}))
     writer.write(plant.influxdb.raw_database, status)
+    from plantems.analytics.jobstatus import status_point
+    from plantems.lineproto import format_line
+    from plantems.schema import Job
+
+    jobs = [format_line(status_point(plant, job, failures=k % 2, error="InfluxDB away" if k % 2 else None,
+                                     time_ns=int(end.timestamp() - 3600 * (k + 1)) * 10**9))
+            for k, job in enumerate(Job)]
+    writer.write(plant.influxdb.derived_database, jobs)
     client.close()
 
 
