@@ -4,7 +4,6 @@ quarter.json (every number with its provenance)."""
 from __future__ import annotations
 
 import html
-import io
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from openpyxl import Workbook
 
+from plantems.analytics.report import _svg as chart_svg
+
 if TYPE_CHECKING:
     from plantems.analytics.quarter_job import QuarterReport
 
@@ -22,11 +23,7 @@ __all__ = ["write_quarter_report"]
 
 
 def _svg(figure: Any) -> str:
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")
-    plt.close(figure)
-    text = buffer.getvalue()
-    return text[text.index("<svg"):]
+    return str(chart_svg(figure))  # the monthly report's one way to a chart (str: that path is untyped for mypy)
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
