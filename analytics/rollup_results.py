@@ -5,7 +5,7 @@ its keys and values are a contract (the report, site consolidation and the resta
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -16,7 +16,7 @@ from plantems.analytics.reconcile import Reconciliation
 from plantems.analytics.scope2 import SOLAR_PROFILE, ExcludedEntry, Scope2Result
 from plantems.factors import FactorChoice
 from plantems.lineproto import Point
-from plantems.schema import Method
+from plantems.schema import SITE_AREA, Field, Method, Tag
 from plantems.targets import IntensityPathway
 from plantems.tariffs import Tariff
 
@@ -197,4 +197,7 @@ class Rollup:
         points: list[Point] = self.scope2.to_points(site=self.site, area_of=area_of, time_ns=time_ns,
                                                     intensity_t_per_t=intensity,
                                                     target_t_per_t=self.intensity.target_t_per_t)
-        return points
+        # the site rows also carry Scope 1, so a dashboard can show Scope 1+2 from one point
+        scope1 = {Field.SCOPE1_KGCO2E.value: float(sum(self.scope1_kgco2e.values()))}
+        return [replace(p, fields={**p.fields, **scope1}) if p.tags.get(Tag.AREA.value) == SITE_AREA else p
+                for p in points]

@@ -447,8 +447,8 @@ def group(ctx: _Ctx) -> Dashboard:
     board = _dashboard("plantems-group", "Group: the sites compared 集团各厂对比", refresh=HISTORY_REFRESH,
                        time_from="now-1y", tags=["group"], compare=True)
     site, energy = _q(Tag.SITE), _q(Field.ENERGY_KWH)
-    site_rows = f"{ctx.site} AND {_q(Tag.AREA)} = {_s('site')} AND $timeFilter"
-    market = f"{site_rows} AND {_q(Tag.METHOD)} = {_s('market')}"
+    site_rows = f"{ctx.site} AND {_q(Tag.AREA)} = {_s(Area.SITE)} AND $timeFilter"
+    market = f"{site_rows} AND {_q(Tag.METHOD)} = {_s(Method.MARKET)}"
     board.with_panel(panel("timeseries", "Grid energy per day by site 各厂日电量", [InfluxQL(
         "A", f"SELECT sum({energy}) FROM {_q(ENERGY_15M)} WHERE {ctx.site} AND {ctx.incomers} AND $timeFilter "
              f"GROUP BY time(1d), {site} fill(none) {ctx.tz}", datasource=DERIVED, alias="$tag_site")],
@@ -458,13 +458,13 @@ def group(ctx: _Ctx) -> Dashboard:
         "A", f"SELECT {energy} FROM {_q(SCOPE2)} WHERE {market} GROUP BY {site}", datasource=DERIVED,
         alias="$tag_site")], unit=KWH, grid=grid, w=12, datasource=DERIVED, bars=True,
         description="From each site's monthly rollup (the figures its report signs)."))
-    both = f"{site_rows} AND {_q(Tag.METHOD)} =~ /^(location|market)$/"
-    board.with_panel(panel("timeseries", "Monthly Scope 2 by site, location and market 各厂月度范围二", [InfluxQL(
-        "A", f"SELECT {_q(Field.KGCO2E)} / 1000 FROM {_q(SCOPE2)} WHERE {both} GROUP BY {site}, {_q(Tag.METHOD)}",
-        datasource=DERIVED, alias="$tag_site $tag_method")], unit=TONNES, grid=grid, w=12, datasource=DERIVED,
-        bars=True,
-        description="Each site with its own grid-factor region and its own green-power instruments. Scope 1 (fuel) "
-                    "is in each report and in the intensity."))
+    both = f"{site_rows} AND {_q(Tag.METHOD)} =~ /^({Method.LOCATION.value}|{Method.MARKET.value})$/"
+    board.with_panel(panel("timeseries", "Monthly Scope 1+2 by site, location and market 各厂月度范围一+二", [InfluxQL(
+        "A", f"SELECT ({_q(Field.SCOPE1_KGCO2E)} + {_q(Field.KGCO2E)}) / 1000 FROM {_q(SCOPE2)} WHERE {both} "
+             f"GROUP BY {site}, {_q(Tag.METHOD)}", datasource=DERIVED, alias="$tag_site $tag_method")],
+        unit=TONNES, grid=grid, w=12, datasource=DERIVED, bars=True,
+        description="Scope 1 (fuel) plus Scope 2, each site with its own grid-factor region and its own green-power "
+                    "instruments."))
     board.with_panel(panel("timeseries", "Scope 1+2 intensity by site against the pathway 各厂排放强度 (t CO2e / t)",
                            [InfluxQL("A", f"SELECT {_q(Field.INTENSITY_T_PER_T)} FROM {_q(SCOPE2)} WHERE {market} "
                                           f"GROUP BY {site}", datasource=DERIVED, alias="$tag_site"),
@@ -479,7 +479,8 @@ def group(ctx: _Ctx) -> Dashboard:
         datasource=DERIVED, alias="$tag_site")], unit=PERCENT_UNIT, grid=grid, w=12, datasource=DERIVED, bars=True,
         min_value=0, max_value=1, steps=[(None, "red"), (0.5, "orange"), (1.0, "green")]))
     board.with_panel(panel("table", "The sites over the time range 各厂汇总", [InfluxQL(
-        "A", f"SELECT sum({energy}) AS {_q('grid kWh')}, sum({_q(Field.KGCO2E)}) / 1000 AS "
+        "A", f"SELECT sum({energy}) AS {_q('grid kWh')}, sum({_q(Field.SCOPE1_KGCO2E)}) / 1000 AS "
+             f"{_q('Scope 1 t')}, sum({_q(Field.KGCO2E)}) / 1000 AS "
              f"{_q('Scope 2 market t')}, sum({_q(Field.GREEN_KWH)}) AS {_q('green instruments kWh')} FROM "
              f"{_q(SCOPE2)} WHERE {market} GROUP BY {site}", datasource=DERIVED, result_format="table")],
         unit=NONE, grid=grid, w=12, datasource=DERIVED,

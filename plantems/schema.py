@@ -179,6 +179,7 @@ class Field(StrEnum):
     RENEWABLE_SHARE = "renewable_share"  # 0-1: (matched instruments + PV self-consumed) / consumption
     INTENSITY_T_PER_T = "intensity_t_per_t"  # Scope 1+2 t CO2e per t of output
     TARGET_T_PER_T = "target_t_per_t"  # the pathway's value for the year
+    SCOPE1_KGCO2E = "scope1_kgco2e"  # on the site rows of `scope2`: the month's Scope 1 (fuel), for Scope 1+2
     # enpi (beside energy_kwh, gas_m3 and output_t of the period; a ratio is absent when output was 0)
     KWH_PER_T = "kwh_per_t"
     GAS_M3_PER_T = "gas_m3_per_t"

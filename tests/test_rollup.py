@@ -125,8 +125,10 @@ def test_rollup_numbers_match_the_raw_counters(month_plant, influx_url):
     assert mill["energy_kwh"] == pytest.approx(mill_kwh)
     allocation = first["allocation"]
     assert sum(line["location_kg"] for line in allocation.values()) == pytest.approx(first["scope2_kgco2e"]["location"])
-    points = rows(influx_url, "rollupdb_derived", "SELECT kgco2e FROM scope2 WHERE area = 'site' GROUP BY method")
+    points = rows(influx_url, "rollupdb_derived", "SELECT kgco2e, scope1_kgco2e FROM scope2 WHERE area = 'site' "
+                                                  "GROUP BY method")
     assert {p["method"]: p["kgco2e"] for p in points} == pytest.approx(first["scope2_kgco2e"])
+    assert all(p["scope1_kgco2e"] == pytest.approx(744 * 100 * 2.162) for p in points)  # for Scope 1+2 panels
     _check_opportunities(first, influx_url, start, end)
     again = run_rollup(path, tmp / "reports")  # re-running changes nothing
     assert again == first
