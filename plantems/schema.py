@@ -15,20 +15,26 @@ __all__ = [
     "AIR_FIELDS",
     "ALERT",
     "ANALYTICS_STATUS",
+    "COLLECTOR_1M",
     "COLLECTOR_STATUS",
     "COUNTER_FIELDS",
     "DEMAND",
     "DERIVED_MEASUREMENTS",
+    "DEVICE_1H",
+    "DEVICE_1M",
     "ELECTRICAL",
+    "ENERGY_1H",
     "ENERGY_15M",
     "ENPI",
     "FUEL",
     "FUEL_FIELDS",
     "OPPORTUNITY",
+    "POWER_1M",
     "PRODUCTION",
     "RAW_MEASUREMENTS",
     "SCOPE2",
     "SITE_AREA",
+    "TIER_FIELDS",
     "UNMETERED_AREA",
     "Area",
     "Field",
@@ -36,8 +42,10 @@ __all__ = [
     "Job",
     "Method",
     "OpportunityType",
+    "Stat",
     "Tag",
     "measurement_of",
+    "tier_field",
 ]
 
 # Measurements written by the collector (raw database).
@@ -54,6 +62,12 @@ OPPORTUNITY: Final = "opportunity"
 ENPI: Final = "enpi"  # EnPIs per production line (tag line) and per site (no line tag), by day and month
 ALERT: Final = "alert"
 ANALYTICS_STATUS: Final = "analytics_status"  # per job: ok, failures, last error (retried with backoff)
+# Dashboard tiers (derived, rebuilt from raw at any time: the raw retention policy stays the source of truth).
+POWER_1M: Final = "power_1m"  # per area (tag area) or per billing group (tag meter_group): summed device means
+DEVICE_1M: Final = "device_1m"  # per device: min/mean/max of TIER_FIELDS per minute (tier_field names)
+DEVICE_1H: Final = "device_1h"  # the same per hour, for worst-N panels over long ranges
+COLLECTOR_1M: Final = "collector_1m"  # per collector source: latency min/mean/max, errors and missed polls added
+ENERGY_1H: Final = "energy_1h"  # energy_15m summed per hour, same tags
 
 
 class Tag(StrEnum):
@@ -194,7 +208,8 @@ class Field(StrEnum):
 
 # Which database holds a measurement: the collector writes raw, analytics derived.
 RAW_MEASUREMENTS: Final = frozenset({ELECTRICAL, FUEL, AIR, PRODUCTION, COLLECTOR_STATUS})
-DERIVED_MEASUREMENTS: Final = frozenset({ENERGY_15M, DEMAND, SCOPE2, OPPORTUNITY, ENPI, ALERT, ANALYTICS_STATUS})
+DERIVED_MEASUREMENTS: Final = frozenset({ENERGY_15M, DEMAND, SCOPE2, OPPORTUNITY, ENPI, ALERT, ANALYTICS_STATUS,
+                                        POWER_1M, DEVICE_1M, DEVICE_1H, COLLECTOR_1M, ENERGY_1H})
 # Fields that are running totals. They heal gaps (a later delta covers the
 # missing interval), so the spool drops instantaneous values before them.
 COUNTER_FIELDS: Final = frozenset(
@@ -203,6 +218,26 @@ COUNTER_FIELDS: Final = frozenset(
 # Fields a meter reading puts in the `fuel` measurement; everything else is `electrical`.
 FUEL_FIELDS: Final = frozenset({Field.GAS_M3, Field.GAS_M3H})
 AIR_FIELDS: Final = frozenset({Field.AIR_M3, Field.AIR_M3MIN, Field.AIR_BAR})
+
+
+class Stat(StrEnum):
+    """The statistic a tier field holds (its name's suffix)."""
+
+    MIN = "min"
+    MEAN = "mean"
+    MAX = "max"
+
+
+# Fields the per-device tiers summarise; the dashboards derive PF from the P and Q means.
+TIER_FIELDS: Final = (Field.P_KW, Field.Q_KVAR, Field.PF, Field.I_L1_A, Field.I_L2_A, Field.I_L3_A,
+                      Field.V_L1_V, Field.V_L2_V, Field.V_L3_V)
+
+
+def tier_field(field: Field, stat: Stat) -> str:
+    """The tier field holding ``stat`` of ``field`` over the tier's period, e.g. ``p_kw_mean``."""
+    return f"{field.value}_{stat.value}"
+
+
 # Source tag of the collector's own spool in `collector_status`.
 SPOOL_SOURCE: Final = "spool"
 MQTT_SOURCE: Final = "mqtt"
@@ -225,6 +260,7 @@ class Job(StrEnum):
     MONTHLY_ROLLUP = "monthly_rollup"
     QUARTER_REPORT = "quarter_report"  # the carbon committee's quarterly report (plantems quarter)
     GROUP_ROLLUP = "group_rollup"  # tagged with the group id as its site (plantems group analyze)
+    TIERS = "tiers"  # the dashboard tiers (power_1m, device_1m/1h, collector_1m, energy_1h)
 
 
 # --- Tag values the analytics write and Grafana reads (shared, so a renamed value breaks both at once) ---
