@@ -10,7 +10,8 @@ InfluxDB's answers are classified as Telegraf's InfluxDB v2 output does (plantem
 - 429 and 503: nothing is deleted; the next request waits at least the server's Retry-After.
 - 401, 403 and 404: nothing is deleted; ERROR once with what to fix, retried until someone fixes it.
 - connection errors, timeouts, other statuses: nothing is deleted; retried with jittered, capped
-  exponential backoff. Logged once when it starts failing and once when it recovers.
+  exponential backoff. A WARNING when it starts failing (a restart or a blip), ERROR once the outage has
+  lasted ``outage_error_s`` (then a rate-limited summary a minute), INFO when it recovers.
 
 A spool that cannot be read or written (SpoolError) or any unexpected exception is logged at ERROR,
 counted, backed off and retried: the thread never dies while the collector runs.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -63,7 +65,8 @@ class SpoolWriter:
     """Drains a Spool into InfluxDB on its own thread."""
 
     def __init__(self, spool: Spool, make_writer: Callable[[], LineWriter], *, batch_lines: int,
-                 flush_interval_s: float, backoff_max_s: float = 30.0, backoff_min_s: float = 0.5) -> None:
+                 flush_interval_s: float, backoff_max_s: float = 30.0, backoff_min_s: float = 0.5,
+                 outage_error_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.spool = spool
         spool.wake_after_lines = batch_lines  # full batches go at once, partial ones every interval
         self._make_writer = make_writer
@@ -77,7 +80,9 @@ class SpoolWriter:
         self.conditions = ConditionLog(log)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="spool-writer", daemon=True)
-        self._failing = False  # InfluxDB writes failing (logged once)
+        self.outage_error_s = outage_error_s
+        self._clock = clock
+        self._failing_since: float | None = None  # clock() of the first failure of the current outage
         self._needs_fix: set[int] = set()  # 401/403/404 statuses already reported in this episode
         self._spool_failing = False
         self._traced: set[str] = set()  # unexpected exception types already logged with a traceback
@@ -136,10 +141,12 @@ class SpoolWriter:
             self.spool.wait(self.flush_interval_s)
             return False
         self._send(batch)
-        if self._failing or self._needs_fix:
-            log.info("InfluxDB writes recovered")
-            self._failing = False
+        if self._failing_since is not None or self._needs_fix:
+            lasted = "" if self._failing_since is None else f" after {self._clock() - self._failing_since:.0f} s"
+            log.info("InfluxDB writes recovered%s", lasted)
+            self._failing_since = None
             self._needs_fix.clear()
+            self.conditions.clear("influx-down")
         if len(batch.lines) < self.batch_lines and not self._stop.is_set():
             # A partial batch means the spool is nearly empty: wait for more (<= flush interval).
             self.spool.wait(self.flush_interval_s)
@@ -161,10 +168,14 @@ class SpoolWriter:
                 log.error("InfluxDB refuses writes until this is fixed; lines stay in the spool and are retried: %s",
                           exc)
                 self._needs_fix.add(exc.status or 0)
-        elif not self._failing:
+        elif self._failing_since is None:
             log.warning("InfluxDB write failed, keeping the lines in the spool and retrying in %.1f s: %s",
                         wait_s, exc)
-            self._failing = True
+            self._failing_since = self._clock()
+        elif (down_s := self._clock() - self._failing_since) >= self.outage_error_s:
+            # A blip is a warning; an outage this long means nothing reaches the dashboards or alerts.
+            self.conditions.log(logging.ERROR, "influx-down", "InfluxDB has refused writes for %.0f s: readings "
+                                "wait in the spool, retrying in %.1f s: %s", down_s, wait_s, exc)
         return wait_s
 
     def _spool_failed(self, exc: SpoolError, delay_s: float) -> float:

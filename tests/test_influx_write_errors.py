@@ -250,6 +250,31 @@ def test_configuration_errors_are_logged_once_and_nothing_is_lost(tmp_path, capl
     assert TOKEN not in caplog.text
 
 
+@pytest.mark.parametrize(("outage_error_s", "errors_expected"), [(60.0, 0), (0.0, 1)])
+def test_an_outage_is_a_warning_then_an_error_once_it_lasts(tmp_path, caplog, outage_error_s, errors_expected):
+    """A blip (shorter than outage_error_s) is one WARNING; a longer outage adds one rate-limited ERROR,
+    because nothing reaches the dashboards or the alerts meanwhile. Nothing is lost either way."""
+    def refuse(request: Request) -> tuple | None:
+        return (500, {"code": "internal error", "message": "down"}) if len(seen) <= 4 else None
+
+    spool = _spool(tmp_path, LINES)
+    with caplog.at_level(logging.INFO, logger="plantems.collector.writer"), \
+            influx_like(_accept_unless(refuse)) as (url, seen, landed):
+        cfg = _cfg(url, InfluxApi.V2)
+        writer = SpoolWriter(spool, lambda: make_writer(cfg, InfluxApi.V2), batch_lines=5000, flush_interval_s=0.05,
+                             backoff_min_s=0.05, backoff_max_s=0.2, outage_error_s=outage_error_s)
+        writer.start()
+        wait_for(lambda: spool.peek(1) is None, timeout_s=20, what="the spool to drain")
+        writer.stop()
+    by_level = {level: [r.getMessage() for r in caplog.records if r.levelno == level]
+                for level in (logging.WARNING, logging.ERROR)}
+    assert len(by_level[logging.WARNING]) == 1 and "retrying" in by_level[logging.WARNING][0]
+    assert len(by_level[logging.ERROR]) == errors_expected
+    assert all("InfluxDB has refused writes for" in m for m in by_level[logging.ERROR])
+    assert any(r.getMessage().startswith("InfluxDB writes recovered after") for r in caplog.records)
+    assert _lines(landed) == LINES and writer.counters.failed_requests == 4
+
+
 def test_v1_missing_database_on_a_real_influxdb_needs_a_fix(influx_url):
     with pytest.raises(InfluxNeedsFix, match=r"HTTP 404 \(database, bucket or organisation missing: run "
                                              r"`plantems influx init`.*database not found"):
