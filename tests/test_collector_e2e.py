@@ -113,9 +113,12 @@ def test_sigkill_and_restart_lose_at_most_the_unflushed_instant(influx_url, db, 
     second.stop()
     served = dict(unit.served)
     missing = set(range(1, unit.seq + 1)) - set(sequence_of(stored(influx_url, db, "m1")))
-    # only a reading answered in the last flush interval (50 ms) before SIGKILL can be lost
-    assert all(killed_at - 0.3 <= served[seq] <= killed_at for seq in missing), (missing, killed_at)
-    assert len(missing) <= 1
+    # Only the first process's newest readings, answered after its last commit, can be lost: every
+    # missing reading was served before the kill, after every reading that was kept from that run.
+    before_kill = {seq for seq, at in served.items() if at <= killed_at}
+    assert missing <= before_kill, (missing, killed_at)
+    assert all(seq > kept for seq in missing for kept in before_kill - missing), missing
+    assert len(missing) <= 2  # commits every 50 ms, polls every 0.5 s: one reading, two on a stalled machine
     assert unit.seq >= 10
 
 
