@@ -30,6 +30,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from itertools import accumulate
 from typing import Any
 
 from plantems.schema import Field
@@ -38,16 +39,16 @@ from .baseline import BaselineModel, fit_baseline
 from .enpi import CoalCoefficients
 from .savings import (
     ReportingPeriod,
+    SavingsPeriod,
     SavingsResult,
     fsu_factor_daily,
     fuel_switch_effect,
     savings_uncertainty,
-    track_performance,
     verified_savings,
 )
 
-__all__ = ["BoundaryDay", "CarrierSavings", "EnpiSummary", "MeasureResult", "QuarterFactors", "enpi_summary",
-           "quarter_bounds", "verify_measure"]
+__all__ = ["BaselineSpec", "BoundaryDay", "CarrierSavings", "EnpiSummary", "MeasureResult", "QuarterFactors",
+           "StaticChange", "baseline_spec", "enpi_summary", "quarter_bounds", "verify_measure"]
 
 OUTPUT = Field.OUTPUT_T.value  # the baseline's production predictor
 CONFIDENCE = 0.68  # G14's acceptance test (uncertainty < 50 % of the saving) is stated at 68 %
@@ -66,12 +67,42 @@ def quarter_bounds(quarter: str) -> tuple[date, date]:
 
 @dataclass(frozen=True)
 class BoundaryDay:
-    """One local day of a boundary: electricity of its meters, gas of its fuel meters, its tonnage."""
+    """One local day of a boundary: electricity of its meters, gas of its fuel meters, its tonnage, the
+    day's other predictor values (a series without a value that day is absent) and the cost of its
+    electricity at the tariff in force (by time-of-use period)."""
 
     day: date
     kwh: float
     gas_m3: float
     output_t: float | None  # None: no output recorded
+    conditions: Mapping[str, float] = field(default_factory=dict)
+    cost_cny: float | None = None  # None: no tariff priced the day
+
+
+@dataclass(frozen=True)
+class StaticChange:
+    """A static-factor change of the baseline in force (plantems.measures.StaticFactorChange, as analytics
+    reads it): from ``start`` on, ``per_day`` (kWh or m3 by carrier) or ``percent`` of the prediction."""
+
+    start: date
+    description: str
+    kwh_per_day: float | None = None
+    gas_m3_per_day: float | None = None
+    percent: float | None = None
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """Which baseline to fit: its version, period, reason, predictors besides tonnage, static changes."""
+
+    version: int = 1
+    reason: str = ""
+    predictors: tuple[str, ...] = ()
+    static_changes: tuple[StaticChange, ...] = ()
+    history: tuple[dict[str, Any], ...] = ()  # every version of the register, oldest first (the log)
+
+
+TONNAGE_ONLY = BaselineSpec()  # the default: tonnage is the one predictor, no static-factor change
 
 
 @dataclass(frozen=True)
@@ -79,6 +110,7 @@ class QuarterFactors:
     location_kg_per_kwh: float
     gas_kg_per_m3: float
     coal: CoalCoefficients
+    gas_cny_per_m3: float | None = None  # the gas price (measures.yaml ``prices``); None: gas not priced
 
 
 @dataclass(frozen=True)
@@ -93,6 +125,17 @@ class CarrierSavings:
     uncertainty_90: float | None = None  # the cumulative saving's uncertainty at 90 % confidence
     non_routine_by_month: dict[str, float] = field(default_factory=dict)  # added to the baseline
     non_routine_notes: tuple[str, ...] = ()
+    spec: BaselineSpec = field(default_factory=BaselineSpec)
+    adjustment_log: tuple[dict[str, Any], ...] = ()  # each static-factor change: what it added, by month
+    days_left_out: tuple[int, int] = (0, 0)  # baseline and reporting days without tonnage or a predictor
+    method: str = "regression"  # or "metered": a new load with no baseline use (a fuel switch's electric side)
+    price_cny_per_unit: float | None = None  # per kWh: the boundary's reporting-period tariff mix
+    price_basis: str = ""
+
+    @property
+    def saving_cny(self) -> float | None:
+        saving = self.saving
+        return None if saving is None or self.price_cny_per_unit is None else saving * self.price_cny_per_unit
 
     @property
     def verified(self) -> bool:
@@ -112,8 +155,15 @@ class CarrierSavings:
                 "saving": self.saving, "uncertainty_68pct": self.uncertainty,
                 "uncertainty_90pct": self.uncertainty_90, "non_routine_by_month": self.non_routine_by_month,
                 "non_routine_notes": list(self.non_routine_notes), "by_month": self.by_month,
+                "method": self.method, "saving_cny": self.saving_cny, "price_cny_per_unit": self.price_cny_per_unit,
+                "price_basis": self.price_basis or None, "adjustment_log": list(self.adjustment_log),
+                "days_left_out": {"baseline": self.days_left_out[0], "reporting": self.days_left_out[1]},
+                "baseline_version": self.spec.version, "baseline_reason": self.spec.reason or None,
+                "baseline_versions": list(self.spec.history),
                 "baseline": None if model is None else {
-                    "period": list(model.period), "n_days": model.n, "coefficients": {
+                    "period": list(model.period), "n_days": model.n, "predictors": list(model.predictors),
+                    "ranges": {r.name: {"min": r.min, "max": r.max, "mean": r.mean} for r in model.ranges},
+                    "coefficients": {
                         c.name: {"value": c.value, "p_value": c.p_value} for c in model.coefficients},
                     "r2": model.r2, "cv_rmse": model.cv_rmse, "nmbe": model.nmbe, "valid": model.validity.valid,
                     "failures": list(model.validity.failures), "notes": list(model.validity.notes)},
@@ -138,6 +188,9 @@ class MeasureResult:
     verified_t_co2e_uncertainty: float | None
     scope1_removed_t_co2e: float | None = None  # fuel switches
     scope2_added_t_co2e: float | None = None
+    verified_cny: float | None = None  # None unless every carrier is verified and priced
+    verified_cny_uncertainty: float | None = None  # 68 %
+    days: int = 0  # reporting days verified (the claimed figures are pro rata of the yearly claim over them)
 
     def carrier(self, name: str) -> CarrierSavings | None:
         return next((c for c in self.carriers if c.carrier == name), None)
@@ -150,7 +203,15 @@ class MeasureResult:
                 "verified_t_co2e": self.verified_t_co2e,
                 "verified_t_co2e_uncertainty_68pct": self.verified_t_co2e_uncertainty,
                 "scope1_removed_t_co2e": self.scope1_removed_t_co2e,
-                "scope2_added_t_co2e": self.scope2_added_t_co2e}
+                "scope2_added_t_co2e": self.scope2_added_t_co2e,
+                "verified_cny": self.verified_cny, "verified_cny_uncertainty_68pct": self.verified_cny_uncertainty,
+                "claimed_cny": self.claimed.get("cny"), "days": self.days,
+                # like with like: the verified figures over a year at the reporting period's rate (a claim is yearly)
+                "verified_annualised": None if not self.days else {
+                    "t_co2e": None if self.verified_t_co2e is None else self.verified_t_co2e * 365 / self.days,
+                    "cny": None if self.verified_cny is None else self.verified_cny * 365 / self.days,
+                    **{c.carrier: None if not c.verified or c.saving is None else c.saving * 365 / self.days
+                       for c in self.carriers}}}
 
 
 def _month(day: date) -> str:
@@ -161,24 +222,85 @@ def _days_in_month(day: date) -> int:
     return ((day.replace(day=28) + timedelta(days=4)).replace(day=1) - day.replace(day=1)).days
 
 
+def _usable(days: Sequence[BoundaryDay], predictors: Sequence[str]) -> list[BoundaryDay]:
+    """Days a regression can read: tonnage recorded and every other predictor known (never read as 0)."""
+    return [d for d in days if d.output_t is not None and all(p in d.conditions for p in predictors)]
+
+
+def _conditions(days: Sequence[BoundaryDay], predictors: Sequence[str]) -> dict[str, list[float]]:
+    return {OUTPUT: [float(d.output_t or 0.0) for d in days], **{p: [d.conditions[p] for d in days]
+                                                                 for p in predictors}}
+
+
+def _static_adjustments(spec: BaselineSpec, carrier: str, days: Sequence[BoundaryDay], predicted: Sequence[float]
+                        ) -> tuple[list[float], tuple[dict[str, Any], ...]]:
+    """Each day's static-factor adjustment of the baseline (signed, as it changes it) and the log: per
+    change, what it added by month and in all (ISO 50006: every adjustment documented)."""
+    per_day = [0.0] * len(days)
+    log: list[dict[str, Any]] = []
+    for change in spec.static_changes:
+        fixed = change.kwh_per_day if carrier == "electricity_kwh" else change.gas_m3_per_day
+        by_month: dict[str, float] = {}
+        for index, (day, base) in enumerate(zip(days, predicted, strict=True)):
+            if day.day < change.start:
+                continue
+            amount = base * change.percent / 100 if change.percent is not None else (fixed or 0.0)
+            per_day[index] += amount
+            by_month[_month(day.day)] = by_month.get(_month(day.day), 0.0) + amount
+        log.append({"date": change.start.isoformat(), "description": change.description,
+                    "kwh_per_day": change.kwh_per_day, "gas_m3_per_day": change.gas_m3_per_day,
+                    "percent": change.percent, "baseline_version": spec.version, "by_month": by_month,
+                    "total": sum(by_month.values())})
+    return per_day, tuple(log)
+
+
+def _metered(label: str, reporting_days: Sequence[BoundaryDay], value: str, spec: BaselineSpec) -> CarrierSavings:
+    """A fuel switch's new load (no use in its baseline period): its saving is minus what it used, as
+    metered; a meter reading has no model uncertainty."""
+    periods: list[SavingsPeriod] = []
+    total = 0.0
+    for d in reporting_days:
+        actual = float(getattr(d, value))
+        total -= actual
+        periods.append(SavingsPeriod(label=d.day.isoformat(), adjusted_baseline=0.0, actual=actual, non_routine=0.0,
+                                     saving=-actual, cumulative_saving=total, cumulative_baseline=0.0,
+                                     cumulative_uncertainty=0.0, fractional_uncertainty=0.0 if total else None))
+    result = SavingsResult(baseline="none: a new load (metered)", baseline_valid=True, baseline_failures=(),
+                           confidence=CONFIDENCE, periods=tuple(periods), range_issues=())
+    by_month: dict[str, float] = {}
+    for period in periods:
+        by_month[period.label[:7]] = by_month.get(period.label[:7], 0.0) + period.saving
+    problem = "" if periods else "no reporting day with energy data"
+    return CarrierSavings(label, None, result, by_month, problem, 0.0, spec=spec, method="metered")
+
+
 def _carrier(name: str, label: str, baseline_days: Sequence[BoundaryDay], reporting_days: Sequence[BoundaryDay],
-             value: str, non_routine: Mapping[date, tuple[float, str]]) -> CarrierSavings:
-    base = [d for d in baseline_days if d.output_t is not None]
-    report = [d for d in reporting_days if d.output_t is not None]
+             value: str, non_routine: Mapping[date, tuple[float, str]], spec: BaselineSpec = TONNAGE_ONLY,
+             *, new_load: bool = False) -> CarrierSavings:
+    base = _usable(baseline_days, spec.predictors)
+    report = _usable(reporting_days, spec.predictors)
+    left_out = (len(baseline_days) - len(base), len(reporting_days) - len(report))
     if not any(getattr(d, value) > 0 for d in base):
-        return CarrierSavings(label, None, None, problem=f"no {label} measured in the baseline period")
+        if new_load and any(getattr(d, value) > 0 for d in reporting_days):
+            return replace(_metered(label, reporting_days, value, spec), days_left_out=(0, 0))
+        return CarrierSavings(label, None, None, problem=f"no {label} measured in the baseline period", spec=spec,
+                              days_left_out=left_out)
     if len(base) < 10 or not report:
         return CarrierSavings(label, None, None, problem=f"{len(base)} baseline and {len(report)} reporting day(s) "
-                                                         "with energy and output: need at least 10 and 1")
+                                                         "with energy, output and every predictor: need at least 10 "
+                                                         "and 1", spec=spec, days_left_out=left_out)
     try:
-        model = fit_baseline(name=f"{name} {label}", energy=[getattr(d, value) for d in base],
-                             predictors={OUTPUT: [float(d.output_t or 0.0) for d in base]}, production=OUTPUT,
+        model = fit_baseline(name=f"{name} {label} v{spec.version}", energy=[getattr(d, value) for d in base],
+                             predictors=_conditions(base, spec.predictors), production=OUTPUT,
                              period=(base[0].day.isoformat(), base[-1].day.isoformat()))
     except ValueError as exc:
-        return CarrierSavings(label, None, None, problem=f"no baseline model: {exc}")
-    periods = [ReportingPeriod(d.day.isoformat(), getattr(d, value), {OUTPUT: float(d.output_t or 0.0)},
-                               non_routine.get(d.day, (0.0, ""))[0], non_routine.get(d.day, (0.0, ""))[1])
-               for d in report]
+        return CarrierSavings(label, None, None, problem=f"no baseline model: {exc}", spec=spec,
+                              days_left_out=left_out)
+    conditions = _conditions(report, spec.predictors)
+    static, adjustment_log = _static_adjustments(spec, label, report, model.predict(conditions).tolist())
+    periods = [ReportingPeriod(d.day.isoformat(), getattr(d, value), {k: v[i] for k, v in conditions.items()},
+                               non_routine.get(d.day, (0.0, ""))[0] + static[i], non_routine.get(d.day, (0.0, ""))[1])
+               for i, d in enumerate(report)]
     months = len({_month(d.day) for d in report})
     # a negative lag-1 autocorrelation would narrow the band below the independent-residual case: taken as 0
     used = replace(model, residual_autocorr=max(model.residual_autocorr, 0.0))
@@ -195,11 +317,11 @@ def _carrier(name: str, label: str, baseline_days: Sequence[BoundaryDay], report
     problem = "" if model.validity.valid else "baseline failed its validity tests: " + "; ".join(
         model.validity.failures)
     added: dict[str, float] = {}
-    for period in result.periods:
-        if period.non_routine:
-            added[period.label[:7]] = added.get(period.label[:7], 0.0) + period.non_routine
+    for d in report:
+        if d.day in non_routine:
+            added[_month(d.day)] = added.get(_month(d.day), 0.0) + non_routine[d.day][0]
     notes = tuple(sorted({note for _, note in non_routine.values() if note}))
-    return CarrierSavings(label, model, result, by_month, problem, wide, added, notes)
+    return CarrierSavings(label, model, result, by_month, problem, wide, added, notes, spec, adjustment_log, left_out)
 
 
 def _non_routine(measure: Any, days: Sequence[BoundaryDay], key: str) -> dict[date, tuple[float, str]]:
@@ -213,24 +335,63 @@ def _non_routine(measure: Any, days: Sequence[BoundaryDay], key: str) -> dict[da
     return out
 
 
+def baseline_spec(version: Any, history: Sequence[Any] = ()) -> BaselineSpec:
+    """The analytics' view of a plantems.measures.BaselineVersion (and every version, for the log)."""
+    changes = tuple(StaticChange(c.date, c.description, c.kwh_per_day, c.gas_m3_per_day, c.percent)
+                    for c in version.static_factors)
+    log = tuple({"version": v.version, "start": v.start.isoformat(), "end": v.end.isoformat(),
+                 "reason": v.reason or None, "predictors": [OUTPUT, *v.predictors],
+                 "static_factors": [{"date": c.date.isoformat(), "description": c.description,
+                                     "kwh_per_day": c.kwh_per_day, "gas_m3_per_day": c.gas_m3_per_day,
+                                     "percent": c.percent} for c in v.static_factors],
+                 "in_force": v is version} for v in history)
+    return BaselineSpec(version.version, version.reason, tuple(version.predictors), changes, log)
+
+
+def _tariff_mix_price(days: Sequence[BoundaryDay]) -> tuple[float | None, str]:
+    """The boundary's average price per kWh over ``days``: its cost at the tariff (by time-of-use period)
+    over its energy, so a saving is priced at the mix of hours the boundary actually used."""
+    priced = [d for d in days if d.kwh > 0]
+    if not priced or any(d.cost_cny is None for d in priced):
+        return None, "no tariff-priced energy in the boundary's reporting days"
+    kwh = sum(d.kwh for d in priced)
+    return sum(d.cost_cny or 0.0 for d in priced) / kwh, (
+        f"the boundary's reporting-period tariff mix: {sum(d.cost_cny or 0.0 for d in priced):.2f} CNY / "
+        f"{kwh:.1f} kWh over {len(priced)} day(s)")
+
+
 def verify_measure(measure: Any, baseline_days: Sequence[BoundaryDay], reporting_days: Sequence[BoundaryDay],
                    factors: QuarterFactors) -> MeasureResult:
     """A measure's verified savings over ``reporting_days`` (go-live to the quarter's end) against its
-    baseline over ``baseline_days``; ``measure`` is a plantems.measures.Measure."""
-    carriers = [_carrier(measure.id, "electricity_kwh", baseline_days, reporting_days, "kwh",
-                         _non_routine(measure, reporting_days, "kwh"))]
-    if measure.type == "fuel_switch" or any(d.gas_m3 > 0 for d in baseline_days):
-        carriers.append(_carrier(measure.id, "gas_m3", baseline_days, reporting_days, "gas_m3",
-                                 _non_routine(measure, reporting_days, "m3")))
+    baseline in force over ``baseline_days``; ``measure`` is a plantems.measures.Measure."""
+    spec = baseline_spec(measure.in_force, measure.versions)
+    fuel_switch = measure.type == "fuel_switch"
+    kwh_price, kwh_basis = _tariff_mix_price(reporting_days)
+    if kwh_price is None:  # the new load's own hours are unknown before it ran: the baseline's mix, said so
+        kwh_price, kwh_basis = _tariff_mix_price(baseline_days)
+        kwh_basis = kwh_basis.replace("reporting-period", "baseline-period")
+    carriers = [replace(_carrier(measure.id, "electricity_kwh", baseline_days, reporting_days, "kwh",
+                                 _non_routine(measure, reporting_days, "kwh"), spec, new_load=fuel_switch),
+                        price_cny_per_unit=kwh_price, price_basis=kwh_basis)]
+    if fuel_switch or any(d.gas_m3 > 0 for d in baseline_days):
+        carriers.append(replace(_carrier(measure.id, "gas_m3", baseline_days, reporting_days, "gas_m3",
+                                         _non_routine(measure, reporting_days, "m3"), spec),
+                                price_cny_per_unit=factors.gas_cny_per_m3,
+                                price_basis="measures.yaml prices.gas_cny_per_m3" if factors.gas_cny_per_m3 is not None
+                                else "gas not priced: set prices.gas_cny_per_m3 in measures.yaml"))
     kg = {"electricity_kwh": factors.location_kg_per_kwh, "gas_m3": factors.gas_kg_per_m3}
     verified = all(c.verified for c in carriers)
     t_co2e = sum((c.saving or 0.0) * kg[c.carrier] / 1000 for c in carriers) if verified else None
     # uncertainties of independent baselines add in quadrature
     spread = math.sqrt(sum(((c.uncertainty or 0.0) * kg[c.carrier] / 1000) ** 2 for c in carriers)) if verified \
         else None
+    priced = verified and all(c.price_cny_per_unit is not None for c in carriers)
+    cny = sum(c.saving_cny or 0.0 for c in carriers) if priced else None
+    cny_spread = math.sqrt(sum(((c.uncertainty or 0.0) * (c.price_cny_per_unit or 0.0)) ** 2 for c in carriers)) \
+        if priced else None
     scope1 = scope2 = None
     gas, power = (next((c for c in carriers if c.carrier == k), None) for k in ("gas_m3", "electricity_kwh"))
-    if measure.type == "fuel_switch" and verified and gas is not None and power is not None:
+    if fuel_switch and verified and gas is not None and power is not None:
         effect = fuel_switch_effect(gas_saved_m3=gas.saving or 0.0, electricity_added_kwh=-(power.saving or 0.0),
                                     gas_kg_co2e_per_m3=factors.gas_kg_per_m3,
                                     grid_kg_co2e_per_kwh=factors.location_kg_per_kwh,
@@ -246,7 +407,7 @@ def verify_measure(measure: Any, baseline_days: Sequence[BoundaryDay], reporting
         tuple(carriers),
         {key: None if getattr(claimed, f"{key}_per_year") is None else getattr(claimed, f"{key}_per_year") * share
          for key in ("kwh", "gas_m3", "cny", "t_co2e")},
-        claimed.source, t_co2e, spread, scope1, scope2)
+        claimed.source, t_co2e, spread, scope1, scope2, cny, cny_spread, len(days))
 
 
 @dataclass(frozen=True)
@@ -269,6 +430,9 @@ class EnpiSummary:
     days: int
     production_days: int
     problem: str = ""
+    spec: BaselineSpec = TONNAGE_ONLY
+    range_issues: list[dict[str, Any]] = field(default_factory=list)  # reporting predictors outside the baseline's
+    adjustment_log: tuple[dict[str, Any], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         model = self.baseline
@@ -278,8 +442,12 @@ class EnpiSummary:
                 "improvement_kwh": self.improvement_kwh, "normalised_kwh_per_t": self.normalised_kwh_per_t,
                 "cusum_kwh": [list(p) for p in self.cusum_kwh], "days": self.days,
                 "production_days": self.production_days, "problem": self.problem or None,
+                "range_issues": self.range_issues, "adjustment_log": list(self.adjustment_log),
+                "baseline_version": self.spec.version, "baseline_reason": self.spec.reason or None,
+                "baseline_versions": list(self.spec.history),
                 "baseline": None if model is None else {
                     "period": list(model.period), "n_days": model.n, "r2": model.r2, "cv_rmse": model.cv_rmse,
+                    "predictors": list(model.predictors),
                     "valid": model.validity.valid, "failures": list(model.validity.failures),
                     "intercept_kwh_per_day": model.coefficients[0].value}}
 
@@ -290,8 +458,9 @@ def _ratio(value: float, output_t: float) -> float | None:
 
 def enpi_summary(entity: str, baseline_days: Sequence[BoundaryDay], quarter_days: Sequence[BoundaryDay], *,
                  factors: QuarterFactors, scope1_t: float, scope2_t: float,
-                 target_t_co2e_per_t: float | None) -> EnpiSummary:
-    """The entity's quarter against its baseline (``scope1_t``, ``scope2_t``: its quarter's emissions)."""
+                 target_t_co2e_per_t: float | None, spec: BaselineSpec = TONNAGE_ONLY) -> EnpiSummary:
+    """The entity's quarter against its baseline (``scope1_t``, ``scope2_t``: its quarter's emissions);
+    the expected energy includes the baseline's static-factor adjustments."""
     kwh = sum(d.kwh for d in quarter_days)
     gas = sum(d.gas_m3 for d in quarter_days)
     produced = [d for d in quarter_days if d.output_t is not None]
@@ -300,19 +469,25 @@ def enpi_summary(entity: str, baseline_days: Sequence[BoundaryDay], quarter_days
     common: dict[str, Any] = {
         "entity": entity, "kwh": kwh, "gas_m3": gas, "output_t": output, "kwh_per_t": _ratio(kwh, output),
         "kgce_per_t": _ratio(kgce, output), "t_co2e_per_t": _ratio(scope1_t + scope2_t, output),
-        "target_t_co2e_per_t": target_t_co2e_per_t, "days": len(quarter_days), "production_days": len(produced)}
-    carrier = _carrier(entity, "electricity_kwh", baseline_days, produced, "kwh", {})
+        "target_t_co2e_per_t": target_t_co2e_per_t, "days": len(quarter_days), "production_days": len(produced),
+        "spec": spec}
+    carrier = _carrier(entity, "electricity_kwh", baseline_days, produced, "kwh", {}, spec)
     model = carrier.baseline
-    if model is None or carrier.problem:
+    if model is None or carrier.problem or carrier.savings is None:
         return EnpiSummary(**common, baseline=model, expected_kwh_per_t=None, improvement_kwh=None,
                            normalised_kwh_per_t=None, cusum_kwh=(), problem=carrier.problem)
-    points = track_performance(model, labels=[d.day.isoformat() for d in produced], actual=[d.kwh for d in produced],
-                               conditions={OUTPUT: [d.output_t or 0.0 for d in produced]}, accept_invalid=True)
-    expected = sum(p.expected for p in points)
-    produced_kwh = sum(d.kwh for d in produced)
-    mean_output = next(r.mean for r in model.ranges if r.name == OUTPUT)
-    expected_ref = float(model.predict({OUTPUT: [mean_output]})[0])
-    normalised = ((produced_kwh - expected) / len(points) + expected_ref) / mean_output if points else None
-    return EnpiSummary(**common, baseline=model, expected_kwh_per_t=_ratio(expected, output),
-                       improvement_kwh=expected - produced_kwh, normalised_kwh_per_t=normalised,
-                       cusum_kwh=tuple((p.label, p.cusum) for p in points), problem="")
+    usable = _usable(produced, spec.predictors)
+    adjusted = [p.adjusted_baseline + p.non_routine for p in carrier.savings.periods]
+    deviations = accumulate(d.kwh - e for d, e in zip(usable, adjusted, strict=True))
+    expected = sum(adjusted)
+    usable_kwh = sum(d.kwh for d in usable)
+    reference = {r.name: [r.mean] for r in model.ranges}
+    expected_ref = float(model.predict(reference)[0])
+    mean_output = reference[OUTPUT][0]
+    normalised = ((usable_kwh - expected) / len(usable) + expected_ref) / mean_output if usable else None
+    usable_output = sum(d.output_t or 0.0 for d in usable)
+    return EnpiSummary(**common, baseline=model, expected_kwh_per_t=_ratio(expected, usable_output),
+                       improvement_kwh=expected - usable_kwh, normalised_kwh_per_t=normalised,
+                       cusum_kwh=tuple((d.day.isoformat(), c) for d, c in zip(usable, deviations, strict=True)),
+                       problem="", range_issues=carrier.to_json()["range_issues"],
+                       adjustment_log=carrier.adjustment_log)

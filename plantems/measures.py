@@ -263,11 +263,19 @@ class PredictorSeries(_Frozen):
         return self
 
 
+class Prices(_Frozen):
+    """Prices the tariffs do not carry, to state verified savings in CNY (electricity: the tariffs)."""
+
+    gas_cny_per_m3: float = PydField(gt=0, lt=50)
+    source: str = PydField(min_length=3)  # the gas bill or contract
+
+
 class MeasuresFile(_Frozen):
     # not min_length: pydantic would add "at least 1 item" to every failed entry's own message
     measures: tuple[Measure, ...]
     enpi_baseline: EnpiBaseline | None = None  # default: before the first go-live (analytics/quarter_job.py)
     predictor_series: tuple[PredictorSeries, ...] = ()
+    prices: Prices | None = None
     _series: dict[str, Mapping[date, float]] = PrivateAttr(default_factory=dict)
 
     def series(self, series_id: str) -> Mapping[date, float]:
