@@ -229,7 +229,7 @@ def _series_provenance(register: MeasuresFile | None, measures_path: Path) -> li
              "degree_days": None if s.degree_days is None else {"kind": s.degree_days.kind,
                                                                 "base_c": s.degree_days.base_c},
              "sha256": _sha256(measures_path.parent / s.csv), "days": len(register.series(s.id))}
-            for s in register.predictor_series]
+            for s in register.predictors]
 
 
 def run_quarter(plant: PlantConfig, quarter: str, *, config_dir: Path, client: InfluxClient, out_root: Path,
@@ -264,14 +264,14 @@ def run_quarter(plant: PlantConfig, quarter: str, *, config_dir: Path, client: I
                   "as_of": as_of.isoformat(), "generated": datetime.now(plant.site.tz).isoformat(timespec="seconds"),
                   "confidence": [0.68, 0.90], "days_read": [start.isoformat(), last.isoformat()],
                   "enpi_baseline_reason": chosen.reason if chosen else "default: before the first go-live",
-                  "predictor_series": _series_provenance(register, measures_path),
+                  "predictors": _series_provenance(register, measures_path),
                   "cny": {"electricity": "verified kWh x the boundary's reporting-period tariff mix (its cost at the "
                                          "tariff in force, by time-of-use period, over its kWh); a new load with no "
                                          "reporting-period use: the baseline period's mix",
                           "tariffs": [f"{t.id} from {t.valid_from} ({t.status})" for t in tariffs],
                           "gas": (f"{register.prices.gas_cny_per_m3} CNY/m3 ({register.prices.source})"
                                   if register and register.prices else "not priced (measures.yaml prices)")}}
-    inputs = ModelInputs(series={s.id: register.series(s.id) for s in register.predictor_series} if register else {},
+    inputs = ModelInputs(series={s.id: register.series(s.id) for s in register.predictors} if register else {},
                          tariffs=tariffs, gas_cny_per_m3=register.prices.gas_cny_per_m3
                          if register and register.prices else None, enpi_baseline=chosen)
     report = compute_quarter(plant, quarter, days, measures, factors=factors,

@@ -77,7 +77,7 @@ class BaselineVersion(_Frozen):
     start: date  # first day
     end: date  # last day, included
     reason: str = ""  # required in a ``baselines`` list (why this version)
-    predictors: tuple[Id, ...] = ()  # ids of predictor_series, besides the tonnage (always a predictor)
+    predictors: tuple[Id, ...] = ()  # ids of the register's predictors (series), besides the tonnage (always one)
     static_factors: tuple[StaticFactorChange, ...] = ()
 
     @model_validator(mode="after")
@@ -274,7 +274,7 @@ class MeasuresFile(_Frozen):
     # not min_length: pydantic would add "at least 1 item" to every failed entry's own message
     measures: tuple[Measure, ...]
     enpi_baseline: EnpiBaseline | None = None  # default: before the first go-live (analytics/quarter_job.py)
-    predictor_series: tuple[PredictorSeries, ...] = ()
+    predictors: tuple[PredictorSeries, ...] = ()
     prices: Prices | None = None
     _series: dict[str, Mapping[date, float]] = PrivateAttr(default_factory=dict)
 
@@ -302,9 +302,9 @@ class MeasuresFile(_Frozen):
 
     def _check_predictors(self) -> None:
         known: dict[str, int] = {}
-        for index, series in enumerate(self.predictor_series):
+        for index, series in enumerate(self.predictors):
             if series.id in known:
-                raise LocatedError(("predictor_series", index, "id"), f"duplicate series id {series.id!r}")
+                raise LocatedError(("predictors", index, "id"), f"duplicate predictor id {series.id!r}")
             known[series.id] = index
         users: list[tuple[tuple[str | int, ...], BaselineVersion]] = [
             (("measures", m, *(("baselines", v) if measure.baselines else ("baseline",))), version)
@@ -314,7 +314,7 @@ class MeasuresFile(_Frozen):
         for loc, version in users:
             unknown = [p for p in version.predictors if p not in known]
             if unknown:
-                raise LocatedError((*loc, "predictors"), f"{unknown} not among predictor_series "
+                raise LocatedError((*loc, "predictors"), f"{unknown} not among the register's predictors "
                                    f"{sorted(known) or 'none'} (the tonnage {OUTPUT_PREDICTOR!r} is always used)")
 
 
@@ -331,7 +331,7 @@ def load_register(path: Path, plant: PlantNames) -> MeasuresFile:
     data, lines = load_yaml(path)
     register = validate(MeasuresFile, data, path, lines, context={"plant": plant})
     problems = []
-    for series in register.predictor_series:
+    for series in register.predictors:
         degree = (series.degree_days.kind, series.degree_days.base_c) if series.degree_days else None
         try:
             register._series[series.id] = read_series_csv(path.parent / series.csv, series_id=series.id,
