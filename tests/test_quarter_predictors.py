@@ -119,3 +119,26 @@ def test_days_without_a_predictor_value_are_left_out_and_counted() -> None:
     (power,) = result.carriers
     assert power.baseline is not None and power.baseline.n == 36
     assert power.days_left_out == (4, 0)
+
+
+def test_an_enpi_baseline_with_degree_days_and_a_static_change() -> None:
+    """The site's EnPI: expected kWh/t at the quarter's tonnage and weather, plus 50 kWh/day from Jul 21."""
+    from plantems.analytics.quarter import baseline_spec, enpi_summary
+    from plantems.measures import EnpiBaseline
+
+    b0, b_t, b_c = oracle()
+    chosen = EnpiBaseline(version=3, start=BASE_FIRST, end=GO_LIVE - timedelta(days=1), predictors=("cdd18",),
+                          reason="site EnB with weather",
+                          static_factors=[{"date": date(2026, 7, 21), "description": "new line", "kwh_per_day": 50}])
+    report = reporting_days()
+    summary = enpi_summary("site", baseline_days(), report, factors=FACTORS, scope1_t=0.0, scope2_t=1.0,
+                           target_t_co2e_per_t=None, spec=baseline_spec(chosen, (chosen,)))
+    expected = sum(b0 + b_t * d.output_t + b_c * d.conditions["cdd18"] for d in report) + 20 * 50.0  # type: ignore[operator]
+    actual = sum(d.kwh for d in report)
+    output = sum(d.output_t or 0.0 for d in report)
+    assert summary.expected_kwh_per_t == pytest.approx(expected / output, rel=1e-9)
+    assert summary.improvement_kwh == pytest.approx(expected - actual, rel=1e-9)
+    assert summary.cusum_kwh[-1][1] == pytest.approx(actual - expected, rel=1e-9)
+    data = summary.to_json()
+    assert data["baseline_version"] == 3 and data["baseline"]["predictors"] == ["output_t", "cdd18"]
+    assert data["adjustment_log"][0]["total"] == pytest.approx(1000.0)
