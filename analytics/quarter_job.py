@@ -23,6 +23,7 @@ from plantems.analytics.enpi_job import (
     entity_day,
     read_days,
 )
+from plantems.analytics.predictor_series import register_series
 from plantems.analytics.quarter import (
     TONNAGE_ONLY,
     BoundaryDay,
@@ -222,14 +223,20 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _series_provenance(register: MeasuresFile | None, measures_path: Path) -> list[dict[str, Any]]:
+def _series_provenance(register: MeasuresFile | None, measures_path: Path,
+                       series: Mapping[str, Mapping[date, float]]) -> list[dict[str, Any]]:
     if register is None:
         return []
-    return [{"id": s.id, "csv": str(measures_path.parent / s.csv), "column": s.column, "unit": s.unit or None,
-             "degree_days": None if s.degree_days is None else {"kind": s.degree_days.kind,
-                                                                "base_c": s.degree_days.base_c},
-             "sha256": _sha256(measures_path.parent / s.csv), "days": len(register.series(s.id))}
-            for s in register.predictors]
+    out = []
+    for s in register.predictors:
+        source: dict[str, Any] = (
+            {"csv": str(measures_path.parent / s.csv), "column": s.column,
+             "sha256": _sha256(measures_path.parent / s.csv)} if s.csv is not None else
+            {"influx": s.influx.model_dump() if s.influx else None})
+        out.append({"id": s.id, **source, "unit": s.unit or None, "days": len(series.get(s.id, {})),
+                    "degree_days": None if s.degree_days is None else {"kind": s.degree_days.kind,
+                                                                       "base_c": s.degree_days.base_c}})
+    return out
 
 
 def run_quarter(plant: PlantConfig, quarter: str, *, config_dir: Path, client: InfluxClient, out_root: Path,
@@ -253,6 +260,7 @@ def run_quarter(plant: PlantConfig, quarter: str, *, config_dir: Path, client: I
     enpi_first, enpi_last = ((chosen.start, chosen.end) if chosen else enpi_baseline_period(measures, first))
     start = min([enpi_first, first, *(m.in_force.start for m in measures)])
     days = read_days(client, plant, start, last)
+    series = register_series(register, client, plant, start, last)
     provenance = {"config_sha256": plant.config_sha256, "measures_file": str(measures_path) if measures else None,
                   "measures_sha256": _sha256(measures_path) if measures else None,
                   "emission_factors_sha256": _sha256(factors_path),
@@ -264,14 +272,14 @@ def run_quarter(plant: PlantConfig, quarter: str, *, config_dir: Path, client: I
                   "as_of": as_of.isoformat(), "generated": datetime.now(plant.site.tz).isoformat(timespec="seconds"),
                   "confidence": [0.68, 0.90], "days_read": [start.isoformat(), last.isoformat()],
                   "enpi_baseline_reason": chosen.reason if chosen else "default: before the first go-live",
-                  "predictors": _series_provenance(register, measures_path),
+                  "predictors": _series_provenance(register, measures_path, series),
                   "cny": {"electricity": "verified kWh x the boundary's reporting-period tariff mix (its cost at the "
                                          "tariff in force, by time-of-use period, over its kWh); a new load with no "
                                          "reporting-period use: the baseline period's mix",
                           "tariffs": [f"{t.id} from {t.valid_from} ({t.status})" for t in tariffs],
                           "gas": (f"{register.prices.gas_cny_per_m3} CNY/m3 ({register.prices.source})"
                                   if register and register.prices else "not priced (measures.yaml prices)")}}
-    inputs = ModelInputs(series={s.id: register.series(s.id) for s in register.predictors} if register else {},
+    inputs = ModelInputs(series=series,
                          tariffs=tariffs, gas_cny_per_m3=register.prices.gas_cny_per_m3
                          if register and register.prices else None, enpi_baseline=chosen)
     report = compute_quarter(plant, quarter, days, measures, factors=factors,

@@ -22,8 +22,20 @@ from plantems.predictors import read_series_csv
 from plantems.schema import Field
 from plantems.yamlconf import ConfigError, LocatedError, load_yaml, validate
 
-__all__ = ["BaselineVersion", "Boundary", "EnpiBaseline", "Measure", "MeasureType", "MeasuresFile", "PlantNames",
-           "PredictorSeries", "StaticFactorChange", "load_measures", "load_register"]
+__all__ = [
+    "BaselineVersion",
+    "Boundary",
+    "EnpiBaseline",
+    "InfluxSource",
+    "Measure",
+    "MeasureType",
+    "MeasuresFile",
+    "PlantNames",
+    "PredictorSeries",
+    "StaticFactorChange",
+    "load_measures",
+    "load_register",
+]
 
 Id = Annotated[str, PydField(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
 MeasureType = Literal["retrofit", "fuel_switch", "operational", "pv", "storage"]
@@ -243,21 +255,40 @@ class DegreeDaysSpec(_Frozen):
     base_c: float = PydField(ge=-30, le=40)  # base temperature, e.g. 18 (cooling) or 15.5 (heating)
 
 
+class InfluxSource(_Frozen):
+    """A predictor stored in InfluxDB: one field of one measurement of the site, aggregated per local day."""
+
+    measurement: str = PydField(min_length=1)
+    field: str = PydField(min_length=1)
+    tags: dict[str, str] = PydField(default_factory=dict)  # besides the site, e.g. {station: roof}
+    aggregate: Literal["mean", "sum"] = "mean"  # mean: temperature, share; sum: shifts, hours
+    database: Literal["raw", "derived"] = "raw"
+
+
 class PredictorSeries(_Frozen):
-    """A daily relevant variable read from a CSV (``date`` and a value column), e.g. outdoor temperature
-    as degree-days, a product-mix share, shifts worked (plantems/predictors.py)."""
+    """A daily relevant variable, e.g. outdoor temperature as degree-days, a product-mix share, shifts
+    worked: from a CSV (``date`` and a value column; plantems/predictors.py) or an InfluxDB field."""
 
     id: Id
-    csv: str = PydField(min_length=1)  # path, relative to the measures file
-    column: str = PydField(min_length=1)
+    csv: str | None = None  # path, relative to the measures file
+    column: str | None = None  # the CSV's value column
+    influx: InfluxSource | None = None
     unit: str = ""  # of the value the baseline reads (K·d for degree-days), for the report
-    valid_range: tuple[float, float] | None = None  # of the raw column; a value outside it refuses the file
+    valid_range: tuple[float, float] | None = None  # of the raw value: a CSV value outside refuses the file,
+    # an InfluxDB day outside is left out and logged
     degree_days: DegreeDaysSpec | None = None  # turn a daily mean temperature (°C) into degree-days
 
     @model_validator(mode="after")
     def _rules(self) -> Self:
         if self.id == OUTPUT_PREDICTOR:
             raise LocatedError(("id",), f"{OUTPUT_PREDICTOR!r} is the tonnage, always a predictor: choose another id")
+        if (self.csv is None) == (self.influx is None):
+            raise LocatedError(("csv",) if self.csv else ("id",), "a predictor needs either csv (with column) or "
+                               "influx (measurement and field), exactly one")
+        if self.csv is not None and not self.column:
+            raise LocatedError(("column",), "a CSV predictor needs the column to read")
+        if self.influx is not None and self.degree_days is not None and self.influx.aggregate != "mean":
+            raise LocatedError(("influx", "aggregate"), "degree-days need the day's mean temperature")
         if self.valid_range is not None and self.valid_range[0] >= self.valid_range[1]:
             raise LocatedError(("valid_range",), "must be [low, high] with low < high")
         return self
@@ -279,7 +310,7 @@ class MeasuresFile(_Frozen):
     _series: dict[str, Mapping[date, float]] = PrivateAttr(default_factory=dict)
 
     def series(self, series_id: str) -> Mapping[date, float]:
-        """A predictor series' daily values (read by load_register)."""
+        """A CSV predictor's daily values (read by load_register); KeyError for an InfluxDB one."""
         return self._series[series_id]
 
     @model_validator(mode="after")
@@ -332,6 +363,8 @@ def load_register(path: Path, plant: PlantNames) -> MeasuresFile:
     register = validate(MeasuresFile, data, path, lines, context={"plant": plant})
     problems = []
     for series in register.predictors:
+        if series.csv is None or series.column is None:
+            continue  # an InfluxDB series is read with the days (analytics/predictor_series.py)
         degree = (series.degree_days.kind, series.degree_days.base_c) if series.degree_days else None
         try:
             register._series[series.id] = read_series_csv(path.parent / series.csv, series_id=series.id,

@@ -9,7 +9,8 @@ weather variable; a daily baseline reads one value a day):
 - cooling degree-days CDD = max(T_mean - base_c, 0);
 - heating degree-days HDD = max(base_c - T_mean, 0).
 
-Reading refuses what a regression would silently misread: a missing column, a bad or repeated
+Lines starting with ``#`` are comments (say where the data come from). Reading refuses what a
+regression would silently misread: a missing column, a bad or repeated
 date, a non-finite value or one outside the series' configured range; each error reads
 ``file:line series 'id': column = value: rule``. A day absent from the file is simply absent (the
 baseline leaves that day out and says how many).
@@ -41,39 +42,45 @@ def read_series_csv(path: Path, *, series_id: str, column: str, valid_range: tup
 
     ``valid_range`` bounds the raw column (e.g. -50..50 for a temperature, 0..1 for a share).
     Raises ValueError naming the file, the line, the series, the value and the rule."""
-    where = f"{path}:1 series {series_id!r}"
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ValueError(f"{where}: cannot read the file: {exc.strerror}") from None
+        raise ValueError(f"{path}:1 series {series_id!r}: cannot read the file: {exc.strerror}") from None
+    # lines starting with '#' are comments (a series' source belongs in its file); numbers stay the file's own
+    rows = [(number, row) for number, row in enumerate(csv.reader(text.splitlines()), start=1)
+            if row and not row[0].lstrip().startswith("#")]
+    if not rows:
+        raise ValueError(f"{path}:1 series {series_id!r}: no header: the file needs date,{column} and its rows")
+    header_line, header = rows[0]
+    missing = [name for name in ("date", column) if name not in header]
+    if missing:
+        raise ValueError(f"{path}:{header_line} series {series_id!r}: columns {missing} missing; the header has "
+                         f"{header}")
+    date_at, value_at = header.index("date"), header.index(column)
     values: dict[date, float] = {}
     first_line: dict[date, int] = {}
-    with handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        missing = [name for name in ("date", column) if name not in header]
-        if missing:
-            raise ValueError(f"{where}: columns {missing} missing; the header has {header}")
-        for number, row in enumerate(reader, start=2):
-            values_at = f"{path}:{number} series {series_id!r}"
-            try:
-                day = date.fromisoformat((row["date"] or "").strip())
-            except ValueError:
-                raise ValueError(f"{values_at}: date = {row['date']!r}: must be an ISO date YYYY-MM-DD") from None
-            if day in first_line:
-                raise ValueError(f"{values_at}: date = {day}: given twice (first on line {first_line[day]})")
-            text = (row[column] or "").strip()
-            try:
-                value = float(text)
-            except ValueError:
-                raise ValueError(f"{values_at}: {column} = {text!r}: must be a number") from None
-            if not math.isfinite(value):
-                raise ValueError(f"{values_at}: {column} = {text!r}: must be finite")
-            if valid_range is not None and not valid_range[0] <= value <= valid_range[1]:
-                raise ValueError(f"{values_at}: {column} = {value:g}: outside the series' valid range "
-                                 f"[{valid_range[0]:g}, {valid_range[1]:g}]")
-            first_line[day] = number
-            values[day] = value if degree is None else degree_days(value, kind=degree[0], base_c=degree[1])
+    for number, row in rows[1:]:
+        where = f"{path}:{number} series {series_id!r}"
+        cells = row + [""] * (len(header) - len(row))
+        day_text, value_text = cells[date_at].strip(), cells[value_at].strip()
+        try:
+            day = date.fromisoformat(day_text)
+        except ValueError:
+            raise ValueError(f"{where}: date = {day_text!r}: must be an ISO date YYYY-MM-DD") from None
+        if day in first_line:
+            raise ValueError(f"{where}: date = {day}: given twice (first on line {first_line[day]})")
+        try:
+            value = float(value_text)
+        except ValueError:
+            raise ValueError(f"{where}: {column} = {value_text!r}: must be a number") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: {column} = {value_text!r}: must be finite")
+        if valid_range is not None and not valid_range[0] <= value <= valid_range[1]:
+            raise ValueError(f"{where}: {column} = {value:g}: outside the series' valid range "
+                             f"[{valid_range[0]:g}, {valid_range[1]:g}]")
+        first_line[day] = number
+        values[day] = value if degree is None else degree_days(value, kind=degree[0], base_c=degree[1])
     if not values:
-        raise ValueError(f"{where}: no rows: a predictor series needs at least its baseline's days")
+        raise ValueError(f"{path}:1 series {series_id!r}: no rows: a predictor series needs at least its "
+                         "baseline's days")
     return values

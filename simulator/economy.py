@@ -134,7 +134,8 @@ def economy_for(plant: PlantConfig, config_dir: Path) -> Economy | None:
     try:
         register = load_register(path, PlantNames.of(plant))
         measures: Sequence[Measure] = register.measures
-        series = next((s for s in register.predictors if s.degree_days and s.degree_days.kind == "cooling"), None)
+        series = next((s for s in register.predictors if s.csv and s.degree_days and s.degree_days.kind == "cooling"),
+                      None)
         cooling = register.series(series.id) if series is not None else None
     except ConfigError as exc:
         log.warning("simulator: %s does not fit site %s, simulating daily production without measures: %s", path,
