@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from plantems.analytics.enpi_job import CALORIFIC, read_days
-from plantems.analytics.quarter import QuarterFactors, verify_measure
+from plantems.analytics.quarter import BoundaryDay, QuarterFactors, verify_measure
 from plantems.analytics.quarter_job import boundary_days
 from plantems.cli import main
 from plantems.config import load_plant
@@ -167,3 +167,45 @@ def _v1_only() -> dict[str, Any]:
     return {"id": "fan-1-vsd", "name": "VSD", "type": "retrofit", "boundary": {"devices": ["fan-1"]},
             "ipmvp_option": "B", "claimed": {"kwh_per_year": 200000, "source": "test"},
             "baseline": {"start": FIRST, "end": GO_LIVE - timedelta(days=1)}}
+
+
+def test_the_shipped_demo_register_recovers_the_fan_vsd_with_its_weather_baseline() -> None:
+    """The demo plant's own model (no InfluxDB: the pipeline is tested above), its register's fan-1-vsd
+    from go-live to the year's end: v2 (tonnage + cdd18) within its 90 % band, v1 (tonnage) further off."""
+    from plantems.analytics.quarter_job import _boundary_devices, _boundary_lines
+    from plantems.measures import PlantNames, load_register
+    from plantems.reference import builtin
+
+    plant = load_plant(builtin("plant.demo.yaml"))
+    config_dir = builtin("plant.demo.yaml").parent
+    register = load_register(config_dir / "measures.yaml", PlantNames.of(plant))
+    measure = {m.id: m for m in register.measures}["fan-1-vsd"]
+    economy = economy_for(plant, config_dir)
+    assert economy is not None and economy.cooling_kd
+    cdd = register.series("cdd18")
+    with_vsd = SimulatedPlant(plant, economy=economy)
+    without = SimulatedPlant(plant, economy=Economy(plant, (), cdd))
+    lines = [line.id for line in plant.production_lines]
+    tonnage_lines = _boundary_lines(plant, measure.boundary, _boundary_devices(plant, measure.boundary))
+
+    def day(model: SimulatedPlant, when: date) -> BoundaryDay:
+        return BoundaryDay(when, fan_kwh(model, when), 0.0,
+                           sum(line_output_t(lines.index(line), when) for line in tonnage_lines), {"cdd18": cdd[when]})
+
+    version = measure.in_force
+    base = [day(with_vsd, version.start + timedelta(days=n)) for n in range((version.end - version.start).days + 1)]
+    reporting = [measure.go_live + timedelta(days=n) for n in range((date(2026, 12, 31) - measure.go_live).days + 1)]
+    report = [day(with_vsd, d) for d in reporting]
+    expected = sum(fan_kwh(without, d) for d in reporting) - sum(d.kwh for d in report)
+    factors = QuarterFactors(0.5271, 2.162, CALORIFIC)
+    (weather,) = verify_measure(measure, base, report, factors).carriers
+    assert weather.verified and weather.spec.version == 2 and weather.saving is not None
+    assert abs(weather.saving - expected) <= (weather.uncertainty_90 or 0.0), (weather.saving, expected)
+    (tonnage,) = verify_measure(Measure.model_validate({**_v1_only(), "go_live": measure.go_live,
+                                                       "baseline": {"start": version.start, "end": version.end}}),
+                                base, report, factors).carriers
+    assert tonnage.saving is not None and abs(tonnage.saving - expected) > 2 * abs(weather.saving - expected)
+
+
+def fan_kwh(model: SimulatedPlant, when: date) -> float:
+    return model_kwh(model, when, when)
