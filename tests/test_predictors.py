@@ -135,3 +135,23 @@ def test_a_bad_series_file_refuses_the_register(tmp_path: Path) -> None:
         load(tmp_path, REGISTER, weather=WEATHER + "2026-07-04,91\n")
     assert info.value.problems == [f"{tmp_path / 'weather.csv'}:5 series 'cdd18': temp_mean_c = 91: outside the "
                                    "series' valid range [-40, 50]"]
+
+
+def test_plantems_quarter_refuses_a_register_with_a_bad_series(tmp_path: Path) -> None:
+    """Exit 2 and the CSV's file:line, before anything is read or written."""
+    from click.testing import CliRunner
+
+    from plantems.cli import main
+    from tests.support import copy_reference_data, write_plant
+
+    body = ("devices:\n  - {id: fan-1, area: utilities, kind: exhaust_fan, meter: eastron_sdm630, host: 127.0.0.1,"
+            " port: 1502, unit_id: 3, rated_kw: 160}\nproduction_lines:\n  - {id: cast-1, areas: [utilities]}\n")
+    path = write_plant(tmp_path, influx_url="http://127.0.0.1:9", db="unused", body=body, init=False)
+    copy_reference_data(tmp_path)
+    (tmp_path / "weather.csv").write_text(WEATHER + "2026-07-04,hot\n")
+    (tmp_path / "measures.yaml").write_text(REGISTER)
+    result = CliRunner().invoke(main, ["quarter", "--config", str(path), "--quarter", "2026Q3",
+                                       "--reports", str(tmp_path / "reports")])
+    assert result.exit_code == 2, result.output
+    assert f"{tmp_path / 'weather.csv'}:5 series 'cdd18': temp_mean_c = 'hot': must be a number" in result.output
+    assert not (tmp_path / "reports").exists()
