@@ -49,6 +49,7 @@ __all__ = ["QuarterReport", "boundary_days", "compute_quarter", "previous_quarte
 log = logging.getLogger(__name__)
 
 _NOT_LOADS = (DeviceKind.INCOMER, DeviceKind.FEEDER, DeviceKind.PV)
+_PERIODS = frozenset(p.value for p in Period)  # the tou tag values a tariff can price
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def _day_cost(inputs: DayInputs, loads: set[str], tariffs: Sequence[Tariff]) -> 
     mine = frame[frame[Tag.DEVICE.value].isin(sorted(loads))]
     cost = 0.0
     for tou, kwh in zip(mine[Tag.TOU.value], mine[Field.ENERGY_KWH.value].fillna(0.0), strict=True):
-        price = prices.get(Period(tou)) if tou in Period.__members__.values() else None
+        price = prices.get(Period(tou)) if tou in _PERIODS else None
         if price is None:
             if kwh:
                 return None
