@@ -281,8 +281,9 @@ def _carrier(name: str, label: str, baseline_days: Sequence[BoundaryDay], report
     report = _usable(reporting_days, spec.predictors)
     left_out = (len(baseline_days) - len(base), len(reporting_days) - len(report))
     if not any(getattr(d, value) > 0 for d in base):
-        if new_load and any(getattr(d, value) > 0 for d in reporting_days):
-            return replace(_metered(label, reporting_days, value, spec), days_left_out=(0, 0))
+        # a new load: its own meter read zero on every day of the baseline period (days with data, not none)
+        if new_load and len(baseline_days) >= 10 and any(getattr(d, value) > 0 for d in reporting_days):
+            return _metered(label, reporting_days, value, spec)
         return CarrierSavings(label, None, None, problem=f"no {label} measured in the baseline period", spec=spec,
                               days_left_out=left_out)
     if len(base) < 10 or not report:
@@ -370,8 +371,10 @@ def verify_measure(measure: Any, baseline_days: Sequence[BoundaryDay], reporting
     if kwh_price is None:  # the new load's own hours are unknown before it ran: the baseline's mix, said so
         kwh_price, kwh_basis = _tariff_mix_price(baseline_days)
         kwh_basis = kwh_basis.replace("reporting-period", "baseline-period")
+    # option B: the boundary's own meters, so electricity that was zero in the baseline is the new load's
+    new_load = fuel_switch and measure.ipmvp_option == "B"
     carriers = [replace(_carrier(measure.id, "electricity_kwh", baseline_days, reporting_days, "kwh",
-                                 _non_routine(measure, reporting_days, "kwh"), spec, new_load=fuel_switch),
+                                 _non_routine(measure, reporting_days, "kwh"), spec, new_load=new_load),
                         price_cny_per_unit=kwh_price, price_basis=kwh_basis)]
     if fuel_switch or any(d.gas_m3 > 0 for d in baseline_days):
         carriers.append(replace(_carrier(measure.id, "gas_m3", baseline_days, reporting_days, "gas_m3",
