@@ -3,56 +3,61 @@ measure's claimed against verified savings, pathway status and data completeness
 
 Modelling choices (README "Quarterly report"):
 - every baseline is a daily OLS regression of the boundary's energy on the boundary's production
-  tonnage (analytics/baseline.py), fitted over the measure's baseline period; days without energy
-  data are left out, days without recorded output too (a regression on a missing predictor would
-  read it as zero tonnes);
+  tonnage and the predictors its version in force names (degree-days, product mix, shifts:
+  ``BoundaryDay.conditions``; analytics/baseline.py), fitted over that version's period; days
+  without energy data are left out, days without recorded output or a predictor's value too (a
+  regression on a missing predictor would read it as zero), and counted;
 - the boundary's tonnage: its lines' output (``boundary.lines``), else the lines whose areas hold its
   devices or areas, else the site's output;
 - IPMVP option B reads the measure's own meters (``boundary.devices``); option C the load meters of
   its lines or areas;
-- verified saving = baseline at the reporting day's tonnage - actual + non-routine adjustment (its
-  monthly figure spread evenly over the month's days), from go-live to the quarter's end, summed
-  per month and cumulatively; uncertainty: ASHRAE Guideline 14 FSU with the daily-model correction
-  (analytics/savings.py) at 68 % and 90 % confidence, a negative residual autocorrelation taken as 0;
+- verified saving = baseline at the reporting day's conditions + static-factor adjustments -
+  actual + non-routine adjustment (its monthly figure spread evenly over the month's days), from
+  go-live to the quarter's end, summed per month and cumulatively; each static-factor change
+  (kWh or m3 a day, or a percentage of the prediction, from its date) is logged with what it added;
+  uncertainty: ASHRAE Guideline 14 FSU with the daily-model correction (analytics/savings.py) at
+  68 % and 90 % confidence, a negative residual autocorrelation taken as 0;
 - a baseline that fails its validity tests is flagged and its figure is shown as unverified, never
   counted in a verified total;
-- a fuel switch counts the gas saved (Scope 1 removed) and the electricity added (Scope 2), each
-  verified on its own baseline: its net t CO2e is what it changed;
+- a fuel switch counts the gas saved (Scope 1 removed) and the electricity added (Scope 2): the gas
+  on its baseline; the electricity on its baseline too, or, when its own meter (option B) read zero
+  over the baseline days, as a metered new load (saving = - its use, no model uncertainty); its net
+  t CO2e is what it changed;
+- CNY: verified kWh at the boundary's reporting-period tariff mix (its cost at the tariff by
+  time-of-use period over its kWh; the baseline period's mix if it used nothing), gas at the
+  configured price; absent, never guessed, when a price is missing;
 - EnPIs per site and line: the quarter's kWh/t, kgce/t and t CO2e/t (sums, then divided); the
   EnPI baseline is the same daily regression over the ``enpi_baseline`` period of measures.yaml
-  (default: the year before the quarter), giving the expected EnPI at the quarter's tonnage, the
-  improvement and a CUSUM.
+  (default: the year before the quarter), with its predictors and static-factor changes, giving
+  the expected EnPI at the quarter's conditions, the improvement and a CUSUM.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date
 from itertools import accumulate
 from typing import Any
 
-from plantems.schema import Field
-
-from .baseline import BaselineModel, fit_baseline
-from .enpi import CoalCoefficients
-from .savings import (
-    ReportingPeriod,
-    SavingsPeriod,
-    SavingsResult,
-    fsu_factor_daily,
-    fuel_switch_effect,
-    savings_uncertainty,
-    verified_savings,
+from .baseline import BaselineModel
+from .carrier import (
+    OUTPUT,
+    TONNAGE_ONLY,
+    BaselineSpec,
+    BoundaryDay,
+    CarrierSavings,
+    StaticChange,
+    carrier_savings,
+    days_in_month,
+    usable_days,
 )
+from .enpi import CoalCoefficients
+from .savings import fuel_switch_effect
 
-__all__ = ["BaselineSpec", "BoundaryDay", "CarrierSavings", "EnpiSummary", "MeasureResult", "QuarterFactors",
-           "StaticChange", "baseline_spec", "enpi_summary", "quarter_bounds", "verify_measure"]
-
-OUTPUT = Field.OUTPUT_T.value  # the baseline's production predictor
-CONFIDENCE = 0.68  # G14's acceptance test (uncertainty < 50 % of the saving) is stated at 68 %
-CONFIDENCE_WIDE = 0.90
+__all__ = ["TONNAGE_ONLY", "BaselineSpec", "BoundaryDay", "CarrierSavings", "EnpiSummary", "MeasureResult",
+           "QuarterFactors", "StaticChange", "baseline_spec", "enpi_summary", "quarter_bounds", "verify_measure"]
 
 
 def quarter_bounds(quarter: str) -> tuple[date, date]:
@@ -66,110 +71,11 @@ def quarter_bounds(quarter: str) -> tuple[date, date]:
 
 
 @dataclass(frozen=True)
-class BoundaryDay:
-    """One local day of a boundary: electricity of its meters, gas of its fuel meters, its tonnage, the
-    day's other predictor values (a series without a value that day is absent) and the cost of its
-    electricity at the tariff in force (by time-of-use period)."""
-
-    day: date
-    kwh: float
-    gas_m3: float
-    output_t: float | None  # None: no output recorded
-    conditions: Mapping[str, float] = field(default_factory=dict)
-    cost_cny: float | None = None  # None: no tariff priced the day
-
-
-@dataclass(frozen=True)
-class StaticChange:
-    """A static-factor change of the baseline in force (plantems.measures.StaticFactorChange, as analytics
-    reads it): from ``start`` on, ``per_day`` (kWh or m3 by carrier) or ``percent`` of the prediction."""
-
-    start: date
-    description: str
-    kwh_per_day: float | None = None
-    gas_m3_per_day: float | None = None
-    percent: float | None = None
-
-
-@dataclass(frozen=True)
-class BaselineSpec:
-    """Which baseline to fit: its version, period, reason, predictors besides tonnage, static changes."""
-
-    version: int = 1
-    reason: str = ""
-    predictors: tuple[str, ...] = ()
-    static_changes: tuple[StaticChange, ...] = ()
-    history: tuple[dict[str, Any], ...] = ()  # every version of the register, oldest first (the log)
-
-
-TONNAGE_ONLY = BaselineSpec()  # the default: tonnage is the one predictor, no static-factor change
-
-
-@dataclass(frozen=True)
 class QuarterFactors:
     location_kg_per_kwh: float
     gas_kg_per_m3: float
     coal: CoalCoefficients
     gas_cny_per_m3: float | None = None  # the gas price (measures.yaml ``prices``); None: gas not priced
-
-
-@dataclass(frozen=True)
-class CarrierSavings:
-    """One carrier's verified saving of a measure (kWh or m3), or why there is none."""
-
-    carrier: str  # "electricity_kwh" or "gas_m3"
-    baseline: BaselineModel | None
-    savings: SavingsResult | None
-    by_month: dict[str, float] = field(default_factory=dict)
-    problem: str = ""  # why no verified figure (no data, too few days, an invalid baseline)
-    uncertainty_90: float | None = None  # the cumulative saving's uncertainty at 90 % confidence
-    non_routine_by_month: dict[str, float] = field(default_factory=dict)  # added to the baseline
-    non_routine_notes: tuple[str, ...] = ()
-    spec: BaselineSpec = field(default_factory=BaselineSpec)
-    adjustment_log: tuple[dict[str, Any], ...] = ()  # each static-factor change: what it added, by month
-    days_left_out: tuple[int, int] = (0, 0)  # baseline and reporting days without tonnage or a predictor
-    method: str = "regression"  # or "metered": a new load with no baseline use (a fuel switch's electric side)
-    price_cny_per_unit: float | None = None  # per kWh: the boundary's reporting-period tariff mix
-    price_basis: str = ""
-
-    @property
-    def saving_cny(self) -> float | None:
-        saving = self.saving
-        return None if saving is None or self.price_cny_per_unit is None else saving * self.price_cny_per_unit
-
-    @property
-    def verified(self) -> bool:
-        return self.savings is not None and self.savings.baseline_valid and not self.problem
-
-    @property
-    def saving(self) -> float | None:
-        return self.savings.total_saving if self.savings is not None else None
-
-    @property
-    def uncertainty(self) -> float | None:
-        return self.savings.total_uncertainty if self.savings is not None else None
-
-    def to_json(self) -> dict[str, Any]:
-        model = self.baseline
-        return {"carrier": self.carrier, "verified": self.verified, "problem": self.problem or None,
-                "saving": self.saving, "uncertainty_68pct": self.uncertainty,
-                "uncertainty_90pct": self.uncertainty_90, "non_routine_by_month": self.non_routine_by_month,
-                "non_routine_notes": list(self.non_routine_notes), "by_month": self.by_month,
-                "method": self.method, "saving_cny": self.saving_cny, "price_cny_per_unit": self.price_cny_per_unit,
-                "price_basis": self.price_basis or None, "adjustment_log": list(self.adjustment_log),
-                "days_left_out": {"baseline": self.days_left_out[0], "reporting": self.days_left_out[1]},
-                "baseline_version": self.spec.version, "baseline_reason": self.spec.reason or None,
-                "baseline_versions": list(self.spec.history),
-                "baseline": None if model is None else {
-                    "period": list(model.period), "n_days": model.n, "predictors": list(model.predictors),
-                    "ranges": {r.name: {"min": r.min, "max": r.max, "mean": r.mean} for r in model.ranges},
-                    "coefficients": {
-                        c.name: {"value": c.value, "p_value": c.p_value} for c in model.coefficients},
-                    "r2": model.r2, "cv_rmse": model.cv_rmse, "nmbe": model.nmbe, "valid": model.validity.valid,
-                    "failures": list(model.validity.failures), "notes": list(model.validity.notes)},
-                "range_issues": [] if self.savings is None else [
-                    {"predictor": r.predictor, "reporting_mean": r.reporting_mean, "rule": r.rule}
-                    for r in self.savings.range_issues]}
 
 
 @dataclass(frozen=True)
@@ -214,117 +120,6 @@ class MeasureResult:
                        for c in self.carriers}}}
 
 
-def _month(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
-
-
-def _days_in_month(day: date) -> int:
-    return ((day.replace(day=28) + timedelta(days=4)).replace(day=1) - day.replace(day=1)).days
-
-
-def _usable(days: Sequence[BoundaryDay], predictors: Sequence[str]) -> list[BoundaryDay]:
-    """Days a regression can read: tonnage recorded and every other predictor known (never read as 0)."""
-    return [d for d in days if d.output_t is not None and all(p in d.conditions for p in predictors)]
-
-
-def _conditions(days: Sequence[BoundaryDay], predictors: Sequence[str]) -> dict[str, list[float]]:
-    return {OUTPUT: [float(d.output_t or 0.0) for d in days], **{p: [d.conditions[p] for d in days]
-                                                                 for p in predictors}}
-
-
-def _static_adjustments(spec: BaselineSpec, carrier: str, days: Sequence[BoundaryDay], predicted: Sequence[float]
-                        ) -> tuple[list[float], tuple[dict[str, Any], ...]]:
-    """Each day's static-factor adjustment of the baseline (signed, as it changes it) and the log: per
-    change, what it added by month and in all (ISO 50006: every adjustment documented)."""
-    per_day = [0.0] * len(days)
-    log: list[dict[str, Any]] = []
-    for change in spec.static_changes:
-        fixed = change.kwh_per_day if carrier == "electricity_kwh" else change.gas_m3_per_day
-        by_month: dict[str, float] = {}
-        for index, (day, base) in enumerate(zip(days, predicted, strict=True)):
-            if day.day < change.start:
-                continue
-            amount = base * change.percent / 100 if change.percent is not None else (fixed or 0.0)
-            per_day[index] += amount
-            by_month[_month(day.day)] = by_month.get(_month(day.day), 0.0) + amount
-        log.append({"date": change.start.isoformat(), "description": change.description,
-                    "kwh_per_day": change.kwh_per_day, "gas_m3_per_day": change.gas_m3_per_day,
-                    "percent": change.percent, "baseline_version": spec.version, "by_month": by_month,
-                    "total": sum(by_month.values())})
-    return per_day, tuple(log)
-
-
-def _metered(label: str, reporting_days: Sequence[BoundaryDay], value: str, spec: BaselineSpec) -> CarrierSavings:
-    """A fuel switch's new load (no use in its baseline period): its saving is minus what it used, as
-    metered; a meter reading has no model uncertainty."""
-    periods: list[SavingsPeriod] = []
-    total = 0.0
-    for d in reporting_days:
-        actual = float(getattr(d, value))
-        total -= actual
-        periods.append(SavingsPeriod(label=d.day.isoformat(), adjusted_baseline=0.0, actual=actual, non_routine=0.0,
-                                     saving=-actual, cumulative_saving=total, cumulative_baseline=0.0,
-                                     cumulative_uncertainty=0.0, fractional_uncertainty=0.0 if total else None))
-    result = SavingsResult(baseline="none: a new load (metered)", baseline_valid=True, baseline_failures=(),
-                           confidence=CONFIDENCE, periods=tuple(periods), range_issues=())
-    by_month: dict[str, float] = {}
-    for period in periods:
-        by_month[period.label[:7]] = by_month.get(period.label[:7], 0.0) + period.saving
-    problem = "" if periods else "no reporting day with energy data"
-    return CarrierSavings(label, None, result, by_month, problem, 0.0, spec=spec, method="metered")
-
-
-def _carrier(name: str, label: str, baseline_days: Sequence[BoundaryDay], reporting_days: Sequence[BoundaryDay],
-             value: str, non_routine: Mapping[date, tuple[float, str]], spec: BaselineSpec = TONNAGE_ONLY,
-             *, new_load: bool = False) -> CarrierSavings:
-    base = _usable(baseline_days, spec.predictors)
-    report = _usable(reporting_days, spec.predictors)
-    left_out = (len(baseline_days) - len(base), len(reporting_days) - len(report))
-    if not any(getattr(d, value) > 0 for d in base):
-        # a new load: its own meter read zero on every day of the baseline period (days with data, not none)
-        if new_load and len(baseline_days) >= 10 and any(getattr(d, value) > 0 for d in reporting_days):
-            return _metered(label, reporting_days, value, spec)
-        return CarrierSavings(label, None, None, problem=f"no {label} measured in the baseline period", spec=spec,
-                              days_left_out=left_out)
-    if len(base) < 10 or not report:
-        return CarrierSavings(label, None, None, problem=f"{len(base)} baseline and {len(report)} reporting day(s) "
-                                                         "with energy, output and every predictor: need at least 10 "
-                                                         "and 1", spec=spec, days_left_out=left_out)
-    try:
-        model = fit_baseline(name=f"{name} {label} v{spec.version}", energy=[getattr(d, value) for d in base],
-                             predictors=_conditions(base, spec.predictors), production=OUTPUT,
-                             period=(base[0].day.isoformat(), base[-1].day.isoformat()))
-    except ValueError as exc:
-        return CarrierSavings(label, None, None, problem=f"no baseline model: {exc}", spec=spec,
-                              days_left_out=left_out)
-    conditions = _conditions(report, spec.predictors)
-    static, adjustment_log = _static_adjustments(spec, label, report, model.predict(conditions).tolist())
-    periods = [ReportingPeriod(d.day.isoformat(), getattr(d, value), {k: v[i] for k, v in conditions.items()},
-                               non_routine.get(d.day, (0.0, ""))[0] + static[i], non_routine.get(d.day, (0.0, ""))[1])
-               for i, d in enumerate(report)]
-    months = len({_month(d.day) for d in report})
-    # a negative lag-1 autocorrelation would narrow the band below the independent-residual case: taken as 0
-    used = replace(model, residual_autocorr=max(model.residual_autocorr, 0.0))
-    result = verified_savings(used, periods, confidence=CONFIDENCE, factor=fsu_factor_daily(months),
-                              accept_invalid=True)
-    last = result.periods[-1]
-    wide = savings_uncertainty(cv_rmse=used.cv_rmse, n=used.n, p=used.p, m=len(periods), rho=used.residual_autocorr,
-                               adjusted_baseline=last.cumulative_baseline, confidence=CONFIDENCE_WIDE,
-                               factor=fsu_factor_daily(months))
-    by_month: dict[str, float] = {}
-    for period in result.periods:
-        key = period.label[:7]
-        by_month[key] = by_month.get(key, 0.0) + period.saving
-    problem = "" if model.validity.valid else "baseline failed its validity tests: " + "; ".join(
-        model.validity.failures)
-    added: dict[str, float] = {}
-    for d in report:
-        if d.day in non_routine:
-            added[_month(d.day)] = added.get(_month(d.day), 0.0) + non_routine[d.day][0]
-    notes = tuple(sorted({note for _, note in non_routine.values() if note}))
-    return CarrierSavings(label, model, result, by_month, problem, wide, added, notes, spec, adjustment_log, left_out)
-
-
 def _non_routine(measure: Any, days: Sequence[BoundaryDay], key: str) -> dict[date, tuple[float, str]]:
     """Each reporting day's share of the month's non-routine adjustment (kWh or m3) and its notes."""
     out = {}
@@ -332,7 +127,7 @@ def _non_routine(measure: Any, days: Sequence[BoundaryDay], key: str) -> dict[da
         kwh, m3, notes = measure.non_routine_in_month(d.day.year, d.day.month)
         amount = kwh if key == "kwh" else m3
         if amount:
-            out[d.day] = (amount / _days_in_month(d.day), "; ".join(notes))
+            out[d.day] = (amount / days_in_month(d.day), "; ".join(notes))
     return out
 
 
@@ -373,11 +168,11 @@ def verify_measure(measure: Any, baseline_days: Sequence[BoundaryDay], reporting
         kwh_basis = kwh_basis.replace("reporting-period", "baseline-period")
     # option B: the boundary's own meters, so electricity that was zero in the baseline is the new load's
     new_load = fuel_switch and measure.ipmvp_option == "B"
-    carriers = [replace(_carrier(measure.id, "electricity_kwh", baseline_days, reporting_days, "kwh",
+    carriers = [replace(carrier_savings(measure.id, "electricity_kwh", baseline_days, reporting_days, "kwh",
                                  _non_routine(measure, reporting_days, "kwh"), spec, new_load=new_load),
                         price_cny_per_unit=kwh_price, price_basis=kwh_basis)]
     if fuel_switch or any(d.gas_m3 > 0 for d in baseline_days):
-        carriers.append(replace(_carrier(measure.id, "gas_m3", baseline_days, reporting_days, "gas_m3",
+        carriers.append(replace(carrier_savings(measure.id, "gas_m3", baseline_days, reporting_days, "gas_m3",
                                          _non_routine(measure, reporting_days, "m3"), spec),
                                 price_cny_per_unit=factors.gas_cny_per_m3,
                                 price_basis="measures.yaml prices.gas_cny_per_m3" if factors.gas_cny_per_m3 is not None
@@ -474,12 +269,12 @@ def enpi_summary(entity: str, baseline_days: Sequence[BoundaryDay], quarter_days
         "kgce_per_t": _ratio(kgce, output), "t_co2e_per_t": _ratio(scope1_t + scope2_t, output),
         "target_t_co2e_per_t": target_t_co2e_per_t, "days": len(quarter_days), "production_days": len(produced),
         "spec": spec}
-    carrier = _carrier(entity, "electricity_kwh", baseline_days, produced, "kwh", {}, spec)
+    carrier = carrier_savings(entity, "electricity_kwh", baseline_days, produced, "kwh", {}, spec)
     model = carrier.baseline
     if model is None or carrier.problem or carrier.savings is None:
         return EnpiSummary(**common, baseline=model, expected_kwh_per_t=None, improvement_kwh=None,
                            normalised_kwh_per_t=None, cusum_kwh=(), problem=carrier.problem)
-    usable = _usable(produced, spec.predictors)
+    usable = usable_days(produced, spec.predictors)
     adjusted = [p.adjusted_baseline + p.non_routine for p in carrier.savings.periods]
     deviations = accumulate(d.kwh - e for d, e in zip(usable, adjusted, strict=True))
     expected = sum(adjusted)
