@@ -19,7 +19,8 @@ MYPY_STRICT = plantems/calendar.py plantems/lineproto.py plantems/ratelog.py pla
 	analytics/opportunity_job.py analytics/rollup.py analytics/rollup_results.py analytics/report.py \
 	plantems/ledger.py analytics/group.py plantems/i18n.py analytics/report_zh.py analytics/group_report.py \
 	analytics/enpi_job.py analytics/quarter.py analytics/quarter_job.py \
-	analytics/quarter_report.py plantems/demo_measures.py simulator/economy.py \
+	analytics/quarter_report.py plantems/demo_measures.py simulator/economy.py plantems/predictors.py \
+	analytics/predictor_series.py simulator/weather.py analytics/carrier.py \
 	plantems/store/__init__.py plantems/store/query.py plantems/store/window.py
 
 test: setup

@@ -76,6 +76,7 @@ class DayInputs:
     energy: pd.DataFrame  # columns device, energy_kwh, energy_exp_kwh (the day's sums)
     gas_m3: Mapping[str, float]
     production_t: Mapping[str, float]
+    energy_by_tou: pd.DataFrame | None = None  # columns device, tou, energy_kwh (the day's sums): for pricing
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,8 @@ def read_days(client: InfluxClient, plant: PlantConfig, first: date, last: date)
     local = pd.to_datetime(hourly["time"], utc=True).dt.tz_convert(plant.site.tz).dt.date
     kwh = Field.ENERGY_KWH.value, Field.ENERGY_EXP_KWH.value
     daily = hourly.assign(day=local).groupby(["day", Tag.DEVICE.value], as_index=False)[list(kwh)].sum()
+    by_tou = {day: frame.reset_index(drop=True) for day, frame in hourly.assign(day=local).groupby(
+        ["day", Tag.DEVICE.value, Tag.TOU.value], as_index=False)[kwh[0]].sum().groupby("day")}
     produced = client.query(SiteScope(plant.site.id).select(PRODUCTION, [col(Field.OUTPUT_T.value)], start_ns=start_ns,
                                                             end_ns=end_ns, group_by=[Tag.LINE.value]),
                             database=plant.influxdb.raw_database)
@@ -198,7 +201,7 @@ def read_days(client: InfluxClient, plant: PlantConfig, first: date, last: date)
         start = _local_day_ns(plant, day)
         gas = read_counter_totals(client, plant, FUEL, Field.GAS_M3, start, _local_day_ns(plant, day + timedelta(1)))
         out.append(DayInputs(day, frame.reset_index(drop=True), {d: m3 for d, (m3, _) in gas.items()},
-                             production.get(day, {})))
+                             production.get(day, {}), by_tou.get(day)))
     return out
 
 

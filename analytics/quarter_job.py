@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,14 @@ from plantems.analytics.enpi_job import (
     entity_day,
     read_days,
 )
+from plantems.analytics.predictor_series import register_series
 from plantems.analytics.quarter import (
+    TONNAGE_ONLY,
     BoundaryDay,
     EnpiSummary,
     MeasureResult,
     QuarterFactors,
+    baseline_spec,
     enpi_summary,
     quarter_bounds,
     verify_measure,
@@ -35,16 +38,18 @@ from plantems.analytics.quarter import (
 from plantems.config import DeviceKind, PlantConfig
 from plantems.factors import load_factors
 from plantems.influx import InfluxClient
-from plantems.measures import Boundary, Measure, PlantNames, load_register
+from plantems.measures import Boundary, EnpiBaseline, Measure, MeasuresFile, PlantNames, load_register
 from plantems.reference import reference_path
 from plantems.schema import Field, Tag
 from plantems.targets import load_targets
+from plantems.tariffs import Period, Tariff, load_tariffs, tariff_for
 
 __all__ = ["QuarterReport", "boundary_days", "compute_quarter", "previous_quarter", "run_quarter"]
 
 log = logging.getLogger(__name__)
 
 _NOT_LOADS = (DeviceKind.INCOMER, DeviceKind.FEEDER, DeviceKind.PV)
+_PERIODS = frozenset(p.value for p in Period)  # the tou tag values a tariff can price
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,33 @@ def _boundary_lines(plant: PlantConfig, boundary: Boundary, devices: set[str]) -
     return touched or tuple(plant.site_output_lines)
 
 
-def boundary_days(plant: PlantConfig, boundary: Boundary, days: Sequence[DayInputs]) -> list[BoundaryDay]:
-    """A measure boundary's electricity (its load meters), gas and tonnage per day (pure)."""
+def _day_cost(inputs: DayInputs, loads: set[str], tariffs: Sequence[Tariff]) -> float | None:
+    """The loads' electricity cost of the day at the tariff in force, by time-of-use period; None when no
+    tariff is in force or a period has no price (never a guessed price)."""
+    frame = inputs.energy_by_tou
+    if frame is None or not tariffs:
+        return None
+    try:
+        prices = tariff_for(tariffs, inputs.day).prices_per_kwh
+    except LookupError:
+        return None
+    mine = frame[frame[Tag.DEVICE.value].isin(sorted(loads))]
+    cost = 0.0
+    for tou, kwh in zip(mine[Tag.TOU.value], mine[Field.ENERGY_KWH.value].fillna(0.0), strict=True):
+        price = prices.get(Period(tou)) if tou in _PERIODS else None
+        if price is None:
+            if kwh:
+                return None
+            continue
+        cost += float(kwh) * price
+    return cost
+
+
+def boundary_days(plant: PlantConfig, boundary: Boundary, days: Sequence[DayInputs], *,
+                  series: Mapping[str, Mapping[date, float]] | None = None,
+                  tariffs: Sequence[Tariff] = ()) -> list[BoundaryDay]:
+    """A measure boundary's electricity (its load meters), gas, tonnage, the day's predictor values
+    (``series``: id -> daily values) and its electricity cost at ``tariffs`` per day (pure)."""
     devices = _boundary_devices(plant, boundary)
     kinds = {d.id: d.kind for d in plant.devices}
     loads = {d for d in devices if kinds[d] not in _NOT_LOADS}
@@ -100,20 +130,23 @@ def boundary_days(plant: PlantConfig, boundary: Boundary, days: Sequence[DayInpu
         kwh = float(frame.loc[frame[device_col].isin(sorted(loads)), kwh_col].fillna(0.0).sum())
         gas = sum(m3 for device, m3 in inputs.gas_m3.items() if device in devices)
         recorded = all(line in inputs.production_t for line in lines) and bool(lines)
+        conditions = {key: values[inputs.day] for key, values in (series or {}).items() if inputs.day in values}
         out.append(BoundaryDay(inputs.day, kwh, gas,
-                               sum(inputs.production_t[line] for line in lines) if recorded else None))
+                               sum(inputs.production_t[line] for line in lines) if recorded else None,
+                               conditions, _day_cost(inputs, loads, tariffs)))
     return out
 
 
-def _entity_days(plant: PlantConfig, days: Sequence[DayInputs], factors: EnpiFactors
-                 ) -> dict[str, list[tuple[BoundaryDay, float, float]]]:
+def _entity_days(plant: PlantConfig, days: Sequence[DayInputs], factors: EnpiFactors,
+                 series: Mapping[str, Mapping[date, float]]) -> dict[str, list[tuple[BoundaryDay, float, float]]]:
     """Per entity (line id or the site): each day's BoundaryDay with its Scope 1 and Scope 2 t (pure)."""
     out: dict[str, list[tuple[BoundaryDay, float, float]]] = {}
     for inputs in days:
+        conditions = {key: values[inputs.day] for key, values in series.items() if inputs.day in values}
         for entity, (use, recorded) in entity_day(plant, inputs, factors).items():
             out.setdefault(entity or "site", []).append(
-                (BoundaryDay(inputs.day, use.electricity_kwh, use.gas_m3, use.output_t if recorded else None),
-                 use.scope1_t_co2e, use.scope2_t_co2e))
+                (BoundaryDay(inputs.day, use.electricity_kwh, use.gas_m3, use.output_t if recorded else None,
+                             conditions), use.scope1_t_co2e, use.scope2_t_co2e))
     return out
 
 
@@ -121,26 +154,45 @@ def _between(days: Sequence[DayInputs], first: date, last: date) -> list[DayInpu
     return [d for d in days if first <= d.day <= last]
 
 
+@dataclass(frozen=True)
+class ModelInputs:
+    """What the register adds to the days read: predictor series, tariffs, the gas price, the EnPI baseline."""
+
+    series: Mapping[str, Mapping[date, float]] = field(default_factory=dict)
+    tariffs: Sequence[Tariff] = ()
+    gas_cny_per_m3: float | None = None
+    enpi_baseline: EnpiBaseline | None = None
+
+
 def compute_quarter(plant: PlantConfig, quarter: str, days: Sequence[DayInputs], measures: Sequence[Measure], *,
                     factors: EnpiFactors, target_t_co2e_per_t: float | None, last: date,
-                    provenance: Mapping[str, Any], enpi_baseline: tuple[date, date] | None = None) -> QuarterReport:
+                    provenance: Mapping[str, Any], enpi_baseline: tuple[date, date] | None = None,
+                    inputs: ModelInputs | None = None) -> QuarterReport:
     """The report from the days read (pure): ``days`` must cover the baselines and the quarter."""
     first, _ = quarter_bounds(quarter)
-    qfactors = QuarterFactors(factors.location_kg_per_kwh, factors.gas_kg_per_m3, CALORIFIC)
+    extra = inputs or ModelInputs()
+    qfactors = QuarterFactors(factors.location_kg_per_kwh, factors.gas_kg_per_m3, CALORIFIC, extra.gas_cny_per_m3)
     results = []
     for measure in measures:
-        base = boundary_days(plant, measure.boundary, _between(days, measure.baseline.start, measure.baseline.end))
-        report = boundary_days(plant, measure.boundary, _between(days, max(measure.go_live, first), last))
+        version = measure.in_force
+        series = {key: extra.series[key] for key in version.predictors}
+        base = boundary_days(plant, measure.boundary, _between(days, version.start, version.end), series=series,
+                             tariffs=extra.tariffs)
+        report = boundary_days(plant, measure.boundary, _between(days, max(measure.go_live, first), last),
+                               series=series, tariffs=extra.tariffs)
         results.append(verify_measure(measure, base, report, qfactors))
     enpi_first, enpi_last = enpi_baseline or enpi_baseline_period(measures, first)
-    baseline = _entity_days(plant, _between(days, enpi_first, enpi_last), factors)
-    current = _entity_days(plant, _between(days, first, last), factors)
+    chosen = extra.enpi_baseline
+    enpi_series = {key: extra.series[key] for key in (chosen.predictors if chosen else ())}
+    spec = baseline_spec(chosen, (chosen,)) if chosen else TONNAGE_ONLY
+    baseline = _entity_days(plant, _between(days, enpi_first, enpi_last), factors, enpi_series)
+    current = _entity_days(plant, _between(days, first, last), factors, enpi_series)
     enpis = []
     for entity, rows in current.items():
         enpis.append(enpi_summary(entity, [b for b, _, _ in baseline.get(entity, [])], [b for b, _, _ in rows],
                                   factors=qfactors, scope1_t=sum(s1 for _, s1, _ in rows),
                                   scope2_t=sum(s2 for _, _, s2 in rows),
-                                  target_t_co2e_per_t=target_t_co2e_per_t if entity == "site" else None))
+                                  target_t_co2e_per_t=target_t_co2e_per_t if entity == "site" else None, spec=spec))
     site = next((e for e in enpis if e.entity == "site"), None)
     actual = site.t_co2e_per_t if site else None
     status = ("no data" if actual is None or target_t_co2e_per_t is None
@@ -165,11 +217,27 @@ def enpi_baseline_period(measures: Sequence[Measure], quarter_first: date) -> tu
     measures, the year before the quarter."""
     if not measures:
         return quarter_first.replace(year=quarter_first.year - 1), quarter_first - timedelta(days=1)
-    return (min(m.baseline.start for m in measures), min(m.go_live for m in measures) - timedelta(days=1))
+    return (min(m.in_force.start for m in measures), min(m.go_live for m in measures) - timedelta(days=1))
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _series_provenance(register: MeasuresFile | None, measures_path: Path,
+                       series: Mapping[str, Mapping[date, float]]) -> list[dict[str, Any]]:
+    if register is None:
+        return []
+    out = []
+    for s in register.predictors:
+        source: dict[str, Any] = (
+            {"csv": str(measures_path.parent / s.csv), "column": s.column,
+             "sha256": _sha256(measures_path.parent / s.csv)} if s.csv is not None else
+            {"influx": s.influx.model_dump() if s.influx else None})
+        out.append({"id": s.id, **source, "unit": s.unit or None, "days": len(series.get(s.id, {})),
+                    "degree_days": None if s.degree_days is None else {"kind": s.degree_days.kind,
+                                                                       "base_c": s.degree_days.base_c}})
+    return out
 
 
 def run_quarter(plant: PlantConfig, quarter: str, *, config_dir: Path, client: InfluxClient, out_root: Path,
@@ -189,9 +257,11 @@ def run_quarter(plant: PlantConfig, quarter: str, *, config_dir: Path, client: I
     factors_path = reference_path(config_dir, "emission_factors.yaml")
     factors = enpi_factors(load_factors(factors_path), plant, first.year, as_of)
     targets = load_targets(reference_path(config_dir, "targets.yaml"))
+    tariffs = load_tariffs(reference_path(config_dir, "tariffs"))
     enpi_first, enpi_last = ((chosen.start, chosen.end) if chosen else enpi_baseline_period(measures, first))
-    start = min([enpi_first, first, *(m.baseline.start for m in measures)])
+    start = min([enpi_first, first, *(m.in_force.start for m in measures)])
     days = read_days(client, plant, start, last)
+    series = register_series(register, client, plant, start, last)
     provenance = {"config_sha256": plant.config_sha256, "measures_file": str(measures_path) if measures else None,
                   "measures_sha256": _sha256(measures_path) if measures else None,
                   "emission_factors_sha256": _sha256(factors_path),
@@ -202,10 +272,20 @@ def run_quarter(plant: PlantConfig, quarter: str, *, config_dir: Path, client: I
                   "pathway": {"name": targets.intensity.name, "source": targets.intensity.source},
                   "as_of": as_of.isoformat(), "generated": datetime.now(plant.site.tz).isoformat(timespec="seconds"),
                   "confidence": [0.68, 0.90], "days_read": [start.isoformat(), last.isoformat()],
-                  "enpi_baseline_reason": chosen.reason if chosen else "default: before the first go-live"}
+                  "enpi_baseline_reason": chosen.reason if chosen else "default: before the first go-live",
+                  "predictors": _series_provenance(register, measures_path, series),
+                  "cny": {"electricity": "verified kWh x the boundary's reporting-period tariff mix (its cost at the "
+                                         "tariff in force, by time-of-use period, over its kWh); a new load with no "
+                                         "reporting-period use: the baseline period's mix",
+                          "tariffs": [f"{t.id} from {t.valid_from} ({t.status})" for t in tariffs],
+                          "gas": (f"{register.prices.gas_cny_per_m3} CNY/m3 ({register.prices.source})"
+                                  if register and register.prices else "not priced (measures.yaml prices)")}}
+    inputs = ModelInputs(series=series,
+                         tariffs=tariffs, gas_cny_per_m3=register.prices.gas_cny_per_m3
+                         if register and register.prices else None, enpi_baseline=chosen)
     report = compute_quarter(plant, quarter, days, measures, factors=factors,
                              target_t_co2e_per_t=targets.intensity.for_year(first.year), last=last,
-                             provenance=provenance, enpi_baseline=(enpi_first, enpi_last))
+                             provenance=provenance, enpi_baseline=(enpi_first, enpi_last), inputs=inputs)
     for measure in report.measures:
         for carrier in measure.carriers:
             if carrier.problem:

@@ -67,7 +67,8 @@ def _cusum_chart(report: QuarterReport) -> str:
             axis.plot(range(len(enpi.cusum_kwh)), [v / 1000 for _, v in enpi.cusum_kwh], label=enpi.entity)
     axis.set_xlabel("day of the quarter")
     axis.set_ylabel("CUSUM, MWh (falling = saving)")
-    axis.legend(fontsize=8)
+    if axis.get_legend_handles_labels()[0]:  # no entity with a valid baseline: no line to label
+        axis.legend(fontsize=8)
     return _svg(figure)
 
 
@@ -101,6 +102,50 @@ _MEASURE_HEADER = ["measure", "name", "type", "IPMVP", "carrier", "claimed", "ve
                    "verified t CO2e", "± t CO2e"]
 
 
+def _summary_rows(report: QuarterReport) -> list[list[Any]]:
+    """Per measure: claimed (pro rata over the verified days) against verified, and annualised (like with like)."""
+    rows = []
+    for m in report.measures:
+        yearly = m.to_json()["verified_annualised"] or {}
+        rows.append([m.measure_id, m.type, m.days, m.claimed.get("t_co2e"), m.verified_t_co2e,
+                     m.verified_t_co2e_uncertainty, yearly.get("t_co2e"), m.scope1_removed_t_co2e,
+                     m.scope2_added_t_co2e, m.claimed.get("cny"), m.verified_cny, m.verified_cny_uncertainty,
+                     yearly.get("cny")])
+    return rows
+
+
+_SUMMARY_HEADER = ["measure", "type", "days", "claimed t CO2e (pro rata)", "verified t CO2e", "± t CO2e (68 %)",
+                   "verified t CO2e/yr (annualised)", "Scope 1 removed t", "Scope 2 added t", "claimed CNY (pro rata)",
+                   "verified CNY", "± CNY (68 %)", "verified CNY/yr (annualised)"]
+
+
+def _adjustment_rows(report: QuarterReport) -> list[list[Any]]:
+    """Every baseline version (with its reason) and every static-factor adjustment with what it added."""
+    rows: list[list[Any]] = []
+    for m in report.measures:
+        carrier = m.carriers[0]
+        for version in carrier.spec.history:
+            rows.append([m.measure_id, f"v{version['version']}" + (" (in force)" if version["in_force"] else ""),
+                         f"{version['start']} .. {version['end']}", ", ".join(version["predictors"]),
+                         version["reason"], None, None, None])
+        for c in m.carriers:
+            for entry in c.adjustment_log:
+                amount = (f"{entry['percent']:g} % of the baseline" if entry["percent"] is not None else
+                          f"{entry['kwh_per_day'] or 0:g} kWh/d, {entry['gas_m3_per_day'] or 0:g} m3/d")
+                rows.append([m.measure_id, f"v{entry['baseline_version']}", f"from {entry['date']}", None,
+                             entry["description"], c.carrier, amount, entry["total"]])
+    for e in report.enpis:
+        for entry in e.adjustment_log:
+            rows.append([f"EnPI {e.entity}", f"v{entry['baseline_version']}", f"from {entry['date']}", None,
+                         entry["description"], "electricity_kwh", entry["percent"] or entry["kwh_per_day"],
+                         entry["total"]])
+    return rows
+
+
+_ADJUSTMENT_HEADER = ["measure", "baseline version", "period / from", "predictors", "reason / static-factor change",
+                      "carrier", "adjustment", "added to the baseline"]
+
+
 def _html(report: QuarterReport) -> str:
     pathway = report.pathway
     warnings = [f"{m.measure_id} {c.carrier}: not verified: {c.problem}" for m in report.measures
@@ -125,6 +170,12 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}} .warn{{color:#b2
 <h2>Measures: claimed against verified</h2>
 {_table(_measure_rows(report), _MEASURE_HEADER)}
 {_savings_chart(report)}
+<h3>Claimed against verified t CO2e and CNY (a fuel switch: Scope 1 removed - Scope 2 added)</h3>
+<p>Claims are yearly, shown pro rata over the verified days; the verified figures are also annualised at the
+reporting period's rate. Verified CNY: verified kWh at the boundary's reporting-period tariff mix (provenance).</p>
+{_table(_summary_rows(report), _SUMMARY_HEADER)}
+<h3>Baseline versions and static-factor adjustments</h3>
+{_table(_adjustment_rows(report), _ADJUSTMENT_HEADER)}
 <h2>Data completeness</h2>
 <p>{completeness['days_with_energy']} of {completeness['days_expected']} days with energy data;
 {completeness['days_with_site_output']} with the site's output recorded.</p>
@@ -144,6 +195,12 @@ def _xlsx(report: QuarterReport, path: Path) -> None:
     measures.append(_MEASURE_HEADER)
     for row in _measure_rows(report):
         measures.append(row)
+    for title, header, rows in (("Claimed vs verified", _SUMMARY_HEADER, _summary_rows(report)),
+                                ("Baseline log", _ADJUSTMENT_HEADER, _adjustment_rows(report))):
+        sheet = book.create_sheet(title)
+        sheet.append(header)
+        for row in rows:
+            sheet.append(row)
     info = book.create_sheet("Provenance")
     for key, value in report.provenance.items():
         info.append([key, json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value])

@@ -26,7 +26,7 @@ def measures_history_days(plant: PlantConfig, config_path: Path) -> float:
     except ConfigError:
         return 0.0  # another site's register: the simulator leaves it out too (simulator/economy.py)
     simulated = {m.measure_id for m in Economy(plant, measures).measures}
-    starts = [m.baseline.start for m in measures if m.id in simulated]  # the others' history is not simulated
+    starts = [m.in_force.start for m in measures if m.id in simulated]  # the others' history is not simulated
     if not starts:
         return 0.0
     first = min(starts)

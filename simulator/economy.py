@@ -13,6 +13,12 @@ Switched on by a ``measures.yaml`` beside the plant file (the demo's, config/mea
   (7 %/bar x 0.5 bar = 3.5 %); a ``retrofit`` on exhaust fans fits a variable-speed drive, its fan
   then drawing ``VSD_POWER_SHARE`` of the power (flow regulated by speed, fan law, instead of dampers).
 Other measures have no simulated effect (the report shows them unverified or flat).
+
+Weather: when the register configures a cooling-degree-day predictor (``predictors`` with
+``degree_days: {kind: cooling}``; the demo's is the synthetic Changsha temperature of
+simulator/weather.py), exhaust fans draw ``0.5 + 0.5 f + FAN_SHARE_PER_KD x CDD`` of their
+profile that day (ventilating a hot casting hall: added to the output's share, not scaling it), so a
+fan's baseline has weather to normalise for.
 """
 
 from __future__ import annotations
@@ -29,16 +35,17 @@ import numpy as np
 import numpy.typing as npt
 
 from plantems.config import DeviceKind, PlantConfig
-from plantems.measures import Measure, PlantNames, load_measures
+from plantems.measures import Measure, PlantNames, load_register
 from plantems.simulator.profiles import Array, unit_hash
 from plantems.yamlconf import ConfigError
 
-__all__ = ["VSD_POWER_SHARE", "Economy", "SimMeasure", "day_factor", "economy_for", "line_output_t"]
+__all__ = ["FAN_SHARE_PER_KD", "VSD_POWER_SHARE", "Economy", "SimMeasure", "day_factor", "economy_for", "line_output_t"]
 
 log = logging.getLogger(__name__)
 
 _SEED: Final = zlib.crc32(b"production")
 VSD_POWER_SHARE: Final = 0.75
+FAN_SHARE_PER_KD: Final = 0.05  # extra exhaust-fan load per cooling degree-day
 # share of each kind's load that follows the day's output (the rest is fixed: idling, ventilation)
 _VARIABLE_SHARE: Final[Mapping[str, float]] = {
     "cold_mill": 0.6, "finishing_mill": 0.6, "foil_mill": 0.6, "caster": 0.6, "compressor": 0.6, "exhaust_fan": 0.5}
@@ -88,15 +95,28 @@ def _sim_measure(plant: PlantConfig, measure: Measure) -> SimMeasure | None:
 class Economy:
     """What production and the measures do to each simulated load."""
 
-    def __init__(self, plant: PlantConfig, measures: Sequence[Measure]) -> None:
+    def __init__(self, plant: PlantConfig, measures: Sequence[Measure],
+                 cooling_kd: Mapping[date, float] | None = None) -> None:
         self.measures = tuple(m for m in (_sim_measure(plant, measure) for measure in measures) if m is not None)
+        epoch = date(1970, 1, 1)
+        self.cooling_kd = {(day - epoch).days: kd for day, kd in (cooling_kd or {}).items()}  # by local day index
+
+    def _weather_kd(self, day_index: npt.NDArray[np.int64]) -> Array:
+        """The days' cooling degree-days (a day without a value: none)."""
+        kd: Array = np.array([self.cooling_kd.get(int(i), 0.0) for i in day_index], dtype=np.float64)
+        return kd
 
     def adjust(self, device_id: str, kind: str, t_s: Array, utc_offset_s: float, p_kw: Array,
                *, with_measures: bool = True) -> Array:
         """The load's power on the day's output and, from their go-live, under the measures."""
         share = _VARIABLE_SHARE.get(kind)
         if share is not None:
-            p_kw = p_kw * ((1 - share) + share * day_factor(_local_day(t_s, utc_offset_s)))
+            days = _local_day(t_s, utc_offset_s)
+            level = (1 - share) + share * day_factor(days)
+            if self.cooling_kd and kind == DeviceKind.EXHAUST_FAN.value:  # added to, not scaling, the output's
+                unique, inverse = np.unique(days, return_inverse=True)
+                level = level + self._weather_kd(unique)[inverse] * FAN_SHARE_PER_KD
+            p_kw = p_kw * level
         if with_measures:
             for measure in self.measures:
                 if device_id in measure.devices:
@@ -110,13 +130,19 @@ def economy_for(plant: PlantConfig, config_dir: Path) -> Economy | None:
     path = config_dir / "measures.yaml"
     if not path.exists():
         return None
+    cooling: Mapping[date, float] | None = None
     try:
-        measures = load_measures(path, PlantNames.of(plant))
+        register = load_register(path, PlantNames.of(plant))
+        measures: Sequence[Measure] = register.measures
+        series = next((s for s in register.predictors if s.csv and s.degree_days and s.degree_days.kind == "cooling"),
+                      None)
+        cooling = register.series(series.id) if series is not None else None
     except ConfigError as exc:
         log.warning("simulator: %s does not fit site %s, simulating daily production without measures: %s", path,
                     plant.site.id, "; ".join(exc.problems))
         measures = ()
-    economy = Economy(plant, measures)
-    log.info("simulator: daily production on; measures simulated: %s",
+    economy = Economy(plant, measures, cooling)
+    log.info("simulator: daily production on%s; measures simulated: %s",
+             ", exhaust fans follow the cooling degree-days" if cooling else "",
              ", ".join(f"{m.measure_id} (x{m.power_share:g} from {m.start_s:.0f})" for m in economy.measures) or "none")
     return economy

@@ -190,7 +190,7 @@ def test_enpis_against_baseline_and_completeness(quarter_plant, tmp_path, monkey
     from openpyxl import load_workbook
 
     book = load_workbook(tmp_path / "quarter" / "2026Q4" / "quarter.xlsx")
-    assert book.sheetnames == ["EnPIs", "Measures", "Provenance"]
+    assert book.sheetnames == ["EnPIs", "Measures", "Claimed vs verified", "Baseline log", "Provenance"]
 
 
 def test_an_invalid_baseline_is_flagged_and_never_counted():
