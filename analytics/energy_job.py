@@ -61,7 +61,9 @@ def counter_rollover(plant: PlantConfig, device: Device, field: Field) -> tuple[
 
 
 def counter_spec(plant: PlantConfig, device: Device, field: Field) -> CounterSpec:
-    """How ``field`` of ``device`` is judged: its wrap points and its maximum power."""
+    """How ``field`` of ``device`` is judged: its wrap points and its maximum power (or gas flow)."""
+    if field is Field.GAS_M3:
+        return CounterSpec(rollovers=counter_rollover(plant, device, field), max_per_h=device.max_flow_m3h)
     max_kw = plant.max_kw_of(device)
     if max_kw is not None and field in (Field.EQ_IMP_KVARH, Field.EQ_EXP_KVARH):
         max_kw *= _REACTIVE_PER_KW

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from plantems.analytics.balance import EnergyBalance, energy_balance
-from plantems.analytics.energy import CounterSpec, energy_from_counter
-from plantems.analytics.energy_job import counter_rollover, minute_samples
+from plantems.analytics.energy import energy_from_counter
+from plantems.analytics.energy_job import counter_spec, minute_samples
 from plantems.analytics.rollup_results import (
     POOR_COVERAGE,
     Intensity,
@@ -287,7 +287,7 @@ def read_counter_totals(client: InfluxClient, plant: PlantConfig, measurement: s
                                  bucket_s=3600)
         total = energy_from_counter(samples["time"].to_numpy(dtype=np.int64),
                                     samples[counter.value].to_numpy(dtype=float), edges,
-                                    spec=CounterSpec(counter_rollover(plant, device, counter)), max_gap_s=7200)
+                                    spec=counter_spec(plant, device, counter), max_gap_s=7200)
         out[device.id] = (float(total["energy"].iloc[0]), round(float(total["coverage"].iloc[0]), 4))
     return out
 

@@ -226,6 +226,9 @@ class Device(_Frozen):
     # over its elapsed time is rejected as implausible. Default: rated_kw x site.plausibility_margin,
     # else the meter model's max_kw.
     max_kw: float | None = PydField(default=None, gt=0)
+    # For a gas meter: the most gas it can pass (Nm3/h, margin included); a gas_m3 step implying more
+    # is rejected as implausible (a glitch never becomes Scope 1). Without it gas steps are not judged.
+    max_flow_m3h: float | None = PydField(default=None, gt=0)
     # For incomers and feeders: the areas they supply. Analytics compare the incomer with the
     # sum of these sub-meters; the difference is losses plus unmetered load.
     feeds: tuple[Id, ...] = ()

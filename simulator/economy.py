@@ -11,8 +11,11 @@ Switched on by a ``measures.yaml`` beside the plant file (the demo's, config/mea
   an ``operational`` measure on compressors lowers the header pressure by
   ``compressed_air.pressure_reduction_bar``, saving ``saving_per_bar`` of compressor energy per bar
   (7 %/bar x 0.5 bar = 3.5 %); a ``retrofit`` on exhaust fans fits a variable-speed drive, its fan
-  then drawing ``VSD_POWER_SHARE`` of the power (flow regulated by speed, fan law, instead of dampers).
-Other measures have no simulated effect (the report shows them unverified or flat).
+  then drawing ``VSD_POWER_SHARE`` of the power (flow regulated by speed, fan law, instead of dampers);
+  a ``fuel_switch`` retires the gas meters of its boundary (they burn nothing from go-live) and
+  commissions its electric devices (they draw nothing before go-live).
+Other measures have no simulated effect (the report shows them unverified or flat). Gas meters follow
+the day's output as furnaces do (``0.3 + 0.7 f`` of their firing).
 
 Weather: when the register configures a cooling-degree-day predictor (``predictors`` with
 ``degree_days: {kind: cooling}``; the demo's is the synthetic Changsha temperature of
@@ -36,6 +39,7 @@ import numpy.typing as npt
 
 from plantems.config import DeviceKind, PlantConfig
 from plantems.measures import Measure, PlantNames, load_register
+from plantems.schema import Field
 from plantems.simulator.profiles import Array, unit_hash
 from plantems.yamlconf import ConfigError
 
@@ -48,7 +52,8 @@ VSD_POWER_SHARE: Final = 0.75
 FAN_SHARE_PER_KD: Final = 0.05  # extra exhaust-fan load per cooling degree-day
 # share of each kind's load that follows the day's output (the rest is fixed: idling, ventilation)
 _VARIABLE_SHARE: Final[Mapping[str, float]] = {
-    "cold_mill": 0.6, "finishing_mill": 0.6, "foil_mill": 0.6, "caster": 0.6, "compressor": 0.6, "exhaust_fan": 0.5}
+    "cold_mill": 0.6, "finishing_mill": 0.6, "foil_mill": 0.6, "caster": 0.6, "compressor": 0.6, "exhaust_fan": 0.5,
+    "furnace": 0.7}
 
 
 def day_factor(day_index: npt.NDArray[np.int64]) -> Array:
@@ -73,23 +78,33 @@ class SimMeasure:
     measure_id: str
     devices: frozenset[str]
     start_s: float  # epoch s of the go-live day's local midnight
-    power_share: float  # the devices' power after go-live, as a share of before
+    power_share: float  # the devices' power after go-live, as a share of their profile
+    share_before: float = 1.0  # ... and before it (0: commissioned at go-live)
 
 
-def _sim_measure(plant: PlantConfig, measure: Measure) -> SimMeasure | None:
+def _sim_measures(plant: PlantConfig, measure: Measure) -> list[SimMeasure]:
+    """What the measure does in the simulated plant (nothing for the types it does not model)."""
     kinds = {d.id: d.kind for d in plant.devices}
     go_live = datetime(measure.go_live.year, measure.go_live.month, measure.go_live.day, tzinfo=plant.site.tz)
     start = go_live.timestamp()
+    boundary = measure.boundary.devices
     if measure.type == "operational":
-        compressors = frozenset(d for d in measure.boundary.devices if kinds.get(d) is DeviceKind.COMPRESSOR)
+        compressors = frozenset(d for d in boundary if kinds.get(d) is DeviceKind.COMPRESSOR)
         air = plant.compressed_air
         if compressors:
-            return SimMeasure(measure.id, compressors, start, 1 - air.pressure_reduction_bar * air.saving_per_bar)
+            return [SimMeasure(measure.id, compressors, start, 1 - air.pressure_reduction_bar * air.saving_per_bar)]
     if measure.type == "retrofit":
-        fans = frozenset(d for d in measure.boundary.devices if kinds.get(d) is DeviceKind.EXHAUST_FAN)
+        fans = frozenset(d for d in boundary if kinds.get(d) is DeviceKind.EXHAUST_FAN)
         if fans:
-            return SimMeasure(measure.id, fans, start, VSD_POWER_SHARE)
-    return None
+            return [SimMeasure(measure.id, fans, start, VSD_POWER_SHARE)]
+    if measure.type == "fuel_switch":
+        devices = {d.id: d for d in plant.devices}
+        gas = frozenset(d for d in boundary if d in devices and Field.GAS_M3.value in plant.quantities_of(devices[d]))
+        electric = frozenset(d for d in boundary if d in devices and Field.E_IMP_KWH.value in
+                             plant.quantities_of(devices[d]))
+        if gas and electric:
+            return [SimMeasure(measure.id, gas, start, 0.0), SimMeasure(measure.id, electric, start, 1.0, 0.0)]
+    return []
 
 
 class Economy:
@@ -97,7 +112,7 @@ class Economy:
 
     def __init__(self, plant: PlantConfig, measures: Sequence[Measure],
                  cooling_kd: Mapping[date, float] | None = None) -> None:
-        self.measures = tuple(m for m in (_sim_measure(plant, measure) for measure in measures) if m is not None)
+        self.measures = tuple(m for measure in measures for m in _sim_measures(plant, measure))
         epoch = date(1970, 1, 1)
         self.cooling_kd = {(day - epoch).days: kd for day, kd in (cooling_kd or {}).items()}  # by local day index
 
@@ -120,7 +135,7 @@ class Economy:
         if with_measures:
             for measure in self.measures:
                 if device_id in measure.devices:
-                    p_kw = np.where(t_s >= measure.start_s, p_kw * measure.power_share, p_kw)
+                    p_kw = np.where(t_s >= measure.start_s, p_kw * measure.power_share, p_kw * measure.share_before)
         return p_kw
 
 

@@ -26,6 +26,8 @@ __all__ = ["GRID_S", "ORIGIN_S", "SimulatedPlant"]
 ORIGIN_S: Final = 1_767_196_800.0  # 2026-01-01T00:00:00+08:00: counters start here
 GRID_S: Final = 60.0
 _KW_PER_M3MIN: Final = 6.2  # a loaded screw compressor at 7 bar: kW per m3/min of free air
+# Natural gas: about 35.5 MJ/Nm3 lower heating value (GB/T 2589 Annex A: 32,238-38,931 kJ/m3), in kWh.
+_KWH_PER_NM3: Final = 9.87
 COUNTERS: Final = (Field.E_IMP_KWH.value, Field.E_EXP_KWH.value, Field.EQ_IMP_KVARH.value,
                    Field.EQ_EXP_KVARH.value)
 
@@ -47,6 +49,8 @@ class SimulatedPlant:
         # gas, air and production meters: no electrical load of their own in an incomer's sum
         self.non_electrical = {d.id for d in plant.devices
                                if not {Field.P_KW.value, Field.E_IMP_KWH.value} & plant.quantities_of(d)}
+        # gas meters: their device's rated_kw is the burner's thermal input, its profile the firing rate
+        self.gas = {d.id for d in plant.devices if Field.GAS_M3.value in plant.quantities_of(d)}
         now = datetime.now(plant.site.tz)
         offset = now.utcoffset()
         self.utc_offset_s = offset.total_seconds() if offset else 0.0
@@ -106,12 +110,26 @@ class SimulatedPlant:
                               Field.AIR_BAR.value: 7.3 - 0.4 * loaded + 0.05 * np.sin(2 * np.pi * t_s / 97.0)}
         return out
 
+    def _gas(self, t_s: Array) -> dict[str, dict[str, Array]]:
+        """Gas meters: the burner's firing (its profile, on the day's output and under the measures) as
+        Nm3/h of natural gas; a fuel switch's retired furnace burns nothing from its go-live."""
+        out = {}
+        for dev in self.devices:
+            if dev.device_id in self.gas:
+                thermal_kw, _ = dev.profile.power(t_s, utc_offset_s=self.utc_offset_s)
+                if self.economy is not None:
+                    thermal_kw = self.economy.adjust(dev.device_id, dev.profile.kind, t_s, self.utc_offset_s,
+                                                     thermal_kw)
+                out[dev.device_id] = {Field.GAS_M3H.value: thermal_kw / _KWH_PER_NM3}
+        return out
+
     def instantaneous(self, t_s: Array) -> dict[str, dict[str, Array]]:
         """Every quantity but the counters, per device, at times ``t_s``."""
         seeds = {d.device_id: d.profile.seed for d in self.devices}
         raw = self._raw_power(t_s)
         out = {dev_id: evaluate(p, pf, t_s, seeds[dev_id]) for dev_id, (p, pf) in raw.items()}
         out.update(self._air(t_s, raw))
+        out.update(self._gas(t_s))
         return out
 
     def _rates(self, t_s: Array) -> dict[str, dict[str, Array]]:
@@ -120,6 +138,7 @@ class SimulatedPlant:
         rates = {dev_id: counter_rates({Field.P_KW.value: p, Field.Q_KVAR.value: reactive_kvar(p, pf)})
                  for dev_id, (p, pf) in raw.items()}
         rates.update({dev_id: counter_rates(values) for dev_id, values in self._air(t_s, raw).items()})
+        rates.update({dev_id: counter_rates(values) for dev_id, values in self._gas(t_s).items()})
         return rates
 
     def integrate(self, grid: Array, base: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, Array]]:
@@ -138,6 +157,8 @@ class SimulatedPlant:
         for d in self.devices:
             if kinds[d.device_id] is DeviceKind.AIR_FLOW:
                 out[d.device_id] = {Field.AIR_M3.value: d.counter_offset_kwh * 10.0}
+            elif d.device_id in self.gas:
+                out[d.device_id] = {Field.GAS_M3.value: d.counter_offset_kwh}
             elif d.device_id not in self.non_electrical:
                 out[d.device_id] = {name: d.counter_offset_kwh if name == Field.E_IMP_KWH.value
                                     else d.counter_offset_kwh / 10.0 for name in COUNTERS}
@@ -165,7 +186,7 @@ class SimulatedPlant:
 
 def counter_rates(values: Mapping[str, Any]) -> dict[str, Any]:
     """Each counter's rate per hour from instantaneous values (floats or arrays): energy and
-    reactive energy by direction from p and q, free air from the flow in m3/min."""
+    reactive energy by direction from p and q, free air from the flow in m3/min, gas from Nm3/h."""
     rates: dict[str, Any] = {}
     if Field.P_KW.value in values:
         p, q = values[Field.P_KW.value], values[Field.Q_KVAR.value]
@@ -173,6 +194,8 @@ def counter_rates(values: Mapping[str, Any]) -> dict[str, Any]:
                       Field.EQ_IMP_KVARH.value: np.maximum(q, 0.0), Field.EQ_EXP_KVARH.value: np.maximum(-q, 0.0)})
     if Field.AIR_M3MIN.value in values:
         rates[Field.AIR_M3.value] = values[Field.AIR_M3MIN.value] * 60.0
+    if Field.GAS_M3H.value in values:
+        rates[Field.GAS_M3.value] = values[Field.GAS_M3H.value]
     return rates
 
 

@@ -46,17 +46,18 @@ def test_demo_plant_register_by_hand():
     # L1: incomer-1, incomer-2, pv-1, all metered
     assert (by_level[L1].installed, by_level[L1].required, by_level[L1].meets) == (3, 3, True)
     assert by_level[L2].rate is None  # the demo declares no sub-unit meters
-    # L3: 10 metered machines + furnace-fan-1 read by hand / 10 + 3 listed unmetered
-    assert (by_level[L3].installed, by_level[L3].required) == (11, 13)
-    assert by_level[L3].rate == pytest.approx(11 / 13) and by_level[L3].meets is False  # 84.6 % < 95 %
+    # L3: 10 metered electrical machines + 2 gas meters (burners of 10,000 and 750 kW thermal input) +
+    # furnace-fan-1 read by hand / those 13 + mill-3 and slitter-1; mould-clean-1 (60 kW) is below 100 kW
+    assert (by_level[L3].installed, by_level[L3].required) == (13, 15)
+    assert by_level[L3].rate == pytest.approx(13 / 15) and by_level[L3].meets is False  # 86.7 % < 95 %
     assert by_level[L3].missing == ("mill-3", "slitter-1")
-    assert report.auto_collection_rate == pytest.approx(13 / 16)
+    assert report.auto_collection_rate == pytest.approx(15 / 18)  # (3 + 12 automatic) / (3 + 15 required)
     assert [(c.device, c.days_overdue) for c in report.overdue] == [("fan-2", 61)]  # due 30 Sep
     assert report.no_due_date == ("comp-3", "fan-3")
-    assert report.in_calibration_share == pytest.approx(10 / 13)
+    assert report.in_calibration_share == pytest.approx(13 / 16)  # 16 registered, fan-2 overdue, 2 undated
     assert report.accuracy_issues == () and report.unregistered == ()  # air-1 is not an energy meter
     progress = report.progress
-    assert (progress.in_system, progress.total, progress.years_left) == (10, 13, 5)  # 2026..2030
+    assert (progress.in_system, progress.total, progress.years_left) == (12, 15, 5)  # 2026..2030
     assert progress.remaining == ("mill-3", "slitter-1", "furnace-fan-1")  # a hand-read meter is not in the EMS
     assert progress.machines_per_year_needed == pytest.approx(3 / 5)
     data = report.to_json()
