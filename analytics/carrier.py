@@ -27,6 +27,7 @@ __all__ = ["CONFIDENCE", "CONFIDENCE_WIDE", "OUTPUT", "TONNAGE_ONLY", "BaselineS
 OUTPUT = Field.OUTPUT_T.value  # the baseline's production predictor
 CONFIDENCE = 0.68  # G14's acceptance test (uncertainty < 50 % of the saving) is stated at 68 %
 CONFIDENCE_WIDE = 0.90
+_NEW_LOAD_SHARE = 0.01  # a fuel switch's new load: baseline daily use at most this share of the new daily use
 
 
 @dataclass(frozen=True)
@@ -168,18 +169,33 @@ def _static_adjustments(spec: BaselineSpec, carrier: str, days: Sequence[Boundar
     return per_day, tuple(log)
 
 
-def _metered(label: str, reporting_days: Sequence[BoundaryDay], value: str, spec: BaselineSpec) -> CarrierSavings:
-    """A fuel switch's new load (no use in its baseline period): its saving is minus what it used, as
-    metered; a meter reading has no model uncertainty."""
+def _is_new_load(baseline_days: Sequence[BoundaryDay], reporting_days: Sequence[BoundaryDay], value: str) -> bool:
+    """Its own meter read (next to) nothing over at least 10 baseline days with data and the load runs
+    now: commissioning runs or a meter's creep under 1 % of the new daily use do not make a baseline."""
+    if len(baseline_days) < 10 or not reporting_days:
+        return False
+    before = sum(float(getattr(d, value)) for d in baseline_days) / len(baseline_days)
+    after = sum(float(getattr(d, value)) for d in reporting_days) / len(reporting_days)
+    return after > 0 and before <= _NEW_LOAD_SHARE * after
+
+
+def _metered(label: str, baseline_days: Sequence[BoundaryDay], reporting_days: Sequence[BoundaryDay], value: str,
+             spec: BaselineSpec) -> CarrierSavings:
+    """A fuel switch's new load: its saving is the baseline days' (negligible) mean use minus what it
+    used, as metered; a meter reading has no model uncertainty."""
+    before = sum(float(getattr(d, value)) for d in baseline_days) / len(baseline_days)
     periods: list[SavingsPeriod] = []
-    total = 0.0
+    total = cumulative_baseline = 0.0
     for d in reporting_days:
         actual = float(getattr(d, value))
-        total -= actual
-        periods.append(SavingsPeriod(label=d.day.isoformat(), adjusted_baseline=0.0, actual=actual, non_routine=0.0,
-                                     saving=-actual, cumulative_saving=total, cumulative_baseline=0.0,
-                                     cumulative_uncertainty=0.0, fractional_uncertainty=0.0 if total else None))
-    result = SavingsResult(baseline="none: a new load (metered)", baseline_valid=True, baseline_failures=(),
+        total += before - actual
+        cumulative_baseline += before
+        periods.append(SavingsPeriod(label=d.day.isoformat(), adjusted_baseline=before, actual=actual,
+                                     non_routine=0.0, saving=before - actual, cumulative_saving=total,
+                                     cumulative_baseline=cumulative_baseline, cumulative_uncertainty=0.0,
+                                     fractional_uncertainty=0.0 if total else None))
+    result = SavingsResult(baseline=f"none: a new load (metered; {before:g} a day before go-live)",
+                           baseline_valid=True, baseline_failures=(),
                            confidence=CONFIDENCE, periods=tuple(periods), range_issues=())
     by_month: dict[str, float] = {}
     for period in periods:
@@ -194,10 +210,9 @@ def carrier_savings(name: str, label: str, baseline_days: Sequence[BoundaryDay],
     base = usable_days(baseline_days, spec.predictors)
     report = usable_days(reporting_days, spec.predictors)
     left_out = (len(baseline_days) - len(base), len(reporting_days) - len(report))
+    if new_load and _is_new_load(baseline_days, reporting_days, value):
+        return _metered(label, baseline_days, reporting_days, value, spec)
     if not any(getattr(d, value) > 0 for d in base):
-        # a new load: its own meter read zero on every day of the baseline period (days with data, not none)
-        if new_load and len(baseline_days) >= 10 and any(getattr(d, value) > 0 for d in reporting_days):
-            return _metered(label, reporting_days, value, spec)
         return CarrierSavings(label, None, None, problem=f"no {label} measured in the baseline period", spec=spec,
                               days_left_out=left_out)
     if len(base) < 10 or not report:

@@ -194,7 +194,8 @@ def compute_metering(devices: Iterable[MeterLike], unmetered: Iterable[Equipment
                      required_rate: Mapping[MeteringLevel, float] = REQUIRED_RATE,
                      threshold_kw: Mapping[MeteringLevel, float] = THRESHOLD_KW,
                      l1_accuracy_class: str = L1_ACCURACY_CLASS, target_year: int = TARGET_YEAR) -> MeteringReport:
-    """The register's KPIs at ``on_date`` (the report's last day). A gas meter's rated_kw is its burner's thermal input."""
+    """The register's KPIs at ``on_date`` (the report's last day); a gas meter's rated_kw is its burner's
+    thermal input."""
     devices, unmetered = list(devices), list(unmetered)
     registered = [d for d in devices if d.metering_level is not None]
     levels = tuple(_coverage(registered, unmetered, level, threshold_kw, required_rate) for level in MeteringLevel)

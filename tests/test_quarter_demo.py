@@ -31,6 +31,9 @@ devices:
      max_kw: 5000}}
   - {{id: comp-1, area: util, kind: compressor, meter: eastron_sdm630, gateway: gw, unit_id: 2, rated_kw: 250}}
   - {{id: fan-1, area: util, kind: exhaust_fan, meter: eastron_sdm630, gateway: gw, unit_id: 3, rated_kw: 160}}
+  - {{id: twin-gas, area: util, kind: furnace, meter: generic_gas_flow, gateway: gw, unit_id: 4, rated_kw: 750,
+     max_flow_m3h: 120}}
+  - {{id: clean-1, area: util, kind: furnace, meter: eastron_sdm630, gateway: gw, unit_id: 5, rated_kw: 60}}
 """
 MEASURES = """\
 measures:
@@ -50,6 +53,14 @@ measures:
     ipmvp_option: B
     baseline: {start: 2026-10-01, end: 2026-10-14}
     claimed: {kwh_per_year: 200000, source: test}
+  - id: furnace-switch
+    name: Twin-chamber gas furnace retired for electric mould cleaning
+    type: fuel_switch
+    boundary: {devices: [twin-gas, clean-1]}
+    go_live: 2026-10-13
+    ipmvp_option: B
+    baseline: {start: 2026-10-01, end: 2026-10-12}
+    claimed: {gas_m3_per_year: 370000, kwh_per_year: -300000, t_co2e_per_year: 800, source: test}
 enpi_baseline: {start: 2026-10-01, end: 2026-10-12, reason: before the compressed-air measure}
 """
 FIRST, LAST = date(2026, 10, 1), date(2026, 10, 22)
@@ -59,10 +70,11 @@ def local_s(day: date) -> float:
     return datetime(day.year, day.month, day.day, tzinfo=TZ).timestamp()
 
 
-def model_kwh(model: SimulatedPlant, device: str, first: date, last: date) -> float:
-    """The device's energy over the local days first..last from the model's power (60-s trapezoid)."""
+def model_kwh(model: SimulatedPlant, device: str, first: date, last: date, quantity: str = "p_kw") -> float:
+    """The device's energy (or gas, quantity gas_m3h) over the local days first..last from the model's
+    rate (60-s trapezoid)."""
     grid = np.arange(local_s(first), local_s(last + timedelta(days=1)) + 1, 60.0)
-    power = model.instantaneous(grid)[device]["p_kw"]
+    power = model.instantaneous(grid)[device][quantity]
     return float(((power[1:] + power[:-1]) * 0.5 * 60.0 / 3600.0).sum())
 
 
@@ -76,7 +88,8 @@ def demo_report(tmp_path_factory, influx_url):
     (tmp / "measures.yaml").write_text(MEASURES)
     plant = load_plant(path)
     economy = economy_for(plant, tmp)
-    assert economy is not None and {m.measure_id for m in economy.measures} == {"air-pressure-0.5bar", "fan-1-vsd"}
+    assert economy is not None and {m.measure_id for m in economy.measures} == {"air-pressure-0.5bar", "fan-1-vsd",
+                                                                                 "furnace-switch"}
     end = local_s(LAST + timedelta(days=1)) + 3600
     backfill(plant, V1Writer(plant.influxdb), days=(end - local_s(FIRST)) / 86400 + 1 / 24, end_s=end,
              progress=False, economy=economy)
@@ -158,3 +171,31 @@ def test_the_nightly_job_writes_the_days_enpis(demo_report, influx_url):
     month = rows(influx_url, "qdemodb_derived", "SELECT * FROM enpi WHERE granularity = 'month' AND line = ''")
     assert len(month) == 1 and month[0]["days"] == 22 and month[0]["production_days"] == 22
     assert month[0]["production_completeness"] == pytest.approx(22 / 31)
+
+
+GAS_KG_PER_M3, GRID_KG_PER_KWH = 2.162, 0.5271  # domain.md: natural gas; Central China grid 2023
+
+
+def test_the_demo_fuel_switch_is_verified_net_of_the_electricity_it_adds(demo_report):
+    """The retired furnace's gas is a saving (its regression baseline on tonnage against the simulator's
+    counterfactual); the cleaning machine, dark before go-live, is a metered new load; the net t CO2e
+    counts both (Scope 1 removed - Scope 2 added)."""
+    plant, report = demo_report
+    go_live = date(2026, 10, 13)
+    without = SimulatedPlant(plant, economy=economy_for_test(plant, with_measures=False))
+    with_measures = SimulatedPlant(plant, economy=economy_for_test(plant, with_measures=True))
+    gas_saved = model_kwh(without, "twin-gas", go_live, LAST, "gas_m3h")
+    assert model_kwh(with_measures, "twin-gas", go_live, LAST, "gas_m3h") == 0.0
+    kwh_added = model_kwh(with_measures, "clean-1", go_live, LAST)
+    before = np.arange(local_s(FIRST), local_s(go_live), 60.0)
+    assert not with_measures.instantaneous(before)["clean-1"]["p_kw"].any()  # commissioned at go-live
+    (switch,) = [m for m in report["measures"] if m["id"] == "furnace-switch"]
+    carriers = {c["carrier"]: c for c in switch["carriers"]}
+    gas, power = carriers["gas_m3"], carriers["electricity_kwh"]
+    assert gas["verified"] and gas["baseline"]["coefficients"]["output_t"]["value"] > 0
+    assert abs(gas["saving"] - gas_saved) <= gas["uncertainty_90pct"], (gas["saving"], gas_saved)
+    assert power["method"] == "metered" and power["saving"] == pytest.approx(-kwh_added, rel=2e-3)
+    true_net_t = (gas_saved * GAS_KG_PER_M3 - kwh_added * GRID_KG_PER_KWH) / 1000
+    band_t = gas["uncertainty_90pct"] * GAS_KG_PER_M3 / 1000 + 2e-3 * kwh_added * GRID_KG_PER_KWH / 1000
+    assert abs(switch["verified_t_co2e"] - true_net_t) <= band_t, (switch["verified_t_co2e"], true_net_t)
+    assert switch["scope2_added_t_co2e"] == pytest.approx(kwh_added * GRID_KG_PER_KWH / 1000, rel=2e-3)

@@ -144,25 +144,29 @@ def test_an_enpi_baseline_with_degree_days_and_a_static_change() -> None:
     assert data["adjustment_log"][0]["total"] == pytest.approx(1000.0)
 
 
-@pytest.mark.parametrize(("option", "baseline_days_with_data", "metered"), [
-    ("B", 40, True), ("C", 40, False), ("B", 0, False)], ids=["own-meter-zero", "option-c", "no-baseline-data"])
-def test_only_an_own_meter_that_read_zero_makes_a_new_load(option: str, baseline_days_with_data: int,
-                                                          metered: bool) -> None:
-    """A fuel switch's electric side is taken as metered (saving = - its use) only when its own meter
-    (option B) read zero over the baseline days; a line's load (C) or a period without data is not new."""
+@pytest.mark.parametrize(("option", "baseline_days_with_data", "before_kwh", "metered"), [
+    ("B", 40, 0.0, True), ("B", 40, 1.0, True), ("B", 40, 5.0, False), ("C", 40, 0.0, False), ("B", 0, 0.0, False)],
+    ids=["own-meter-zero", "commissioning-runs", "already-running", "option-c", "no-baseline-data"])
+def test_only_an_own_meter_that_read_next_to_nothing_makes_a_new_load(option: str, baseline_days_with_data: int,
+                                                                      before_kwh: float, metered: bool) -> None:
+    """A fuel switch's electric side is taken as metered (saving = its baseline mean - its use) only when
+    its own meter (option B) read under 1 % of its new daily use (here 114.5 kWh) over the baseline days;
+    a line's load (C), a load already running or a period without data is not new."""
     switch = Measure.model_validate({
         "id": "furnace", "name": "furnace", "type": "fuel_switch", "ipmvp_option": option, "go_live": GO_LIVE,
         "boundary": {"devices": ["cleaner"]} if option == "B" else {"lines": ["cast-1"]},
         "baseline": {"start": BASE_FIRST, "end": GO_LIVE - timedelta(days=1)},
         "claimed": {"gas_m3_per_year": 1000, "kwh_per_year": -500, "source": "test"}})
-    base = [BoundaryDay(d.day, 0.0, 500.0 + 2 * (d.output_t or 0.0) + noise(k), d.output_t)
+    base = [BoundaryDay(d.day, before_kwh, 500.0 + 2 * (d.output_t or 0.0) + noise(k), d.output_t)
             for k, d in enumerate(baseline_days()[:baseline_days_with_data])]
     report = [BoundaryDay(d.day, 100.0 + k, 0.0, d.output_t) for k, d in enumerate(reporting_days())]
     power = verify_measure(switch, base, report, FACTORS).carrier("electricity_kwh")
     assert power is not None
     if metered:
         assert power.verified and power.method == "metered"
-        assert power.saving == pytest.approx(-sum(100.0 + k for k in range(30)))
+        assert power.saving == pytest.approx(30 * before_kwh - sum(100.0 + k for k in range(30)))
+    elif before_kwh:
+        assert power.method == "regression"  # a running load has a baseline: modelled as any other
     else:
         assert not power.verified and power.saving is None
         assert power.problem == "no electricity_kwh measured in the baseline period"
