@@ -82,6 +82,12 @@ def influx_query(url: str, db: str, q: str) -> list[dict[str, Any]]:
     return result.get("series", [])
 
 
+def drop_simulated(url: str, db: str, measurement: str, device: str) -> None:
+    """Drop what the simulator wrote for ``device`` in ``measurement``, before a test writes its own
+    hand-made series there (a gas counter with a wrap, say)."""
+    influx_query(url, db, f"DROP SERIES FROM \"{measurement}\" WHERE \"device\" = '{device}'")
+
+
 def rows(url: str, db: str, q: str) -> list[dict[str, Any]]:
     """Query result as dicts (tags included), all series concatenated."""
     out = []

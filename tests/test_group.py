@@ -18,7 +18,7 @@ from plantems.config import load_plant
 from plantems.influx import V1Writer, init_databases
 from plantems.localservers import free_port, start_influxd
 from plantems.simulator.run import backfill
-from tests.support import REPO, copy_reference_data, rows
+from tests.support import REPO, copy_reference_data, drop_simulated, rows
 
 MONTH = "2026-10"
 LOCATION = {"alpha": 0.5271, "beta": 0.5306}  # central China 2023 vs national 2023 (each site's own region)
@@ -89,6 +89,7 @@ def _fill(path: Path) -> None:
         t0 = int(datetime(2026, 9, 30, 22, tzinfo=plant.site.tz).timestamp())
         fuel = [f"fuel,area=util,device=a-furnace,kind=furnace,site=alpha gas_m3={5000 + 100 * k / 6!r} "
                 f"{(t0 + 600 * k) * 10**9}" for k in range(6 * 24 * 33)]
+        drop_simulated(plant.influxdb.url, plant.influxdb.raw_database, "fuel", "a-furnace")
         V1Writer(plant.influxdb).write(plant.influxdb.raw_database, fuel)
     result = CliRunner().invoke(main, ["production", "import", "--config", str(path),
                                        str(path.parent / "production.csv")])

@@ -25,7 +25,7 @@ from plantems.ledger import Instrument, LedgerEntry
 from plantems.localservers import free_port
 from plantems.metal import FootprintBasis, MetalPurchase, Product
 from plantems.simulator.run import backfill
-from tests.support import REPO, copy_reference_data, rows, write_plant
+from tests.support import REPO, copy_reference_data, drop_simulated, rows, write_plant
 from tests.test_simulator import BODY
 
 YEAR = 2026
@@ -290,6 +290,7 @@ def october_plant(tmp_path_factory, influx_url):
     t0 = int(datetime(2026, 9, 30, 22, tzinfo=plant.site.tz).timestamp())
     fuel = [f"fuel,area=util,device=furnace-1,kind=furnace,site=testsite gas_m3={1000 + 100 * k / 6!r} "
             f"{(t0 + 600 * k) * 10**9}" for k in range(6 * 24 * 33)]
+    drop_simulated(plant.influxdb.url, "inventorydb", "fuel", "furnace-1")
     V1Writer(plant.influxdb).write("inventorydb", fuel)
     reports = tmp / "reports"
     for m in (*range(1, 10), 11, 12):

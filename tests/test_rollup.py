@@ -14,7 +14,7 @@ from plantems.config import load_plant
 from plantems.influx import V1Writer, init_databases
 from plantems.localservers import free_port
 from plantems.simulator.run import backfill
-from tests.support import REPO, copy_reference_data, rows, write_plant
+from tests.support import REPO, copy_reference_data, drop_simulated, rows, write_plant
 from tests.test_simulator import BODY
 
 MONTH = "2026-10"
@@ -25,7 +25,8 @@ def month_plant(tmp_path_factory, influx_url):
     tmp = tmp_path_factory.mktemp("rollup")
     body = BODY.format(gw=free_port(), inc=free_port(), pv=free_port()).replace(
         "rated_kw: 250}", "rated_kw: 250, shiftable: true}") + (
-        "  - {id: furnace-1, area: util, kind: furnace, meter: generic_gas_flow, gateway: gw, unit_id: 9}\n"
+        "  - {id: furnace-1, area: util, kind: furnace, meter: generic_gas_flow, gateway: gw, unit_id: 9,"
+        " max_flow_m3h: 150}\n"
         "  - {id: air-1, area: util, kind: air_flow, meter: generic_air_flow, gateway: gw, unit_id: 10,"
         " compressors: [comp]}\n"
         "demand:\n  groups: [{id: grid, meters: [inc], limit_kw: 3000}]\n")
@@ -48,8 +49,12 @@ def month_plant(tmp_path_factory, influx_url):
     # the furnace's gas counter: 100 Nm3 per hour, read every 10 minutes, wrapping at 2^32 x 0.1 on Oct 15
     t0 = int(datetime(2026, 9, 30, 22, tzinfo=plant.site.tz).timestamp())
     wrap = 2**32 * 0.1
+    # and one glitch: Oct 20 13:50, the hour's last reading, a million Nm3 too high (above max_flow_m3h, rejected)
+    glitch_k = (19 * 24 + 15) * 6 + 5
     fuel = [f"fuel,area=util,device=furnace-1,kind=furnace,site=testsite "
-            f"gas_m3={(wrap - 33_000 + 100 * k / 6) % wrap!r} {(t0 + 600 * k) * 10**9}" for k in range(6 * 24 * 33)]
+            f"gas_m3={((wrap - 33_000 + 100 * k / 6) % wrap) + (1e6 if k == glitch_k else 0.0)!r} "
+            f"{(t0 + 600 * k) * 10**9}" for k in range(6 * 24 * 33)]
+    drop_simulated(influx_url, "rollupdb", "fuel", "furnace-1")
     V1Writer(plant.influxdb).write("rollupdb", fuel)
     result = CliRunner().invoke(main, ["production", "import", "--config", str(path), str(tmp / "production.csv")])
     assert result.exit_code == 0 and "imported 63 production rows" in result.output, result.output
@@ -97,7 +102,8 @@ def test_rollup_numbers_match_the_raw_counters(month_plant, influx_url):
     assert first["green_kwh"]["hourly"] <= first["green_kwh"]["monthly"]
     # the site's output is the rolled metal only (cast 3,596 t, rolled 3,286 t of it); November's row is not October's
     assert first["production_t"] == sum(90 + d for d in range(1, 32))
-    assert first["scope1_kgco2e"] == {"furnace-1": pytest.approx(744 * 100 * 2.162, rel=1e-9)}  # across the wrap
+    # across the wrap, the glitch rejected
+    assert first["scope1_kgco2e"] == {"furnace-1": pytest.approx(744 * 100 * 2.162, rel=1e-9)}
     scope1_t = 744 * 100 * 2.162 / 1000
     assert first["intensity"]["location_t_per_t"] == pytest.approx((scope1_t + grid * 0.5271 / 1000)
                                                                    / first["production_t"])
