@@ -26,7 +26,8 @@ from plantems.schema import ENPI, Field, Granularity, Tag
 from plantems.store.query import SiteScope, col
 from plantems.targets import Targets
 
-__all__ = ["EnpiFigures", "EnpiMonth", "ReportSections", "compute_sections", "enpi_figures", "metered_kwh", "read_enpi_months"]
+__all__ = ["EnpiFigures", "EnpiMonth", "ReportSections", "compute_sections", "enpi_figures", "metered_kwh",
+           "read_enpi_months"]
 
 SITE_ENTITY = ""  # the site's `enpi` points carry no line tag (analytics/enpi_job.py)
 _SUPPLY = (DeviceKind.INCOMER, DeviceKind.FEEDER)

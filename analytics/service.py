@@ -289,8 +289,8 @@ def _sections(plant: PlantConfig, rollup: Rollup, client: InfluxClient, config_d
 
     ledger = config_dir / "metal_purchases.csv"
     metal = load_metal_ledger(ledger) if ledger.exists() else None
-    return compute_sections(plant, rollup.month, kwh_by_device=metered_kwh(plant, rollup.devices), enpi_months=read_enpi_months(client, plant,
-                                                                                                 rollup.month),
+    months = read_enpi_months(client, plant, rollup.month)
+    return compute_sections(plant, rollup.month, kwh_by_device=metered_kwh(plant, rollup.devices), enpi_months=months,
                             enpi_basis=f"{CALORIFIC.basis}: {CALORIFIC.source}", metal=metal,
                             metal_ledger=str(ledger) if metal is not None else None, targets=targets)
 
