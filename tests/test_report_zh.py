@@ -26,7 +26,8 @@ from tests.browser import missing_glyphs, rendered_fonts
 from tests.support import REPO, write_plant
 from tests.test_results_golden import month
 
-REPORT_MODULES = [REPO / "analytics" / "report.py", REPO / "analytics" / "group_report.py"]
+REPORT_MODULES = [REPO / "analytics" / "report.py", REPO / "analytics" / "group_report.py",
+                  REPO / "analytics" / "report_sections.py"]
 
 
 def _message_ids(path: Path) -> set[str]:
