@@ -57,14 +57,15 @@ def _enpi_chart(s: ReportSections, name: DisplayNames, svg: Svg) -> str:
              label=tr(lang, "year to date"))
     axis.set_xticks(list(positions), labels)
     axis.set_ylabel(tr(lang, "kWh/t"))
-    axis.set_title(tr(lang, "Electricity per tonne by line"))
+    axis.set_title(tr(lang, "Electricity per tonne"))
     axis.legend(fontsize=8)
     return svg(figure)
 
 
-def enpi_html(s: ReportSections, name: DisplayNames, svg: Svg, table: Table) -> str:
+def enpi_html(s: ReportSections, name: DisplayNames, svg: Svg, table: Table, entity_header: str = "line") -> str:
     lang = name.lang
-    header = [tr(lang, "line"), tr(lang, "output t"), tr(lang, "kWh/t"), tr(lang, "kgce/t"), tr(lang, "t CO2e/t"),
+    header = [tr(lang, "site") if entity_header == "site" else tr(lang, "line"), tr(lang, "output t"),
+              tr(lang, "kWh/t"), tr(lang, "kgce/t"), tr(lang, "t CO2e/t"),
               tr(lang, "production completeness (days with output)")]
     low = [e for e in (*s.enpi_month, *s.enpi_ytd) if e.production_completeness < 1]
     flag = ('<p class="warn">' + html.escape(tr(lang, "Output is missing for some days ({entities}): the ratios "
@@ -201,11 +202,13 @@ def metal_html(month: MetalSummary | None, ytd: MetalSummary | None, ledger: str
             + f'<figure id="chart-metal">{_metal_chart(month, ytd, lang, svg)}</figure>')
 
 
-def sections_html(sections: ReportSections | None, name: DisplayNames, svg: Svg, table: Table) -> str:
-    """The three plan sections, or nothing for a rollup computed without them."""
+def sections_html(sections: ReportSections | None, name: DisplayNames, svg: Svg, table: Table,
+                  entity_header: str = "line") -> str:
+    """The three plan sections, or nothing for a rollup computed without them. ``entity_header``: "site" in
+    the group report (its EnPI rows are the sites and the group)."""
     if sections is None:
         return ""
-    return (enpi_html(sections, name, svg, table)
+    return (enpi_html(sections, name, svg, table, entity_header)
             + metering_html(sections.metering, sections.submetered, name, svg, table)
             + metal_html(sections.metal_month, sections.metal_ytd, sections.metal_ledger, name.lang, svg, table))
 
@@ -213,7 +216,7 @@ def sections_html(sections: ReportSections | None, name: DisplayNames, svg: Svg,
 ZH_SECTIONS = {
     "this month": "本月", "year to date": "本年累计", "This month": "本月", "Year to date": "本年累计",
     "kWh/t": "kWh/t", "kgce/t": "kgce/t", "t CO2e/t": "t CO2e/t",
-    "Electricity per tonne by line": "各生产线单位产品电耗",
+    "Electricity per tonne": "单位产品电耗",
     "production completeness (days with output)": "产量数据完整率（有产量记录的天数）",
     "{days:g} of {total} days ({share:.0%})": "{total} 天中 {days:g} 天（{share:.0%}）",
     "Output is missing for some days ({entities}): the ratios look better than they are.":

@@ -200,3 +200,57 @@ def test_no_untranslated_message_and_no_missing_glyph(reports, tmp_path, caplog)
     rendered = rendered_fonts(tmp_path / "zh" / "report.zh.html", tmp_path / "profile")
     assert any(r.text == "能源绩效参数（EnPI）" for r in rendered)
     assert missing_glyphs(rendered) == []
+
+
+def test_group_sections_sum_the_sites_then_divide(reports, tmp_path, caplog):
+    import copy
+    from datetime import date
+    from types import SimpleNamespace
+
+    from plantems.analytics.group import consolidate
+    from plantems.analytics.group_report import write_group_report
+    from plantems.analytics.group_sections import SiteName, group_sections
+    from tests.test_group import _doc, _targets
+
+    rollup, folder = reports
+    a = json.loads((folder / "rollup.json").read_text())
+    b = copy.deepcopy(a)
+    b["site"] = "othersite"
+    site_b = b["sections"]["enpi"]["month"][-1]
+    site_b.update(electricity_kwh=100_000.0, output_t=100.0, production_days=15.0)
+    major_b = next(c for c in b["sections"]["metering"]["levels"] if c["level"] == "major_equipment")
+    major_b.update(installed=10, manual=0, required=10, missing=[])
+    b["sections"]["metering"]["overdue"] = []
+    b["sections"]["metering"]["submetered"].update(site_kwh=200_000.0, submetered_kwh=190_000.0)
+    ledger = tmp_path / "metal.csv"
+    ledger.write_text(LEDGER)
+    s = group_sections([a, b], group="g", month=fx.MONTH, metal=load_metal_ledger(ledger), metal_ledger=str(ledger),
+                       targets=load_targets(REPO / "config" / "targets.yaml"))
+    assert s is not None
+    group = s.enpi_month[-1]
+    assert [e.entity for e in s.enpi_month] == ["testsite", "othersite", "g"]
+    # (200,000 + 100,000) kWh / (300 + 100) t; 30 + 15 of 2 x 30 days with output
+    assert group.kwh_per_t == pytest.approx(750.0) and group.production_completeness == pytest.approx(0.75)
+    major = next(c for c in s.metering.levels if c.level.value == "major_equipment")
+    # (4 + 10) / (5 + 10), not the mean of 80 % and 100 %
+    assert major.rate == pytest.approx(14 / 15) and major.missing == ("testsite: mill-2",)
+    assert [c.device for c in s.metering.overdue] == ["testsite: mill"]
+    assert s.submetered.share == pytest.approx((710_000 + 190_000) / (800_000 + 200_000))
+    # both sites' November deliveries: 475 + 999 t x 16 = 16,459 t CO2e; aluminium (425 + 15,984) / (150 + 999) t
+    assert s.metal_month is not None and s.metal_month.scope3_cat1_t_co2e == pytest.approx(16_459.0)
+    assert s.metal_month.intensity_t_co2e_per_t == pytest.approx(16_409 / 1149)
+
+    docs = [_doc(site, grid=1000.0, pv_self=0.0, green=0.0, certificates=0.0, by_line={"roll": 8.0}, entries=(),
+                 output_lines=("roll",)) for site in ("testsite", "othersite")]
+    consolidated = consolidate(docs=docs, output_lines={}, group="g", name="G", name_zh="测试集团", month="2026-10",
+                               as_of=date(2026, 12, 2), targets=_targets())
+    names = {"testsite": SimpleNamespace(id="testsite", name="", name_zh="甲厂"), "g": SiteName("g", "G", "测试集团")}
+    with caplog.at_level(logging.ERROR):
+        write_group_report(consolidated, tmp_path / "g", names=names, sections=s)
+    assert [r.getMessage() for r in caplog.records] == []
+    assert json.loads((tmp_path / "g" / "group.json").read_text())["sections"]["enpi"]["month"][-1]["entity"] == "g"
+    zh = (tmp_path / "g" / "report.zh.html").read_text()
+    assert "<th>厂区</th><th>产量 t</th>" in zh and "<td>测试集团</td><td>400.0</td><td>750</td>" in zh
+    assert "能源计量器具配备" in zh and "外购金属" in zh
+    en = (tmp_path / "g" / "report.html").read_text()
+    assert "<td>g</td><td>400.0</td><td>750</td>" in en and "93.3%" in en
