@@ -27,7 +27,7 @@ from tests.support import REPO, write_plant
 from tests.test_results_golden import month
 
 REPORT_MODULES = [REPO / "analytics" / "report.py", REPO / "analytics" / "group_report.py",
-                  REPO / "analytics" / "report_sections.py"]
+                  REPO / "analytics" / "report_sections.py", REPO / "analytics" / "quarter_report.py"]
 
 
 def _message_ids(path: Path) -> set[str]:
