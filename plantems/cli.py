@@ -280,9 +280,11 @@ LANG_OPTION = click.option("--lang", "langs", type=click.Choice([lang.value for 
 @CONFIG_OPTION
 @click.option("--quarter", "quarter_id", required=True, help="YYYYQn, e.g. 2026Q4 (a running one: to yesterday).")
 @click.option("--reports", "reports_dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
-def quarter(config_path: Path, quarter_id: str, reports_dir: Path) -> None:
+@LANG_OPTION
+def quarter(config_path: Path, quarter_id: str, reports_dir: Path, langs: tuple[str, ...]) -> None:
     """Quarterly report for the carbon committee: EnPIs against baseline and target, each measure's claimed
-    against verified savings (measures.yaml), pathway status, data completeness: reports/quarter/QUARTER/."""
+    against verified savings (measures.yaml), pathway status, data completeness: reports/quarter/QUARTER/
+    (report.zh.html and quarter.zh.xlsx in Chinese, report.html and quarter.xlsx in English)."""
     from plantems.analytics.quarter import quarter_bounds
     from plantems.analytics.quarter_job import run_quarter
 
@@ -294,7 +296,7 @@ def quarter(config_path: Path, quarter_id: str, reports_dir: Path) -> None:
     try:
         paths = run_quarter(plant, quarter_id.upper(), config_dir=config_path.parent,
                             client=InfluxClient(plant.influxdb), out_root=reports_dir / "quarter",
-                            as_of=datetime.now(plant.site.tz).date())
+                            as_of=datetime.now(plant.site.tz).date(), langs=parse_langs(langs))
     except ConfigError as exc:
         click.echo("configuration refused:\n  " + "\n  ".join(exc.problems), err=True)
         sys.exit(2)
