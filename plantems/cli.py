@@ -7,19 +7,23 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from plantems import redact
 from plantems.config import InfluxApi, PlantConfig, Role, load_plant
 from plantems.group import Group
-from plantems.i18n import ALL_LANGS, parse_langs
+from plantems.i18n import ALL_LANGS, Lang, Named, parse_langs
 from plantems.influx import InfluxClient, InfluxError, detect_api, init_databases, make_writer
 from plantems.reference import reference_path
 from plantems.yamlconf import ConfigError
+
+if TYPE_CHECKING:
+    from plantems.analytics.inventory import Inventory
 
 __all__ = ["main"]
 
@@ -446,12 +450,13 @@ def group_analyze(group_path: Path, reports_dir: Path) -> None:
               help="Base-year file; default: inventory_base.yaml beside the plant or group file, else the shipped one.")
 @click.option("--gas-lhv", "gas_lhv", type=float, default=None,
               help="Natural gas lower heating value, kJ/m3 (supplier's figure) for tce; default GB/T 2589 Annex A.")
+@LANG_OPTION
 def inventory(year: int, config_path: Path | None, group_path: Path | None, reports_dir: Path, run_missing: bool,
-              metal_path: Path | None, base_path: Path | None, gas_lhv: float | None) -> None:
-    """The annual greenhouse-gas inventory of a site or the group: JSON, CSV and XLSX in REPORTS/.../inventory-YEAR/."""
+              metal_path: Path | None, base_path: Path | None, gas_lhv: float | None, langs: tuple[str, ...]) -> None:
+    """The annual greenhouse-gas inventory of a site or the group: JSON, CSV and XLSX, and the HTML report
+    (report.zh.html, report.html) in REPORTS/.../inventory-YEAR/."""
     from plantems.analytics.inventory import InventoryError, compute_inventory
     from plantems.analytics.inventory_job import RollupSource, coal_coefficients, read_rollups
-    from plantems.analytics.inventory_report import write_inventory
     from plantems.calendar import previous_month
     from plantems.inventory_base import load_inventory_base
     from plantems.ledger import load_ledger
@@ -496,12 +501,27 @@ def inventory(year: int, config_path: Path | None, group_path: Path | None, repo
     except (InfluxError, LookupError, InventoryError) as exc:
         click.echo(f"inventory {year} failed: {exc}", err=True)
         sys.exit(1)
-    for path in write_inventory(result, out_dir / f"inventory-{year}"):
+    for path in _inventory_files(result, out_dir / f"inventory-{year}", parse_langs(langs), plants,
+                                 group if group_path is not None else None):
         click.echo(str(path))
     if result.missing:
         click.echo(f"inventory {year} INCOMPLETE: {len(result.missing)} month(s) without a rollup: "
                    + ", ".join(f"{site} {month}" for site, month in result.missing), err=True)
         sys.exit(3)
+
+
+def _inventory_files(result: Inventory, folder: Path, langs: tuple[Lang, ...], plants: Sequence[PlantConfig],
+                     group: Group | None) -> list[Path]:
+    """inventory.json/csv/xlsx and the HTML report in ``langs`` (sites, and the group, by their Chinese names)."""
+    from plantems.analytics.group_sections import SiteName
+    from plantems.analytics.inventory_html import write_inventory_html
+    from plantems.analytics.inventory_report import write_inventory
+
+    names: dict[str, Named] = {p.site.id: p.site for p in plants}
+    if group is not None:
+        info = group.config.group
+        names[info.id] = SiteName(info.id, info.name, info.name_zh)
+    return [*write_inventory(result, folder), *write_inventory_html(result, folder, langs=langs, names=names)]
 
 
 def _site_month_runner(plant: PlantConfig, config_path: Path, reports_dir: Path) -> Callable[[str], None]:
