@@ -27,7 +27,8 @@ from tests.support import REPO, write_plant
 from tests.test_results_golden import month
 
 REPORT_MODULES = [REPO / "analytics" / "report.py", REPO / "analytics" / "group_report.py",
-                  REPO / "analytics" / "report_sections.py", REPO / "analytics" / "quarter_report.py"]
+                  REPO / "analytics" / "report_sections.py", REPO / "analytics" / "quarter_report.py",
+                  REPO / "analytics" / "inventory_html.py"]
 
 
 def _message_ids(path: Path) -> set[str]:
@@ -43,6 +44,7 @@ def _message_ids(path: Path) -> set[str]:
 
 def test_every_message_of_the_reports_has_a_chinese_translation():
     import plantems.analytics.group_report  # noqa: F401 - registers its messages
+    import plantems.analytics.inventory_html  # noqa: F401
     import plantems.analytics.quarter_report  # noqa: F401
 
     ids = set().union(*(_message_ids(p) for p in REPORT_MODULES))
