@@ -521,7 +521,8 @@ def _inventory_files(result: Inventory, folder: Path, langs: tuple[Lang, ...], p
     if group is not None:
         info = group.config.group
         names[info.id] = SiteName(info.id, info.name, info.name_zh)
-    return [*write_inventory(result, folder), *write_inventory_html(result, folder, langs=langs, names=names)]
+    return [*write_inventory(result, folder, zh=Lang.ZH in langs),
+            *write_inventory_html(result, folder, langs=langs, names=names)]
 
 
 def _site_month_runner(plant: PlantConfig, config_path: Path, reports_dir: Path) -> Callable[[str], None]:

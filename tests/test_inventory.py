@@ -221,6 +221,30 @@ def test_files_read_back(tmp_path):
     assert base[1][:2] == ("scope1", 20.0) and any("line sold" in str(r[3]) for r in base)
 
 
+def test_chinese_csv_and_workbook_beside_the_english(tmp_path):
+    """inventory.zh.csv and inventory.zh.xlsx: the same rows under Chinese headers and sheet names; the English
+    files keep their names and bilingual headers."""
+    inv = _inventory(_year())
+    paths = write_inventory(inv, tmp_path, zh=True)
+    assert [p.name for p in paths] == ["inventory.json", "inventory.csv", "inventory.xlsx", "inventory.zh.csv",
+                                       "inventory.zh.xlsx"]
+    with (tmp_path / "inventory.zh.csv").open(encoding="utf-8-sig", newline="") as handle:
+        zh = list(csv.reader(handle))
+    with (tmp_path / "inventory.csv").open(encoding="utf-8-sig", newline="") as handle:
+        en = list(csv.reader(handle))
+    assert zh[0] == ["部分", "项目", "数值", "单位", "说明"] and tuple(en[0]) == CSV_HEADER and zh[1:] == en[1:]
+    wb = load_workbook(tmp_path / "inventory.zh.xlsx")
+    assert wb.sheetnames == ["ISO 14064-1 类别", "CDP C6.1 范围一", "CDP C6.3 范围二", "范围一按排放源",
+                             "能耗 吨标准煤", "可再生电力", "基准年", "目标", "完整性", "数据来源"]
+    assert next(wb["ISO 14064-1 类别"].iter_rows(values_only=True)) == ("类别", "描述", "排放量 (t CO2e)", "单位",
+                                                                      "说明")
+    assert next(wb["目标"].iter_rows(values_only=True))[3] == "2026 年度目标"
+    # and the rows are the English workbook's
+    english = load_workbook(tmp_path / "inventory.xlsx")
+    assert list(wb["范围一按排放源"].iter_rows(values_only=True))[1:] == list(
+        english["Scope 1 by source"].iter_rows(values_only=True))[1:]
+
+
 def test_html_report_in_both_languages(tmp_path, caplog):
     """report.html and report.zh.html (issue 14 item 5): the totals, the charts, the base year as recalculated
     and its log; every message translated and, in headless Chromium, no missing glyph."""
