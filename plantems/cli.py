@@ -96,6 +96,7 @@ def _check_plant(config_path: Path) -> None:
     from plantems.collector.modbus.decode import compile_plan
 
     plant = _load(config_path)
+    metal = _check_metal_ledger(config_path.parent)
     click.echo(f"{config_path}: OK: site {plant.site.id} ({plant.site.timezone}), {len(plant.devices)} devices, "
                f"{len(plant.meters)} meter models")
     for device in plant.modbus_devices:
@@ -112,6 +113,23 @@ def _check_plant(config_path: Path) -> None:
         topic = mapping.subscription(site=plant.site.id, device=device.mqtt.topic_id or device.id)
         click.echo(f"  {device.id:<12} mqtt {mapping.id:<13} {topic} ({mapping.format}): "
                    f"{', '.join(sorted(plant.quantities_of(device)))}")
+    if metal is not None:
+        click.echo(f"  metal ledger {metal[0]}: {metal[1]} deliveries")
+
+
+def _check_metal_ledger(folder: Path) -> tuple[Path, int] | None:
+    """The purchased-metal ledger beside a plant file (the monthly report's Scope 3 section reads it), if any:
+    a bad row refuses the command with its file:line (exit 2), as the rollup would refuse the month."""
+    from plantems.metal import load_metal_ledger
+
+    path = folder / "metal_purchases.csv"
+    if not path.exists():
+        return None
+    try:
+        return path, len(load_metal_ledger(path))
+    except ConfigError as exc:
+        click.echo("metal ledger refused:\n  " + "\n  ".join(exc.problems), err=True)
+        sys.exit(2)
 
 
 @main.command()
@@ -245,6 +263,7 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
     if not tariffs:
         click.echo(f"no tariff in {tariffs_dir or config_path.parent / 'tariffs'}", err=True)
         sys.exit(2)
+    _check_metal_ledger(config_path.parent)  # refused at start, not at the month's end
     cfg = plant.influxdb
     client, writer = InfluxClient(cfg), make_writer(cfg, detect_api(cfg))
     if backfill is not None:

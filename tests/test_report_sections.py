@@ -254,3 +254,22 @@ def test_group_sections_sum_the_sites_then_divide(reports, tmp_path, caplog):
     assert "能源计量器具配备" in zh and "外购金属" in zh
     en = (tmp_path / "g" / "report.html").read_text()
     assert "<td>g</td><td>400.0</td><td>750</td>" in en and "93.3%" in en
+
+
+def test_a_bad_metal_ledger_beside_the_plant_file_is_refused_by_check_config(tmp_path):
+    """The rollup would refuse the month: check-config (and analyze, at start) refuse it first, with file:line."""
+    from click.testing import CliRunner
+
+    from plantems.cli import main
+
+    _plant(tmp_path)
+    ledger = tmp_path / "metal_purchases.csv"
+    ledger.write_text(LEDGER)
+    good = CliRunner().invoke(main, ["check-config", str(tmp_path / "plant.yaml")])
+    assert good.exit_code == 0 and f"metal ledger {ledger}: 6 deliveries" in good.output, good.output
+    ledger.write_text(LEDGER.replace("d-nov-1,testsite,Smelter A,2026-11-03,100,", "d-nov-1,testsite,Smelter A,"
+                                     "2026-11-03,-100,"))
+    bad = CliRunner().invoke(main, ["check-config", str(tmp_path / "plant.yaml")])
+    assert bad.exit_code == 2, bad.output
+    # line 4: the comment, the header, d-oct, then d-nov-1
+    assert f"{ledger}:4 delivery 'd-nov-1': tonnes = -100: must be positive" in bad.output and "OK" not in bad.output
