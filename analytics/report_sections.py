@@ -62,6 +62,12 @@ def _enpi_chart(s: ReportSections, name: DisplayNames, svg: Svg) -> str:
     return svg(figure)
 
 
+def _basis(basis: str, lang: Lang) -> str:
+    """"calorific: GB/T 2589 ..." with the basis word translated (当量值, 等价值)."""
+    word, colon, source = basis.partition(": ")
+    return f"{tr(lang, word)}{colon}{source}" if colon else basis
+
+
 def enpi_html(s: ReportSections, name: DisplayNames, svg: Svg, table: Table, entity_header: str = "line") -> str:
     lang = name.lang
     header = [tr(lang, "site") if entity_header == "site" else tr(lang, "line"), tr(lang, "output t"),
@@ -78,7 +84,7 @@ def enpi_html(s: ReportSections, name: DisplayNames, svg: Svg, table: Table, ent
     return ('<h2 id="enpi">' + tr(lang, "Energy performance indicators (EnPIs)") + "</h2><p>"
             + html.escape(tr(lang, "Ratios of sums: the year to date divides the summed energy by the summed output. "
                                    "kgce on the standard-coal basis {basis}; t CO2e is Scope 1 + location-based "
-                                   "Scope 2.", basis=s.enpi_basis)) + "</p>" + flag
+                                   "Scope 2.", basis=_basis(s.enpi_basis, lang))) + "</p>" + flag
             + "<h3>" + tr(lang, "This month") + "</h3>" + table(_enpi_rows(s.enpi_month, name), header)
             + "<h3>" + tr(lang, "Year to date") + "</h3>" + table(_enpi_rows(s.enpi_ytd, name), header)
             + f'<figure id="chart-enpi">{_enpi_chart(s, name, svg)}</figure>')
@@ -97,10 +103,10 @@ def _metering_chart(m: MeteringReport, lang: Lang, svg: Svg) -> str:
     axis.bar(labels, rates, color=colours)
     axis.scatter(labels, [c.required_rate * 100 for c in m.levels], marker="_", s=900, color="black",
                  label=tr(lang, "required rate"), zorder=3)
-    axis.set_ylim(0, 105)
+    axis.set_ylim(0, 125)  # room above 100 % for the legend
     axis.set_ylabel(tr(lang, "% of objects metered"))
     axis.set_title(tr(lang, "Metering coverage by level (GB 17167)"))
-    axis.legend(fontsize=8, loc="lower right")
+    axis.legend(fontsize=8, loc="upper right")
     return svg(figure)
 
 
@@ -215,7 +221,7 @@ def sections_html(sections: ReportSections | None, name: DisplayNames, svg: Svg,
 
 ZH_SECTIONS = {
     "this month": "本月", "year to date": "本年累计", "This month": "本月", "Year to date": "本年累计",
-    "kWh/t": "kWh/t", "kgce/t": "kgce/t", "t CO2e/t": "t CO2e/t",
+    "kWh/t": "kWh/t", "kgce/t": "kgce/t", "t CO2e/t": "t CO2e/t", "calorific": "当量值", "primary": "等价值",
     "Electricity per tonne": "单位产品电耗",
     "production completeness (days with output)": "产量数据完整率（有产量记录的天数）",
     "{days:g} of {total} days ({share:.0%})": "{total} 天中 {days:g} 天（{share:.0%}）",
