@@ -136,11 +136,14 @@ class ReportSections:
 def metered_kwh(plant: PlantConfig, devices: pd.DataFrame) -> dict[str, float]:
     """Each meter's kWh for the sub-metered share (the rollup's per-device table): an incomer or feeder its net
     import (export is not consumed), on-site generation its export counter (what it generated), a load its
-    import; so the site-boundary meters add up to the balance's consumption (analytics/balance.py)."""
+    import; so the site-boundary meters add up to the balance's consumption (analytics/balance.py). A meter
+    with no data in the month is left out, so the share names it as missing instead of counting 0 kWh."""
     kinds = {d.id: d.kind for d in plant.devices}
     out = {}
-    for device, imported, exported in zip(devices["device"], devices["energy_kwh"], devices["energy_exp_kwh"],
-                                          strict=True):
+    for device, imported, exported, coverage in zip(devices["device"], devices["energy_kwh"],
+                                                    devices["energy_exp_kwh"], devices["coverage"], strict=True):
+        if not float(coverage) > 0:
+            continue
         kind = kinds.get(str(device))
         out[str(device)] = (float(imported) - float(exported) if kind in _SUPPLY else float(exported)
                             if kind in _GENERATION else float(imported))

@@ -141,6 +141,16 @@ def test_metering_coverage_against_the_required_rates(reports):
     assert s.submetered.site_kwh == pytest.approx(800_000) and s.submetered.share == pytest.approx(0.8875)
 
 
+def test_a_meter_without_data_is_named_not_counted_as_zero(reports, tmp_path):
+    from plantems.analytics.metering import submetered_share
+
+    plant = _plant(tmp_path)
+    devices = reports[0].devices.copy()
+    devices.loc[devices["device"] == "caster", "coverage"] = 0.0
+    share = submetered_share(plant.devices, metered_kwh(plant, devices))
+    assert share.missing_kwh == ("caster",) and share.submetered_kwh == pytest.approx(380_000)
+
+
 def test_purchased_metal_of_the_month_and_the_year_to_date(reports):
     s = reports[0].sections
     assert s is not None and s.metal_month is not None and s.metal_ytd is not None
