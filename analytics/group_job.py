@@ -22,13 +22,15 @@ from apscheduler.triggers.cron import CronTrigger
 
 from plantems.analytics.group import GroupRollup, consolidate
 from plantems.analytics.group_report import write_group_report
+from plantems.analytics.group_sections import SiteName, group_sections
 from plantems.analytics.jobstatus import RetryingJob, schedule_retrying
 from plantems.analytics.service import _exit_on_sigterm, run_rollup
 from plantems.calendar import previous_month
 from plantems.config import PlantConfig
 from plantems.group import Group
-from plantems.i18n import ALL_LANGS, Lang
+from plantems.i18n import ALL_LANGS, Lang, Named
 from plantems.influx import InfluxClient, detect_api, make_writer
+from plantems.metal import load_metal_ledger
 from plantems.schema import Job
 
 __all__ = ["GroupMonthly", "run_group_rollup", "run_group_scheduler"]
@@ -59,8 +61,14 @@ def run_group_rollup(group: Group, month: str, *, reports_dir: Path, as_of: date
     info = group.config.group
     rollup = consolidate(group=info.id, name=info.name, name_zh=info.name_zh, month=month, as_of=as_of, docs=docs,
                          output_lines=group.output_lines, targets=group.targets)
-    sites = {plant.site.id: plant.site for plant in group.plants}
-    return rollup, write_group_report(rollup, reports_dir / group.id / month, langs=langs, names=sites)
+    sites: dict[str, Named] = {plant.site.id: plant.site for plant in group.plants}
+    sites[info.id] = SiteName(info.id, info.name, info.name_zh)
+    ledger = group.path.parent / "metal_purchases.csv"
+    metal = load_metal_ledger(ledger, sites=[p.site.id for p in group.plants]) if ledger.exists() else None
+    sections = group_sections(docs, group=info.id, month=month, metal=metal,
+                              metal_ledger=str(ledger) if metal is not None else None, targets=group.targets)
+    return rollup, write_group_report(rollup, reports_dir / group.id / month, langs=langs, names=sites,
+                                      sections=sections)
 
 
 class GroupMonthly:

@@ -14,7 +14,9 @@ import matplotlib.pyplot as plt
 from openpyxl import Workbook
 
 from plantems.analytics.group import GroupRollup
-from plantems.analytics.report import REPORT_HTML, _svg, chart_fonts_ready, report_file  # one way to a chart
+from plantems.analytics.report import REPORT_HTML, _svg, _table, chart_fonts_ready, report_file  # one way to a chart
+from plantems.analytics.report_sections import sections_html
+from plantems.analytics.sections import ReportSections
 from plantems.i18n import (
     ALL_LANGS,
     HTML_FONT_STACK,
@@ -160,7 +162,8 @@ def _column(column: str, lang: Lang) -> str:
     return _SITE_COLUMNS_ZH[column] if lang is Lang.ZH else column
 
 
-def _html(rollup: GroupRollup, doc: dict[str, Any], name: DisplayNames) -> str:
+def _html(rollup: GroupRollup, doc: dict[str, Any], name: DisplayNames, sections: ReportSections | None = None
+          ) -> str:
     lang = name.lang
     head = "".join(f"<th>{html.escape(_column(c, lang))}</th>" for c in _SITE_COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{_fmt(name(site[c]) if c == 'site' else site[c])}</td>"
@@ -191,6 +194,7 @@ table{{border-collapse:collapse}} .warn{{color:#b2182b}}</style></head><body>
 <table>{"".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in summary)}</table>
 {_emissions_chart(rollup, name)}{_intensity_chart(rollup, name)}{_share_chart(rollup, name)}
 <h2>{tr(lang, "Sites")}</h2><div style="overflow-x:auto"><table><tr>{head}</tr>{body}</table></div>
+{sections_html(sections, name, _svg, _table, entity_header="site")}
 <h2>{tr(lang, "Pathway")}</h2><pre>{pathway}</pre>
 </body></html>"""
 
@@ -216,12 +220,16 @@ def _workbook(doc: dict[str, Any], lang: Lang) -> Workbook:
 
 
 def write_group_report(rollup: GroupRollup, folder: Path, *, langs: tuple[Lang, ...] = ALL_LANGS,
-                       names: Mapping[str, Named] | None = None) -> list[Path]:
+                       names: Mapping[str, Named] | None = None,
+                       sections: ReportSections | None = None) -> list[Path]:
     """Write the report and workbook once per language (report.html and group.xlsx in English,
     report.zh.html and group.zh.xlsx in Chinese) and group.json into ``folder``; return their paths.
-    ``names``: the sites by id, for their Chinese names (name_zh)."""
+    ``names``: the sites by id, for their Chinese names (name_zh); ``sections``: the group's EnPIs, metering
+    and purchased metal (analytics/group_sections.py), in group.json too."""
     folder.mkdir(parents=True, exist_ok=True)
     doc = rollup.to_json()
+    if sections is not None:
+        doc["sections"] = sections.to_json()
     json_path = folder / "group.json"
     json_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False))
     paths = []
@@ -230,7 +238,7 @@ def write_group_report(rollup: GroupRollup, folder: Path, *, langs: tuple[Lang, 
     for lang in langs:
         html_path = folder / REPORT_HTML[lang]
         with plt.rc_context(chart_rc()):
-            html_path.write_text(_html(rollup, doc, DisplayNames(names or {}, lang)), encoding="utf-8")
+            html_path.write_text(_html(rollup, doc, DisplayNames(names or {}, lang), sections), encoding="utf-8")
         xlsx_path = folder / report_file("group.xlsx", lang)
         _workbook(doc, lang).save(xlsx_path)
         paths += [html_path, xlsx_path]

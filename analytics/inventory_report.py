@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from openpyxl import Workbook
 
 from plantems.analytics.inventory import Inventory
 
-__all__ = ["CSV_HEADER", "inventory_rows", "write_inventory"]
+__all__ = ["CSV_HEADER", "inventory_rows", "write_inventory", "zh_header"]
 
 Cell = str | float | int | bool | None
 CSV_HEADER = ("Section 部分", "Item 项目", "Value 数值", "Unit 单位", "Note 说明")
@@ -79,51 +81,82 @@ def inventory_rows(inv: Inventory) -> list[tuple[Cell, ...]]:
     return rows
 
 
-def _sheet(wb: Workbook, title: str, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
-    ws = wb.create_sheet(title)
-    ws.append(list(header))
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+# the zh variant's sheet names (the English ones are the standards' table names)
+_SHEETS_ZH = {"ISO 14064-1": "ISO 14064-1 类别", "CDP C6.1 Scope 1": "CDP C6.1 范围一",
+              "CDP C6.3 Scope 2": "CDP C6.3 范围二", "Scope 1 by source": "范围一按排放源",
+              "Energy tce": "能耗 吨标准煤",
+              "Renewable": "可再生电力", "Base year": "基准年", "Targets": "目标", "Completeness": "完整性",
+              "Provenance": "数据来源"}
+
+
+def zh_header(header: str) -> str:
+    """The Chinese part of a bilingual header ("Emissions 排放量 (t CO2e)" -> "排放量 (t CO2e)"); the year of
+    "Target 2026 年度目标" is kept ("2026 年度目标"); a header with no Chinese stays as it is."""
+    found = _CJK.search(header)
+    if found is None:
+        return header
+    year = re.search(r"(\d{4}) $", header[:found.start()])
+    return (f"{year.group(1)} " if year else "") + header[found.start():]
+
+
+def _sheet(wb: Workbook, title: str, header: Sequence[str], rows: Sequence[Sequence[Cell]],
+           label: Callable[[str], str] = str) -> None:
+    ws = wb.create_sheet(_SHEETS_ZH.get(title, title) if label is zh_header else title)
+    ws.append([label(h) for h in header])
     for row in rows:
         ws.append(list(row))
 
 
-def write_inventory(inv: Inventory, out_dir: Path) -> list[Path]:
-    """inventory.json, inventory.csv and inventory.xlsx in ``out_dir``."""
+def write_inventory(inv: Inventory, out_dir: Path, *, zh: bool = False) -> list[Path]:
+    """inventory.json, inventory.csv and inventory.xlsx in ``out_dir`` (headers English and Chinese); with
+    ``zh`` also inventory.zh.csv and inventory.zh.xlsx, the same tables with Chinese headers and sheet names."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / "inventory.json", out_dir / "inventory.csv", out_dir / "inventory.xlsx"]
     paths[0].write_text(json.dumps(inv.to_json(), indent=1, ensure_ascii=False), encoding="utf-8")
-    with paths[1].open("w", newline="", encoding="utf-8-sig") as handle:  # BOM: Excel reads the Chinese
+    variants: list[tuple[Path, Path, Callable[[str], str]]] = [(paths[1], paths[2], str)]
+    if zh:
+        variants.append((out_dir / "inventory.zh.csv", out_dir / "inventory.zh.xlsx", zh_header))
+        paths += [variants[1][0], variants[1][1]]
+    for csv_path, xlsx_path, label in variants:
+        _write_tables(inv, csv_path, xlsx_path, label)
+    return paths
+
+
+def _write_tables(inv: Inventory, csv_path: Path, xlsx_path: Path, label: Callable[[str], str]) -> None:
+    with csv_path.open("w", newline="", encoding="utf-8-sig") as handle:  # BOM: Excel reads the Chinese
         writer = csv.writer(handle)
-        writer.writerow(CSV_HEADER)
+        writer.writerow([label(h) for h in CSV_HEADER])
         writer.writerows(inventory_rows(inv))
     wb = Workbook()
     wb.remove(wb.active)
-    _sheet(wb, "ISO 14064-1", ("Category 类别", "Description 描述", "Emissions 排放量 (t CO2e)", "Unit 单位",
+    sheet = partial(_sheet, label=label)
+    sheet(wb, "ISO 14064-1", ("Category 类别", "Description 描述", "Emissions 排放量 (t CO2e)", "Unit 单位",
                                "Note 说明"), _iso(inv))
-    _sheet(wb, "CDP C6.1 Scope 1", ("Reporting year 报告年度", "Gross global Scope 1 范围一总排放 (t CO2e)",
+    sheet(wb, "CDP C6.1 Scope 1", ("Reporting year 报告年度", "Gross global Scope 1 范围一总排放 (t CO2e)",
                                     "Emission factors 排放因子", "Completeness 完整性"), _cdp_scope1(inv))
-    _sheet(wb, "CDP C6.3 Scope 2", ("Reporting year 报告年度", "Scope 2 location-based 范围二基于位置 (t CO2e)",
+    sheet(wb, "CDP C6.3 Scope 2", ("Reporting year 报告年度", "Scope 2 location-based 范围二基于位置 (t CO2e)",
                                     "Scope 2 market-based 范围二基于市场 (t CO2e)",
                                     "Instruments used 使用的凭证", "Completeness 完整性"), _cdp_scope2(inv))
-    _sheet(wb, "Scope 1 by source", ("Source 排放源", "Emissions 排放量 (t CO2e)"),
+    sheet(wb, "Scope 1 by source", ("Source 排放源", "Emissions 排放量 (t CO2e)"),
            list(inv.scope1_by_source_t.items()))
-    _sheet(wb, "Energy tce", ("Item 项目", "Value 数值"), [*inv.energy.items(),
+    sheet(wb, "Energy tce", ("Item 项目", "Value 数值"), [*inv.energy.items(),
            ("coefficients 折标系数", f"{inv.coefficients.electricity_kgce_per_kwh} kgce/kWh, "
             f"{inv.coefficients.gas_kgce_per_m3} kgce/m3 ({inv.coefficients.basis}): {inv.coefficients.source}")])
-    _sheet(wb, "Renewable", ("Instrument type 凭证类型", "Renewable 可再生电力 (MWh)", "Ledger entries 台账条目"),
+    sheet(wb, "Renewable", ("Instrument type 凭证类型", "Renewable 可再生电力 (MWh)", "Ledger entries 台账条目"),
            [(k, v, ", ".join(inv.instruments_used.get(k, ()))) for k, v in inv.renewable_mwh_by_type.items()])
     base_rows = [r[1:] for r in inventory_rows(inv) if str(r[0]).startswith(("Base year", "Recalculation"))]
-    _sheet(wb, "Base year", ("Item 项目", "Recalculated base 重算后基准 (t CO2e)", "Unit 单位", "Note 说明"), base_rows)
-    _sheet(wb, "Targets", ("Target 目标", "Unit 单位", "Base year 基准年", f"Target {inv.year} 年度目标",
+    sheet(wb, "Base year", ("Item 项目", "Recalculated base 重算后基准 (t CO2e)", "Unit 单位", "Note 说明"), base_rows)
+    sheet(wb, "Targets", ("Target 目标", "Unit 单位", "Base year 基准年", f"Target {inv.year} 年度目标",
                            "Final year 目标年", "Final target 最终目标", f"Actual {inv.year} 本年实际", "Source 来源"),
            [(t["name"], t["unit"], t["base_year"], t["target"], t["final_year"], t["final_target"], t["actual"],
              t["source"]) for t in inv.targets.values()])
     quality = [(f"data quality 数据质量: {kind}", item) for kind, items in inv.data_quality.items() for item in items]
-    _sheet(wb, "Completeness", ("Site or check 站点或检查", "Month 月份"), [*inv.missing, *quality])
-    _sheet(wb, "Provenance", ("Site 站点", "Month 月份", "As of 计算日期", "Config SHA-256 配置哈希",
+    sheet(wb, "Completeness", ("Site or check 站点或检查", "Month 月份"), [*inv.missing, *quality])
+    sheet(wb, "Provenance", ("Site 站点", "Month 月份", "As of 计算日期", "Config SHA-256 配置哈希",
                               "Location factor 位置因子", "Residual factor 剩余因子", "Provisional 暂定因子",
                               "Reconciled 对账", "Fuel factor 燃料因子", "Location kg/kWh 位置因子值",
                               "Residual kg/kWh 剩余因子值"),
            [(m.site, m.month, m.as_of, m.config_sha256, m.location_factor, m.residual_factor, m.factors_provisional,
              m.reconciled, m.scope1_factor, m.location_kg_per_kwh, m.residual_kg_per_kwh) for m in inv.months])
-    wb.save(paths[2])
-    return paths
+    wb.save(xlsx_path)

@@ -37,6 +37,7 @@ from plantems.analytics.quarter import (
 )
 from plantems.config import DeviceKind, PlantConfig
 from plantems.factors import load_factors
+from plantems.i18n import ALL_LANGS, Lang
 from plantems.influx import InfluxClient
 from plantems.measures import Boundary, EnpiBaseline, Measure, MeasuresFile, PlantNames, load_register
 from plantems.reference import reference_path
@@ -241,9 +242,11 @@ def _series_provenance(register: MeasuresFile | None, measures_path: Path,
 
 
 def run_quarter(plant: PlantConfig, quarter: str, *, config_dir: Path, client: InfluxClient, out_root: Path,
-                as_of: date) -> list[Path]:
-    """The quarter end to end: read, verify, write report.html, quarter.xlsx and quarter.json."""
+                as_of: date, langs: tuple[Lang, ...] = ALL_LANGS) -> list[Path]:
+    """The quarter end to end: read, verify, write report.html / report.zh.html, quarter.xlsx / quarter.zh.xlsx
+    (the languages ``langs``: both by default) and quarter.json."""
     from plantems.analytics.quarter_report import write_quarter_report
+    from plantems.analytics.service import plant_names
 
     first, after = quarter_bounds(quarter)
     last = min(after - timedelta(days=1), as_of - timedelta(days=1))
@@ -291,5 +294,6 @@ def run_quarter(plant: PlantConfig, quarter: str, *, config_dir: Path, client: I
             if carrier.problem:
                 log.error("quarter %s: measure %s %s not verified: %s", quarter, measure.measure_id, carrier.carrier,
                           carrier.problem)
-    paths: list[Path] = write_quarter_report(report, out_root / quarter)
+    names = {**plant_names(plant), plant.site.id: plant.site}
+    paths: list[Path] = write_quarter_report(report, out_root / quarter, langs=langs, names=names)
     return paths

@@ -30,6 +30,7 @@ from plantems.analytics.reconcile import (
     reconciliation_html,
     reconciliation_table,
 )
+from plantems.analytics.report_sections import sections_html
 from plantems.analytics.report_zh import ZH
 from plantems.analytics.rollup_results import Rollup
 from plantems.factors import FactorChoice
@@ -514,6 +515,7 @@ def _html(rollup: Rollup, name: DisplayNames) -> str:
           line.intensity_location_t_per_t or t("n/a"), line.intensity_market_t_per_t or t("n/a")]
          for line_id, line in rollup.lines.items()],
         [t("line"), t("output t"), t("location t CO2e"), t("market t CO2e"), t("location t/t"), t("market t/t")])}
+{sections_html(rollup.sections, name, _svg, _table)}
 <h2>{t("Opportunities: load shifting, maximum demand, reactive power")}</h2>
 {_opportunities_html(rollup, name)}
 <h2>{t("Allocation of site emissions (by sub-metered energy)")}</h2>

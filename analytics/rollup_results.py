@@ -14,6 +14,7 @@ import pandas as pd
 from plantems.analytics.opportunity_results import Opportunities
 from plantems.analytics.reconcile import Reconciliation
 from plantems.analytics.scope2 import SOLAR_PROFILE, ExcludedEntry, Scope2Result
+from plantems.analytics.sections import ReportSections
 from plantems.factors import FactorChoice
 from plantems.lineproto import Point
 from plantems.schema import SITE_AREA, Field, Method, Tag
@@ -163,6 +164,7 @@ class Rollup:
     lines: Mapping[str, ProcessLine] = field(default_factory=dict)  # per production line (process step)
     opportunities: Opportunities | None = None  # load shifting, maximum demand, reactive power, compressed air
     reconciliation: Reconciliation | None = None  # interval sums vs counter differences
+    sections: ReportSections | None = None  # EnPIs, metering coverage, purchased metal (analytics/sections.py)
 
     @property
     def poor_coverage(self) -> list[str]:
@@ -189,6 +191,7 @@ class Rollup:
             "opportunities": self.opportunities.to_json() if self.opportunities is not None else {},
             "provenance": self.provenance.to_json(),
             "reconciliation": self.reconciliation.to_json() if self.reconciliation is not None else None,
+            **({"sections": self.sections.to_json()} if self.sections is not None else {}),
         }
 
     def to_points(self, *, area_of: Mapping[str, str], time_ns: int) -> list[Point]:

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
     from plantems.analytics.demand_job import DemandMonitor
     from plantems.analytics.rollup import Rollup
+    from plantems.analytics.sections import ReportSections
+    from plantems.targets import Targets
 
 from plantems.analytics.energy import INTERVAL_S
 from plantems.analytics.energy_job import run_energy_15m
@@ -265,7 +267,8 @@ def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: Infl
         write_scope2_points(plant, rollup, writer, client)
         bar.update(1)
         rollup = _with_opportunities(plant, rollup, tariffs, client, writer, hourly=data.intervals)
-        rollup = dataclasses.replace(rollup, reconciliation=read_reconciliation(client, plant, month))
+        rollup = dataclasses.replace(rollup, reconciliation=read_reconciliation(client, plant, month),
+                                     sections=_sections(plant, rollup, client, config_dir, targets))
         if not rollup.reconciliation.ok:
             log.error("rollup %s: %d meter(s) do not reconcile (interval sum vs counter difference): %s", month,
                       len(rollup.reconciliation.differing),
@@ -274,6 +277,22 @@ def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: Infl
         paths = write_report(rollup, out_root / month, langs=langs, names=plant_names(plant))
         bar.update(1)
     return paths
+
+
+def _sections(plant: PlantConfig, rollup: Rollup, client: InfluxClient, config_dir: Path,
+              targets: Targets) -> ReportSections:
+    """The report's plan sections: EnPIs (the `enpi` month points just written), metering coverage and the
+    purchased-metal ledger (metal_purchases.csv beside the plant file; a bad row refuses the rollup)."""
+    from plantems.analytics.enpi_job import CALORIFIC
+    from plantems.analytics.sections import compute_sections, metered_kwh, read_enpi_months
+    from plantems.metal import load_metal_ledger
+
+    ledger = config_dir / "metal_purchases.csv"
+    metal = load_metal_ledger(ledger) if ledger.exists() else None
+    months = read_enpi_months(client, plant, rollup.month)
+    return compute_sections(plant, rollup.month, kwh_by_device=metered_kwh(plant, rollup.devices), enpi_months=months,
+                            enpi_basis=f"{CALORIFIC.basis}: {CALORIFIC.source}", metal=metal,
+                            metal_ledger=str(ledger) if metal is not None else None, targets=targets)
 
 
 def _with_opportunities(plant: PlantConfig, rollup: Rollup, tariffs: Sequence[Tariff], client: InfluxClient,

@@ -7,19 +7,23 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from plantems import redact
 from plantems.config import InfluxApi, PlantConfig, Role, load_plant
 from plantems.group import Group
-from plantems.i18n import ALL_LANGS, parse_langs
+from plantems.i18n import ALL_LANGS, Lang, Named, parse_langs
 from plantems.influx import InfluxClient, InfluxError, detect_api, init_databases, make_writer
 from plantems.reference import reference_path
 from plantems.yamlconf import ConfigError
+
+if TYPE_CHECKING:
+    from plantems.analytics.inventory import Inventory
 
 __all__ = ["main"]
 
@@ -92,6 +96,7 @@ def _check_plant(config_path: Path) -> None:
     from plantems.collector.modbus.decode import compile_plan
 
     plant = _load(config_path)
+    metal = _check_metal_ledger(config_path.parent)
     click.echo(f"{config_path}: OK: site {plant.site.id} ({plant.site.timezone}), {len(plant.devices)} devices, "
                f"{len(plant.meters)} meter models")
     for device in plant.modbus_devices:
@@ -108,6 +113,23 @@ def _check_plant(config_path: Path) -> None:
         topic = mapping.subscription(site=plant.site.id, device=device.mqtt.topic_id or device.id)
         click.echo(f"  {device.id:<12} mqtt {mapping.id:<13} {topic} ({mapping.format}): "
                    f"{', '.join(sorted(plant.quantities_of(device)))}")
+    if metal is not None:
+        click.echo(f"  metal ledger {metal[0]}: {metal[1]} deliveries")
+
+
+def _check_metal_ledger(folder: Path) -> tuple[Path, int] | None:
+    """The purchased-metal ledger beside a plant file (the monthly report's Scope 3 section reads it), if any:
+    a bad row refuses the command with its file:line (exit 2), as the rollup would refuse the month."""
+    from plantems.metal import load_metal_ledger
+
+    path = folder / "metal_purchases.csv"
+    if not path.exists():
+        return None
+    try:
+        return path, len(load_metal_ledger(path))
+    except ConfigError as exc:
+        click.echo("metal ledger refused:\n  " + "\n  ".join(exc.problems), err=True)
+        sys.exit(2)
 
 
 @main.command()
@@ -241,6 +263,7 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
     if not tariffs:
         click.echo(f"no tariff in {tariffs_dir or config_path.parent / 'tariffs'}", err=True)
         sys.exit(2)
+    _check_metal_ledger(config_path.parent)  # refused at start, not at the month's end
     cfg = plant.influxdb
     client, writer = InfluxClient(cfg), make_writer(cfg, detect_api(cfg))
     if backfill is not None:
@@ -280,9 +303,11 @@ LANG_OPTION = click.option("--lang", "langs", type=click.Choice([lang.value for 
 @CONFIG_OPTION
 @click.option("--quarter", "quarter_id", required=True, help="YYYYQn, e.g. 2026Q4 (a running one: to yesterday).")
 @click.option("--reports", "reports_dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
-def quarter(config_path: Path, quarter_id: str, reports_dir: Path) -> None:
+@LANG_OPTION
+def quarter(config_path: Path, quarter_id: str, reports_dir: Path, langs: tuple[str, ...]) -> None:
     """Quarterly report for the carbon committee: EnPIs against baseline and target, each measure's claimed
-    against verified savings (measures.yaml), pathway status, data completeness: reports/quarter/QUARTER/."""
+    against verified savings (measures.yaml), pathway status, data completeness: reports/quarter/QUARTER/
+    (report.zh.html and quarter.zh.xlsx in Chinese, report.html and quarter.xlsx in English)."""
     from plantems.analytics.quarter import quarter_bounds
     from plantems.analytics.quarter_job import run_quarter
 
@@ -294,7 +319,7 @@ def quarter(config_path: Path, quarter_id: str, reports_dir: Path) -> None:
     try:
         paths = run_quarter(plant, quarter_id.upper(), config_dir=config_path.parent,
                             client=InfluxClient(plant.influxdb), out_root=reports_dir / "quarter",
-                            as_of=datetime.now(plant.site.tz).date())
+                            as_of=datetime.now(plant.site.tz).date(), langs=parse_langs(langs))
     except ConfigError as exc:
         click.echo("configuration refused:\n  " + "\n  ".join(exc.problems), err=True)
         sys.exit(2)
@@ -444,12 +469,13 @@ def group_analyze(group_path: Path, reports_dir: Path) -> None:
               help="Base-year file; default: inventory_base.yaml beside the plant or group file, else the shipped one.")
 @click.option("--gas-lhv", "gas_lhv", type=float, default=None,
               help="Natural gas lower heating value, kJ/m3 (supplier's figure) for tce; default GB/T 2589 Annex A.")
+@LANG_OPTION
 def inventory(year: int, config_path: Path | None, group_path: Path | None, reports_dir: Path, run_missing: bool,
-              metal_path: Path | None, base_path: Path | None, gas_lhv: float | None) -> None:
-    """The annual greenhouse-gas inventory of a site or the group: JSON, CSV and XLSX in REPORTS/.../inventory-YEAR/."""
+              metal_path: Path | None, base_path: Path | None, gas_lhv: float | None, langs: tuple[str, ...]) -> None:
+    """The annual greenhouse-gas inventory of a site or the group: JSON, CSV and XLSX, and the HTML report
+    (report.zh.html, report.html) in REPORTS/.../inventory-YEAR/."""
     from plantems.analytics.inventory import InventoryError, compute_inventory
     from plantems.analytics.inventory_job import RollupSource, coal_coefficients, read_rollups
-    from plantems.analytics.inventory_report import write_inventory
     from plantems.calendar import previous_month
     from plantems.inventory_base import load_inventory_base
     from plantems.ledger import load_ledger
@@ -494,12 +520,28 @@ def inventory(year: int, config_path: Path | None, group_path: Path | None, repo
     except (InfluxError, LookupError, InventoryError) as exc:
         click.echo(f"inventory {year} failed: {exc}", err=True)
         sys.exit(1)
-    for path in write_inventory(result, out_dir / f"inventory-{year}"):
+    for path in _inventory_files(result, out_dir / f"inventory-{year}", parse_langs(langs), plants,
+                                 group if group_path is not None else None):
         click.echo(str(path))
     if result.missing:
         click.echo(f"inventory {year} INCOMPLETE: {len(result.missing)} month(s) without a rollup: "
                    + ", ".join(f"{site} {month}" for site, month in result.missing), err=True)
         sys.exit(3)
+
+
+def _inventory_files(result: Inventory, folder: Path, langs: tuple[Lang, ...], plants: Sequence[PlantConfig],
+                     group: Group | None) -> list[Path]:
+    """inventory.json/csv/xlsx and the HTML report in ``langs`` (sites, and the group, by their Chinese names)."""
+    from plantems.analytics.group_sections import SiteName
+    from plantems.analytics.inventory_html import write_inventory_html
+    from plantems.analytics.inventory_report import write_inventory
+
+    names: dict[str, Named] = {p.site.id: p.site for p in plants}
+    if group is not None:
+        info = group.config.group
+        names[info.id] = SiteName(info.id, info.name, info.name_zh)
+    return [*write_inventory(result, folder, zh=Lang.ZH in langs),
+            *write_inventory_html(result, folder, langs=langs, names=names)]
 
 
 def _site_month_runner(plant: PlantConfig, config_path: Path, reports_dir: Path) -> Callable[[str], None]:

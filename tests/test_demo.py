@@ -38,6 +38,7 @@ def test_demo_runs_both_parks_and_stops_cleanly(tmp_path):
                                     mqtt_port=mqtt_port, tmp_path=tmp_path, site=site))
         configs += ["--config", str(config)]
     copy_reference_data(tmp_path)
+    shutil.copy(REPO / "config" / "metal_purchases.csv", tmp_path)  # the example ledger beside the plant files
     shutil.copy(REPO / "config" / "group.demo.yaml", tmp_path / "group.yaml")  # names the plant files beside it
     configs += ["--group", str(tmp_path / "group.yaml")]
     log = (tmp_path / "demo.log").open("w")
@@ -59,8 +60,10 @@ def test_demo_runs_both_parks_and_stops_cleanly(tmp_path):
             assert len(energy) == count and all(r["count"] >= 4 for r in energy)  # and its 15-minute energy
             reports = list((tmp_path / "reports" / site).glob("*/report.html"))
             assert len(reports) == 1 and "Poor data coverage" in reports[0].read_text()  # 0.2 days of last month
+            _assert_plan_sections(reports[0])
         (group_report,) = (tmp_path / "reports" / "hunan-al").glob("*/report.html")  # the group's, beside them
         _assert_group_sums_the_sites(tmp_path / "reports", group_report.parent.name)
+        _assert_plan_sections(group_report)
         produced = rows(url, "plantems", "SELECT count(output_t) FROM production GROUP BY site, line")
         assert sorted((r["site"], r["line"]) for r in produced) == [
             ("changde", "cast-1"), ("changde", "roll-1"), ("changsha", "cast-1"), ("changsha", "roll-1")]
@@ -81,6 +84,15 @@ def test_demo_runs_both_parks_and_stops_cleanly(tmp_path):
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True,
                                check=False).stdout.split()
     assert leftovers == []  # influxd, mosquitto, simulators, collectors and analytics all stopped
+
+
+def _assert_plan_sections(report: Path) -> None:
+    """The EnPI, metering and purchased-metal sections (issues 13, 14) in both languages, from the example ledger."""
+    en, zh = report.read_text(), report.with_name("report.zh.html").read_text()
+    for section in ('<h2 id="enpi">', '<h2 id="metering">', '<h2 id="metal">', 'id="chart-metering"'):
+        assert section in en and section in zh, section
+    assert "Intensity denominator (ASI)" in en and "强度分母（ASI）" in zh  # the ledger was read, not "no ledger"
+    assert "能源绩效参数（EnPI）" in zh and "能源计量器具配备（GB 17167）" in zh
 
 
 def _assert_group_sums_the_sites(reports: Path, month: str) -> None:

@@ -197,9 +197,11 @@ def test_shape_b_two_influxdb_servers(sites, influx_url, second_influx):
     assert {p.name for p in (reports / "grp" / MONTH).iterdir()} == {"report.html", "report.zh.html", "group.xlsx",
                                                                       "group.zh.xlsx", "group.json"}
     zh = (reports / "grp" / MONTH / "report.zh.html").read_text()
-    assert zh.count("<svg") == 3 and "<h1>测试集团：2026年" in zh and "<th>范围一排放 (t CO2e)</th>" in zh
+    # the group's three charts, then its EnPI and metering sections' (no metal ledger beside this group file)
+    assert zh.count("<svg") == 5 and 'id="chart-enpi"' in zh and 'id="metal"' in zh
+    assert "<h1>测试集团：2026年" in zh and "<th>范围一排放 (t CO2e)</th>" in zh
     html = (reports / "grp" / MONTH / "report.html").read_text()
-    assert html.count("<svg") == 3 and "测试集团" in html
+    assert html.count("<svg") == 5 and "测试集团" in html
     from openpyxl import load_workbook
 
     sheet = load_workbook(reports / "grp" / MONTH / "group.xlsx")["Sites"]

@@ -221,6 +221,65 @@ def test_files_read_back(tmp_path):
     assert base[1][:2] == ("scope1", 20.0) and any("line sold" in str(r[3]) for r in base)
 
 
+def test_chinese_csv_and_workbook_beside_the_english(tmp_path):
+    """inventory.zh.csv and inventory.zh.xlsx: the same rows under Chinese headers and sheet names; the English
+    files keep their names and bilingual headers."""
+    inv = _inventory(_year())
+    paths = write_inventory(inv, tmp_path, zh=True)
+    assert [p.name for p in paths] == ["inventory.json", "inventory.csv", "inventory.xlsx", "inventory.zh.csv",
+                                       "inventory.zh.xlsx"]
+    with (tmp_path / "inventory.zh.csv").open(encoding="utf-8-sig", newline="") as handle:
+        zh = list(csv.reader(handle))
+    with (tmp_path / "inventory.csv").open(encoding="utf-8-sig", newline="") as handle:
+        en = list(csv.reader(handle))
+    assert zh[0] == ["部分", "项目", "数值", "单位", "说明"] and tuple(en[0]) == CSV_HEADER and zh[1:] == en[1:]
+    wb = load_workbook(tmp_path / "inventory.zh.xlsx")
+    assert wb.sheetnames == ["ISO 14064-1 类别", "CDP C6.1 范围一", "CDP C6.3 范围二", "范围一按排放源",
+                             "能耗 吨标准煤", "可再生电力", "基准年", "目标", "完整性", "数据来源"]
+    assert next(wb["ISO 14064-1 类别"].iter_rows(values_only=True)) == ("类别", "描述", "排放量 (t CO2e)", "单位",
+                                                                      "说明")
+    assert next(wb["目标"].iter_rows(values_only=True))[3] == "2026 年度目标"
+    # and the rows are the English workbook's
+    english = load_workbook(tmp_path / "inventory.xlsx")
+    assert list(wb["范围一按排放源"].iter_rows(values_only=True))[1:] == list(
+        english["Scope 1 by source"].iter_rows(values_only=True))[1:]
+
+
+def test_html_report_in_both_languages(tmp_path, caplog):
+    """report.html and report.zh.html (issue 14 item 5): the totals, the charts, the base year as recalculated
+    and its log; every message translated and, in headless Chromium, no missing glyph."""
+    import logging
+    import warnings
+    from types import SimpleNamespace
+
+    from plantems.analytics.inventory_html import write_inventory_html
+    from tests.browser import missing_glyphs, rendered_fonts
+
+    inv = _inventory([d for d in _year() if d["month"] != "2026-07"])
+    names = {"a": SimpleNamespace(id="a", name="Alpha", name_zh="甲厂")}
+    with caplog.at_level(logging.ERROR), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        paths = write_inventory_html(inv, tmp_path, names=names)
+    assert [r.getMessage() for r in caplog.records] == []  # every message has its translation
+    assert [str(w.message) for w in caught if "missing from" in str(w.message)] == []  # no box in a chart
+    assert [p.name for p in paths] == ["report.zh.html", "report.html"]
+    en, zh = (tmp_path / "report.html").read_text(), (tmp_path / "report.zh.html").read_text()
+    # Scope 1: 500 kg x (1 + ... + 12 - 7) = 35.5 t; Scope 3 cat. 1: d1 100 t x 4.0 + d2 50 t x 0.5 = 425 t;
+    # base year Scope 1 30 - 10 (line sold, 2026-03-01) = 20 t; no change stated: July is missing
+    for text in ("<h1>Greenhouse-gas inventory 2026: a</h1>", "<td>Scope 1 (t CO2e)</td><td>35.5</td>",
+                 "<td>Scope 3 category 1, purchased metal (t CO2e)</td><td>425.0</td>",
+                 "<td>Scope 1</td><td>30</td><td>20</td><td>35.5</td><td>n/a</td>", "line sold",
+                 "Incomplete: 1 month(s) without a rollup: a 2026-07.", 'id="chart-scope1"', 'id="chart-scope2"',
+                 'id="chart-base"'):
+        assert text in en, text
+    for text in ('<html lang="zh-CN">', "<h1>2026 年温室气体排放清单：甲厂</h1>",
+                 "<td>范围一排放 (t CO2e)</td><td>35.5</td>", "<td>范围三类别 1，外购金属 (t CO2e)</td><td>425.0</td>",
+                 "<td>结构变化</td>", "不完整：1 个月无月度汇总：甲厂 2026-07。", "<td>绿证</td>"):
+        assert text in zh, text
+    rendered = rendered_fonts(tmp_path / "report.zh.html", tmp_path / "profile")
+    assert any(r.text == "基准年重算记录" for r in rendered) and missing_glyphs(rendered) == []
+
+
 def test_shipped_base_year_and_targets():
     from plantems.targets import load_targets
 
@@ -403,3 +462,7 @@ def test_cli_group_inventory_from_written_rollups(tmp_path, influx_url):
     iso = list(load_workbook(reports / "grp" / "inventory-2026" / "inventory.xlsx")["ISO 14064-1"].iter_rows(
         values_only=True))
     assert iso[5][2] is None and "no metal ledger" in iso[5][4]
+    # the HTML report beside, in both languages, the group by its Chinese name
+    zh = (reports / "grp" / "inventory-2026" / "report.zh.html").read_text()
+    assert "<h1>2026 年温室气体排放清单：测试集团</h1>" in zh and "未报告：无外购金属台账" in zh
+    assert str(reports / "grp" / "inventory-2026" / "report.html") in result.output

@@ -4,6 +4,7 @@ Energy follows tonnage exactly (kWh = a + b x t) plus a noise orthogonal to the 
 tonnage, so the least-squares baseline is exactly (a, b) and the savings are known by hand."""
 
 import json
+import warnings
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -27,6 +28,7 @@ MEASURES = """\
 measures:
   - id: comp-pressure
     name: Compressor pressure lowered
+    name_zh: 空压机降压运行
     type: operational
     boundary: {devices: [comp]}
     go_live: 2026-10-01
@@ -191,6 +193,39 @@ def test_enpis_against_baseline_and_completeness(quarter_plant, tmp_path, monkey
 
     book = load_workbook(tmp_path / "quarter" / "2026Q4" / "quarter.xlsx")
     assert book.sheetnames == ["EnPIs", "Measures", "Claimed vs verified", "Baseline log", "Provenance"]
+
+
+def test_the_quarterly_report_in_chinese(quarter_plant, tmp_path, monkeypatch):
+    """zh-CN beside English (issue 14 item 5): headings, columns, measures by name_zh, the pathway status and
+    measure types translated, charts drawn as paths with a CJK font; Chromium finds no missing glyph."""
+    from openpyxl import load_workbook
+
+    from tests.browser import missing_glyphs, rendered_fonts
+
+    path, _ = quarter_plant
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = run_quarter_cli(path, tmp_path, monkeypatch)
+    assert [str(w.message) for w in caught if "missing from" in str(w.message)] == []  # no box in a chart
+    folder = tmp_path / "quarter" / "2026Q4"
+    assert {p.name for p in folder.iterdir()} == {"report.html", "report.zh.html", "quarter.xlsx", "quarter.zh.xlsx",
+                                                   "quarter.json"}
+    zh = (folder / "report.zh.html").read_text()
+    assert '<html lang="zh-CN">' in zh and "<h1>能源绩效与核证节能量：2026年第4季度（testsite）</h1>" in zh
+    assert "<th>对象</th><th>产量 t</th>" in zh and "<td>厂区</td>" in zh and "空压机降压运行" in zh
+    assert {"on track": "达标", "off track": "未达标"}[report["pathway"]["status"]] in zh
+    assert "<td>运行优化</td>" in zh and "<td>燃料替代</td>" in zh and "<th>是否已核证</th>" in zh
+    assert 'id="chart-cusum"' in zh and 'id="chart-savings"' in zh
+    assert load_workbook(folder / "quarter.zh.xlsx").sheetnames == ["能源绩效参数", "节能措施", "数据来源"]
+    rendered = rendered_fonts(folder / "report.zh.html", tmp_path / "profile")
+    assert any(r.text == "减排路径进展" for r in rendered) and missing_glyphs(rendered) == []
+    # one language alone
+    only = tmp_path / "only"
+    result = CliRunner().invoke(main, ["quarter", "--config", str(path), "--quarter", "2026Q4", "--reports", str(only),
+                                       "--lang", "zh"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (only / "quarter" / "2026Q4").iterdir()) == ["quarter.json", "quarter.zh.xlsx",
+                                                                               "report.zh.html"]
 
 
 def test_an_invalid_baseline_is_flagged_and_never_counted():

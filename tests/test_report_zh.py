@@ -26,7 +26,9 @@ from tests.browser import missing_glyphs, rendered_fonts
 from tests.support import REPO, write_plant
 from tests.test_results_golden import month
 
-REPORT_MODULES = [REPO / "analytics" / "report.py", REPO / "analytics" / "group_report.py"]
+REPORT_MODULES = [REPO / "analytics" / "report.py", REPO / "analytics" / "group_report.py",
+                  REPO / "analytics" / "report_sections.py", REPO / "analytics" / "quarter_report.py",
+                  REPO / "analytics" / "inventory_html.py"]
 
 
 def _message_ids(path: Path) -> set[str]:
@@ -41,7 +43,10 @@ def _message_ids(path: Path) -> set[str]:
 
 
 def test_every_message_of_the_reports_has_a_chinese_translation():
-    import plantems.analytics.group_report  # noqa: F401 - registers its messages
+    # importing a report module registers its messages
+    import plantems.analytics.group_report
+    import plantems.analytics.inventory_html
+    import plantems.analytics.quarter_report  # noqa: F401
 
     ids = set().union(*(_message_ids(p) for p in REPORT_MODULES))
     assert len(ids) > 150  # the scan found the reports' messages

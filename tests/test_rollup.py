@@ -77,6 +77,14 @@ def test_rollup_writes_the_months_enpi_points(month_plant, influx_url):
     assert site["kwh_per_t"] == pytest.approx(first["consumption_kwh"] / first["production_t"], rel=1e-9)
     days = rows(influx_url, "rollupdb_derived", "SELECT * FROM enpi WHERE granularity = 'day' AND line = 'cast-1'")
     assert len(days) == 31 and sum(d["output_t"] for d in days) == first["lines"]["cast-1"]["production_t"]
+    # the report's EnPI section reads those points back: the site row of the month (and of the year to date,
+    # October being the year's only month with data) states the same sums and production completeness
+    enpi = first["sections"]["enpi"]
+    month_site, ytd_site = enpi["month"][-1], enpi["year_to_date"][-1]
+    assert month_site["entity"] == "" and month_site["output_t"] == site["output_t"]
+    assert month_site["kwh_per_t"] == pytest.approx(site["kwh_per_t"], rel=1e-9)
+    assert month_site["production_completeness"] == 1 and ytd_site["calendar_days"] == 304
+    assert ytd_site["production_completeness"] == pytest.approx(31 / 304)
 
 
 def counter_at(influx_url: str, device: str, t: datetime, field: str = "e_imp_kwh",
