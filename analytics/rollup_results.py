@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from plantems.analytics.opportunity_results import Opportunities
+from plantems.analytics.plan import PlanPage
 from plantems.analytics.reconcile import Reconciliation
 from plantems.analytics.scope2 import SOLAR_PROFILE, ExcludedEntry, Scope2Result
 from plantems.factors import FactorChoice
@@ -163,6 +164,7 @@ class Rollup:
     lines: Mapping[str, ProcessLine] = field(default_factory=dict)  # per production line (process step)
     opportunities: Opportunities | None = None  # load shifting, maximum demand, reactive power, compressed air
     reconciliation: Reconciliation | None = None  # interval sums vs counter differences
+    plan: PlanPage | None = None  # every target of targets.yaml, year to date (analytics/plan.py)
 
     @property
     def poor_coverage(self) -> list[str]:
@@ -189,6 +191,7 @@ class Rollup:
             "opportunities": self.opportunities.to_json() if self.opportunities is not None else {},
             "provenance": self.provenance.to_json(),
             "reconciliation": self.reconciliation.to_json() if self.reconciliation is not None else None,
+            "plan": self.plan.to_json() if self.plan is not None else None,
         }
 
     def to_points(self, *, area_of: Mapping[str, str], time_ns: int) -> list[Point]:
