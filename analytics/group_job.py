@@ -9,6 +9,7 @@ numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import signal
@@ -23,6 +24,7 @@ from apscheduler.triggers.cron import CronTrigger
 from plantems.analytics.group import GroupRollup, consolidate
 from plantems.analytics.group_report import write_group_report
 from plantems.analytics.jobstatus import RetryingJob, schedule_retrying
+from plantems.analytics.plan_job import run_group_plan
 from plantems.analytics.service import _exit_on_sigterm, run_rollup
 from plantems.calendar import previous_month
 from plantems.config import PlantConfig
@@ -59,6 +61,7 @@ def run_group_rollup(group: Group, month: str, *, reports_dir: Path, as_of: date
     info = group.config.group
     rollup = consolidate(group=info.id, name=info.name, name_zh=info.name_zh, month=month, as_of=as_of, docs=docs,
                          output_lines=group.output_lines, targets=group.targets)
+    rollup = dataclasses.replace(rollup, plan=run_group_plan(group, rollup))
     sites = {plant.site.id: plant.site for plant in group.plants}
     return rollup, write_group_report(rollup, reports_dir / group.id / month, langs=langs, names=sites)
 

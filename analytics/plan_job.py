@@ -22,7 +22,8 @@ from plantems.analytics.metering import compute_metering
 from plantems.analytics.plan import MonthFigure, PlanPage, TargetActuals, compute_plan, months_of_year
 from plantems.analytics.rollup_results import Rollup
 from plantems.config import PlantConfig
-from plantems.influx import InfluxClient, LineWriter
+from plantems.group import Group
+from plantems.influx import InfluxClient, LineWriter, detect_api, make_writer
 from plantems.metal import MetalPurchase, load_metal_ledger
 from plantems.schema import PLAN, Field, PlanScope, PlanTarget, Tag
 from plantems.store.query import SiteScope, col
@@ -229,3 +230,20 @@ def run_site_plan(plant: PlantConfig, rollup: Rollup, *, targets: Targets, confi
     metal = load_metal(config_dir)
     return run_plan(plants=[plant], client_of={plant.site.id: (client, writer)}, targets=targets, month=rollup.month,
                     rollup=site_rollup_month(rollup), scope=PlanScope.SITE, entity=plant.site.id, metal=metal)
+
+
+def run_group_plan(group: Group, rollup: GroupRollup) -> PlanPage:
+    """The group rollup's step: the group's page for the month (every site consolidated: sums of the sites'
+    numerators and denominators), written under each member site's tag with scope ``group``."""
+    clients: dict[str, tuple[InfluxClient, LineWriter]] = {}
+    try:
+        for plant in group.plants:
+            cfg = plant.influxdb
+            clients[plant.site.id] = (InfluxClient(cfg), make_writer(cfg, detect_api(cfg)))
+        return run_plan(plants=group.plants, client_of=clients, targets=group.targets, month=rollup.month,
+                        rollup=group_rollup_month(rollup), scope=PlanScope.GROUP, entity=group.id,
+                        metal=load_metal(group.path.parent))
+    finally:
+        for client, writer in clients.values():
+            writer.close()
+            client.close()
