@@ -137,7 +137,7 @@ class GroupRollup:
             "renewable_share_target": dict(self.renewable_share_target),
             "ledger_entries": {s.site: list(s.ledger_entries) for s in self.sites},
             "sites": [s.to_json() for s in self.sites],
-            "plan": self.plan.to_json() if self.plan is not None else None,
+            **({"plan": self.plan.to_json()} if self.plan is not None else {}),
         }
 
 

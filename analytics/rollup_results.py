@@ -191,7 +191,8 @@ class Rollup:
             "opportunities": self.opportunities.to_json() if self.opportunities is not None else {},
             "provenance": self.provenance.to_json(),
             "reconciliation": self.reconciliation.to_json() if self.reconciliation is not None else None,
-            "plan": self.plan.to_json() if self.plan is not None else None,
+            # the plan page (every target, year to date) when the rollup computed one
+            **({"plan": self.plan.to_json()} if self.plan is not None else {}),
         }
 
     def to_points(self, *, area_of: Mapping[str, str], time_ns: int) -> list[Point]:

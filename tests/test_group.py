@@ -196,9 +196,10 @@ def test_shape_b_two_influxdb_servers(sites, influx_url, second_influx):
     assert {p.name for p in (reports / "grp" / MONTH).iterdir()} == {"report.html", "report.zh.html", "group.xlsx",
                                                                       "group.zh.xlsx", "group.json"}
     zh = (reports / "grp" / MONTH / "report.zh.html").read_text()
-    assert zh.count("<svg") == 3 and "<h1>测试集团：2026年" in zh and "<th>范围一排放 (t CO2e)</th>" in zh
+    assert zh.count("<svg") == 4 and "<h1>测试集团：2026年" in zh and "<th>范围一排放 (t CO2e)</th>" in zh
     html = (reports / "grp" / MONTH / "report.html").read_text()
-    assert html.count("<svg") == 3 and "测试集团" in html
+    assert html.count("<svg") == 4 and "测试集团" in html  # the 4th: the group's plan page
+    assert '<h2 id="plan">集团规划目标：两园区合并</h2>' in zh and '<h2 id="plan">Group plan' in html
     from openpyxl import load_workbook
 
     sheet = load_workbook(reports / "grp" / MONTH / "group.xlsx")["Sites"]
