@@ -15,6 +15,7 @@ from plantems.analytics.report import write_report
 from plantems.i18n import translations
 from plantems.schema import PlanScope, PlanTarget
 from plantems.targets import load_targets
+from tests.browser import missing_glyphs, rendered_fonts
 from tests.support import REPO
 from tests.test_report_zh import _flagged_month, _message_ids, _names, _plant
 
@@ -77,6 +78,7 @@ def test_the_monthly_report_has_the_plan_page_in_both_languages(tmp_path, caplog
         assert f"<td>{label}" in plan_zh, label
     assert "<td>落后于进度</td>" in plan_zh and "<td>符合进度</td>" in plan_zh
     assert "2026年9月 无数据：该月无月度汇总记录。" in plan_zh
+    assert missing_glyphs(rendered_fonts(tmp_path / "out" / "report.zh.html", tmp_path / "profile")) == []
 
 
 def test_the_group_report_has_the_groups_plan_page(tmp_path, caplog):
