@@ -22,7 +22,8 @@ MYPY_STRICT = plantems/calendar.py plantems/lineproto.py plantems/ratelog.py pla
 	analytics/quarter_report.py plantems/demo_measures.py simulator/economy.py plantems/predictors.py \
 	analytics/predictor_series.py simulator/weather.py analytics/carrier.py \
 	plantems/store/__init__.py plantems/store/query.py plantems/store/window.py \
-	analytics/sections.py analytics/report_sections.py analytics/group_sections.py analytics/inventory_html.py
+	analytics/sections.py analytics/report_sections.py analytics/group_sections.py analytics/inventory_html.py \
+	analytics/plan.py analytics/plan_job.py analytics/plan_report.py grafana/plan_dashboards.py
 
 test: setup
 	.venv/bin/ruff check plantems collector analytics simulator grafana bench tests

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
+from plantems.analytics.plan import PlanPage
 from plantems.targets import Targets
 
 __all__ = ["GroupError", "GroupRollup", "SiteFigures", "consolidate", "site_figures"]
@@ -89,6 +90,7 @@ class GroupRollup:
     target_t_per_t: float | None  # the group's pathway for the month's year
     pathway: Mapping[str, Any]
     renewable_share_target: Mapping[str, Any]
+    plan: PlanPage | None = None  # every target, year to date, both parks consolidated (analytics/plan.py)
 
     def total(self, name: str) -> float:
         """Sum of a numeric SiteFigures field over the sites."""
@@ -135,6 +137,7 @@ class GroupRollup:
             "renewable_share_target": dict(self.renewable_share_target),
             "ledger_entries": {s.site: list(s.ledger_entries) for s in self.sites},
             "sites": [s.to_json() for s in self.sites],
+            **({"plan": self.plan.to_json()} if self.plan is not None else {}),
         }
 
 

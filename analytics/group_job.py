@@ -9,6 +9,7 @@ numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import signal
@@ -24,6 +25,7 @@ from plantems.analytics.group import GroupRollup, consolidate
 from plantems.analytics.group_report import write_group_report
 from plantems.analytics.group_sections import SiteName, group_sections
 from plantems.analytics.jobstatus import RetryingJob, schedule_retrying
+from plantems.analytics.plan_job import run_group_plan
 from plantems.analytics.service import _exit_on_sigterm, run_rollup
 from plantems.calendar import previous_month
 from plantems.config import PlantConfig
@@ -61,6 +63,7 @@ def run_group_rollup(group: Group, month: str, *, reports_dir: Path, as_of: date
     info = group.config.group
     rollup = consolidate(group=info.id, name=info.name, name_zh=info.name_zh, month=month, as_of=as_of, docs=docs,
                          output_lines=group.output_lines, targets=group.targets)
+    rollup = dataclasses.replace(rollup, plan=run_group_plan(group, rollup))
     sites: dict[str, Named] = {plant.site.id: plant.site for plant in group.plants}
     sites[info.id] = SiteName(info.id, info.name, info.name_zh)
     ledger = group.path.parent / "metal_purchases.csv"

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 from openpyxl import Workbook
 
 from plantems.analytics.group import GroupRollup
+from plantems.analytics.plan_report import plan_section
 from plantems.analytics.report import REPORT_HTML, _svg, _table, chart_fonts_ready, report_file  # one way to a chart
 from plantems.analytics.report_sections import sections_html
 from plantems.analytics.sections import ReportSections
@@ -193,6 +194,7 @@ table{{border-collapse:collapse}} .warn{{color:#b2182b}}</style></head><body>
        as_of=rollup.as_of)}</p>{warnings}
 <table>{"".join(f"<tr><th>{k}</th><td>{_fmt(v)}</td></tr>" for k, v in summary)}</table>
 {_emissions_chart(rollup, name)}{_intensity_chart(rollup, name)}{_share_chart(rollup, name)}
+{plan_section(rollup.plan, lang, heading="Group plan: both parks consolidated")}
 <h2>{tr(lang, "Sites")}</h2><div style="overflow-x:auto"><table><tr>{head}</tr>{body}</table></div>
 {sections_html(sections, name, _svg, _table, entity_header="site")}
 <h2>{tr(lang, "Pathway")}</h2><pre>{pathway}</pre>

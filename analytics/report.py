@@ -22,6 +22,7 @@ from matplotlib import font_manager
 from openpyxl import Workbook
 
 from plantems.analytics.opportunity_results import NO_DATA, MaxDemand, Opportunities, ReactiveMonth
+from plantems.analytics.plan_report import plan_section
 from plantems.analytics.reconcile import (
     ABSOLUTE_TOLERANCE_KWH,
     RELATIVE_TOLERANCE,
@@ -506,6 +507,7 @@ def _html(rollup: Rollup, name: DisplayNames) -> str:
 <figure id="chart-intensity">{_intensity_chart(rollup, lang)}</figure>
 <figure id="chart-share">{_share_chart(rollup, lang)}</figure>
 <figure id="chart-coverage">{_coverage_chart(rollup, name)}</figure>
+{plan_section(rollup.plan, lang)}
 <h2>{t("Meters")}</h2>{_table(device_rows, [t("device"), t("area"), t("kind"), t("kWh"), t("of which peak+sharp"),
                                           t("cost (CNY)"), t("peak+sharp cost"), t("coverage")])}
 <h2>{t("Process lines (Scope 1+2 of the meters in their areas)")}</h2>

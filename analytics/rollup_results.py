@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from plantems.analytics.opportunity_results import Opportunities
+from plantems.analytics.plan import PlanPage
 from plantems.analytics.reconcile import Reconciliation
 from plantems.analytics.scope2 import SOLAR_PROFILE, ExcludedEntry, Scope2Result
 from plantems.analytics.sections import ReportSections
@@ -165,6 +166,7 @@ class Rollup:
     opportunities: Opportunities | None = None  # load shifting, maximum demand, reactive power, compressed air
     reconciliation: Reconciliation | None = None  # interval sums vs counter differences
     sections: ReportSections | None = None  # EnPIs, metering coverage, purchased metal (analytics/sections.py)
+    plan: PlanPage | None = None  # every target of targets.yaml, year to date (analytics/plan.py)
 
     @property
     def poor_coverage(self) -> list[str]:
@@ -192,6 +194,8 @@ class Rollup:
             "provenance": self.provenance.to_json(),
             "reconciliation": self.reconciliation.to_json() if self.reconciliation is not None else None,
             **({"sections": self.sections.to_json()} if self.sections is not None else {}),
+            # the plan page (every target, year to date) when the rollup computed one
+            **({"plan": self.plan.to_json()} if self.plan is not None else {}),
         }
 
     def to_points(self, *, area_of: Mapping[str, str], time_ns: int) -> list[Point]:

@@ -240,6 +240,7 @@ def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: Infl
     """The month end to end: recompute its energy, compute, write `scope2` points and the report files
     (in the languages ``langs``: zh-CN and English by default)."""
     from plantems.analytics.enpi_job import run_enpi_month
+    from plantems.analytics.plan_job import run_site_plan
     from plantems.analytics.reconcile import read_reconciliation
     from plantems.analytics.report import write_report
     from plantems.analytics.rollup import compute_rollup, month_bounds, read_month, write_scope2_points
@@ -265,6 +266,8 @@ def run_rollup(plant: PlantConfig, month: str, *, config_dir: Path, client: Infl
             rollup = dataclasses.replace(rollup, provenance=dataclasses.replace(rollup.provenance, restates=restates))
         bar.update(1)
         write_scope2_points(plant, rollup, writer, client)
+        rollup = dataclasses.replace(rollup, plan=run_site_plan(plant, rollup, targets=targets, config_dir=config_dir,
+                                                                client=client, writer=writer))
         bar.update(1)
         rollup = _with_opportunities(plant, rollup, tariffs, client, writer, hourly=data.intervals)
         rollup = dataclasses.replace(rollup, reconciliation=read_reconciliation(client, plant, month),

@@ -50,7 +50,7 @@ KW, KWH, KVAR, TONNES, CNY, PERCENT_UNIT, NONE, MS = ("kwatt", "kwatth", "kvolta
 LIVE_REFRESH, HISTORY_REFRESH = "10s", "5m"
 _NOT_LOADS = (DeviceKind.INCOMER.value, DeviceKind.FEEDER.value, DeviceKind.PV.value)
 _TOU_ORDER = (Period.SHARP, Period.PEAK, Period.FLAT, Period.VALLEY)
-DASHBOARDS = ("overview", "equipment", "energy-cost", "power-factor", "scope2", "collector", "group")
+DASHBOARDS = ("overview", "equipment", "energy-cost", "power-factor", "scope2", "collector", "group", "plan", "enpi")
 
 
 # Quoting as in the store's query layer: identifiers, and tag values escaped
@@ -517,13 +517,15 @@ def build_dashboards(plants: Sequence[PlantConfig], tariffs: Sequence[Tariff], f
     newest tariff version's and the month-to-date factor the newest published location factor of
     each site's regions; both are named on their panels.
     """
+    from plantems.grafana.plan_dashboards import enpi, plan  # they build on this module's helpers
+
     ctx = _Ctx(plants)
     tariff = tariff_for(tariffs, date.max)
     factor = {p.site.id: select_factor(factors, method="location", regions=p.site.grid_factor_regions,
                                        year=date.max.year, as_of=date.max).factor for p in plants}
     boards = {"overview": overview(ctx, factor), "equipment": equipment(ctx, tariff),
               "energy-cost": energy_cost(ctx, tariff), "power-factor": power_factor(ctx), "scope2": scope2(ctx),
-              "collector": collector(ctx), "group": group(ctx)}
+              "collector": collector(ctx), "group": group(ctx), "plan": plan(ctx), "enpi": enpi(ctx)}
     out = {}
     for name, board in boards.items():
         model = json.loads(JSONEncoder(sort_keys=True).encode(board.build()))

@@ -29,6 +29,7 @@ __all__ = [
     "FUEL",
     "FUEL_FIELDS",
     "OPPORTUNITY",
+    "PLAN",
     "POWER_1M",
     "PRODUCTION",
     "RAW_MEASUREMENTS",
@@ -42,6 +43,8 @@ __all__ = [
     "Job",
     "Method",
     "OpportunityType",
+    "PlanScope",
+    "PlanTarget",
     "Stat",
     "Tag",
     "measurement_of",
@@ -60,6 +63,7 @@ DEMAND: Final = "demand"
 SCOPE2: Final = "scope2"
 OPPORTUNITY: Final = "opportunity"
 ENPI: Final = "enpi"  # EnPIs per production line (tag line) and per site (no line tag), by day and month
+PLAN: Final = "plan"  # the plan page: per target (tag target), month and scope (site / its group)
 ALERT: Final = "alert"
 ANALYTICS_STATUS: Final = "analytics_status"  # per job: ok, failures, last error (retried with backoff)
 # Dashboard tiers (derived, rebuilt from raw at any time: the raw retention policy stays the source of truth).
@@ -86,6 +90,8 @@ class Tag(StrEnum):
     TYPE = "type"
     RULE = "rule"
     LEVEL = "level"
+    TARGET = "target"  # `plan`: which target of config/targets.yaml (PlanTarget)
+    SCOPE = "scope"  # `plan`: the site's own figures or its group's (PlanScope)
 
 
 class Field(StrEnum):
@@ -204,11 +210,26 @@ class Field(StrEnum):
     DAYS = "days"  # days in the period with energy data
     PRODUCTION_DAYS = "production_days"  # days whose output was recorded (every output line, for the site)
     PRODUCTION_COMPLETENESS = "production_completeness"  # production_days / days of the period, 0-1
+    # plan (each value in its target's unit, config/targets.yaml: t CO2e per t, or a share 0-1)
+    TARGET_VALUE = "target_value"  # this year's target (the plan's value, or the straight path to the goal)
+    GOAL_VALUE = "goal_value"  # the final year's goal
+    BASE_VALUE = "base_value"  # the base year's value (absent when the plan states none)
+    BASE_YEAR = "base_year"
+    ACTUAL_VALUE = "actual_value"  # the month alone
+    ACTUAL_YTD_VALUE = "actual_ytd_value"  # year to date: sum of numerators / sum of denominators
+    ACTUAL_MARKET_VALUE = "actual_market_value"  # intensity only: the same with market-based Scope 2
+    ACTUAL_YTD_MARKET_VALUE = "actual_ytd_market_value"
+    NUMERATOR = "numerator"  # the month's: t CO2e, kWh or t (what the ratio divides)
+    NUMERATOR_MARKET = "numerator_market"
+    DENOMINATOR = "denominator"  # the month's: t output, kWh consumed, t purchased, machines
+    ON_TRACK = "on_track"  # 1 on track, 0 off track; absent when it cannot be decided (no data, no target)
+    MONTHS_COUNTED = "months_counted"  # months of the year in the year-to-date figure
+    TO_BE_CONFIRMED = "to_be_confirmed"  # 1: the target itself is still to be confirmed
 
 
 # Which database holds a measurement: the collector writes raw, analytics derived.
 RAW_MEASUREMENTS: Final = frozenset({ELECTRICAL, FUEL, AIR, PRODUCTION, COLLECTOR_STATUS})
-DERIVED_MEASUREMENTS: Final = frozenset({ENERGY_15M, DEMAND, SCOPE2, OPPORTUNITY, ENPI, ALERT, ANALYTICS_STATUS,
+DERIVED_MEASUREMENTS: Final = frozenset({ENERGY_15M, DEMAND, SCOPE2, OPPORTUNITY, ENPI, PLAN, ALERT, ANALYTICS_STATUS,
                                         POWER_1M, DEVICE_1M, DEVICE_1H, COLLECTOR_1M, ENERGY_1H})
 # Fields that are running totals. They heal gaps (a later delta covers the
 # missing interval), so the spool drops instantaneous values before them.
@@ -288,6 +309,24 @@ class Method(StrEnum):
     LOCATION = "location"
     MARKET = "market"  # monthly matching of instruments
     MARKET_HOURLY = "market_hourly"  # hourly matching (GHG Protocol revision draft)
+
+
+class PlanTarget(StrEnum):
+    """``target`` tag of `plan` points: the keys of config/targets.yaml."""
+
+    INTENSITY = "intensity"  # ASI casting-rolling, Scope 1+2 t CO2e per t of output
+    RAW_MATERIAL = "raw_material"  # ASI raw material, Scope 3 category 1 t CO2e per t of aluminium purchased
+    RECYCLED_SHARE = "recycled_share"
+    RENEWABLE_SHARE = "renewable_share"
+    CERTIFICATE_SHARE = "certificate_share"
+    METERING_COVERAGE = "metering_coverage"
+
+
+class PlanScope(StrEnum):
+    """``scope`` tag of `plan` points: the site's own figures, or its group's (written under each member site)."""
+
+    SITE = "site"
+    GROUP = "group"
 
 
 class Area(StrEnum):

@@ -9,8 +9,9 @@ ledger read; ``Targets.every()`` lists them all (the inventory and the plan page
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PydField
 
 from plantems.yamlconf import load_yaml, validate
@@ -30,6 +31,21 @@ class Target(_Frozen):
     unit: str
     base_year: int
     by_year: dict[int, float] = PydField(min_length=1)
+    # the base year's value where ``by_year`` has none (a goal stated for its final year only)
+    base_value: float | None = None
+    status: Literal["confirmed", "to_be_confirmed"] = "confirmed"  # to_be_confirmed: shown as such on the plan page
+
+    @model_validator(mode="after")
+    def _one_base_value(self) -> Target:
+        if self.base_value is not None and self.base_year in self.by_year:
+            raise ValueError(f"base_value {self.base_value:g}: by_year already gives the base year "
+                             f"{self.base_year} ({self.by_year[self.base_year]:g}); give it once")
+        return self
+
+    @property
+    def base(self) -> float | None:
+        """The base year's value: ``by_year``'s, else ``base_value``; None when the plan states none."""
+        return self.by_year.get(self.base_year, self.base_value)
 
     def for_year(self, year: int) -> float | None:
         """The target value for ``year``; after its last year, the last value holds."""

@@ -64,6 +64,7 @@ def test_demo_runs_both_parks_and_stops_cleanly(tmp_path):
         (group_report,) = (tmp_path / "reports" / "hunan-al").glob("*/report.html")  # the group's, beside them
         _assert_group_sums_the_sites(tmp_path / "reports", group_report.parent.name)
         _assert_plan_sections(group_report)
+        _assert_plan_pages(tmp_path / "reports", group_report.parent.name)
         produced = rows(url, "plantems", "SELECT count(output_t) FROM production GROUP BY site, line")
         assert sorted((r["site"], r["line"]) for r in produced) == [
             ("changde", "cast-1"), ("changde", "roll-1"), ("changsha", "cast-1"), ("changsha", "roll-1")]
@@ -160,3 +161,31 @@ def test_demo_refuses_a_group_that_names_other_plant_files(tmp_path):
     assert done.returncode == 2
     assert (f"group.demo.yaml: site changde is {REPO / 'config' / 'plant.changde.yaml'}, but the demo runs it "
             f"from {tmp_path / 'plant.changde.yaml'}") in done.stderr
+
+
+PLAN_ROWS = {"en": ("ASI casting-rolling, Scope 1+2 intensity", "ASI raw material, Scope 3 category 1 intensity",
+                    "Recycled aluminium share", "Renewable electricity share",
+                    "High-consumption equipment in the energy-management system"),
+             "zh": ("ASI 铸轧：范围一+二碳排放强度", "ASI 原材料：范围三类别1碳排放强度", "再生铝占比",
+                    "可再生能源电力占比", "高耗能设备纳入能源管理系统比例")}
+
+
+def _assert_plan_pages(reports: Path, month: str) -> None:
+    """Each site's report and the group's show the plan page in both languages (both ASI rows, recycled,
+    renewable, metering coverage); the group's raw-material intensity is the example ledger's, summed by hand."""
+    import csv
+
+    for folder in [reports / site / month for site in SITES] + [reports / "hunan-al" / month]:
+        for lang, name in (("en", "report.html"), ("zh", "report.zh.html")):
+            text = (folder / name).read_text()
+            assert '<h2 id="plan">' in text and '<figure id="chart-plan"><svg' in text, folder / name
+            assert [label for label in PLAN_ROWS[lang] if f"<td>{label}" not in text] == [], folder / name
+    lines = [line for line in (REPO / "config" / "metal_purchases.csv").read_text().splitlines()
+             if not line.startswith("#")]
+    rows_ = [r for r in csv.DictReader(lines) if r["delivered"][:4] == month[:4] and r["delivered"][:7] <= month
+             and r["product"] != "alloying_element" and r["site"] in SITES]
+    group = json.loads((reports / "hunan-al" / month / "group.json").read_text())["plan"]
+    raw = next(t for t in group["targets"] if t["target"] == "raw_material")
+    expected = (sum(float(r["tonnes"]) * float(r["footprint_t_co2e_per_t"]) for r in rows_)
+                / sum(float(r["tonnes"]) for r in rows_)) if rows_ else None
+    assert raw["actual_ytd"] == pytest.approx(expected)

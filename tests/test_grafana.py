@@ -21,7 +21,7 @@ from plantems.factors import load_factors
 from plantems.grafana.build import drift, render
 from plantems.grafana.dashboards import DASHBOARDS
 from plantems.tariffs import load_tariffs
-from tests.support import REPO, copy_reference_data, influx_query
+from tests.support import REPO, copy_reference_data, influx_query, rows
 
 TARIFFS = load_tariffs(REPO / "config" / "tariffs")
 FACTORS = load_factors(REPO / "config" / "emission_factors.yaml")
@@ -173,6 +173,10 @@ def loaded(tmp_path_factory, influx_url):
         plants[site] = plant = load_plant(config)
         end = end or _last_noon(plant.site.tz)
         _load_site(plant, tmp, end)
+    from tests.plan_support import load_group_plan  # the group rollup's `plan` points (Plan dashboard)
+
+    first = (end - timedelta(days=3)).date()
+    load_group_plan(plants, tmp, sorted({first.strftime("%Y-%m"), end.strftime("%Y-%m")}), end.date())
     return plants, end
 
 
@@ -325,3 +329,53 @@ def test_the_group_dashboard_shows_every_site_side_by_side(loaded, influx_url):
         a, b = _range(panel, model["time"]["from"], end)
         result = influx_query(influx_url, derived, expand(panel["targets"][0]["query"], a, b, {"site": ".*"}))
         assert {s["tags"]["site"] for s in result} == set(SITES), panel["title"]
+
+
+# ---- the Plan dashboard's group figures -------------------------------------------------------------------------
+
+
+def _plan_rows(influx_url: str, database: str, scope: str) -> dict[tuple[str, str, int], dict[str, Any]]:
+    found = rows(influx_url, database, f"SELECT * FROM plan WHERE scope = '{scope}' GROUP BY *")
+    return {(r["site"], r["target"], r["time"]): r for r in found}
+
+
+def test_the_group_page_consolidates_the_sites(loaded, influx_url):
+    """Under each site's tag the same group point; its intensity is the sites' summed emissions over their summed
+    output (from the sites' own points), and its metering coverage sums the sites' machines."""
+    plants, _ = loaded
+    derived = plants["changsha"].influxdb.derived_database
+    group, site = _plan_rows(influx_url, derived, "group"), _plan_rows(influx_url, derived, "site")
+    times = sorted({t for (_, target, t) in group if target == "intensity"})
+    assert times
+    for t in times:
+        a, b = group[("changsha", "intensity", t)], group[("changde", "intensity", t)]
+        assert a == {**b, "site": "changsha"}  # one figure, under both tags
+        parts = [site[(s, "intensity", t)] for s in ("changsha", "changde")]
+        assert a["numerator"] == pytest.approx(sum(p["numerator"] for p in parts), rel=1e-9)
+        assert a["denominator"] == pytest.approx(sum(p["denominator"] for p in parts), rel=1e-9)
+        assert a["actual_value"] == pytest.approx(sum(p["numerator"] for p in parts)
+                                                  / sum(p["denominator"] for p in parts), rel=1e-9)
+        machines = [site[(s, "metering_coverage", t)] for s in ("changsha", "changde")]
+        coverage = group[("changsha", "metering_coverage", t)]
+        assert coverage["denominator"] == sum(m["denominator"] for m in machines) > 0
+        assert coverage["actual_value"] == pytest.approx(sum(m["numerator"] for m in machines)
+                                                         / coverage["denominator"])
+    raw = [r for (s, target, _), r in group.items() if target == "raw_material" and s == "changsha"]
+    assert any(r.get("actual_ytd_value") for r in raw)  # the shipped example ledger's deliveries
+
+
+def test_the_plan_table_shows_every_target_of_the_latest_month(loaded, influx_url):
+    plants, end = loaded
+    model = committed()["plan"]
+    table = next(p for p in model["panels"] if p["title"].startswith("This site's targets"))
+    query = expand(table["targets"][0]["query"], end - timedelta(days=365), end, {"site": "changsha"})
+    series = influx_query(influx_url, plants["changsha"].influxdb.derived_database, query)
+    by_target = {s["tags"]["target"]: dict(zip(s["columns"], s["values"][0], strict=True)) for s in series}
+    assert sorted(by_target) == sorted(["intensity", "raw_material", "recycled_share", "renewable_share",
+                                        "certificate_share", "metering_coverage"])
+    latest = datetime(end.year, end.month, 1, tzinfo=end.tzinfo)
+    assert {row["time"] for row in by_target.values()} == {int(latest.timestamp() * 1e9)}  # one month, the latest
+    intensity = by_target["intensity"]
+    assert (intensity["base year"], intensity["base value"], intensity["goal"]) == (2024, 0.33, 0.30)
+    assert intensity["this year's target"] == {2026: 0.32, 2027: 0.31}.get(end.year, intensity["this year's target"])
+    assert by_target["certificate_share"]["to be confirmed"] == 1

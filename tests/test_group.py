@@ -197,11 +197,12 @@ def test_shape_b_two_influxdb_servers(sites, influx_url, second_influx):
     assert {p.name for p in (reports / "grp" / MONTH).iterdir()} == {"report.html", "report.zh.html", "group.xlsx",
                                                                       "group.zh.xlsx", "group.json"}
     zh = (reports / "grp" / MONTH / "report.zh.html").read_text()
-    # the group's three charts, then its EnPI and metering sections' (no metal ledger beside this group file)
-    assert zh.count("<svg") == 5 and 'id="chart-enpi"' in zh and 'id="metal"' in zh
+    # the group's three charts, its plan page's, then its EnPI and metering sections' (no metal ledger here)
+    assert zh.count("<svg") == 6 and 'id="chart-enpi"' in zh and 'id="metal"' in zh
     assert "<h1>测试集团：2026年" in zh and "<th>范围一排放 (t CO2e)</th>" in zh
     html = (reports / "grp" / MONTH / "report.html").read_text()
-    assert html.count("<svg") == 5 and "测试集团" in html
+    assert html.count("<svg") == 6 and "测试集团" in html
+    assert '<h2 id="plan">集团规划目标：两园区合并</h2>' in zh and '<h2 id="plan">Group plan' in html
     from openpyxl import load_workbook
 
     sheet = load_workbook(reports / "grp" / MONTH / "group.xlsx")["Sites"]

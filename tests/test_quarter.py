@@ -216,7 +216,8 @@ def test_the_quarterly_report_in_chinese(quarter_plant, tmp_path, monkeypatch):
     assert {"on track": "达标", "off track": "未达标"}[report["pathway"]["status"]] in zh
     assert "<td>运行优化</td>" in zh and "<td>燃料替代</td>" in zh and "<th>是否已核证</th>" in zh
     assert 'id="chart-cusum"' in zh and 'id="chart-savings"' in zh
-    assert load_workbook(folder / "quarter.zh.xlsx").sheetnames == ["能源绩效参数", "节能措施", "申报与核证", "基准记录", "数据来源"]
+    sheets = ["能源绩效参数", "节能措施", "申报与核证", "基准记录", "数据来源"]
+    assert load_workbook(folder / "quarter.zh.xlsx").sheetnames == sheets
     rendered = rendered_fonts(folder / "report.zh.html", tmp_path / "profile")
     assert any(r.text == "减排路径进展" for r in rendered) and missing_glyphs(rendered) == []
     # one language alone
