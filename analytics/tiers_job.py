@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Final
 
 from tqdm import tqdm  # type: ignore[import-untyped]
@@ -55,7 +55,7 @@ from plantems.schema import (
 from plantems.store.query import SiteScope, agg
 from plantems.store.window import replace_window
 
-__all__ = ["DEVICE_BATCH", "LAG_S", "RecentTiers", "backfill_tiers", "run_tiers", "tier_windows"]
+__all__ = ["DEVICE_BATCH", "LAG_S", "RecentTiers", "backfill_tiers", "run_tiers", "tier_range", "tier_windows"]
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,16 @@ def backfill_tiers(plant: PlantConfig, client: InfluxClient, writer: LineWriter,
     if end_ns <= start_ns:
         raise ValueError(f"tiers back-fill of site {plant.site.id}: end {end} is not after start {start}")
     return _run_hours(plant, client, writer, start_ns, end_ns, progress=progress)
+
+
+def tier_range(plant: PlantConfig, first: date, last: date, *, now: datetime | None = None
+               ) -> tuple[datetime, datetime]:
+    """The back-fill range of the local days ``first`` .. ``last`` (inclusive), ending now at the latest."""
+    tz = plant.site.tz
+    start = datetime(first.year, first.month, first.day, tzinfo=tz)
+    after = last + timedelta(days=1)
+    end = datetime(after.year, after.month, after.day, tzinfo=tz)
+    return start, min(end, now or datetime.now(tz))
 
 
 class RecentTiers:

@@ -259,3 +259,37 @@ def test_scheduled_job_picks_up_late_data_in_its_hourly_lookback(site):
     a4 = rows(url, derived, f"SELECT p_kw_mean, samples FROM device_1m WHERE device = 'a4' AND time = {late_minute}")
     assert a4[0]["samples"] == 60
     assert a4[0]["p_kw_mean"] == pytest.approx(profile("a4", np.arange(65 * 60, 66 * 60))["p_kw"].mean(), rel=1e-9)
+
+
+def test_cli_backfill_writes_the_tiers_and_the_scheduler_runs_the_job(site, tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    from plantems.cli import main
+    from tests.support import REPO, copy_reference_data, wait_for
+
+    plant, t0_s = site
+    copy_reference_data(tmp_path)
+    config, tariffs = str(tmp_path / "plant.yaml"), str(REPO / "config" / "tariffs")
+    days = [datetime.fromtimestamp(t, plant.site.tz).date().isoformat() for t in (t0_s, t0_s + SPAN_S)]
+    result = CliRunner().invoke(main, ["analyze", "--config", config, "--tariffs", tariffs, "--backfill", *days])
+    assert result.exit_code == 0, result.output
+    count = int(re.search(r"dashboard tiers: (\d+) points", result.output).group(1))
+    url, derived = plant.influxdb.url, plant.influxdb.derived_database
+    minutes = sum(len(np.unique(seconds(d) // 60)) for d in DEVICES)
+    assert rows(url, derived, "SELECT count(samples) FROM device_1m")[0]["count"] == minutes
+    assert count > minutes
+    rows(url, derived, "DROP MEASUREMENT device_1m")
+    proc = subprocess.Popen([sys.executable, "-m", "plantems.cli", "analyze", "--config", config, "--tariffs",
+                             tariffs], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:  # the job runs at start (catching up the hour before), then every minute
+        wait_for(lambda: rows(url, derived, "SELECT ok FROM analytics_status WHERE source = 'tiers'"), timeout_s=30,
+                 what="the first tiers run")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    assert rows(url, derived, "SELECT ok FROM analytics_status WHERE source = 'tiers'")[0]["ok"] == 1
