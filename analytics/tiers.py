@@ -43,7 +43,7 @@ from plantems.schema import (
 
 __all__ = ["COLLECTOR_COUNTERS", "ENERGY_FIELDS", "HOUR_NS", "MINUTE_NS", "Rows", "collector_points",
            "counter_increments", "device_hour_points", "device_minute_points", "energy_hour_points",
-           "power_points", "rows_by_tag"]
+           "join_rows", "power_points", "rows_by_tag"]
 
 MINUTE_NS: Final = 60 * 1_000_000_000
 HOUR_NS: Final = 60 * MINUTE_NS
@@ -88,19 +88,20 @@ class Rows:
         return found if found is not None else np.full(len(self.times_ns), np.nan)
 
 
+def join_rows(a: Rows, b: Rows) -> Rows:
+    """Two parts of one series as one, in time order (pure)."""
+    names = set(a.columns) | set(b.columns)
+    times = np.concatenate([a.times_ns, b.times_ns])
+    order = np.argsort(times, kind="stable")
+    return Rows(times[order], {n: np.concatenate([a.column(n), b.column(n)])[order] for n in names})
+
+
 def rows_by_tag(series: Iterable[SeriesLike], tag: str) -> dict[str, Rows]:
-    """Each series' rows by the value of ``tag`` (series of one query, one per tag value; parts of a
-    series that came in several results are joined)."""
+    """Each series' rows by the value of ``tag`` (parts of one series from several queries are joined)."""
     out: dict[str, Rows] = {}
     for s in series:
         key, rows = s.tags.get(tag, ""), Rows.of(s)
-        if key in out:  # a series split across chunks or queries: join in time order
-            old = out[key]
-            names = set(old.columns) | set(rows.columns)
-            times = np.concatenate([old.times_ns, rows.times_ns])
-            order = np.argsort(times, kind="stable")
-            rows = Rows(times[order], {n: np.concatenate([old.column(n), rows.column(n)])[order] for n in names})
-        out[key] = rows
+        out[key] = join_rows(out[key], rows) if key in out else rows
     return out
 
 
