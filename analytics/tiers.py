@@ -251,8 +251,8 @@ def collector_points(site: str, sources: Mapping[str, Rows], *, start_ns: int) -
 
 
 def energy_hour_points(series: Iterable[SeriesLike]) -> list[Point]:
-    """``energy_1h`` points from ``SELECT sum(f) AS f ... GROUP BY time(1h), *`` of ``energy_15m``:
-    the same tags, the hour's sums (hours without any interval are left out)."""
+    """``energy_1h`` points from the hourly sums of ``energy_15m`` fields (each under its own name, grouped
+    by every tag): the same tags, the hour's sums (hours without any interval are left out)."""
     points = []
     for s in series:
         tags = {k: v for k, v in s.tags.items() if v}
