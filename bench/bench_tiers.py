@@ -7,12 +7,13 @@ written into InfluxDB 1.6 (Debian) first; then:
    quarter run (every tier, the late-sample check, ``device_1h`` and ``energy_1h``), and a quarter's share of
    the hourly read-back of ``device_1m``. CPU seconds of this process and of influxd (from
    /proc/<pid>/stat) against the goal of 2 s per 15 minutes.
-2. ``--backfill``: the requests of ``analyze --backfill`` (energy_15m and the tiers) over the data,
-   the slowest ones, their time and size, against the default ``influxdb.timeout_s`` of 10 s.
+2. ``--backfill`` (``--backfill-hours`` of more data): the requests of ``analyze --backfill`` (energy_15m
+   and the tiers) over the data, the slowest ones, their time and size, against the default
+   ``influxdb.timeout_s`` of 10 s: as single unstreamed requests (before issue 15) and as now.
 
 Prints figures; asserts nothing.
 
-    .venv/bin/python bench/bench_tiers.py [--devices 500] [--fields 29] [--backfill]
+    .venv/bin/python bench/bench_tiers.py [--devices 500] [--fields 29] [--backfill [--backfill-hours 1]]
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def write_raw(writer: Any, plant: Any, start_s: int, end_s: int, fields: list[st
     times = np.arange(start_s, end_s)
     count = 0
     for device in plant.devices:
-        climb = np.arange(len(times)) * 0.02  # counters: 72 kW (kvar)
+        climb = (times - 1_790_000_000) * 0.02  # counters: 72 kW (kvar), continuous across writes
         values = {f: (10_000 + climb if f in counters else 50.0 + rng.normal(0, 5, len(times))) for f in fields}
         body = [",".join(f"{f}={values[f][i]:.4f}" for f in fields) for i in range(len(times))]
         prefix = f"electrical,area={device.area},device={device.id},kind={device.kind.value},site={plant.site.id} "
@@ -100,34 +101,43 @@ def measured(influxd_pid: int, run: Callable[[], object]) -> tuple[float, float,
 class TimedClient:
     """An InfluxClient that records each request's time and response size."""
 
-    def __init__(self, client: Any) -> None:
-        self.client, self.calls = client, []
+    def __init__(self, client: Any, *, chunk_rows: int | None = 10_000) -> None:
+        self.client, self.chunk_rows, self.calls = client, chunk_rows, []
 
     def query(self, q: str, **kw: Any) -> Any:
         t0 = time.monotonic()
-        series = self.client.query(q, **kw)
+        series = self.client.query(q, chunk_rows=self.chunk_rows, **kw)
         values = sum(len(s.values) * len(s.columns) for s in series)
         self.calls.append((time.monotonic() - t0, values, q))
         return series
 
 
-def time_backfill(plant: Any, client: Any, writer: Any, start_s: int, end_s: int) -> None:
-    """Every request of ``analyze --backfill`` over the data's day: the slowest ones."""
+def time_backfill(plant: Any, client: Any, writer: Any, start_s: int, end_s: int, *, hours: float) -> None:
+    """Every request of ``analyze --backfill`` over the data's day: the slowest ones, as one request each
+    (before issue 15) and streamed in parts (now). ``hours`` more of 1-s counters and power are written first."""
+    from plantems.analytics import energy_read
     from plantems.analytics.service import backfill_energy
     from plantems.analytics.tiers_job import backfill_tiers
     from plantems.tariffs import load_tariffs
 
-    timed = TimedClient(client)
+    if hours:
+        t0 = time.monotonic()
+        points = write_raw(writer, plant, int(start_s - hours * 3600), start_s - 60, electrical_fields(5))
+        print(f"setup: {points:,} more raw points (5 fields, {hours:g} h before) in {time.monotonic() - t0:.0f} s")
     tariffs = load_tariffs(REPO / "config" / "tariffs")
     day = datetime.fromtimestamp(start_s, plant.site.tz).date()
-    t0 = time.monotonic()
-    backfill_energy(plant, tariffs, timed, writer, day, day, progress=False)
-    backfill_tiers(plant, timed, writer, datetime.fromtimestamp(start_s - 60, UTC), datetime.fromtimestamp(end_s, UTC),
-                   progress=False)
-    print(f"2. analyze --backfill {day} ({len(plant.devices)} devices): {len(timed.calls)} requests in "
-          f"{time.monotonic() - t0:.1f} s; the slowest:")
-    for seconds, values, q in sorted(timed.calls, reverse=True)[:5]:
-        print(f"   {seconds:6.2f} s {values:>10,} values  {q[:150]}")
+    for label, chunk_rows, rows_per_query in (("one request per query, unstreamed", None, 10**12),
+                                              ("parts, streamed", 10_000, energy_read.ROWS_PER_QUERY)):
+        energy_read.ROWS_PER_QUERY = rows_per_query
+        timed = TimedClient(client, chunk_rows=chunk_rows)
+        t0 = time.monotonic()
+        backfill_energy(plant, tariffs, timed, writer, day, day, progress=False)
+        backfill_tiers(plant, timed, writer, datetime.fromtimestamp(start_s - hours * 3600, UTC),
+                       datetime.fromtimestamp(end_s, UTC), progress=False)
+        print(f"2. analyze --backfill {day} ({len(plant.devices)} devices, {label}): {len(timed.calls)} requests in "
+              f"{time.monotonic() - t0:.1f} s; the slowest:")
+        for seconds, values, q in sorted(timed.calls, reverse=True)[:3]:
+            print(f"   {seconds:6.2f} s {values:>10,} values  {q[:110]}")
 
 
 def by_kind(calls: list[tuple[float, int, str]]) -> str:
@@ -143,6 +153,8 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=500)
     parser.add_argument("--fields", type=int, default=29, help="values per meter reading (29 at most)")
     parser.add_argument("--backfill", action="store_true", help="also time every request of analyze --backfill")
+    parser.add_argument("--backfill-hours", type=float, default=0.0,
+                        help="hours of 1-s counters and power written before the window for --backfill")
     args = parser.parse_args()
     from plantems.analytics.tiers_job import RecentTiers, read_stored_minutes
     from plantems.config import load_plant
@@ -191,7 +203,7 @@ def main() -> None:
         print(f"=> tier jobs per 15 minutes for {args.devices} devices: {per_15:.2f} s CPU "
               f"({per_15 / GOAL_CPU_S:.2f} x the {GOAL_CPU_S:g} s goal)")
         if args.backfill:
-            time_backfill(plant, client, writer, start_s, end_s)
+            time_backfill(plant, client, writer, start_s, end_s, hours=args.backfill_hours)
     finally:
         influxd.stop()
 
