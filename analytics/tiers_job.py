@@ -29,6 +29,7 @@ from typing import Final
 
 from tqdm import tqdm  # type: ignore[import-untyped]
 
+from plantems.analytics.energy_read import time_parts
 from plantems.analytics.tiers import (
     COLLECTOR_COUNTERS,
     ENERGY_FIELDS,
@@ -124,10 +125,15 @@ def read_collector(client: InfluxClient, plant: PlantConfig, start_ns: int, end_
     columns.append(agg("min", Field.UP.value, alias=tier_field(Field.UP, Stat.MIN)))
     columns += [agg("last", f.value, alias=f.value) for f in COLLECTOR_COUNTERS]
     columns += [agg("max", f.value, alias=tier_field(f, Stat.MAX)) for f in COLLECTOR_COUNTERS]
-    query = SiteScope(plant.site.id).select(COLLECTOR_STATUS, columns, start_ns=start_ns - _COLLECTOR_CONTEXT_NS,
-                                            end_ns=end_ns, every="1m", group_by=[Tag.SOURCE.value], fill_none=True)
-    sources: dict[str, Rows] = rows_by_tag(client.query(query, database=plant.influxdb.raw_database),
-                                           Tag.SOURCE.value)
+    site, found = SiteScope(plant.site.id), []
+    # a source per device and a few more (spool, MQTT): cut in time like the energy reads, never in sources,
+    # so each source's running counts stay in one joined series
+    for a, b in time_parts(start_ns - _COLLECTOR_CONTEXT_NS, end_ns, devices=len(plant.devices) + 2,
+                           rows=ROWS_PER_QUERY):
+        query = site.select(COLLECTOR_STATUS, columns, start_ns=a, end_ns=b, every="1m", group_by=[Tag.SOURCE.value],
+                            fill_none=True)
+        found += client.query(query, database=plant.influxdb.raw_database)
+    sources: dict[str, Rows] = rows_by_tag(found, Tag.SOURCE.value)
     return sources
 
 
