@@ -77,11 +77,10 @@ class Rows:
 
     @staticmethod
     def of(series: SeriesLike) -> Rows:
-        times = np.array([int(row[0]) for row in series.values], dtype=np.int64)
-        columns = {name: np.array([np.nan if row[i] is None else float(row[i]) for row in series.values],
-                                  dtype=np.float64)
-                   for i, name in enumerate(series.columns) if i > 0}
-        return Rows(times, columns)
+        times = np.array([row[0] for row in series.values], dtype=np.int64)
+        # None (a null aggregate) becomes NaN in a float array
+        values = np.array([row[1:] for row in series.values], dtype=np.float64).reshape(len(times), -1)
+        return Rows(times, {name: values[:, i] for i, name in enumerate(series.columns[1:])})
 
     def column(self, name: str) -> FloatArray:
         found = self.columns.get(name)

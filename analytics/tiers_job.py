@@ -163,8 +163,7 @@ def run_power(plant: PlantConfig, client: InfluxClient, writer: LineWriter, star
     _check_window(plant, start_ns, end_ns)
     if end_ns <= start_ns:
         return 0
-    minutes = read_minutes(client, plant, start_ns, end_ns,
-                           columns=[*_power_columns(), agg("count", Field.P_KW.value, alias=Field.SAMPLES.value)])
+    minutes = read_minutes(client, plant, start_ns, end_ns, columns=_power_columns())
     return _replace(client, writer, plant, POWER_1M, start_ns, end_ns, power_points(plant.site.id, plant, minutes))
 
 
