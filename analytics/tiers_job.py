@@ -66,17 +66,18 @@ from plantems.schema import (
 from plantems.store.query import SiteScope, agg, col
 from plantems.store.window import replace_window
 
-__all__ = ["LAG_S", "ROWS_PER_QUERY", "RecentTiers", "backfill_tiers", "find_late", "late_quarters", "run_power",
-           "run_tiers", "tier_range", "tier_windows"]
+__all__ = ["CATCH_UP_NS", "LAG_S", "ROWS_PER_QUERY", "RecentTiers", "backfill_tiers", "find_late", "late_quarters",
+           "run_power", "run_tiers", "tier_range", "tier_windows"]
 
 log = logging.getLogger(__name__)
 
 _NS: Final = 1_000_000_000
 ROWS_PER_QUERY: Final = 3000  # device minutes per aggregate query: 50 devices x 1 h x 28 columns, 1 MB, ~2 s
 LAG_S: Final = 15  # a minute is summarised this long after it ends (the collector flushes within seconds)
-QUARTER_NS: Final = 15 * MINUTE_NS
+QUARTER_NS: Final = 900 * _NS
 OVERLAP_MIN: Final = 2  # each minute run redoes the minute before too: samples that came in just late
 LATE_CHECK_NS: Final = HOUR_NS  # quarters checked for late samples at each quarter run
+CATCH_UP_NS: Final = 24 * HOUR_NS  # at start, tiers missing since the last ones written are caught up this far back
 _COLLECTOR_CONTEXT_NS: Final = 5 * MINUTE_NS  # status rows before a window: the running counts' start
 _ENERGY_LOOKBACK_NS: Final = 2 * HOUR_NS  # energy_15m of the last quarter lands after the hour has ended
 _NIGHTLY_LOOKBACK_NS: Final = 26 * HOUR_NS  # at 01:xx local: the day the nightly energy job has just redone
@@ -297,9 +298,25 @@ class RecentTiers:
         written += run_power(self.plant, self.client, self.writer, max(quarter, end - OVERLAP_MIN * MINUTE_NS), end)
         log.debug("tiers: %d points up to %s", written, datetime.fromtimestamp(end / _NS, self.plant.site.tz))
 
+    def _resume_from(self, quarter: int) -> int:
+        """Where the first run starts: after the newest ``device_1m`` minute (the tiers written before this
+        process started), at most CATCH_UP_NS back; the quarter before ``quarter`` when there is none."""
+        query = SiteScope(self.plant.site.id).select(DEVICE_1M, [agg("last", Field.SAMPLES.value)],
+                                                     start_ns=quarter - CATCH_UP_NS, end_ns=quarter)
+        series = self.client.query(query, database=self.plant.influxdb.derived_database)
+        newest = [int(row[0]) for s in series for row in s.values]
+        if not newest:
+            log.warning("tiers: none written in the %d h before %s; older days: plantems analyze --backfill FROM TO",
+                        CATCH_UP_NS // HOUR_NS, datetime.fromtimestamp(quarter / _NS, self.plant.site.tz))
+            return quarter - QUARTER_NS
+        start: int = min(quarter - QUARTER_NS, (max(newest) + MINUTE_NS) // QUARTER_NS * QUARTER_NS)
+        if start < quarter - QUARTER_NS:
+            log.info("tiers: catching up from %s", datetime.fromtimestamp(start / _NS, self.plant.site.tz))
+        return start
+
     def _quarter(self, quarter: int, now_s: float) -> int:
         """Every tier of the quarters since the last full run, and of quarters that got late samples."""
-        start = quarter - QUARTER_NS if self.full_from_ns is None else self.full_from_ns
+        start = self._resume_from(quarter) if self.full_from_ns is None else self.full_from_ns
         if self.quarter_done_ns is not None and start < self.quarter_done_ns:
             start = self.quarter_done_ns
         if self.full_from_ns is not None and self.full_from_ns < quarter - QUARTER_NS:  # a run failed

@@ -309,3 +309,19 @@ def test_cli_backfill_writes_the_tiers_and_the_scheduler_runs_the_job(site, tmp_
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
     assert rows(url, derived, "SELECT ok FROM analytics_status WHERE source = 'tiers'")[0]["ok"] == 1
+
+
+def test_first_run_catches_up_from_the_last_tiers_written(site):
+    """An analytics process that was down for hours resumes after the newest device_1m minute."""
+    plant, t0_s = site
+    client, writer = InfluxClient(plant.influxdb), V1Writer(plant.influxdb)
+    backfill_tiers(plant, client, writer, datetime.fromtimestamp(t0_s, UTC),
+                   datetime.fromtimestamp(t0_s + 1800, UTC), progress=False)
+    url, derived = plant.influxdb.url, plant.influxdb.derived_database
+    minute_70 = f"SELECT samples FROM device_1m WHERE device = 'a1' AND time = {(t0_s + 70 * 60) * NS}"
+    assert rows(url, derived, minute_70) == []
+    job = RecentTiers(plant, client, writer, clock=lambda: t0_s + SPAN_S + 2 * 3600 + 20.0)
+    job.run()  # 2 h after the data ended: past the late-sample check, within the catch-up
+    assert rows(url, derived, minute_70)[0]["samples"] == 60
+    stored = rows(url, derived, "SELECT count(samples) FROM device_1m WHERE device = 'a1'")[0]["count"]
+    assert stored == SPAN_S // 60
