@@ -1,7 +1,8 @@
 """The dashboard tiers job (InfluxDB I/O): reads minute aggregates, writes the tiers (``analytics.tiers``).
 
 InfluxDB computes every aggregate (``GROUP BY time(1m)``): no raw 1-s point is pulled into
-Python. A window is processed an hour at a time and the devices a batch at a time, so no request
+Python. A window is processed an hour at a time, each read cut into requests of at most
+``ROWS_PER_QUERY`` device minutes (by devices, or by time for the collector sources), so no request
 grows with the plant or the range (a back-fill over 500 devices stays far below the timeout).
 Each window is written with ``replace_window`` inside the site: re-running it leaves exactly one
 result, and two sites in one database never touch each other's tiers.
