@@ -1,5 +1,5 @@
 # Each target does its own set-up (idempotent): a fresh Debian machine needs nothing else.
-.PHONY: setup demo test bench bench-mqtt bench-analytics bench-alerts check-config clean
+.PHONY: setup demo test bench bench-mqtt bench-analytics bench-alerts bench-tiers check-config clean
 
 setup:
 	./deploy/setup-debian.sh
@@ -23,7 +23,8 @@ MYPY_STRICT = plantems/calendar.py plantems/lineproto.py plantems/ratelog.py pla
 	analytics/predictor_series.py simulator/weather.py analytics/carrier.py \
 	plantems/store/__init__.py plantems/store/query.py plantems/store/window.py \
 	analytics/sections.py analytics/report_sections.py analytics/group_sections.py analytics/inventory_html.py \
-	analytics/plan.py analytics/plan_job.py analytics/plan_report.py grafana/plan_dashboards.py
+	analytics/plan.py analytics/plan_job.py analytics/plan_report.py grafana/plan_dashboards.py \
+	analytics/tiers.py analytics/tiers_job.py
 
 test: setup
 	.venv/bin/ruff check plantems collector analytics simulator grafana bench tests
@@ -41,6 +42,9 @@ bench-analytics: setup
 
 bench-alerts: setup
 	.venv/bin/python bench/bench_alerts.py --groups 20
+
+bench-tiers: setup
+	.venv/bin/python bench/bench_tiers.py --devices 500 --backfill --backfill-hours 1
 
 check-config: setup
 	.venv/bin/plantems check-config config/plant.demo.yaml
