@@ -16,7 +16,7 @@ from plantems.localservers import free_port
 from tests.support import REPO, copy_reference_data, rows, wait_for
 
 SITES = {"changsha": "plant.demo.yaml", "changde": "plant.changde.yaml"}
-LIVE_DEVICES = {"changsha": 13, "changde": 7}  # counted in the plant files: 11 + 2 MQTT, 5 + 2 MQTT
+LIVE_DEVICES = {"changsha": 14, "changde": 7}  # with p_kw, counted in the plant files: 12 + 2 MQTT, 5 + 2 MQTT
 SHIFTABLE = {"changsha": ["comp-1", "comp-2", "comp-3", "mill-2"], "changde": ["comp-1", "mill-1"]}
 
 
@@ -61,10 +61,12 @@ def test_demo_runs_both_parks_and_stops_cleanly(tmp_path):
             reports = list((tmp_path / "reports" / site).glob("*/report.html"))
             assert len(reports) == 1 and "Poor data coverage" in reports[0].read_text()  # 0.2 days of last month
             _assert_plan_sections(reports[0])
-        (group_report,) = (tmp_path / "reports" / "hunan-al").glob("*/report.html")  # the group's, beside them
+        # the group's month report, beside them (inventory-YYYY/ holds the annual one)
+        (group_report,) = (tmp_path / "reports" / "hunan-al").glob("[0-9][0-9][0-9][0-9]-[0-9][0-9]/report.html")
         _assert_group_sums_the_sites(tmp_path / "reports", group_report.parent.name)
         _assert_plan_sections(group_report)
         _assert_plan_pages(tmp_path / "reports", group_report.parent.name)
+        _assert_inventory(tmp_path / "reports", group_report.parent.name)
         produced = rows(url, "plantems", "SELECT count(output_t) FROM production GROUP BY site, line")
         assert sorted((r["site"], r["line"]) for r in produced) == [
             ("changde", "cast-1"), ("changde", "roll-1"), ("changsha", "cast-1"), ("changsha", "roll-1")]
@@ -94,6 +96,18 @@ def _assert_plan_sections(report: Path) -> None:
         assert section in en and section in zh, section
     assert "Intensity denominator (ASI)" in en and "强度分母（ASI）" in zh  # the ledger was read, not "no ledger"
     assert "能源绩效参数（EnPI）" in zh and "能源计量器具配备（GB 17167）" in zh
+
+
+def _assert_inventory(reports: Path, month: str) -> None:
+    """The group's annual inventory so far, in both languages, with the months before the history missing."""
+    folder = reports / "hunan-al" / f"inventory-{month[:4]}"
+    data = json.loads((folder / "inventory.json").read_text())
+    assert sorted(data["sites"]) == sorted(SITES)
+    completeness = data["completeness"]
+    assert completeness["months_found"] == 2  # last month's rollup of each park, the only month with history
+    assert {"site": "changsha", "month": month} not in completeness["missing"]
+    assert {"site": "changde", "month": f"{month[:4]}-01"} in completeness["missing"] or month.endswith("-01")
+    assert "<html" in (folder / "report.html").read_text() and "<html" in (folder / "report.zh.html").read_text()
 
 
 def _assert_group_sums_the_sites(reports: Path, month: str) -> None:
