@@ -39,7 +39,7 @@ from plantems.config import DeviceKind, PlantConfig
 from plantems.factors import load_factors
 from plantems.i18n import ALL_LANGS, Lang
 from plantems.influx import InfluxClient
-from plantems.measures import Boundary, EnpiBaseline, Measure, MeasuresFile, PlantNames, load_register
+from plantems.measures import REGISTER_FILE, Boundary, EnpiBaseline, Measure, MeasuresFile, PlantNames, site_register
 from plantems.reference import reference_path
 from plantems.schema import Field, Tag
 from plantems.targets import load_targets
@@ -252,9 +252,9 @@ def run_quarter(plant: PlantConfig, quarter: str, *, config_dir: Path, client: I
     last = min(after - timedelta(days=1), as_of - timedelta(days=1))
     if last < first:
         raise ValueError(f"quarter {quarter}: has not started on {as_of}")
-    # the site's own register only: the shipped one names the demo plant's devices
-    measures_path = config_dir / "measures.yaml"
-    register = load_register(measures_path, PlantNames.of(plant)) if measures_path.exists() else None
+    # the site's own register only (its `site`): another park's plant file may share the folder
+    measures_path = config_dir / REGISTER_FILE
+    register = site_register(config_dir, plant.site.id, PlantNames.of(plant))
     measures = register.measures if register else ()
     chosen = register.enpi_baseline if register else None
     factors_path = reference_path(config_dir, "emission_factors.yaml")

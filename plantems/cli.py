@@ -97,6 +97,7 @@ def _check_plant(config_path: Path) -> None:
 
     plant = _load(config_path)
     metal = _check_metal_ledger(config_path.parent)
+    measures = _check_measures(plant, config_path.parent)
     click.echo(f"{config_path}: OK: site {plant.site.id} ({plant.site.timezone}), {len(plant.devices)} devices, "
                f"{len(plant.meters)} meter models")
     for device in plant.modbus_devices:
@@ -115,6 +116,26 @@ def _check_plant(config_path: Path) -> None:
                    f"{', '.join(sorted(plant.quantities_of(device)))}")
     if metal is not None:
         click.echo(f"  metal ledger {metal[0]}: {metal[1]} deliveries")
+    if measures is not None:
+        click.echo(f"  measures register {measures[0]}: {measures[1]}")
+
+
+def _check_measures(plant: PlantConfig, folder: Path) -> tuple[Path, str] | None:
+    """The measures register beside a plant file, if any: one of this site that is wrong refuses the
+    command (exit 2), at start rather than on the quarter's first day; another site's is named as such."""
+    from plantems.measures import REGISTER_FILE, PlantNames, site_register
+
+    path = folder / REGISTER_FILE
+    if not path.exists():
+        return None
+    try:
+        register = site_register(folder, plant.site.id, PlantNames.of(plant))
+    except ConfigError as exc:
+        click.echo("measures register refused:\n  " + "\n  ".join(exc.problems), err=True)
+        sys.exit(2)
+    if register is None:
+        return path, "another site's register (its site: key), left alone"
+    return path, f"{len(register.measures)} measures, {len(register.predictors)} predictor series"
 
 
 def _check_metal_ledger(folder: Path) -> tuple[Path, int] | None:
@@ -208,6 +229,7 @@ def simulate(config_path: Path, backfill_days: float | None, extra_scenarios: tu
     from plantems.simulator.scenarios import check_devices, scenarios_for
 
     plant = _load(config_path, "collector")  # the back-fill writes raw points, as the collector does
+    _check_measures(plant, config_path.parent)
     economy = economy_for(plant, config_path.parent)  # daily production and measures (measures.yaml beside)
     try:
         scenarios = scenarios_for(plant.simulator.scenarios, extra_scenarios)
@@ -266,6 +288,7 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
         click.echo(f"no tariff in {tariffs_dir or config_path.parent / 'tariffs'}", err=True)
         sys.exit(2)
     _check_metal_ledger(config_path.parent)  # refused at start, not at the month's end
+    _check_measures(plant, config_path.parent)  # nor on the quarter's first day
     cfg = plant.influxdb
     client, writer = InfluxClient(cfg), make_writer(cfg, detect_api(cfg))
     if backfill is not None:

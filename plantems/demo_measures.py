@@ -8,9 +8,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from plantems.config import PlantConfig
-from plantems.measures import PlantNames, load_measures
+from plantems.measures import PlantNames, site_register
 from plantems.simulator.economy import Economy
-from plantems.yamlconf import ConfigError
 
 __all__ = ["demo_quarter", "measures_history_days", "quarter_args"]
 
@@ -18,13 +17,10 @@ __all__ = ["demo_quarter", "measures_history_days", "quarter_args"]
 def measures_history_days(plant: PlantConfig, config_path: Path) -> float:
     """Days of history from the earliest baseline start of the measures that the simulator builds in
     (``measures.yaml`` beside the plant file); 0 without a register that fits this plant."""
-    path = config_path.parent / "measures.yaml"
-    if not path.exists():
-        return 0.0
-    try:
-        measures = load_measures(path, PlantNames.of(plant))
-    except ConfigError:
-        return 0.0  # another site's register: the simulator leaves it out too (simulator/economy.py)
+    register = site_register(config_path.parent, plant.site.id, PlantNames.of(plant))
+    if register is None:
+        return 0.0  # none, or another site's (the simulator leaves it out too: simulator/economy.py)
+    measures = register.measures
     simulated = {m.measure_id for m in Economy(plant, measures).measures}
     starts = [m.in_force.start for m in measures if m.id in simulated]  # the others' history is not simulated
     if not starts:

@@ -5,6 +5,10 @@ type, go-live date, IPMVP option (B: isolation with its own meters; C: whole fac
 baseline period, the saving claimed for it (with a source) and its non-routine adjustments, each
 with a note. Loaded once, validated against the plant (every device, area and line must exist);
 errors read ``file:line measure 'id': key = value: rule``.
+
+Its ``site`` names the site it belongs to: the parks' plant files may share a folder (the demo's
+do), and a plant of another site leaves the register alone (``site_register``), where it would
+otherwise be refused for naming devices that plant does not have.
 """
 
 from __future__ import annotations
@@ -35,12 +39,14 @@ __all__ = [
     "StaticFactorChange",
     "load_measures",
     "load_register",
+    "site_register",
 ]
 
 Id = Annotated[str, PydField(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=64)]
 MeasureType = Literal["retrofit", "fuel_switch", "operational", "pv", "storage"]
 IpmvpOption = Literal["B", "C"]
 OUTPUT_PREDICTOR = Field.OUTPUT_T.value  # the tonnage predictor's name
+REGISTER_FILE = "measures.yaml"  # beside the plant file
 
 
 class _Frozen(BaseModel):
@@ -302,6 +308,7 @@ class Prices(_Frozen):
 
 
 class MeasuresFile(_Frozen):
+    site: Id | None = None  # the site whose register this is; None: whichever plant file it sits beside
     # not min_length: pydantic would add "at least 1 item" to every failed entry's own message
     measures: tuple[Measure, ...]
     enpi_baseline: EnpiBaseline | None = None  # default: before the first go-live (analytics/quarter_job.py)
@@ -375,6 +382,20 @@ def load_register(path: Path, plant: PlantNames) -> MeasuresFile:
     if problems:
         raise ConfigError(problems)
     return register
+
+
+def site_register(config_dir: Path, site_id: str, plant: PlantNames) -> MeasuresFile | None:
+    """The ``measures.yaml`` beside a plant file if it is this site's (its ``site`` is this one or
+    absent), validated against the plant; None without one or when it names another site. A register
+    of this site that is wrong raises ConfigError."""
+    path = config_dir / REGISTER_FILE
+    if not path.exists():
+        return None
+    data, _ = load_yaml(path)
+    owner = data.get("site") if isinstance(data, dict) else None
+    if owner is not None and owner != site_id:
+        return None
+    return load_register(path, plant)
 
 
 def load_measures(path: Path, plant: PlantNames) -> tuple[Measure, ...]:

@@ -38,10 +38,9 @@ import numpy as np
 import numpy.typing as npt
 
 from plantems.config import DeviceKind, PlantConfig
-from plantems.measures import Measure, PlantNames, load_register
+from plantems.measures import REGISTER_FILE, Measure, PlantNames, site_register
 from plantems.schema import Field
 from plantems.simulator.profiles import Array, unit_hash
-from plantems.yamlconf import ConfigError
 
 __all__ = ["FAN_SHARE_PER_KD", "VSD_POWER_SHARE", "Economy", "SimMeasure", "day_factor", "economy_for", "line_output_t"]
 
@@ -140,22 +139,18 @@ class Economy:
 
 
 def economy_for(plant: PlantConfig, config_dir: Path) -> Economy | None:
-    """The economy of the ``measures.yaml`` beside the plant file; None without one. A register that
-    names other devices (another site's plant file in the same folder) is reported and left out."""
-    path = config_dir / "measures.yaml"
-    if not path.exists():
+    """The economy of the ``measures.yaml`` beside the plant file; None without one. Another site's
+    register (its ``site``) leaves daily production on without measures; a wrong one of this site
+    raises ConfigError (the simulator refuses to start)."""
+    if not (config_dir / REGISTER_FILE).exists():
         return None
+    register = site_register(config_dir, plant.site.id, PlantNames.of(plant))
+    measures: Sequence[Measure] = register.measures if register is not None else ()
     cooling: Mapping[date, float] | None = None
-    try:
-        register = load_register(path, PlantNames.of(plant))
-        measures: Sequence[Measure] = register.measures
+    if register is not None:
         series = next((s for s in register.predictors if s.csv and s.degree_days and s.degree_days.kind == "cooling"),
                       None)
         cooling = register.series(series.id) if series is not None else None
-    except ConfigError as exc:
-        log.warning("simulator: %s does not fit site %s, simulating daily production without measures: %s", path,
-                    plant.site.id, "; ".join(exc.problems))
-        measures = ()
     economy = Economy(plant, measures, cooling)
     log.info("simulator: daily production on%s; measures simulated: %s",
              ", exhaust fans follow the cooling degree-days" if cooling else "",

@@ -122,3 +122,36 @@ def test_non_routine_adjustments_by_month(tmp_path: Path) -> None:
     assert measure.non_routine_in_month(2026, 10) == (1300.0, 10.0, ("temporary duct", "second duct"))
     assert measure.non_routine_in_month(2026, 11) == (400.0, 10.0, ("second duct",))
     assert measure.non_routine_in_month(2027, 12) == (400.0, 10.0, ("second duct",))  # December's end wraps
+
+
+def test_a_register_belongs_to_its_site_and_a_wrong_one_refuses_to_start(tmp_path: Path) -> None:
+    """Two parks' plant files share a folder: the register with `site: changsha` is Changsha's; Changde's
+    plant leaves it alone (rather than refusing it for naming devices it lacks), and check-config says so.
+    A wrong register of the site itself refuses check-config, analyze and simulate at start (exit 2)."""
+    from click.testing import CliRunner
+
+    from plantems.cli import main
+    from plantems.measures import site_register
+    from tests.support import copy_reference_data
+
+    copy_reference_data(tmp_path)
+    for name in ("plant.demo.yaml", "plant.changde.yaml", "measures.yaml", "weather.changsha.csv"):
+        (tmp_path / name).write_text(builtin(name).read_text())
+    changsha, changde = (load_plant(tmp_path / name) for name in ("plant.demo.yaml", "plant.changde.yaml"))
+    own = site_register(tmp_path, "changsha", PlantNames.of(changsha))
+    assert own is not None and own.site == "changsha" and len(own.measures) == 3
+    assert site_register(tmp_path, "changde", PlantNames.of(changde)) is None
+    runner = CliRunner()
+    result = runner.invoke(main, ["check-config", str(tmp_path / "plant.changde.yaml")])
+    assert result.exit_code == 0 and "another site's register" in result.output, result.output
+    # Changsha's register names a device Changsha does not have: refused, with the file's line
+    text = (tmp_path / "measures.yaml").read_text()
+    (tmp_path / "measures.yaml").write_text(text.replace("devices: [fan-1]}", "devices: [fan-9]}", 1))
+    line = 1 + text[:text.index("devices: [fan-1]}")].count("\n")
+    for command in (["check-config", str(tmp_path / "plant.demo.yaml")],
+                    ["analyze", "--config", str(tmp_path / "plant.demo.yaml")],
+                    ["simulate", "--config", str(tmp_path / "plant.demo.yaml")]):
+        result = runner.invoke(main, command)
+        assert result.exit_code == 2, (command, result.output)
+        assert f"measures.yaml:{line} " in result.output and "fan-9" in result.output, result.output
+    assert site_register(tmp_path, "changde", PlantNames.of(changde)) is None  # still not Changde's concern
