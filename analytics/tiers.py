@@ -34,10 +34,10 @@ from plantems.schema import (
     DEVICE_1M,
     ENERGY_1H,
     POWER_1M,
-    TIER_FIELDS,
     Field,
     Stat,
     Tag,
+    tier_columns,
     tier_field,
 )
 
@@ -108,14 +108,10 @@ def _fields(values: Mapping[str, float]) -> dict[str, float | str]:
     return {k: float(v) for k, v in values.items() if np.isfinite(v)}
 
 
-def _stat_names() -> list[tuple[Field, Stat, str]]:
-    return [(f, s, tier_field(f, s)) for f in TIER_FIELDS for s in Stat]
-
-
 def device_minute_points(site: str, devices: Mapping[str, Device], minutes: Mapping[str, Rows]) -> list[Point]:
     """``device_1m`` points: each device's minute rows as they are (columns named by ``tier_field``
     and ``samples``), tagged from the configuration."""
-    names = [name for _, _, name in _stat_names()] + [Field.SAMPLES.value]
+    names = [name for _, _, name in tier_columns()] + [Field.SAMPLES.value]
     points = []
     for device_id, rows in sorted(minutes.items()):
         device = devices.get(device_id)
@@ -141,7 +137,7 @@ def _hour_stats(rows: Rows) -> tuple[IntArray, dict[str, FloatArray]]:
     weights = np.nan_to_num(rows.column(Field.SAMPLES.value), nan=0.0)
     weights = np.where(weights > 0, weights, 1.0)  # a minute without a count still weighs one sample
     out: dict[str, FloatArray] = {}
-    for _, stat, name in _stat_names():
+    for _, stat, name in tier_columns():
         values = rows.column(name)
         present = np.isfinite(values)
         if stat is Stat.MEAN:

@@ -58,10 +58,10 @@ from plantems.schema import (
     ENERGY_1H,
     ENERGY_15M,
     POWER_1M,
-    TIER_FIELDS,
     Field,
     Stat,
     Tag,
+    tier_columns,
     tier_field,
 )
 from plantems.store.query import SiteScope, agg, col
@@ -86,7 +86,7 @@ _OUTAGE_CHECKS: Final = 8  # quarter runs that still check a failed window for l
 
 
 def _minute_columns() -> list[str]:
-    columns = [agg(stat.value, f.value, alias=tier_field(f, stat)) for f in TIER_FIELDS for stat in Stat]
+    columns = [agg(stat.value, f.value, alias=name) for f, stat, name in tier_columns()]
     return [*columns, agg("count", Field.P_KW.value, alias=Field.SAMPLES.value)]
 
 
@@ -112,7 +112,7 @@ def read_minutes(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns
 
 def read_stored_minutes(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int) -> dict[str, Rows]:
     """The ``device_1m`` rows already written for [start, end) (to complete an hour), per device."""
-    names = [tier_field(f, stat) for f in TIER_FIELDS for stat in Stat] + [Field.SAMPLES.value]
+    names = [name for _, _, name in tier_columns()] + [Field.SAMPLES.value]
     query = SiteScope(plant.site.id).select(DEVICE_1M, [col(n) for n in names], start_ns=start_ns, end_ns=end_ns,
                                             group_by=[Tag.DEVICE.value])
     stored: dict[str, Rows] = rows_by_tag(client.query(query, database=plant.influxdb.derived_database),

@@ -7,6 +7,7 @@ as a string literal.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Final
 
@@ -36,6 +37,7 @@ __all__ = [
     "SCOPE2",
     "SITE_AREA",
     "TIER_FIELDS",
+    "TIER_STATS",
     "UNMETERED_AREA",
     "Area",
     "Field",
@@ -48,6 +50,7 @@ __all__ = [
     "Stat",
     "Tag",
     "measurement_of",
+    "tier_columns",
     "tier_field",
 ]
 
@@ -252,9 +255,19 @@ class Stat(StrEnum):
     MAX = "max"
 
 
-# Fields the per-device tiers summarise; the dashboards derive PF from the P and Q means.
-TIER_FIELDS: Final = (Field.P_KW, Field.Q_KVAR, Field.PF, Field.I_L1_A, Field.I_L2_A, Field.I_L3_A,
-                      Field.V_L1_V, Field.V_L2_V, Field.V_L3_V)
+# Fields the per-device tiers summarise, each with the statistics the dashboards read (PF comes from the P and Q
+# means). Every statistic costs InfluxDB a pass over the raw samples (bench/bench_tiers.py), so none is kept that
+# no panel shows: the equipment dashboard's bands of P and Q, and the means of the rest.
+TIER_STATS: Final[Mapping[Field, tuple[Stat, ...]]] = {
+    Field.P_KW: (Stat.MIN, Stat.MEAN, Stat.MAX), Field.Q_KVAR: (Stat.MIN, Stat.MEAN, Stat.MAX),
+    **{f: (Stat.MEAN,) for f in (Field.I_L1_A, Field.I_L2_A, Field.I_L3_A, Field.V_L1_V, Field.V_L2_V, Field.V_L3_V)},
+}
+TIER_FIELDS: Final = tuple(TIER_STATS)
+
+
+def tier_columns() -> list[tuple[Field, Stat, str]]:
+    """Every (field, statistic, tier field name) of the per-device tiers."""
+    return [(f, s, tier_field(f, s)) for f, stats in TIER_STATS.items() for s in stats]
 
 
 def tier_field(field: Field, stat: Stat) -> str:
