@@ -453,8 +453,8 @@ def collector(ctx: _Ctx) -> Dashboard:
         "A", f"SELECT last({_q(Field.UP)}) FROM {status} WHERE {devices} GROUP BY {source}", datasource=RAW,
         alias="$tag_source")], unit=NONE, grid=grid, w=24, h=6, datasource=RAW, time_from=LIVE_FROM,
         steps=[(None, "red"), (1, "green")], description=f"Each source's latest state (raw, the last {LIVE_FROM})."))
-    _collector_trends(ctx, board, grid)
-    _collector_worst(ctx, board, grid)
+    _collector_trends(board, grid, devices)
+    _collector_worst(board, grid, devices)
     spool = f"{ctx.site} AND {source} =~ /^{SPOOL_SOURCE}/ AND $timeFilter"
     board.with_panel(panel("timeseries", "Spool depth 缓存积压", [InfluxQL(
         "A", f"SELECT last({_q(Field.SPOOL_LINES)}) AS {_q('lines')} FROM {status} WHERE {spool} "
@@ -493,10 +493,10 @@ def collector(ctx: _Ctx) -> Dashboard:
     return board
 
 
-def _collector_trends(ctx: _Ctx, board: Dashboard, grid: Grid) -> None:
-    """Latency and faults of all device sources together, from the 1-minute tier: two or three series
-    whatever the number of devices (the worst-N tables name the devices)."""
-    where = f"{ctx.site} AND $timeFilter GROUP BY time($__interval) fill(null)"
+def _collector_trends(board: Dashboard, grid: Grid, devices: str) -> None:
+    """Latency and faults of all device sources together, from the 1-minute tier: two series whatever
+    the number of devices (the worst-N tables name the devices). ``devices`` filters site, sources, time."""
+    where = f"{devices} GROUP BY time($__interval) fill(null)"
     board.with_panel(panel("timeseries", "Poll latency, all devices 采集延迟", [InfluxQL(
         "A", f"SELECT mean({_t(Field.LATENCY_MS)}) AS {_q('mean')}, max({_t(Field.LATENCY_MS, Stat.MAX)}) AS "
              f"{_q('max')} FROM {_q(COLLECTOR_1M)} WHERE {where}", datasource=DERIVED)],
@@ -507,10 +507,10 @@ def _collector_trends(ctx: _Ctx, board: Dashboard, grid: Grid) -> None:
         unit=NONE, grid=grid, w=12, datasource=DERIVED, min_interval=TIER_INTERVAL, bars=True))
 
 
-def _collector_worst(ctx: _Ctx, board: Dashboard, grid: Grid) -> None:
+def _collector_worst(board: Dashboard, grid: Grid, devices: str) -> None:
     """The WORST_N device sources by latency and by errors plus missed polls over the range, picked by
     InfluxDB's top() over per-source aggregates of the 1-minute tier; each row links to its device."""
-    where = f"{ctx.site} AND $timeFilter GROUP BY {_q(Tag.SOURCE)}"
+    where = f"{devices} GROUP BY {_q(Tag.SOURCE)}"
     source, mean, worst = _q(Tag.SOURCE), _q("mean ms"), _q("max ms")
     board.with_panel(panel("table", f"Slowest devices: the worst {WORST_N} 延迟最高的设备", [InfluxQL(
         "A", f"SELECT top({mean}, {source}, {WORST_N}) AS {mean}, {worst} FROM (SELECT mean({_t(Field.LATENCY_MS)}) "

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import requests
 from click.testing import CliRunner
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
@@ -18,6 +19,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 from plantems.cli import main
 from plantems.config import load_plant
 from plantems.factors import load_factors
+from plantems.grafana import macros
 from plantems.grafana.build import drift, render
 from plantems.grafana.dashboards import DASHBOARDS
 from plantems.tariffs import load_tariffs
@@ -228,6 +230,51 @@ def _load_site(plant: Any, tmp: Any, end: datetime) -> None:
             for k, job in enumerate(Job)]
     writer.write(plant.influxdb.derived_database, jobs)
     client.close()
+    _tiers_by_influxql(plant, end - timedelta(days=3), end)
+
+
+def _tiers_by_influxql(plant: Any, start: datetime, end: datetime) -> None:
+    """The dashboard tiers computed a second way, by InfluxDB itself (SELECT ... INTO from the raw points):
+    per device min/mean/max per minute and per hour, the loads' minute means summed per area, and per
+    collector source latency min/mean/max with errors and missed polls added per minute."""
+    from plantems.config import DeviceKind
+    from plantems.schema import (
+        COLLECTOR_1M,
+        COLLECTOR_STATUS,
+        DEVICE_1H,
+        DEVICE_1M,
+        ELECTRICAL,
+        POWER_1M,
+        TIER_FIELDS,
+        Field,
+        Stat,
+        tier_field,
+    )
+
+    raw, derived = plant.influxdb.raw_database, plant.influxdb.derived_database
+    url = plant.influxdb.url
+    window = (f"site = '{plant.site.id}' AND time >= {int(start.timestamp())}s AND time < {int(end.timestamp())}s")
+    stats = ", ".join(f'{agg}("{f.value}") AS "{tier_field(f, stat)}"' for f in TIER_FIELDS
+                      for stat, agg in ((Stat.MIN, "min"), (Stat.MEAN, "mean"), (Stat.MAX, "max")))
+    loads = " AND ".join(f"kind != '{k.value}'" for k in (DeviceKind.INCOMER, DeviceKind.FEEDER, DeviceKind.PV))
+    latency = ", ".join(f'{agg}("{Field.LATENCY_MS.value}") AS "{tier_field(Field.LATENCY_MS, stat)}"'
+                        for stat, agg in ((Stat.MIN, "min"), (Stat.MEAN, "mean"), (Stat.MAX, "max")))
+    statements = [
+        f'SELECT {stats} INTO "{derived}".."{DEVICE_1M}" FROM "{raw}".."{ELECTRICAL}" WHERE {window} '
+        "GROUP BY time(1m), *",
+        f'SELECT {stats} INTO "{derived}".."{DEVICE_1H}" FROM "{raw}".."{ELECTRICAL}" WHERE {window} '
+        "GROUP BY time(1h), *",
+        f'SELECT sum("p") AS "{Field.P_KW.value}" INTO "{derived}".."{POWER_1M}" FROM (SELECT mean("p_kw") AS "p" '
+        f'FROM "{raw}".."{ELECTRICAL}" WHERE {window} AND {loads} GROUP BY time(1m), device, area, site) '
+        f"WHERE {window} GROUP BY time(1m), area, site",
+        f'SELECT {latency}, non_negative_difference(last("errors")) AS "errors", '
+        f'non_negative_difference(last("missed_polls")) AS "missed_polls" INTO "{derived}".."{COLLECTOR_1M}" '
+        f'FROM "{raw}".."{COLLECTOR_STATUS}" WHERE {window} GROUP BY time(1m), *',
+    ]
+    for statement in statements:
+        response = requests.post(f"{url}/query", data={"q": statement}, timeout=60)
+        response.raise_for_status()
+        assert "error" not in response.json()["results"][0], (statement, response.json())
 
 
 def _range(panel: dict[str, Any], dashboard_from: str, end: datetime) -> tuple[datetime, datetime]:
@@ -237,30 +284,13 @@ def _range(panel: dict[str, Any], dashboard_from: str, end: datetime) -> tuple[d
         return end.replace(hour=0, minute=0, second=0, microsecond=0), end
     if relative == "now/M":
         return end.replace(day=1, hour=0, minute=0, second=0, microsecond=0), end
-    amount, unit = int(relative[:-1]), relative[-1]
-    hours = {"h": 1, "d": 24, "y": 24 * 365}[unit] * amount
-    return end - timedelta(hours=hours), end
+    return end - timedelta(seconds=macros.parse_duration_s(relative)), end
 
 
-def _interval(start: datetime, end: datetime) -> str:
-    """$__interval: the range over ~1,000 points, rounded up to Grafana's steps."""
-    seconds = (end - start).total_seconds() / 1000
-    for step, text in ((1, "1s"), (10, "10s"), (60, "1m"), (300, "5m"), (600, "10m"), (1800, "30m"), (3600, "1h"),
-                       (86400, "1d")):
-        if seconds <= step:
-            return text
-    return "1d"
-
-
-def expand(query: str, start: datetime, end: datetime, variables: dict[str, str]) -> str:
-    """Grafana's InfluxDB macros: $timeFilter in epoch ms, $__interval, regex-escaped variables."""
-    text = query.replace("$timeFilter", f"time >= {int(start.timestamp() * 1000)}ms and "
-                                        f"time <= {int(end.timestamp() * 1000)}ms")
-    text = text.replace("$__interval", _interval(start, end))
-    for name, value in sorted(variables.items(), key=lambda item: -len(item[0])):
-        text = text.replace(f"${name}", value)
-    assert not re.search(r"\$[A-Za-z_{]", text), f"unexpanded macro or variable in {text}"
-    return text
+def expand(query: str, start: datetime, end: datetime, variables: dict[str, str], min_interval: str = "") -> str:
+    """Grafana's InfluxDB macros ($timeFilter in epoch ms, $__interval for a 1,600-px panel no finer than the
+    panel's minimum interval) and the regex-escaped variables."""
+    return macros.expand(query, start, end, variables, min_interval=min_interval)
 
 
 def _has_data(influx_url: str, database: str, query: str) -> bool:
@@ -292,7 +322,7 @@ def test_every_panel_query_returns_data(loaded, influx_url, name, site):
     for panel in model["panels"]:
         start, stop = _range(panel, model["time"]["from"], end)
         for target in panel["targets"]:
-            query = expand(target["query"], start, stop, variables)
+            query = expand(target["query"], start, stop, variables, panel.get("interval", ""))
             if not _has_data(influx_url, databases[target["datasource"]["uid"]], query):
                 empty.append(f"{panel['title']}: {query}")
     for annotation in model.get("annotations", {}).get("list", []):
