@@ -20,7 +20,8 @@ MYPY_STRICT = plantems/calendar.py plantems/lineproto.py plantems/ratelog.py pla
 	plantems/ledger.py analytics/group.py plantems/i18n.py analytics/report_zh.py analytics/group_report.py \
 	analytics/enpi_job.py analytics/quarter.py analytics/quarter_job.py \
 	analytics/quarter_report.py plantems/demo_measures.py simulator/economy.py \
-	plantems/store/__init__.py plantems/store/query.py plantems/store/window.py
+	plantems/store/__init__.py plantems/store/query.py plantems/store/window.py \
+	analytics/tiers.py analytics/tiers_job.py
 
 test: setup
 	.venv/bin/ruff check plantems collector analytics simulator grafana bench tests

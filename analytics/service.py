@@ -126,9 +126,11 @@ def backfill_energy(plant: PlantConfig, tariffs: Sequence[Tariff], client: Influ
 def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxClient, writer: LineWriter, *,
                   config_dir: Path, reports_dir: Path, monitor: DemandMonitor | None = None) -> None:
     """Run the jobs until SIGINT/SIGTERM."""
+    from plantems.analytics.tiers_job import LAG_S, RecentTiers
     from plantems.calendar import previous_month
 
     energy = RecentEnergy(plant, tariffs, client, writer)
+    tiers = RecentTiers(plant, client, writer)
     daily = DailyEnergy(plant, tariffs, client, writer, config_dir=config_dir)
 
     def rollup_job() -> None:
@@ -162,10 +164,14 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
     tz = plant.site.timezone
     retrying = {job: RetryingJob(job, run, plant=plant, writer=writer)
                 for job, run in ((Job.ENERGY_15M, energy.run), (Job.ENERGY_DAILY, daily.run),
-                                 (Job.MONTHLY_ROLLUP, rollup_job), (Job.QUARTER_REPORT, quarter_job))}
+                                 (Job.MONTHLY_ROLLUP, rollup_job), (Job.QUARTER_REPORT, quarter_job),
+                                 (Job.TIERS, tiers.run))}
     # a minute past each quarter hour: the interval just closed has its samples spooled by then
     schedule_retrying(scheduler, retrying[Job.ENERGY_15M], CronTrigger(minute="1,16,31,46", timezone=tz),
                       coalesce=True, max_instances=1, misfire_grace_time=600, next_run_time=datetime.now(plant.site.tz))
+    # the dashboard tiers: each minute LAG_S after it closed (its samples are in by then); hourly lookback inside
+    schedule_retrying(scheduler, retrying[Job.TIERS], CronTrigger(second=LAG_S + 5, timezone=tz), coalesce=True,
+                      max_instances=1, misfire_grace_time=60, next_run_time=datetime.now(plant.site.tz))
     schedule_retrying(scheduler, retrying[Job.ENERGY_DAILY], CronTrigger(hour=0, minute=30, timezone=tz),
                       coalesce=True, max_instances=1, misfire_grace_time=12 * 3600)
     # the first of the month, 02:00 local: the month before, once its last intervals are in
@@ -178,7 +184,8 @@ def run_scheduler(plant: PlantConfig, tariffs: Sequence[Tariff], client: InfluxC
     if monitor is not None:
         _add_demand_job(scheduler, monitor)
     log.info("analytics: energy_15m every 15 minutes (recomputing the last %d h) and nightly for the day "
-             "before, monthly rollup on the 1st at 02:00, quarterly report on the quarter's 1st at 04:00, "
+             "before, dashboard tiers every minute (the hour before again each hour), monthly rollup on the 1st "
+             "at 02:00, quarterly report on the quarter's 1st at 04:00, "
              "timezone %s", RECOMPUTE_S // 3600, plant.site.timezone)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:

@@ -222,7 +222,8 @@ def simulate(config_path: Path, backfill_days: float | None, extra_scenarios: tu
 @click.option("--tariffs", "tariffs_dir", type=click.Path(path_type=Path), default=None,
               help="Tariff folder (default: tariffs/ beside the plant file).")
 @click.option("--backfill", nargs=2, type=click.DateTime(["%Y-%m-%d"]), default=None, metavar="FROM TO",
-              help="Recompute every local day FROM..TO (inclusive), with progress, then exit.")
+              help="Recompute every local day FROM..TO (inclusive): energy, EnPIs and the dashboard tiers, "
+                   "with progress, then exit.")
 @click.option("--reports", "reports_dir", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
               help="Where the scheduled monthly rollup writes MONTH/ (one directory per site on a shared host).")
 def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetime, datetime] | None,
@@ -230,6 +231,7 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
     """Run the analytics jobs on their schedules (until Ctrl-C), or back-fill a date range."""
     from plantems.analytics.enpi_job import backfill_enpi
     from plantems.analytics.service import backfill_energy, run_scheduler
+    from plantems.analytics.tiers_job import backfill_tiers, tier_range
     from plantems.tariffs import load_tariffs
 
     plant = _load(config_path, "analytics")
@@ -249,6 +251,8 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
             raise click.BadParameter(f"{last} is before {first}", param_hint="--backfill")
         count = backfill_energy(plant, tariffs, client, writer, first, last)
         click.echo(f"energy_15m: {count} points for {first} .. {last}")
+        tiers = backfill_tiers(plant, client, writer, *tier_range(plant, first, last))
+        click.echo(f"dashboard tiers: {tiers} points for {first} .. {last}")
         try:  # then the days' EnPIs, from the energy just written and the production imported so far
             enpis = backfill_enpi(plant, client, writer, first, last, config_dir=config_path.parent,
                                   as_of=datetime.now(plant.site.tz).date())

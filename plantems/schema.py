@@ -150,6 +150,9 @@ class Field(StrEnum):
     SPOOL_ERRORS = "spool_errors"  # failed spool operations (disk full, I/O error, corrupt page)
     BUFFERED_LINES = "buffered_lines"  # readings held in memory while the spool cannot be written
     BUFFER_DROPPED_LINES = "buffer_dropped_lines"  # readings lost because that memory buffer was full
+    # dashboard tiers
+    SAMPLES = "samples"  # device_1m/1h: raw samples of p_kw summarised (the weight of a mean over longer periods)
+    DEVICES = "devices"  # power_1m: member devices that reported in the minute (a missing one shows)
     # energy_15m
     ENERGY_KWH = "energy_kwh"
     ENERGY_EXP_KWH = "energy_exp_kwh"

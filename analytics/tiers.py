@@ -1,0 +1,263 @@
+"""The dashboard tiers, computed from per-minute aggregates (pure: no I/O).
+
+InfluxDB computes the per-device minute min/mean/max/count of the raw fields (``GROUP BY time(1m),
+device``); this module turns those rows into the derived measurements the dashboards read:
+
+- ``device_1m``: per device, ``tier_field(f, stat)`` for the tier fields and the sample count;
+- ``device_1h``: the same per hour, from the minute rows (min of mins, max of maxes, the mean
+  weighted by each minute's sample count);
+- ``power_1m``: per area the summed minute means of its loads (the overview's "Power by area"
+  devices: not incomers, feeders or PV), and per billing group the summed means of its meters (the
+  demand monitor's members), each with the number of devices that reported;
+- ``collector_1m``: per collector source, latency min/mean/max, the poll errors and missed polls
+  added in the minute (from the collector's running counts), and ``up`` as the minute's minimum;
+- ``energy_1h``: ``energy_15m`` summed per hour (InfluxDB sums; rows become points here).
+
+Tag values come from the configuration, never from the rows: a device that is not in the plant
+file has no area or kind and is left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from plantems.config import Device, DeviceKind, PlantConfig
+from plantems.lineproto import Point
+from plantems.schema import (
+    COLLECTOR_1M,
+    DEVICE_1H,
+    DEVICE_1M,
+    ENERGY_1H,
+    POWER_1M,
+    TIER_FIELDS,
+    Field,
+    Stat,
+    Tag,
+    tier_field,
+)
+
+__all__ = ["COLLECTOR_COUNTERS", "ENERGY_FIELDS", "HOUR_NS", "MINUTE_NS", "Rows", "collector_points",
+           "counter_increments", "device_hour_points", "device_minute_points", "energy_hour_points",
+           "power_points", "rows_by_tag"]
+
+MINUTE_NS: Final = 60 * 1_000_000_000
+HOUR_NS: Final = 60 * MINUTE_NS
+# Not loads: the overview's "Power by area" leaves these kinds out (grafana/dashboards.py ctx.loads).
+_NOT_LOADS: Final = frozenset({DeviceKind.INCOMER, DeviceKind.FEEDER, DeviceKind.PV})
+# collector_status running counts that become increments per minute in collector_1m
+COLLECTOR_COUNTERS: Final = (Field.ERRORS, Field.MISSED_POLLS)
+# energy_15m fields summed into energy_1h
+ENERGY_FIELDS: Final = (Field.ENERGY_KWH, Field.ENERGY_EXP_KWH, Field.REACTIVE_KVARH, Field.REACTIVE_EXP_KVARH,
+                        Field.INTERP_KWH)
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+class SeriesLike(Protocol):
+    @property
+    def tags(self) -> Mapping[str, str]: ...
+    @property
+    def columns(self) -> Sequence[str]: ...
+    @property
+    def values(self) -> Sequence[Sequence[Any]]: ...
+
+
+@dataclass(frozen=True)
+class Rows:
+    """One series' rows: times (ns) and named columns (NaN where InfluxDB returned null)."""
+
+    times_ns: IntArray
+    columns: Mapping[str, FloatArray]
+
+    @staticmethod
+    def of(series: SeriesLike) -> Rows:
+        times = np.array([int(row[0]) for row in series.values], dtype=np.int64)
+        columns = {name: np.array([np.nan if row[i] is None else float(row[i]) for row in series.values],
+                                  dtype=np.float64)
+                   for i, name in enumerate(series.columns) if i > 0}
+        return Rows(times, columns)
+
+    def column(self, name: str) -> FloatArray:
+        found = self.columns.get(name)
+        return found if found is not None else np.full(len(self.times_ns), np.nan)
+
+
+def rows_by_tag(series: Iterable[SeriesLike], tag: str) -> dict[str, Rows]:
+    """Each series' rows by the value of ``tag`` (series of one query, one per tag value; parts of a
+    series that came in several results are joined)."""
+    out: dict[str, Rows] = {}
+    for s in series:
+        key, rows = s.tags.get(tag, ""), Rows.of(s)
+        if key in out:  # a series split across chunks or queries: join in time order
+            old = out[key]
+            names = set(old.columns) | set(rows.columns)
+            times = np.concatenate([old.times_ns, rows.times_ns])
+            order = np.argsort(times, kind="stable")
+            rows = Rows(times[order], {n: np.concatenate([old.column(n), rows.column(n)])[order] for n in names})
+        out[key] = rows
+    return out
+
+
+def _fields(values: Mapping[str, float]) -> dict[str, float | str]:
+    return {k: float(v) for k, v in values.items() if np.isfinite(v)}
+
+
+def _stat_names() -> list[tuple[Field, Stat, str]]:
+    return [(f, s, tier_field(f, s)) for f in TIER_FIELDS for s in Stat]
+
+
+def device_minute_points(site: str, devices: Mapping[str, Device], minutes: Mapping[str, Rows]) -> list[Point]:
+    """``device_1m`` points: each device's minute rows as they are (columns named by ``tier_field``
+    and ``samples``), tagged from the configuration."""
+    names = [name for _, _, name in _stat_names()] + [Field.SAMPLES.value]
+    points = []
+    for device_id, rows in sorted(minutes.items()):
+        device = devices.get(device_id)
+        if device is None:
+            continue
+        tags = _device_tags(site, device)
+        for i, t in enumerate(rows.times_ns.tolist()):
+            fields = _fields({n: rows.column(n)[i] for n in names})
+            if any(k != Field.SAMPLES.value for k in fields):
+                points.append(Point(DEVICE_1M, tags, fields, int(t)))
+    return points
+
+
+def _device_tags(site: str, device: Device) -> dict[str, str]:
+    return {Tag.SITE.value: site, Tag.AREA.value: device.area, Tag.KIND.value: device.kind.value,
+            Tag.DEVICE.value: device.id}
+
+
+def _hour_stats(rows: Rows) -> tuple[IntArray, dict[str, FloatArray]]:
+    """Per hour of ``rows``: min of the minute mins, max of the maxes, the means weighted by samples."""
+    hours = rows.times_ns // HOUR_NS * HOUR_NS
+    starts, slot = np.unique(hours, return_inverse=True)
+    weights = np.nan_to_num(rows.column(Field.SAMPLES.value), nan=0.0)
+    weights = np.where(weights > 0, weights, 1.0)  # a minute without a count still weighs one sample
+    out: dict[str, FloatArray] = {}
+    for _, stat, name in _stat_names():
+        values = rows.column(name)
+        present = np.isfinite(values)
+        if stat is Stat.MEAN:
+            total = np.bincount(slot, weights=np.where(present, values * weights, 0.0), minlength=len(starts))
+            weight = np.bincount(slot, weights=np.where(present, weights, 0.0), minlength=len(starts))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[name] = np.where(weight > 0, total / weight, np.nan)
+        else:
+            reduce = np.fmin if stat is Stat.MIN else np.fmax
+            result = np.full(len(starts), np.nan)
+            reduce.at(result, slot[present], values[present])
+            out[name] = result
+    out[Field.SAMPLES.value] = np.bincount(slot, weights=np.nan_to_num(rows.column(Field.SAMPLES.value), nan=0.0),
+                                           minlength=len(starts)).astype(np.float64)
+    return starts.astype(np.int64), out
+
+
+def device_hour_points(site: str, devices: Mapping[str, Device], minutes: Mapping[str, Rows]) -> list[Point]:
+    """``device_1h`` points from the minute rows of whole hours (a partial hour summarises its minutes so far)."""
+    points = []
+    for device_id, rows in sorted(minutes.items()):
+        device = devices.get(device_id)
+        if device is None or not len(rows.times_ns):
+            continue
+        tags = _device_tags(site, device)
+        starts, stats = _hour_stats(rows)
+        for i, t in enumerate(starts.tolist()):
+            fields = _fields({n: v[i] for n, v in stats.items()})
+            if any(k != Field.SAMPLES.value for k in fields):
+                points.append(Point(DEVICE_1H, tags, fields, int(t)))
+    return points
+
+
+def _summed(members: Sequence[str], minutes: Mapping[str, Rows]) -> dict[int, tuple[float, float, int]]:
+    """Per minute: the sum of the members' p and q means and how many members reported p."""
+    p_mean, q_mean = tier_field(Field.P_KW, Stat.MEAN), tier_field(Field.Q_KVAR, Stat.MEAN)
+    out: dict[int, tuple[float, float, int]] = {}
+    for member in members:
+        rows = minutes.get(member)
+        if rows is None:
+            continue
+        for t, p, q in zip(rows.times_ns.tolist(), rows.column(p_mean).tolist(), rows.column(q_mean).tolist(),
+                           strict=True):
+            if not np.isfinite(p):
+                continue
+            sum_p, sum_q, count = out.get(t, (0.0, 0.0, 0))
+            out[t] = (sum_p + p, sum_q + (q if np.isfinite(q) else 0.0), count + 1)
+    return out
+
+
+def power_points(site: str, plant: PlantConfig, minutes: Mapping[str, Rows]) -> list[Point]:
+    """``power_1m`` points: per area the summed minute means of its loads, per billing group those of
+    its meters (all added, as the demand monitor adds them)."""
+    by_area: dict[str, list[str]] = {}
+    for device in plant.devices:
+        if device.kind not in _NOT_LOADS:
+            by_area.setdefault(device.area, []).append(device.id)
+    members = [({Tag.SITE.value: site, Tag.AREA.value: area}, ids) for area, ids in sorted(by_area.items())]
+    groups = plant.demand.groups if plant.demand is not None else ()
+    members += [({Tag.SITE.value: site, Tag.METER_GROUP.value: g.id}, list(g.meters)) for g in groups]
+    points = []
+    for tags, ids in members:
+        for t, (p, q, count) in sorted(_summed(ids, minutes).items()):
+            points.append(Point(POWER_1M, tags, {Field.P_KW.value: p, Field.Q_KVAR.value: q,
+                                                 Field.DEVICES.value: float(count)}, t))
+    return points
+
+
+def counter_increments(last: FloatArray, peak: FloatArray) -> FloatArray:
+    """Increments of a running count per minute (pure), from each minute's last and highest value.
+
+    A minute whose last value is below the one before restarted the count (the collector restarted,
+    counting from 0): what it added is the climb before the restart (its peak above the previous
+    value) plus the count since. NaN where there is no earlier value to start from."""
+    out = np.full(len(last), np.nan)
+    known = np.flatnonzero(np.isfinite(last))
+    if len(known) < 2:
+        return out
+    values, peaks = last[known], np.where(np.isfinite(peak[known]), peak[known], last[known])
+    before, now = values[:-1], values[1:]
+    restarted = np.maximum(peaks[1:] - before, 0.0) + now
+    out[known[1:]] = np.where(now >= before, now - before, restarted)
+    return out
+
+
+def collector_points(site: str, sources: Mapping[str, Rows], *, start_ns: int) -> list[Point]:
+    """``collector_1m`` points from the minute rows of each source (columns: latency min/mean/max, up
+    min, ``last`` of each running count under its own name and its ``max`` as ``tier_field(count, max)``),
+    from ``start_ns`` on. Rows before
+    ``start_ns`` only give the counts their starting value."""
+    latency = [tier_field(Field.LATENCY_MS, s) for s in Stat]
+    up = tier_field(Field.UP, Stat.MIN)
+    points = []
+    for source, rows in sorted(sources.items()):
+        increments = {f.value: counter_increments(rows.column(f.value), rows.column(tier_field(f, Stat.MAX)))
+                      for f in COLLECTOR_COUNTERS}
+        tags = {Tag.SITE.value: site, Tag.SOURCE.value: source}
+        for i, t in enumerate(rows.times_ns.tolist()):
+            if t < start_ns:
+                continue
+            fields = _fields({**{n: rows.column(n)[i] for n in [*latency, up]},
+                              **{n: v[i] for n, v in increments.items()}})
+            if fields:
+                points.append(Point(COLLECTOR_1M, tags, fields, int(t)))
+    return points
+
+
+def energy_hour_points(series: Iterable[SeriesLike]) -> list[Point]:
+    """``energy_1h`` points from ``SELECT sum(f) AS f ... GROUP BY time(1h), *`` of ``energy_15m``:
+    the same tags, the hour's sums (hours without any interval are left out)."""
+    points = []
+    for s in series:
+        tags = {k: v for k, v in s.tags.items() if v}
+        rows = Rows.of(s)
+        for i, t in enumerate(rows.times_ns.tolist()):
+            fields = _fields({f.value: rows.column(f.value)[i] for f in ENERGY_FIELDS})
+            if fields:
+                points.append(Point(ENERGY_1H, tags, fields, int(t)))
+    return points

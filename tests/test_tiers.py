@@ -1,0 +1,295 @@
+"""The dashboard tiers against a real InfluxDB: raw points from an analytic profile, tiers compared with
+aggregates computed here independently (numpy over the generated samples)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from plantems.analytics.tiers import counter_increments
+from plantems.analytics.tiers_job import RecentTiers, backfill_tiers
+from plantems.config import PlantConfig, load_plant
+from plantems.influx import InfluxClient, V1Writer
+from tests.support import rows, write_plant
+
+NS = 10**9
+SPAN_S = 90 * 60
+# device -> (area, kind, p0 kW, p slope kW/s, q0 kvar, q slope kvar/s)
+DEVICES = {"inc": ("sub", "incomer", 900.0, 0.02, 300.0, 0.005),
+           "inc2": ("sub", "incomer", 400.0, -0.01, 100.0, 0.0),
+           "a1": ("east", "other", 100.0, 0.01, 40.0, 0.002),
+           "a2": ("east", "compressor", 50.0, -0.004, 20.0, 0.001),
+           "a3": ("west", "pump", 30.0, 0.003, 10.0, 0.0),
+           "a4": ("west", "lighting", 10.0, 0.0005, 2.0, 0.0),
+           "pv": ("west", "pv", -80.0, 0.001, 0.0, 0.0)}
+GAPS_S = {"a2": (100, 160), "a4": (65 * 60, 66 * 60)}  # samples not written: a partial and a whole minute
+BODY = "devices:\n" + "".join(
+    f"  - {{id: {d}, area: {a}, kind: {k}, meter: generic_float32, host: 127.0.0.1, port: 1502, unit_id: {i + 1}, "
+    "max_kw: 5000}\n"
+    for i, (d, (a, k, *_)) in enumerate(DEVICES.items())) + "demand:\n  groups: [{id: grid, meters: [inc, inc2], " \
+    "limit_kw: 5000}]\n"
+
+
+def profile(device: str, s: np.ndarray) -> dict[str, np.ndarray]:
+    """The analytic profile of ``device`` at seconds ``s`` from the start."""
+    _, _, p0, dp, q0, dq = DEVICES[device]
+    p, q = p0 + dp * s, q0 + dq * s
+    return {"p_kw": p, "q_kvar": q, "pf": p / np.hypot(p, q), "i_l1_a": np.abs(p) / 0.69,
+            "v_l1_v": 230.0 + 3.0 * np.sin(s / 97.0)}
+
+
+def seconds(device: str) -> np.ndarray:
+    s = np.arange(SPAN_S)
+    gap = GAPS_S.get(device)
+    return s if gap is None else s[(s < gap[0]) | (s >= gap[1])]
+
+
+def write_raw(writer: V1Writer, plant: PlantConfig, t0_s: int, *, only: dict[str, np.ndarray] | None = None) -> None:
+    site = plant.site.id
+    for d in plant.devices:
+        device, area, kind = d.id, d.area, d.kind.value
+        s = seconds(device) if only is None else only.get(device)
+        if s is None:
+            continue
+        values = {f: v.tolist() for f, v in profile(device.replace("b1", "a1"), s).items()}
+        lines = [f"electrical,area={area},device={device},kind={kind},site={site} "
+                 + ",".join(f"{f}={values[f][i]!r}" for f in values) + f" {(t0_s + int(x)) * NS}"
+                 for i, x in enumerate(s.tolist())]
+        for i in range(0, len(lines), 10_000):
+            writer.write(plant.influxdb.raw_database, lines[i:i + 10_000])
+
+
+def collector_raw(s: np.ndarray) -> dict[str, np.ndarray]:
+    """A source's status every 10 s: errors +1 per 30 s, restarting from 0 at 1234 s (collector restart)."""
+    errors = np.where(s < 1234, s // 30, (s - 1234) // 30)
+    missed = np.where(s < 3000, s // 45, (s - 3000) // 45 + 0.0)
+    return {"errors": errors.astype(float), "missed_polls": missed.astype(float),
+            "latency_ms": 5.0 + (s % 17), "up": np.where((s > 600) & (s < 700), 0.0, 1.0)}
+
+
+@pytest.fixture
+def site(tmp_path: Path, influx_url: str, db: str) -> tuple[PlantConfig, int]:
+    plant = load_plant(write_plant(tmp_path, influx_url=influx_url, db=db, body=BODY))
+    t0_s = int(time.time()) // 3600 * 3600 - 3 * 3600
+    writer = V1Writer(plant.influxdb)
+    write_raw(writer, plant, t0_s)
+    s = np.arange(0, SPAN_S, 10)
+    status = collector_raw(s)
+    status = {k: v.tolist() for k, v in status.items()}
+    writer.write(plant.influxdb.raw_database, [
+        f"collector_status,site={plant.site.id},source=a1 " + ",".join(f"{k}={v[i]!r}" for k, v in status.items())
+        + f" {(t0_s + int(x)) * NS}" for i, x in enumerate(s.tolist())])
+    # energy_15m as the energy job writes it: two tariff periods in the first hour
+    energy = [f"energy_15m,area=east,device=a1,kind=other,site={plant.site.id},tou={'peak' if q < 2 else 'flat'} "
+              f"energy_kwh={10.0 + q!r},energy_exp_kwh=0.0 {(t0_s + 900 * q) * NS}" for q in range(6)]
+    writer.write(plant.influxdb.derived_database, energy)
+    return plant, t0_s
+
+
+def minute_stats(s: np.ndarray, v: np.ndarray, t0_s: int) -> dict[int, tuple[float, float, float, int]]:
+    """Expected (min, mean, max, count) per minute start (ns), straight from the samples."""
+    out = {}
+    for m in np.unique(s // 60):
+        x = v[s // 60 == m]
+        out[(t0_s + int(m) * 60) * NS] = (float(x.min()), float(x.mean()), float(x.max()), len(x))
+    return out
+
+
+def test_minute_and_hour_tiers_match_the_raw_samples(site):
+    plant, t0_s = site
+    client, writer = InfluxClient(plant.influxdb), V1Writer(plant.influxdb)
+    start, end = datetime.fromtimestamp(t0_s, UTC), datetime.fromtimestamp(t0_s + SPAN_S, UTC)
+    written = backfill_tiers(plant, client, writer, start, end, progress=False)
+    derived, url = plant.influxdb.derived_database, plant.influxdb.url
+    stored = rows(url, derived, "SELECT * FROM device_1m GROUP BY *")
+    assert written > len(stored) > 0
+    assert {r["device"] for r in stored} == set(DEVICES)
+    by = {(r["device"], r["time"]): r for r in stored}
+    for device in DEVICES:
+        s = seconds(device)
+        values = profile(device, s)
+        for field, v in values.items():
+            for t, (lo, mean, hi, n) in minute_stats(s, v, t0_s).items():
+                row = by[(device, t)]
+                assert row[f"{field}_min"] == pytest.approx(lo, rel=1e-9)
+                assert row[f"{field}_mean"] == pytest.approx(mean, rel=1e-9)
+                assert row[f"{field}_max"] == pytest.approx(hi, rel=1e-9)
+                assert row["samples"] == n
+            assert row.get("i_l2_a_mean") is None  # never written: absent, not zero
+        assert sum(1 for d, _ in by if d == device) == len(np.unique(s // 60))
+    # hours: straight from the samples of the hour (the mean over a partial minute is weighted by its samples)
+    hours = {(r["device"], r["time"]): r for r in rows(url, derived, "SELECT * FROM device_1h GROUP BY *")}
+    assert len(hours) == 2 * len(DEVICES)
+    for device in DEVICES:
+        s = seconds(device)
+        for field, v in profile(device, s).items():
+            for h in (0, 1):
+                x = v[s // 3600 == h]
+                row = hours[(device, (t0_s + 3600 * h) * NS)]
+                assert row[f"{field}_min"] == pytest.approx(x.min(), rel=1e-9)
+                assert row[f"{field}_mean"] == pytest.approx(x.mean(), rel=1e-9)
+                assert row[f"{field}_max"] == pytest.approx(x.max(), rel=1e-9)
+                assert row["samples"] == len(x)
+    # areas: loads only (no incomer, no pv); the billing group: its meters
+    power = rows(url, derived, "SELECT * FROM power_1m GROUP BY *")
+    members = {("area", "east"): ["a1", "a2"], ("area", "west"): ["a3", "a4"], ("meter_group", "grid"): ["inc", "inc2"]}
+    for (tag, value), ids in members.items():
+        mine = {r["time"]: r for r in power if r.get(tag) == value}
+        expected: dict[int, list[float]] = {}
+        q_expected: dict[int, float] = {}
+        for device in ids:
+            s = seconds(device)
+            values = profile(device, s)
+            for t, (_, mean, _, _) in minute_stats(s, values["p_kw"], t0_s).items():
+                expected.setdefault(t, []).append(mean)
+            for t, (_, mean, _, _) in minute_stats(s, values["q_kvar"], t0_s).items():
+                q_expected[t] = q_expected.get(t, 0.0) + mean
+        assert set(mine) == set(expected)
+        for t, means in expected.items():
+            assert mine[t]["p_kw"] == pytest.approx(sum(means), rel=1e-9)
+            assert mine[t]["q_kvar"] == pytest.approx(q_expected[t], rel=1e-9)
+            assert mine[t]["devices"] == len(means)
+    west = {r["time"]: r for r in power if r.get("area") == "west"}
+    assert west[(t0_s + 65 * 60) * NS]["devices"] == 1  # a4 sent nothing that minute: visible
+    # energy_1h: the quarter hours of each hour and tariff period summed
+    energy = {(r["time"], r["tou"]): r["energy_kwh"] for r in rows(url, derived, "SELECT * FROM energy_1h GROUP BY *")}
+    h0, h1 = t0_s * NS, (t0_s + 3600) * NS
+    assert energy == {(h0, "peak"): pytest.approx(21.0), (h0, "flat"): pytest.approx(25.0),
+                      (h1, "flat"): pytest.approx(29.0)}
+
+
+def test_collector_increments_survive_a_counter_restart(site):
+    plant, t0_s = site
+    client, writer = InfluxClient(plant.influxdb), V1Writer(plant.influxdb)
+    backfill_tiers(plant, client, writer, datetime.fromtimestamp(t0_s, UTC),
+                   datetime.fromtimestamp(t0_s + SPAN_S, UTC), progress=False)
+    stored = {r["time"]: r for r in rows(plant.influxdb.url, plant.influxdb.derived_database,
+                                         "SELECT * FROM collector_1m WHERE source = 'a1'")}
+    s = np.arange(0, SPAN_S, 10)
+    raw = collector_raw(s)
+    for name in ("errors", "missed_polls"):
+        v = raw[name]
+        steps = np.where(np.diff(v) >= 0, np.diff(v), v[1:])  # pair by pair: a drop counts from 0
+        expected: dict[int, float] = {}
+        for x, step in zip(s[1:].tolist(), steps.tolist(), strict=True):
+            key = (t0_s + x // 60 * 60) * NS
+            expected[key] = expected.get(key, 0.0) + step
+        for t, total in expected.items():
+            if t == t0_s * NS:
+                continue  # the first minute has nothing before it to count from
+            assert stored[t][name] == pytest.approx(total), (name, (t - t0_s * NS) // NS)
+        assert all(r[name] is None or r[name] >= 0 for r in stored.values())
+    for m in range(SPAN_S // 60):
+        x = s[s // 60 == m]
+        row = stored[(t0_s + 60 * m) * NS]
+        assert row["latency_ms_min"] == 5.0 + (x % 17).min()
+        assert row["latency_ms_max"] == 5.0 + (x % 17).max()
+        assert row["latency_ms_mean"] == pytest.approx(5.0 + (x % 17).mean())
+        assert row["up_min"] == (0.0 if ((x > 600) & (x < 700)).any() else 1.0)
+
+
+def test_counter_increments_pure():
+    last = np.array([np.nan, 5.0, 7.0, 2.0, np.nan, 4.0])
+    peak = np.array([np.nan, 5.0, 7.0, 9.0, np.nan, 4.0])
+    # 7 -> (climbs to 9, restarts, reaches 2): 2 + 2; the gap minute is skipped, then 2 -> 4
+    assert np.array_equal(counter_increments(last, peak), np.array([np.nan, np.nan, 2.0, 4.0, np.nan, 2.0]),
+                          equal_nan=True)
+
+
+def _snapshot(plant: PlantConfig, site_id: str | None = None) -> dict[str, list[dict[str, object]]]:
+    where = f" WHERE site = '{site_id}'" if site_id else ""
+    def found(measurement: str) -> list[dict[str, object]]:  # GROUP BY * lists tag keys a series lacks as ''
+        return [{k: v for k, v in r.items() if v != ""} for r in rows(
+            plant.influxdb.url, plant.influxdb.derived_database, f"SELECT * FROM {measurement}{where} GROUP BY *")]
+
+    return {m: sorted(found(m), key=lambda r: sorted((k, str(v)) for k, v in r.items()))
+            for m in ("device_1m", "device_1h", "power_1m", "collector_1m", "energy_1h")}
+
+
+def test_rerun_is_idempotent_and_two_sites_stay_apart(site, tmp_path, influx_url, db):
+    plant, t0_s = site
+    client, writer = InfluxClient(plant.influxdb), V1Writer(plant.influxdb)
+    start, end = datetime.fromtimestamp(t0_s, UTC), datetime.fromtimestamp(t0_s + SPAN_S, UTC)
+    (tmp_path / "b").mkdir()
+    other = _other_site(tmp_path / "b", influx_url, db)
+    write_raw(writer, other, t0_s, only={"b1": np.arange(0, 600)})
+    backfill_tiers(other, client, writer, start, end, progress=False)
+    theirs = _snapshot(plant, "siteb")
+    assert theirs["device_1m"] and {r["device"] for r in theirs["device_1m"]} == {"b1"}
+    first = backfill_tiers(plant, client, writer, start, end, progress=False)
+    once = _snapshot(plant, plant.site.id)
+    again = backfill_tiers(plant, client, writer, start, end, progress=False)
+    assert first == again
+    assert _snapshot(plant, plant.site.id) == once  # same points, no duplicates
+    assert _snapshot(plant, "siteb") == theirs  # the other site's tiers untouched by both runs
+    assert "b1" not in {r["device"] for r in once["device_1m"]}
+
+
+def _other_site(folder: Path, influx_url: str, db: str) -> PlantConfig:
+    path = write_plant(folder, influx_url=influx_url, db=db, body=BODY.replace("id: a1,", "id: b1,"), init=False)
+    path.write_text(path.read_text().replace("id: testsite", "id: siteb"))
+    return load_plant(path)
+
+
+def test_scheduled_job_picks_up_late_data_in_its_hourly_lookback(site):
+    plant, t0_s = site
+    client, writer = InfluxClient(plant.influxdb), V1Writer(plant.influxdb)
+    now = [t0_s + SPAN_S + 20.0]
+    job = RecentTiers(plant, client, writer, clock=lambda: now[0])
+    job.run()  # first run: the hour before and this one so far
+    late_minute = (t0_s + 65 * 60) * NS
+    url, derived = plant.influxdb.url, plant.influxdb.derived_database
+
+    def west_devices() -> float:
+        return rows(url, derived, f"SELECT devices FROM power_1m WHERE area = 'west' AND time = {late_minute}")[0][
+            "devices"]
+
+    assert west_devices() == 1
+    write_raw(writer, plant, t0_s, only={"a4": np.arange(65 * 60, 66 * 60)})  # a4's spool drains: late samples
+    now[0] += 60
+    job.run()  # a minute run: only the last minutes
+    assert west_devices() == 1
+    now[0] = t0_s + 2 * 3600 + 20.0
+    job.run()  # the next hour: its lookback redoes the hour before
+    assert west_devices() == 2
+    a4 = rows(url, derived, f"SELECT p_kw_mean, samples FROM device_1m WHERE device = 'a4' AND time = {late_minute}")
+    assert a4[0]["samples"] == 60
+    assert a4[0]["p_kw_mean"] == pytest.approx(profile("a4", np.arange(65 * 60, 66 * 60))["p_kw"].mean(), rel=1e-9)
+
+
+def test_cli_backfill_writes_the_tiers_and_the_scheduler_runs_the_job(site, tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    from click.testing import CliRunner
+
+    from plantems.cli import main
+    from tests.support import REPO, copy_reference_data, wait_for
+
+    plant, t0_s = site
+    copy_reference_data(tmp_path)
+    config, tariffs = str(tmp_path / "plant.yaml"), str(REPO / "config" / "tariffs")
+    days = [datetime.fromtimestamp(t, plant.site.tz).date().isoformat() for t in (t0_s, t0_s + SPAN_S)]
+    result = CliRunner().invoke(main, ["analyze", "--config", config, "--tariffs", tariffs, "--backfill", *days])
+    assert result.exit_code == 0, result.output
+    count = int(re.search(r"dashboard tiers: (\d+) points", result.output).group(1))
+    url, derived = plant.influxdb.url, plant.influxdb.derived_database
+    minutes = sum(len(np.unique(seconds(d) // 60)) for d in DEVICES)
+    assert rows(url, derived, "SELECT count(samples) FROM device_1m")[0]["count"] == minutes
+    assert count > minutes
+    rows(url, derived, "DROP MEASUREMENT device_1m")
+    proc = subprocess.Popen([sys.executable, "-m", "plantems.cli", "analyze", "--config", config, "--tariffs",
+                             tariffs], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:  # the job runs at start (catching up the hour before), then every minute
+        wait_for(lambda: rows(url, derived, "SELECT ok FROM analytics_status WHERE source = 'tiers'"), timeout_s=30,
+                 what="the first tiers run")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    assert rows(url, derived, "SELECT ok FROM analytics_status WHERE source = 'tiers'")[0]["ok"] == 1
