@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import requests
 from click.testing import CliRunner
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
@@ -182,6 +181,7 @@ def _load_site(plant: Any, tmp: Any, end: datetime) -> None:
     from plantems.analytics.demand_job import DemandMonitor
     from plantems.analytics.notify.roster import Roster
     from plantems.analytics.service import backfill_energy, run_rollup
+    from plantems.analytics.tiers_job import backfill_tiers
     from plantems.collector.points import status_line
     from plantems.demo import write_demo_production
     from plantems.influx import InfluxClient, V1Writer, init_databases
@@ -229,52 +229,8 @@ def _load_site(plant: Any, tmp: Any, end: datetime) -> None:
                                      time_ns=int(end.timestamp() - 3600 * (k + 1)) * 10**9))
             for k, job in enumerate(Job)]
     writer.write(plant.influxdb.derived_database, jobs)
+    backfill_tiers(plant, client, writer, end - timedelta(days=3), end, progress=False)  # the dashboards' tiers
     client.close()
-    _tiers_by_influxql(plant, end - timedelta(days=3), end)
-
-
-def _tiers_by_influxql(plant: Any, start: datetime, end: datetime) -> None:
-    """The dashboard tiers computed a second way, by InfluxDB itself (SELECT ... INTO from the raw points):
-    per device min/mean/max per minute and per hour, the loads' minute means summed per area, and per
-    collector source latency min/mean/max with errors and missed polls added per minute."""
-    from plantems.config import DeviceKind
-    from plantems.schema import (
-        COLLECTOR_1M,
-        COLLECTOR_STATUS,
-        DEVICE_1H,
-        DEVICE_1M,
-        ELECTRICAL,
-        POWER_1M,
-        TIER_FIELDS,
-        Field,
-        Stat,
-        tier_field,
-    )
-
-    raw, derived = plant.influxdb.raw_database, plant.influxdb.derived_database
-    url = plant.influxdb.url
-    window = (f"site = '{plant.site.id}' AND time >= {int(start.timestamp())}s AND time < {int(end.timestamp())}s")
-    stats = ", ".join(f'{agg}("{f.value}") AS "{tier_field(f, stat)}"' for f in TIER_FIELDS
-                      for stat, agg in ((Stat.MIN, "min"), (Stat.MEAN, "mean"), (Stat.MAX, "max")))
-    loads = " AND ".join(f"kind != '{k.value}'" for k in (DeviceKind.INCOMER, DeviceKind.FEEDER, DeviceKind.PV))
-    latency = ", ".join(f'{agg}("{Field.LATENCY_MS.value}") AS "{tier_field(Field.LATENCY_MS, stat)}"'
-                        for stat, agg in ((Stat.MIN, "min"), (Stat.MEAN, "mean"), (Stat.MAX, "max")))
-    statements = [
-        f'SELECT {stats} INTO "{derived}".."{DEVICE_1M}" FROM "{raw}".."{ELECTRICAL}" WHERE {window} '
-        "GROUP BY time(1m), *",
-        f'SELECT {stats} INTO "{derived}".."{DEVICE_1H}" FROM "{raw}".."{ELECTRICAL}" WHERE {window} '
-        "GROUP BY time(1h), *",
-        f'SELECT sum("p") AS "{Field.P_KW.value}" INTO "{derived}".."{POWER_1M}" FROM (SELECT mean("p_kw") AS "p" '
-        f'FROM "{raw}".."{ELECTRICAL}" WHERE {window} AND {loads} GROUP BY time(1m), device, area, site) '
-        f"WHERE {window} GROUP BY time(1m), area, site",
-        f'SELECT {latency}, non_negative_difference(last("errors")) AS "errors", '
-        f'non_negative_difference(last("missed_polls")) AS "missed_polls" INTO "{derived}".."{COLLECTOR_1M}" '
-        f'FROM "{raw}".."{COLLECTOR_STATUS}" WHERE {window} GROUP BY time(1m), *',
-    ]
-    for statement in statements:
-        response = requests.post(f"{url}/query", data={"q": statement}, timeout=60)
-        response.raise_for_status()
-        assert "error" not in response.json()["results"][0], (statement, response.json())
 
 
 def _range(panel: dict[str, Any], dashboard_from: str, end: datetime) -> tuple[datetime, datetime]:

@@ -1,0 +1,203 @@
+"""Dashboard benchmark (issue 15): every panel of every dashboard at 1 h, 24 h, 7 d and 30 d, reading the
+tiers (the dashboards as built now) beside the old raw queries (``plantems.grafana.legacy``), in one run.
+
+N meters of ``--fields`` values every second for ``--hours`` (and collector status every 10 s) are written
+into InfluxDB 1.6 (Debian) on this machine; ``backfill_tiers`` (the analytics job) builds the tiers from
+them. Each query is sent as Grafana sends it: ``$timeFilter`` for the range, ``$__interval`` for a
+1,600-px panel (no finer than the panel's minimum interval), POST with epoch=ms; a panel with a fixed
+time override (the live raw views, "this month") is queried over its own range. Medians of ``--repeat``.
+
+Ranges longer than the data are EXTRAPOLATED, and marked ``~``: the query runs over the whole range (so
+Grafana's bucket count and null buckets are real) and its time above that of the same query over an
+empty window of the same length is scaled by range / data span: points scanned grow linearly with the
+range. Sizes past the data count each empty (null) bucket as a full one. Prints figures; asserts nothing.
+
+    .venv/bin/python bench/bench_dashboards.py [--devices 200] [--hours 1] [--fields 20] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+RANGES = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+BUDGET_BYTES = 1_000_000
+
+
+@dataclass
+class Query:
+    """One panel target as Grafana sends it."""
+
+    dashboard: str
+    title: str
+    reads: str  # "tiers", "derived", "raw live" (fixed short range), "raw" (panels kept on raw) or "old raw"
+    datasource_uid: str
+    query: str
+    min_interval: str = ""
+    time_from: str = ""
+    seconds: dict[str, float] = field(default_factory=dict)
+    bytes: dict[str, int] = field(default_factory=dict)
+    extrapolated: dict[str, bool] = field(default_factory=dict)
+
+
+def _reads(query: str, uid: str, time_from: str) -> str:
+    from plantems.schema import COLLECTOR_1M, DEVICE_1H, DEVICE_1M, ENERGY_1H, POWER_1M
+
+    if uid == "plantems-derived":
+        tiers = any(f'"{m}"' in query for m in (POWER_1M, DEVICE_1M, DEVICE_1H, COLLECTOR_1M, ENERGY_1H))
+        return "tiers" if tiers else "derived"
+    return "raw live" if time_from and time_from.endswith(("m", "h")) else "raw"
+
+
+def panel_queries(plant: Any) -> list[Query]:
+    """Every target of every dashboard built for ``plant``, then the old raw panels."""
+    from plantems.factors import load_factors
+    from plantems.grafana.dashboards import build_dashboards
+    from plantems.grafana.legacy import legacy_panels
+    from plantems.tariffs import load_tariffs
+
+    boards = build_dashboards([plant], load_tariffs(REPO / "config" / "tariffs"),
+                              load_factors(REPO / "config" / "emission_factors.yaml"))
+    out = []
+    for name, model in boards.items():
+        for panel in model["panels"]:
+            for target in panel["targets"]:
+                uid, time_from = target["datasource"]["uid"], panel.get("timeFrom", "")
+                out.append(Query(name, panel["title"], _reads(target["query"], uid, time_from), uid,
+                                 target["query"], panel.get("interval", ""), time_from))
+    out += [Query(old.dashboard, old.title, "old raw", old.datasource_uid, old.query)
+            for old in legacy_panels([plant])]
+    return out
+
+
+def filled_size(body: bytes) -> tuple[int, int]:
+    """(bytes, bytes if every all-null row had been a row of values like the others)."""
+    result = json.loads(body)["results"][0]
+    rows = [row for s in result.get("series", []) for row in s["values"]]
+    empty = [row for row in rows if all(v is None for v in row[1:])]
+    full = [row for row in rows if row not in empty] if empty else rows
+    if not empty or not full:
+        return len(body), len(body)
+    per_full = sum(len(json.dumps(r)) for r in full[:200]) / min(len(full), 200)
+    per_empty = sum(len(json.dumps(r)) for r in empty[:200]) / min(len(empty), 200)
+    return len(body), int(len(body) + len(empty) * max(per_full - per_empty, 0.0))
+
+
+def run(url: str, db: str, query: str, repeat: int) -> tuple[float, bytes]:
+    times, body = [], b""
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        response = requests.post(f"{url}/query", data={"db": db, "q": query, "epoch": "ms"}, timeout=600)
+        times.append(time.perf_counter() - t0)
+        response.raise_for_status()
+        body = response.content
+    if b'"error"' in body[:300]:
+        raise RuntimeError(f"{query}: {body[:300]!r}")
+    return statistics.median(times), body
+
+
+_fixed = {"now/d": timedelta(days=1), "now/M": timedelta(days=30)}  # at most: the bench takes the longest
+
+
+def measure(q: Query, *, url: str, databases: dict[str, str], end: datetime, data_s: float, repeat: int) -> None:
+    from plantems.grafana import macros
+
+    variables = {"site": "bench", "area": ".*", "kind": ".*", "device": "d0"}
+    for label, span in RANGES.items():
+        length = _fixed.get(q.time_from) or (timedelta(seconds=macros.parse_duration_s(q.time_from))
+                                            if q.time_from else span)
+        text = macros.expand(q.query, end - length, end, variables, min_interval=q.min_interval)
+        seconds, body = run(url, databases[q.datasource_uid], text, repeat)
+        factor = length.total_seconds() / data_s
+        if factor > 1:  # the data covers part of the range: scale the cost above an empty window's
+            empty_end = end - length - timedelta(days=1)
+            idle, _ = run(url, databases[q.datasource_uid], macros.expand(
+                q.query, empty_end - length, empty_end, variables, min_interval=q.min_interval), repeat)
+            seconds = idle + max(seconds - idle, 0.0) * factor
+        q.seconds[label], q.bytes[label], q.extrapolated[label] = seconds, filled_size(body)[1], factor > 1
+
+
+def table(queries: list[Query]) -> None:
+    print(f"\n{'dashboard':<13} {'panel':<58} {'reads':<9}" + "".join(f"{r:>10}" for r in RANGES)
+          + f"{'30d size':>11}")
+    for q in queries:
+        cells = "".join(f"{('~' if q.extrapolated[r] else '') + f'{q.seconds[r]:.3f}':>10}" for r in RANGES)
+        size = ("~" if q.extrapolated["30d"] else "") + f"{q.bytes['30d'] / 1e6:.2f} MB"
+        print(f"{q.dashboard:<13} {q.title[:58]:<58} {q.reads:<9}{cells}{size:>11}")
+
+
+def slowest(queries: list[Query], reads: set[str], heading: str) -> None:
+    chosen = sorted((q for q in queries if q.reads in reads), key=lambda q: -q.seconds["30d"])[:5]
+    print(f"\n{heading}")
+    for q in chosen:
+        mark = "~" if q.extrapolated["30d"] else ""
+        print(f"  {mark}{q.seconds['30d']:.2f} s, {mark}{q.bytes['30d'] / 1e6:.2f} MB  {q.dashboard}: {q.title}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", type=int, default=200)
+    parser.add_argument("--hours", type=float, default=1.0)
+    parser.add_argument("--fields", type=int, default=20, help="values per poll (a 40-register meter: 20 floats)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    from bench_tiers import electrical_fields, plant_file, write_raw
+
+    from plantems.analytics.tiers_job import backfill_tiers
+    from plantems.config import load_plant
+    from plantems.influx import InfluxClient, V1Writer, init_databases
+    from plantems.localservers import free_port, start_influxd
+
+    folder = Path(tempfile.mkdtemp(prefix="plantems-bench-dashboards-"))
+    influxd = start_influxd(folder / "influxd", free_port())
+    try:
+        url = f"http://127.0.0.1:{influxd.port}"
+        plant = load_plant(plant_file(folder, url, args.devices))
+        plant = plant.model_copy(update={"influxdb": plant.influxdb.model_copy(update={"timeout_s": 120.0})})
+        init_databases(plant.influxdb)
+        client, writer = InfluxClient(plant.influxdb), V1Writer(plant.influxdb)
+        end_s = int(time.time()) // 3600 * 3600
+        start_s = end_s - int(args.hours * 3600)
+        t0 = time.monotonic()
+        polls = write_raw(writer, plant, start_s, end_s, electrical_fields(args.fields))
+        print(f"setup: {polls:,} polls ({len(plant.devices)} devices x {args.fields} values at 1 s, "
+              f"{args.hours:g} h, collector status every 10 s) in {time.monotonic() - t0:.0f} s")
+        end = datetime.fromtimestamp(end_s, UTC)
+        t0 = time.monotonic()
+        written = backfill_tiers(plant, client, writer, end - timedelta(hours=args.hours), end, progress=False)
+        print(f"tiers: backfill_tiers wrote {written:,} points in {time.monotonic() - t0:.1f} s")
+        client.close()
+        databases = {"plantems-raw": plant.influxdb.raw_database, "plantems-derived": plant.influxdb.derived_database}
+        queries = panel_queries(plant)
+        t0 = time.monotonic()
+        for q in queries:
+            measure(q, url=url, databases=databases, end=end, data_s=args.hours * 3600, repeat=args.repeat)
+        print(f"timed {len(queries)} queries x {len(RANGES)} ranges, median of {args.repeat}, in "
+              f"{time.monotonic() - t0:.0f} s. '~' = EXTRAPOLATED from {args.hours:g} h of data (range / data "
+              "span x the time above an empty window's; null buckets sized as full ones).")
+        table(queries)
+        slowest(queries, {"tiers", "derived", "raw live", "raw"}, "slowest panels now (30 d):")
+        slowest(queries, {"old raw"}, "slowest old raw panels (30 d):")
+        over = [q for q in queries if q.reads != "old raw" and max(q.bytes.values()) > BUDGET_BYTES]
+        print(f"\npanels now over {BUDGET_BYTES / 1e6:g} MB at some range: "
+              + (", ".join(f"{q.dashboard}: {q.title}" for q in over) or "none"))
+    finally:
+        influxd.stop()
+
+
+if __name__ == "__main__":
+    main()
