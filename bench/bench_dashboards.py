@@ -3,14 +3,19 @@ tiers (the dashboards as built now) beside the old raw queries (``plantems.grafa
 
 N meters of ``--fields`` values every second for ``--hours`` (and collector status every 10 s) are written
 into InfluxDB 1.6 (Debian) on this machine; ``backfill_tiers`` (the analytics job) builds the tiers from
-them. Each query is sent as Grafana sends it: ``$timeFilter`` for the range, ``$__interval`` for a
-1,600-px panel (no finer than the panel's minimum interval), POST with epoch=ms; a panel with a fixed
-time override (the live raw views, "this month") is queried over its own range. Medians of ``--repeat``.
+them. The tiers the panels read for the site and the chosen device (power_1m, device_1h of every device,
+device_1m of the incomer and the equipment dashboard's device) are then copied back over 30 days, so
+tier panels are MEASURED at every range. Each query is sent as Grafana sends it: ``$timeFilter`` for the
+range, ``$__interval`` for a 1,600-px panel (no finer than the panel's minimum interval, no more buckets
+than its max data points), POST with epoch=ms; a panel with a fixed time override (the live raw views)
+is queried over its own range. Medians of ``--repeat``.
 
-Ranges longer than the data are EXTRAPOLATED, and marked ``~``: the query runs over the whole range (so
-Grafana's bucket count and null buckets are real) and its time above that of the same query over an
-empty window of the same length is scaled by range / data span: points scanned grow linearly with the
-range. Sizes past the data count each empty (null) bucket as a full one. Prints figures; asserts nothing.
+Queries over raw points and collector_1m (every source's minutes) at ranges longer than the data are
+EXTRAPOLATED, marked ``~``: the query runs over the whole range (Grafana's buckets, nulls included, are
+real), and its time above that of the same query over an empty window of the same length is scaled by
+range / data span, as the points scanned grow with the range. Sizes past the data count each null
+bucket as a full one. Panels over the analytics' other results (energy_15m, scope2, ...), which this
+bench does not generate, are not timed. Prints figures; asserts nothing.
 
     .venv/bin/python bench/bench_dashboards.py [--devices 200] [--hours 1] [--fields 20] [--repeat 3]
 """
@@ -49,6 +54,7 @@ class Query:
     query: str
     min_interval: str = ""
     time_from: str = ""
+    width_px: int = 1600
     seconds: dict[str, float] = field(default_factory=dict)
     bytes: dict[str, int] = field(default_factory=dict)
     extrapolated: dict[str, bool] = field(default_factory=dict)
@@ -78,10 +84,38 @@ def panel_queries(plant: Any) -> list[Query]:
             for target in panel["targets"]:
                 uid, time_from = target["datasource"]["uid"], panel.get("timeFrom", "")
                 out.append(Query(name, panel["title"], _reads(target["query"], uid, time_from), uid,
-                                 target["query"], panel.get("interval", ""), time_from))
+                                 target["query"], panel.get("interval", ""), time_from,
+                                 min(1600, panel.get("maxDataPoints") or 1600)))
     out += [Query(old.dashboard, old.title, "old raw", old.datasource_uid, old.query)
             for old in legacy_panels([plant])]
     return out
+
+
+def replicate_tiers(url: str, db: str, *, end_s: int, span_s: int, devices_1m: list[str]) -> int:
+    """Copies of the tiers of [end - span, end) back to 30 days before ``end``: what the panels read."""
+    from plantems.schema import DEVICE_1H, DEVICE_1M, POWER_1M, Tag
+
+    device = f"AND {Tag.DEVICE.value} =~ /^({'|'.join(devices_1m)})$/"
+    written = 0
+    for measurement, where in ((POWER_1M, ""), (DEVICE_1H, ""), (DEVICE_1M, device)):
+        response = requests.post(f"{url}/query", data={"db": db, "epoch": "ns", "q": (
+            f'SELECT * FROM "{measurement}" WHERE time >= {end_s - span_s}s AND time < {end_s}s {where} GROUP BY *')},
+            timeout=600)
+        response.raise_for_status()
+        rows = []
+        for series in response.json()["results"][0].get("series", []):
+            tags = ",".join(f"{k}={v}" for k, v in sorted(series["tags"].items()) if v)
+            for values in series["values"]:
+                fields = ",".join(f"{c}={float(v)!r}" for c, v in zip(series["columns"][1:], values[1:], strict=True)
+                                  if v is not None)
+                rows.append((f"{measurement},{tags} {fields} ", int(values[0])))
+        lines = [f"{head}{t - k * span_s * 1_000_000_000}" for k in range(1, 30 * 86400 // span_s + 1)
+                 for head, t in rows]
+        for i in range(0, len(lines), 20_000):
+            requests.post(f"{url}/write", params={"db": db}, data="\n".join(lines[i:i + 20_000]).encode(),
+                          timeout=600).raise_for_status()
+        written += len(lines)
+    return written
 
 
 def filled_size(body: bytes) -> tuple[int, int]:
@@ -114,19 +148,21 @@ _fixed = {"now/d": timedelta(days=1), "now/M": timedelta(days=30)}  # at most: t
 
 
 def measure(q: Query, *, url: str, databases: dict[str, str], end: datetime, data_s: float, repeat: int) -> None:
+    """Time and size ``q`` at each range; data_s: how far back its data goes."""
     from plantems.grafana import macros
 
     variables = {"site": "bench", "area": ".*", "kind": ".*", "device": "d0"}
     for label, span in RANGES.items():
         length = _fixed.get(q.time_from) or (timedelta(seconds=macros.parse_duration_s(q.time_from))
                                             if q.time_from else span)
-        text = macros.expand(q.query, end - length, end, variables, min_interval=q.min_interval)
+        text = macros.expand(q.query, end - length, end, variables, width_px=q.width_px, min_interval=q.min_interval)
         seconds, body = run(url, databases[q.datasource_uid], text, repeat)
         factor = length.total_seconds() / data_s
         if factor > 1:  # the data covers part of the range: scale the cost above an empty window's
             empty_end = end - length - timedelta(days=1)
             idle, _ = run(url, databases[q.datasource_uid], macros.expand(
-                q.query, empty_end - length, empty_end, variables, min_interval=q.min_interval), repeat)
+                q.query, empty_end - length, empty_end, variables, width_px=q.width_px, min_interval=q.min_interval),
+                repeat)
             seconds = idle + max(seconds - idle, 0.0) * factor
         q.seconds[label], q.bytes[label], q.extrapolated[label] = seconds, filled_size(body)[1], factor > 1
 
@@ -151,16 +187,17 @@ def slowest(queries: list[Query], reads: set[str], heading: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=200)
-    parser.add_argument("--hours", type=float, default=1.0)
+    parser.add_argument("--hours", type=int, default=1, help="of 1-s data, whole hours (the hourly tier)")
     parser.add_argument("--fields", type=int, default=20, help="values per poll (a 40-register meter: 20 floats)")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     from bench_tiers import electrical_fields, plant_file, write_raw
 
     from plantems.analytics.tiers_job import backfill_tiers
-    from plantems.config import load_plant
+    from plantems.config import DeviceKind, load_plant
     from plantems.influx import InfluxClient, V1Writer, init_databases
     from plantems.localservers import free_port, start_influxd
+    from plantems.schema import COLLECTOR_1M
 
     folder = Path(tempfile.mkdtemp(prefix="plantems-bench-dashboards-"))
     influxd = start_influxd(folder / "influxd", free_port())
@@ -181,11 +218,18 @@ def main() -> None:
         written = backfill_tiers(plant, client, writer, end - timedelta(hours=args.hours), end, progress=False)
         print(f"tiers: backfill_tiers wrote {written:,} points in {time.monotonic() - t0:.1f} s")
         client.close()
+        t0 = time.monotonic()
+        copied = replicate_tiers(url, plant.influxdb.derived_database, end_s=end_s, span_s=int(args.hours * 3600),
+                                 devices_1m=[d.id for d in plant.devices if d.kind is DeviceKind.INCOMER] + ["d0"])
+        print(f"tiers copied back over 30 d (power_1m, device_1h, device_1m of the incomer and d0): {copied:,} points "
+              f"in {time.monotonic() - t0:.0f} s")
         databases = {"plantems-raw": plant.influxdb.raw_database, "plantems-derived": plant.influxdb.derived_database}
-        queries = panel_queries(plant)
+        queries = [q for q in panel_queries(plant) if q.reads != "derived"]
         t0 = time.monotonic()
         for q in queries:
-            measure(q, url=url, databases=databases, end=end, data_s=args.hours * 3600, repeat=args.repeat)
+            covered = q.reads == "tiers" and COLLECTOR_1M not in q.query
+            measure(q, url=url, databases=databases, end=end, data_s=30 * 86400 if covered else args.hours * 3600,
+                    repeat=args.repeat)
         print(f"timed {len(queries)} queries x {len(RANGES)} ranges, median of {args.repeat}, in "
               f"{time.monotonic() - t0:.0f} s. '~' = EXTRAPOLATED from {args.hours:g} h of data (range / data "
               "span x the time above an empty window's; null buckets sized as full ones).")

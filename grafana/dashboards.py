@@ -65,6 +65,7 @@ _TOU_ORDER = (Period.SHARP, Period.PEAK, Period.FLAT, Period.VALLEY)
 DASHBOARDS = ("overview", "equipment", "energy-cost", "power-factor", "scope2", "collector", "group")
 TIER_INTERVAL = "1m"  # the finest tier: a panel's $__interval never goes below it
 LIVE_FROM = "15m"  # the fixed range of the live panels that read raw 1-s points
+AREA_POINTS = 500  # buckets per area series: 34 areas stay under ~1 MB at any range (Grafana rounds up to 720)
 WORST_N = 10  # rows of a worst-N table (InfluxDB returns no more: the response stays small at any plant size)
 EQUIPMENT_UID = "plantems-equipment"
 
@@ -216,6 +217,7 @@ def overview(ctx: _Ctx, factors: dict[str, Factor]) -> Dashboard:
         "A", f"SELECT mean({p}) FROM {_q(POWER_1M)} WHERE {ctx.site} AND {_q(Tag.AREA)} != '' AND $timeFilter "
              f"GROUP BY time($__interval), {_q(Tag.AREA)} fill(null)", datasource=DERIVED, alias="$tag_area")],
         unit=KW, grid=grid, w=12, datasource=DERIVED, stacked=True, min_interval=TIER_INTERVAL,
+        max_data_points=AREA_POINTS,
         description="The loads of each area (incomers, feeders and PV excluded), from the 1-minute tier."))
     standard = ctx.pf_standard
     board.with_panel(panel("timeseries", "Power factor per incomer 进线功率因数", [InfluxQL(

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
-__all__ = ["DATASOURCE_MIN_INTERVAL_S", "PANEL_WIDTH_PX", "expand", "interval_s", "interval_text", "parse_duration_s"]
+__all__ = ["DATASOURCE_MIN_INTERVAL_S", "PANEL_WIDTH_PX", "expand", "expand_target", "interval_s", "interval_text",
+           "parse_duration_s"]
 
 PANEL_WIDTH_PX: Final = 1600  # a full-width panel on a wide screen: Grafana's maxDataPoints
 DATASOURCE_MIN_INTERVAL_S: Final = 1.0  # the provisioned datasources' timeInterval ("1s")
@@ -51,6 +52,13 @@ def interval_text(seconds: float) -> str:
         if seconds >= _UNIT_S[unit] and seconds % _UNIT_S[unit] == 0:
             return f"{int(seconds // _UNIT_S[unit])}{unit}"
     return f"{round(seconds * 1000)}ms"
+
+
+def expand_target(panel: Mapping[str, Any], query: str, start: datetime, end: datetime,
+                  variables: Mapping[str, str]) -> str:
+    """A panel's query with the panel's minimum interval and max data points (if below the width) applied."""
+    width_px = min(PANEL_WIDTH_PX, int(panel.get("maxDataPoints") or PANEL_WIDTH_PX))
+    return expand(query, start, end, variables, width_px=width_px, min_interval=str(panel.get("interval") or ""))
 
 
 def expand(query: str, start: datetime, end: datetime, variables: Mapping[str, str], *,

@@ -112,16 +112,19 @@ def panel(kind: str, title: str, targets: Sequence[InfluxQL], *, unit: str, grid
           steps: Sequence[tuple[float | None, str]] = (), threshold_lines: bool = False,
           time_from: str = "", decimals: int | None = None, min_value: float | None = None,
           max_value: float | None = None, min_interval: str = "", links: Sequence[DashboardLink] = (),
-          transformations: Sequence[DataTransformerConfig] = ()) -> Any:
+          transformations: Sequence[DataTransformerConfig] = (), max_data_points: int | None = None) -> Any:
     """One panel builder with the options plantems uses; every panel has a datasource and a unit.
 
     ``min_interval`` is Grafana's lower limit for ``$__interval``: a panel reading a 1-minute tier
-    never asks for buckets finer than the tier. ``links`` are data links on the panel's values.
+    never asks for buckets finer than the tier; ``max_data_points`` caps the buckets per series (else the
+    panel's width in pixels). ``links`` are data links on the panel's values.
     """
     builder = _KINDS[kind]().title(title).datasource(datasource).unit(unit).grid_pos(grid.next(w, h))
     builder = builder.targets(list(targets))
     if min_interval:
         builder = builder.interval(min_interval)
+    if max_data_points is not None:
+        builder = builder.max_data_points(max_data_points)
     if links:
         builder = builder.data_links(list(links))
     for transformation in transformations:

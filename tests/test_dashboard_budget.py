@@ -131,7 +131,7 @@ def test_no_panel_exceeds_the_budget_where_the_old_raw_panels_did(big, influx_ur
         for panel in model["panels"]:
             start = _panel_range(panel, RANGES[span], end)
             for target in panel["targets"]:
-                query = macros.expand(target["query"], start, end, VARIABLES, min_interval=panel.get("interval", ""))
+                query = macros.expand_target(panel, target["query"], start, end, VARIABLES)
                 sizes[f"{name}: {panel['title']}"] = len(_query(influx_url, target["datasource"]["uid"],
                                                                 query).content)
     assert max(sizes.values()) <= BUDGET_BYTES, sorted(sizes.items(), key=lambda item: -item[1])[:3]
@@ -156,7 +156,7 @@ def _panel(dashboard: str, title_start: str) -> dict[str, Any]:
 
 def _table(url: str, panel: dict[str, Any], end: datetime, span: timedelta) -> list[dict[str, Any]]:
     target = panel["targets"][0]
-    query = macros.expand(target["query"], end - span, end, VARIABLES)
+    query = macros.expand_target(panel, target["query"], end - span, end, VARIABLES)
     series = _query(url, target["datasource"]["uid"], query).json()["results"][0].get("series", [])
     return [dict(zip(s["columns"], row, strict=True)) for s in series for row in s["values"]]
 
@@ -181,8 +181,7 @@ def test_power_by_area_is_one_series_per_area(big, influx_url):
     """Billing-group rows of power_1m share the measurement; the panel shows only the areas."""
     panel = _panel("overview", "Power by area")
     end = big
-    query = macros.expand(panel["targets"][0]["query"], end - timedelta(days=1), end, VARIABLES,
-                          min_interval=panel["interval"])
+    query = macros.expand_target(panel, panel["targets"][0]["query"], end - timedelta(days=1), end, VARIABLES)
     series = _query(influx_url, panel["targets"][0]["datasource"]["uid"], query).json()["results"][0]["series"]
     assert sorted(s["tags"]["area"] for s in series) == sorted(f"a{i}" for i in range(AREAS))
 

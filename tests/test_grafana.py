@@ -243,10 +243,10 @@ def _range(panel: dict[str, Any], dashboard_from: str, end: datetime) -> tuple[d
     return end - timedelta(seconds=macros.parse_duration_s(relative)), end
 
 
-def expand(query: str, start: datetime, end: datetime, variables: dict[str, str], min_interval: str = "") -> str:
-    """Grafana's InfluxDB macros ($timeFilter in epoch ms, $__interval for a 1,600-px panel no finer than the
-    panel's minimum interval) and the regex-escaped variables."""
-    return macros.expand(query, start, end, variables, min_interval=min_interval)
+def expand(query: str, start: datetime, end: datetime, variables: dict[str, str]) -> str:
+    """Grafana's InfluxDB macros ($timeFilter in epoch ms, $__interval for a 1,600-px panel) and the
+    regex-escaped variables."""
+    return macros.expand(query, start, end, variables)
 
 
 def _has_data(influx_url: str, database: str, query: str) -> bool:
@@ -278,7 +278,7 @@ def test_every_panel_query_returns_data(loaded, influx_url, name, site):
     for panel in model["panels"]:
         start, stop = _range(panel, model["time"]["from"], end)
         for target in panel["targets"]:
-            query = expand(target["query"], start, stop, variables, panel.get("interval", ""))
+            query = macros.expand_target(panel, target["query"], start, stop, variables)
             if not _has_data(influx_url, databases[target["datasource"]["uid"]], query):
                 empty.append(f"{panel['title']}: {query}")
     for annotation in model.get("annotations", {}).get("list", []):
