@@ -58,6 +58,15 @@ class Query:
     seconds: dict[str, float] = field(default_factory=dict)
     bytes: dict[str, int] = field(default_factory=dict)
     extrapolated: dict[str, bool] = field(default_factory=dict)
+    empty: bool = True  # no data at any range (a result this bench does not generate)
+
+
+def shown_fields(available: list[str], count: int) -> list[str]:
+    """``count`` of the meter's fields, the ones the dashboards show (the tier fields) first."""
+    from plantems.schema import TIER_FIELDS
+
+    first = [f.value for f in TIER_FIELDS]
+    return (first + [f for f in available if f not in first])[:count]
 
 
 def _reads(query: str, uid: str, time_from: str) -> str:
@@ -91,13 +100,29 @@ def panel_queries(plant: Any) -> list[Query]:
     return out
 
 
-def replicate_tiers(url: str, db: str, *, end_s: int, span_s: int, devices_1m: list[str]) -> int:
-    """Copies of the tiers of [end - span, end) back to 30 days before ``end``: what the panels read."""
-    from plantems.schema import DEVICE_1H, DEVICE_1M, POWER_1M, Tag
+def history(devices_1m: list[str], collector_days: int) -> dict[str, tuple[str, int]]:
+    """What is copied back, by measurement: (filter, days). collector_1m holds every source's minutes
+    (500 x 43,200 rows at 30 d), too many to write here: it gets ``collector_days`` and beyond that the
+    collector panels are extrapolated."""
+    from plantems.schema import COLLECTOR_1M, DEVICE_1H, DEVICE_1M, POWER_1M, Tag
 
-    device = f"AND {Tag.DEVICE.value} =~ /^({'|'.join(devices_1m)})$/"
+    return {POWER_1M: ("", 30), DEVICE_1H: ("", 30), COLLECTOR_1M: ("", collector_days),
+            DEVICE_1M: (f"AND {Tag.DEVICE.value} =~ /^({'|'.join(devices_1m)})$/", 30)}
+
+
+def covered_s(q: Query, copied: dict[str, tuple[str, int]], data_s: int) -> int:
+    """How far back the data a query reads goes: the copied tiers' days, the raw data's span, and 30 d for
+    the other derived results (energy_15m is written over 30 d; the rest is not generated)."""
+    days = [d for m, (_, d) in copied.items() if f'"{m}"' in q.query]
+    if days:
+        return min(days) * 86400
+    return data_s if q.datasource_uid == "plantems-raw" else 30 * 86400
+
+
+def replicate_tiers(url: str, db: str, *, end_s: int, span_s: int, copied: dict[str, tuple[str, int]]) -> int:
+    """Copies of the tiers of [end - span, end) back over each measurement's days before ``end``."""
     written = 0
-    for measurement, where in ((POWER_1M, ""), (DEVICE_1H, ""), (DEVICE_1M, device)):
+    for measurement, (where, days) in copied.items():
         response = requests.post(f"{url}/query", data={"db": db, "epoch": "ns", "q": (
             f'SELECT * FROM "{measurement}" WHERE time >= {end_s - span_s}s AND time < {end_s}s {where} GROUP BY *')},
             timeout=600)
@@ -109,7 +134,7 @@ def replicate_tiers(url: str, db: str, *, end_s: int, span_s: int, devices_1m: l
                 fields = ",".join(f"{c}={float(v)!r}" for c, v in zip(series["columns"][1:], values[1:], strict=True)
                                   if v is not None)
                 rows.append((f"{measurement},{tags} {fields} ", int(values[0])))
-        lines = [f"{head}{t - k * span_s * 1_000_000_000}" for k in range(1, 30 * 86400 // span_s + 1)
+        lines = [f"{head}{t - k * span_s * 1_000_000_000}" for k in range(1, days * 86400 // span_s)
                  for head, t in rows]
         for i in range(0, len(lines), 20_000):
             requests.post(f"{url}/write", params={"db": db}, data="\n".join(lines[i:i + 20_000]).encode(),
@@ -157,7 +182,7 @@ def measure(q: Query, *, url: str, databases: dict[str, str], end: datetime, dat
                                             if q.time_from else span)
         text = macros.expand(q.query, end - length, end, variables, width_px=q.width_px, min_interval=q.min_interval)
         seconds, body = run(url, databases[q.datasource_uid], text, repeat)
-        factor = length.total_seconds() / data_s
+        factor = length.total_seconds() / data_s if b'"series"' in body else 1.0  # nothing to scale without data
         if factor > 1:  # the data covers part of the range: scale the cost above an empty window's
             empty_end = end - length - timedelta(days=1)
             idle, _ = run(url, databases[q.datasource_uid], macros.expand(
@@ -165,6 +190,7 @@ def measure(q: Query, *, url: str, databases: dict[str, str], end: datetime, dat
                 repeat)
             seconds = idle + max(seconds - idle, 0.0) * factor
         q.seconds[label], q.bytes[label], q.extrapolated[label] = seconds, filled_size(body)[1], factor > 1
+        q.empty = q.empty and b'"series"' not in body
 
 
 def table(queries: list[Query]) -> None:
@@ -172,7 +198,7 @@ def table(queries: list[Query]) -> None:
           + f"{'30d size':>11}")
     for q in queries:
         cells = "".join(f"{('~' if q.extrapolated[r] else '') + f'{q.seconds[r]:.3f}':>10}" for r in RANGES)
-        size = ("~" if q.extrapolated["30d"] else "") + f"{q.bytes['30d'] / 1e6:.2f} MB"
+        size = "no data" if q.empty else ("~" if q.extrapolated["30d"] else "") + f"{q.bytes['30d'] / 1e6:.2f} MB"
         print(f"{q.dashboard:<13} {q.title[:58]:<58} {q.reads:<9}{cells}{size:>11}")
 
 
@@ -190,14 +216,15 @@ def main() -> None:
     parser.add_argument("--hours", type=int, default=1, help="of 1-s data, whole hours (the hourly tier)")
     parser.add_argument("--fields", type=int, default=20, help="values per poll (a 40-register meter: 20 floats)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--collector-days", type=int, default=1, help="collector_1m history copied back")
     args = parser.parse_args()
+    from bench_analytics import write_energy_15m
     from bench_tiers import electrical_fields, plant_file, write_raw
 
     from plantems.analytics.tiers_job import backfill_tiers
     from plantems.config import DeviceKind, load_plant
     from plantems.influx import InfluxClient, V1Writer, init_databases
     from plantems.localservers import free_port, start_influxd
-    from plantems.schema import COLLECTOR_1M
 
     folder = Path(tempfile.mkdtemp(prefix="plantems-bench-dashboards-"))
     influxd = start_influxd(folder / "influxd", free_port())
@@ -210,7 +237,7 @@ def main() -> None:
         end_s = int(time.time()) // 3600 * 3600
         start_s = end_s - int(args.hours * 3600)
         t0 = time.monotonic()
-        polls = write_raw(writer, plant, start_s, end_s, electrical_fields(args.fields))
+        polls = write_raw(writer, plant, start_s, end_s, shown_fields(electrical_fields(29), args.fields))
         print(f"setup: {polls:,} polls ({len(plant.devices)} devices x {args.fields} values at 1 s, "
               f"{args.hours:g} h, collector status every 10 s) in {time.monotonic() - t0:.0f} s")
         end = datetime.fromtimestamp(end_s, UTC)
@@ -219,22 +246,24 @@ def main() -> None:
         print(f"tiers: backfill_tiers wrote {written:,} points in {time.monotonic() - t0:.1f} s")
         client.close()
         t0 = time.monotonic()
-        copied = replicate_tiers(url, plant.influxdb.derived_database, end_s=end_s, span_s=int(args.hours * 3600),
-                                 devices_1m=[d.id for d in plant.devices if d.kind is DeviceKind.INCOMER] + ["d0"])
-        print(f"tiers copied back over 30 d (power_1m, device_1h, device_1m of the incomer and d0): {copied:,} points "
-              f"in {time.monotonic() - t0:.0f} s")
+        copied = history([d.id for d in plant.devices if d.kind is DeviceKind.INCOMER] + ["d0"], args.collector_days)
+        points = replicate_tiers(url, plant.influxdb.derived_database, end_s=end_s, span_s=args.hours * 3600,
+                                 copied=copied)
+        points += write_energy_15m(writer, [d.id for d in plant.devices], end_s - 30 * 86400, end_s)
+        print(f"tiers copied back: power_1m, device_1h and device_1m of the incomer and d0 over 30 d, collector_1m "
+              f"over {args.collector_days} d; energy_15m over 30 d: {points:,} points in {time.monotonic() - t0:.0f} s")
         databases = {"plantems-raw": plant.influxdb.raw_database, "plantems-derived": plant.influxdb.derived_database}
-        queries = [q for q in panel_queries(plant) if q.reads != "derived"]
+        queries = panel_queries(plant)
         t0 = time.monotonic()
         for q in queries:
-            covered = q.reads == "tiers" and COLLECTOR_1M not in q.query
-            measure(q, url=url, databases=databases, end=end, data_s=30 * 86400 if covered else args.hours * 3600,
+            measure(q, url=url, databases=databases, end=end, data_s=covered_s(q, copied, args.hours * 3600),
                     repeat=args.repeat)
         print(f"timed {len(queries)} queries x {len(RANGES)} ranges, median of {args.repeat}, in "
               f"{time.monotonic() - t0:.0f} s. '~' = EXTRAPOLATED from {args.hours:g} h of data (range / data "
               "span x the time above an empty window's; null buckets sized as full ones).")
         table(queries)
-        slowest(queries, {"tiers", "derived", "raw live", "raw"}, "slowest panels now (30 d):")
+        slowest([q for q in queries if not q.empty], {"tiers", "derived", "raw live", "raw"},
+                "slowest panels now (30 d):")
         slowest(queries, {"old raw"}, "slowest old raw panels (30 d):")
         over = [q for q in queries if q.reads != "old raw" and max(q.bytes.values()) > BUDGET_BYTES]
         print(f"\npanels now over {BUDGET_BYTES / 1e6:g} MB at some range: "
