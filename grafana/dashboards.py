@@ -21,7 +21,12 @@ from typing import Any
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard, QueryVariable, TimePicker
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, VariableRefresh, VariableSort
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardCursorSync,
+    DynamicConfigValue,
+    VariableRefresh,
+    VariableSort,
+)
 
 from plantems.config import DeviceKind, PlantConfig
 from plantems.demandconfig import MeterGroup
@@ -265,8 +270,15 @@ def equipment(ctx: _Ctx, tariff: Tariff) -> Dashboard:
         select = ", ".join(f"{agg}({_t(f, stat)}) AS {_q(tier_field(f, stat) if band else f)}"
                            for f in fields for stat, agg in stats)
         query = f"SELECT {select} FROM {_q(DEVICE_1M)} WHERE {device} GROUP BY time($__interval) fill(null)"
-        board.with_panel(panel("timeseries", title, [InfluxQL("A", query, datasource=DERIVED)], unit=unit, grid=grid,
-                               w=12, datasource=DERIVED, min_interval=TIER_INTERVAL, **options))
+        # alias $col: the series are named by their column, which the band's overrides name
+        built = panel("timeseries", title, [InfluxQL("A", query, datasource=DERIVED, alias="$col")], unit=unit, grid=grid,
+                      w=12, datasource=DERIVED, min_interval=TIER_INTERVAL, **options)
+        for f in fields if band else ():  # the min-max range as a shaded band around the mean line
+            low, high = tier_field(f, Stat.MIN), tier_field(f, Stat.MAX)
+            built = built.override_by_name(high, [DynamicConfigValue(id_val="custom.fillBelowTo", value=low),
+                                                  DynamicConfigValue(id_val="custom.lineWidth", value=0)])
+            built = built.override_by_name(low, [DynamicConfigValue(id_val="custom.lineWidth", value=0)])
+        board.with_panel(built)
 
     tier("Active power $device 有功功率 (min, mean, max)", [Field.P_KW], KW, band=True)
     tier("Reactive power $device 无功功率 (min, mean, max)", [Field.Q_KVAR], KVAR, band=True)
