@@ -271,8 +271,8 @@ def equipment(ctx: _Ctx, tariff: Tariff) -> Dashboard:
                            for f in fields for stat, agg in stats)
         query = f"SELECT {select} FROM {_q(DEVICE_1M)} WHERE {device} GROUP BY time($__interval) fill(null)"
         # alias $col: the series are named by their column, which the band's overrides name
-        built = panel("timeseries", title, [InfluxQL("A", query, datasource=DERIVED, alias="$col")], unit=unit, grid=grid,
-                      w=12, datasource=DERIVED, min_interval=TIER_INTERVAL, **options)
+        built = panel("timeseries", title, [InfluxQL("A", query, datasource=DERIVED, alias="$col")], unit=unit,
+                      grid=grid, w=12, datasource=DERIVED, min_interval=TIER_INTERVAL, **options)
         for f in fields if band else ():  # the min-max range as a shaded band around the mean line
             low, high = tier_field(f, Stat.MIN), tier_field(f, Stat.MAX)
             built = built.override_by_name(high, [DynamicConfigValue(id_val="custom.fillBelowTo", value=low),
