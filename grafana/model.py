@@ -103,8 +103,8 @@ def thresholds(steps: Sequence[tuple[float | None, str]]) -> ThresholdsConfig:
         [Threshold(value=v, color=c) for v, c in steps])
 
 
-_KINDS = {"timeseries": timeseries.Panel, "stat": stat.Panel, "table": table.Panel, "bargauge": bargauge.Panel,
-          "barchart": barchart.Panel}
+_KINDS: dict[str, Any] = {"timeseries": timeseries.Panel, "stat": stat.Panel, "table": table.Panel,
+                          "bargauge": bargauge.Panel, "barchart": barchart.Panel}
 
 
 def panel(kind: str, title: str, targets: Sequence[InfluxQL], *, unit: str, grid: Grid, w: int = 12, h: int = 8,
