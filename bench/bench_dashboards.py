@@ -147,8 +147,9 @@ def filled_size(body: bytes) -> tuple[int, int]:
     """(bytes, bytes if every all-null row had been a row of values like the others)."""
     result = json.loads(body)["results"][0]
     rows = [row for s in result.get("series", []) for row in s["values"]]
-    empty = [row for row in rows if all(v is None for v in row[1:])]
-    full = [row for row in rows if row not in empty] if empty else rows
+    empty, full = [], []
+    for row in rows:
+        (empty if all(v is None for v in row[1:]) else full).append(row)
     if not empty or not full:
         return len(body), len(body)
     per_full = sum(len(json.dumps(r)) for r in full[:200]) / min(len(full), 200)
@@ -255,9 +256,10 @@ def main() -> None:
         databases = {"plantems-raw": plant.influxdb.raw_database, "plantems-derived": plant.influxdb.derived_database}
         queries = panel_queries(plant)
         t0 = time.monotonic()
-        for q in queries:
+        for n, q in enumerate(queries, start=1):
             measure(q, url=url, databases=databases, end=end, data_s=covered_s(q, copied, args.hours * 3600),
                     repeat=args.repeat)
+            print(f"\r{n}/{len(queries)} queries timed", end="", file=sys.stderr, flush=True)
         print(f"timed {len(queries)} queries x {len(RANGES)} ranges, median of {args.repeat}, in "
               f"{time.monotonic() - t0:.0f} s. '~' = EXTRAPOLATED from {args.hours:g} h of data (range / data "
               "span x the time above an empty window's; null buckets sized as full ones).")
