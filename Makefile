@@ -1,5 +1,5 @@
 # Each target does its own set-up (idempotent): a fresh Debian machine needs nothing else.
-.PHONY: setup demo test bench bench-mqtt bench-analytics bench-alerts bench-dashboards check-config clean
+.PHONY: setup demo test bench bench-mqtt bench-analytics bench-alerts bench-tiers bench-dashboards check-config clean
 
 setup:
 	./deploy/setup-debian.sh
@@ -43,6 +43,9 @@ bench-dashboards: setup
 
 bench-alerts: setup
 	.venv/bin/python bench/bench_alerts.py --groups 20
+
+bench-tiers: setup
+	.venv/bin/python bench/bench_tiers.py --devices 500 --backfill --backfill-hours 1
 
 check-config: setup
 	.venv/bin/plantems check-config config/plant.demo.yaml

@@ -19,6 +19,7 @@ Per device, for the window [start, end):
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,8 +33,8 @@ from plantems.influx import InfluxClient, Series
 from plantems.schema import ELECTRICAL, Field, Tag
 from plantems.store.query import COUNT_ALIAS, SiteScope, agg, col
 
-__all__ = ["COUNTERS", "HOLES", "SPAN", "Rows", "assemble_samples", "bands", "hole_ranges", "minute_samples",
-           "read_samples"]
+__all__ = ["COUNTERS", "HOLES", "ROWS_PER_QUERY", "SPAN", "Rows", "assemble_samples", "bands", "hole_ranges",
+           "minute_samples", "read_samples", "time_parts"]
 
 _NS = 1_000_000_000
 COUNTERS = (Field.E_IMP_KWH, Field.E_EXP_KWH, Field.EQ_IMP_KVARH, Field.EQ_EXP_KVARH)
@@ -42,6 +43,7 @@ _POWER_MARGIN_NS = 900 * _NS  # power-only devices: samples just outside the win
 _CONTEXT = LOOKAHEAD + 1  # raw samples read at each edge: the edge step and the judge's look-ahead
 MIN_HOLE_S = 60  # the smallest gap that is a hole for any device (max(60 s, 3 poll intervals))
 _MAX_BANDS = 24  # queries for the raw times where holes may be, per window
+ROWS_PER_QUERY = 15_000  # device minutes per aggregate request: about 2 s of InfluxDB 1.6 for 1-s meters
 SPAN = "span_ns"  # frame.attrs: (first, last) real sample time of the import counter around the window
 HOLES = "holes_ns"  # frame.attrs: (starts, ends) of the import counter's gaps longer than MIN_HOLE_S
 
@@ -175,6 +177,27 @@ def hole_ranges(bucket_ns: np.ndarray, counts: np.ndarray, *, start_ns: int, end
             for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
+def time_parts(start_ns: int, end_ns: int, *, devices: int, rows: int | None = None) -> list[tuple[int, int]]:
+    """[start, end) cut on the minute grid into parts of at most ``rows`` (default ROWS_PER_QUERY) device
+    minutes (pure): one request per part, so a day of 500 meters is never one request that runs into the
+    timeout (issue 15)."""
+    step = max(1, (rows or ROWS_PER_QUERY) // max(devices, 1)) * _BUCKET_S * _NS
+    cuts = range(start_ns // (_BUCKET_S * _NS) * _BUCKET_S * _NS + step, end_ns, step)
+    bounds = [start_ns, *cuts, end_ns]
+    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def _joined(parts: Sequence[Mapping[str, Rows]]) -> dict[str, Rows]:
+    """Each device's rows from consecutive time parts, as one (the parts' columns are the same query's)."""
+    found: dict[str, list[Rows]] = {}
+    for part in parts:
+        for device, rows in part.items():
+            found.setdefault(device, []).append(rows)
+    return {device: rs[0] if len(rs) == 1 else Rows(np.concatenate([r.times_ns for r in rs]),
+                                                    np.concatenate([r.values for r in rs]), rs[0].columns)
+            for device, rs in found.items()}
+
+
 def _by_device(series: Sequence[Series]) -> dict[str, Rows]:
     return {s.tags[Tag.DEVICE.value]: Rows.of(s) for s in series}
 
@@ -246,8 +269,9 @@ def read_samples(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns
     first, last = edge(start_ns, end_ns, newest_first=False), edge(start_ns, end_ns, newest_first=True)
     after = edge(end_ns, end_ns + reach_ns, newest_first=False)
     counters = [agg("last", f.value, alias=f.value) for f in COUNTERS]
-    minutes = _by_device(client.query(_aggregate_query(plant, counters, Field.E_IMP_KWH.value, start_ns, end_ns),
-                                      database=raw_db))
+    minutes = _joined([_by_device(client.query(_aggregate_query(plant, counters, Field.E_IMP_KWH.value, a, b),
+                                               database=raw_db))
+                       for a, b in time_parts(start_ns, end_ns, devices=len(plant.devices))])
     polls = {d.id: d.poll_interval_s for d in plant.devices}
     suspect = {device: hole_ranges(rows.times_ns, rows.column(COUNT_ALIAS), start_ns=start_ns, end_ns=end_ns,
                                    poll_interval_s=polls.get(device, 1.0)) for device, rows in minutes.items()}

@@ -43,7 +43,7 @@ from plantems.schema import (
 
 __all__ = ["COLLECTOR_COUNTERS", "ENERGY_FIELDS", "HOUR_NS", "MINUTE_NS", "Rows", "collector_points",
            "counter_increments", "device_hour_points", "device_minute_points", "energy_hour_points",
-           "power_points", "rows_by_tag"]
+           "join_rows", "power_points", "rows_by_tag"]
 
 MINUTE_NS: Final = 60 * 1_000_000_000
 HOUR_NS: Final = 60 * MINUTE_NS
@@ -77,30 +77,30 @@ class Rows:
 
     @staticmethod
     def of(series: SeriesLike) -> Rows:
-        times = np.array([int(row[0]) for row in series.values], dtype=np.int64)
-        columns = {name: np.array([np.nan if row[i] is None else float(row[i]) for row in series.values],
-                                  dtype=np.float64)
-                   for i, name in enumerate(series.columns) if i > 0}
-        return Rows(times, columns)
+        times = np.array([row[0] for row in series.values], dtype=np.int64)
+        # None (a null aggregate) becomes NaN in a float array
+        values = np.array([row[1:] for row in series.values], dtype=np.float64).reshape(len(times), -1)
+        return Rows(times, {name: values[:, i] for i, name in enumerate(series.columns[1:])})
 
     def column(self, name: str) -> FloatArray:
         found = self.columns.get(name)
         return found if found is not None else np.full(len(self.times_ns), np.nan)
 
 
+def join_rows(a: Rows, b: Rows) -> Rows:
+    """Two parts of one series as one, in time order (pure)."""
+    names = set(a.columns) | set(b.columns)
+    times = np.concatenate([a.times_ns, b.times_ns])
+    order = np.argsort(times, kind="stable")
+    return Rows(times[order], {n: np.concatenate([a.column(n), b.column(n)])[order] for n in names})
+
+
 def rows_by_tag(series: Iterable[SeriesLike], tag: str) -> dict[str, Rows]:
-    """Each series' rows by the value of ``tag`` (series of one query, one per tag value; parts of a
-    series that came in several results are joined)."""
+    """Each series' rows by the value of ``tag`` (parts of one series from several queries are joined)."""
     out: dict[str, Rows] = {}
     for s in series:
         key, rows = s.tags.get(tag, ""), Rows.of(s)
-        if key in out:  # a series split across chunks or queries: join in time order
-            old = out[key]
-            names = set(old.columns) | set(rows.columns)
-            times = np.concatenate([old.times_ns, rows.times_ns])
-            order = np.argsort(times, kind="stable")
-            rows = Rows(times[order], {n: np.concatenate([old.column(n), rows.column(n)])[order] for n in names})
-        out[key] = rows
+        out[key] = join_rows(out[key], rows) if key in out else rows
     return out
 
 
@@ -250,8 +250,8 @@ def collector_points(site: str, sources: Mapping[str, Rows], *, start_ns: int) -
 
 
 def energy_hour_points(series: Iterable[SeriesLike]) -> list[Point]:
-    """``energy_1h`` points from ``SELECT sum(f) AS f ... GROUP BY time(1h), *`` of ``energy_15m``:
-    the same tags, the hour's sums (hours without any interval are left out)."""
+    """``energy_1h`` points from the hourly sums of ``energy_15m`` fields (each under its own name, grouped
+    by every tag): the same tags, the hour's sums (hours without any interval are left out)."""
     points = []
     for s in series:
         tags = {k: v for k, v in s.tags.items() if v}

@@ -1,17 +1,19 @@
 """Dashboard tiers benchmark (issue 15): CPU of the tier jobs, and the longest request of a back-fill.
 
-N meters of ``--fields`` values (all electrical fields, 29 at most) every second for ``--minutes`` are
+N meters of ``--fields`` values (all electrical fields, 29 at most) every second for 16 minutes are
 written into InfluxDB 1.6 (Debian) first; then:
 
-1. one 15-minute window of the scheduled tier job: 15 minute runs plus its hourly lookback's share
-   (a quarter of an hour's recompute, i.e. the 15 minutes again with the hourly tiers). CPU seconds of
-   this process and of influxd (from /proc/<pid>/stat) against the goal of 2 s per 15 minutes.
-2. ``--backfill``: the requests of ``analyze --backfill`` (energy_15m and the tiers) over the data,
-   the slowest ones, their time and size, against the default ``influxdb.timeout_s`` of 10 s.
+1. one 15-minute window of the scheduled tier job (``RecentTiers``): 14 minute runs (``power_1m``), the
+   quarter run (every tier, the late-sample check, ``device_1h`` and ``energy_1h``), and a quarter's share of
+   the hourly read-back of ``device_1m``. CPU seconds of this process and of influxd (from
+   /proc/<pid>/stat) against the goal of 2 s per 15 minutes.
+2. ``--backfill`` (``--backfill-hours`` of more data): the requests of ``analyze --backfill`` (energy_15m
+   and the tiers) over the data, the slowest ones, their time and size, against the default
+   ``influxdb.timeout_s`` of 10 s: as single unstreamed requests (before issue 15) and as now.
 
 Prints figures; asserts nothing.
 
-    .venv/bin/python bench/bench_tiers.py [--devices 500] [--minutes 15] [--fields 29] [--backfill]
+    .venv/bin/python bench/bench_tiers.py [--devices 500] [--fields 29] [--backfill [--backfill-hours 1]]
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def write_raw(writer: Any, plant: Any, start_s: int, end_s: int, fields: list[st
     times = np.arange(start_s, end_s)
     count = 0
     for device in plant.devices:
-        climb = np.arange(len(times)) * 0.02  # counters: 72 kW (kvar)
+        climb = (times - 1_790_000_000) * 0.02  # counters: 72 kW (kvar), continuous across writes
         values = {f: (10_000 + climb if f in counters else 50.0 + rng.normal(0, 5, len(times))) for f in fields}
         body = [",".join(f"{f}={values[f][i]:.4f}" for f in fields) for i in range(len(times))]
         prefix = f"electrical,area={device.area},device={device.id},kind={device.kind.value},site={plant.site.id} "
@@ -99,45 +101,62 @@ def measured(influxd_pid: int, run: Callable[[], object]) -> tuple[float, float,
 class TimedClient:
     """An InfluxClient that records each request's time and response size."""
 
-    def __init__(self, client: Any) -> None:
-        self.client, self.calls = client, []
+    def __init__(self, client: Any, *, chunk_rows: int | None = 10_000) -> None:
+        self.client, self.chunk_rows, self.calls = client, chunk_rows, []
 
     def query(self, q: str, **kw: Any) -> Any:
         t0 = time.monotonic()
-        series = self.client.query(q, **kw)
+        series = self.client.query(q, chunk_rows=self.chunk_rows, **kw)
         values = sum(len(s.values) * len(s.columns) for s in series)
         self.calls.append((time.monotonic() - t0, values, q))
         return series
 
 
-def time_backfill(plant: Any, client: Any, writer: Any, start_s: int, end_s: int) -> None:
-    """Every request of ``analyze --backfill`` over the data's day: the slowest ones."""
+def time_backfill(plant: Any, client: Any, writer: Any, start_s: int, end_s: int, *, hours: float) -> None:
+    """Every request of ``analyze --backfill`` over the data's day: the slowest ones, as one request each
+    (before issue 15) and streamed in parts (now). ``hours`` more of 1-s counters and power are written first."""
+    from plantems.analytics import energy_read
     from plantems.analytics.service import backfill_energy
     from plantems.analytics.tiers_job import backfill_tiers
     from plantems.tariffs import load_tariffs
 
-    timed = TimedClient(client)
+    if hours:
+        t0 = time.monotonic()
+        points = write_raw(writer, plant, int(start_s - hours * 3600), start_s - 60, electrical_fields(5))
+        print(f"setup: {points:,} more raw points (5 fields, {hours:g} h before) in {time.monotonic() - t0:.0f} s")
     tariffs = load_tariffs(REPO / "config" / "tariffs")
     day = datetime.fromtimestamp(start_s, plant.site.tz).date()
-    t0 = time.monotonic()
-    backfill_energy(plant, tariffs, timed, writer, day, day, progress=False)
-    backfill_tiers(plant, timed, writer, datetime.fromtimestamp(start_s - 60, UTC), datetime.fromtimestamp(end_s, UTC),
-                   progress=False)
-    print(f"2. analyze --backfill {day} ({len(plant.devices)} devices): {len(timed.calls)} requests in "
-          f"{time.monotonic() - t0:.1f} s; the slowest:")
-    for seconds, values, q in sorted(timed.calls, reverse=True)[:5]:
-        print(f"   {seconds:6.2f} s {values:>10,} values  {q[:150]}")
+    for label, chunk_rows, rows_per_query in (("one request per query, unstreamed", None, 10**12),
+                                              ("parts, streamed", 10_000, energy_read.ROWS_PER_QUERY)):
+        energy_read.ROWS_PER_QUERY = rows_per_query
+        timed = TimedClient(client, chunk_rows=chunk_rows)
+        t0 = time.monotonic()
+        backfill_energy(plant, tariffs, timed, writer, day, day, progress=False)
+        backfill_tiers(plant, timed, writer, datetime.fromtimestamp(start_s - hours * 3600, UTC),
+                       datetime.fromtimestamp(end_s, UTC), progress=False)
+        print(f"2. analyze --backfill {day} ({len(plant.devices)} devices, {label}): {len(timed.calls)} requests in "
+              f"{time.monotonic() - t0:.1f} s; the slowest:")
+        for seconds, values, q in sorted(timed.calls, reverse=True)[:3]:
+            print(f"   {seconds:6.2f} s {values:>10,} values  {q[:110]}")
+
+
+def by_kind(calls: list[tuple[float, int, str]]) -> str:
+    kinds: dict[str, float] = {}
+    for seconds, _, q in calls:
+        kind = q.split(" WHERE ")[0].split(" FROM ")[-1]
+        kinds[kind] = kinds.get(kind, 0.0) + seconds
+    return ", ".join(f"{kind} {seconds:.2f} s" for kind, seconds in sorted(kinds.items(), key=lambda kv: -kv[1]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=500)
-    parser.add_argument("--minutes", type=int, default=15)
     parser.add_argument("--fields", type=int, default=29, help="values per meter reading (29 at most)")
     parser.add_argument("--backfill", action="store_true", help="also time every request of analyze --backfill")
+    parser.add_argument("--backfill-hours", type=float, default=0.0,
+                        help="hours of 1-s counters and power written before the window for --backfill")
     args = parser.parse_args()
-    from plantems.analytics.tiers import HOUR_NS
-    from plantems.analytics.tiers_job import RecentTiers, run_tiers
+    from plantems.analytics.tiers_job import RecentTiers, read_stored_minutes
     from plantems.config import load_plant
     from plantems.influx import InfluxClient, V1Writer, init_databases
     from plantems.localservers import free_port, start_influxd
@@ -151,38 +170,40 @@ def main() -> None:
         init_databases(plant.influxdb)
         client, writer = InfluxClient(plant.influxdb), V1Writer(plant.influxdb)
         fields = electrical_fields(args.fields)
-        # the window: whole minutes, the last ones of an hour (the lookback sees the whole window)
-        end_s = int(time.time()) // 3600 * 3600 - 3600 + 60 * args.minutes + 60
-        start_s = end_s - 60 * args.minutes
+        end_s = int(time.time()) // 3600 * 3600  # the window: the last quarter of the hour before this one
+        start_s = end_s - 900
         t0 = time.monotonic()
         points = write_raw(writer, plant, start_s - 60, end_s, fields)
-        print(f"setup: {points:,} raw points ({len(fields)} fields, 1 s, {args.devices} devices, "
-              f"{args.minutes + 1} min) in {time.monotonic() - t0:.0f} s")
+        print(f"setup: {points:,} raw points ({len(fields)} fields, 1 s, {args.devices} devices, 16 min) "
+              f"in {time.monotonic() - t0:.0f} s")
         time.sleep(2)  # let influxd settle after the writes before measuring its CPU
 
-        job = RecentTiers(plant, client, writer, clock=lambda: 0.0)
-        job.hour_done_ns = start_s * NS // HOUR_NS * HOUR_NS  # no lookback: only the minute runs
+        timed = TimedClient(client)
+        job = RecentTiers(plant, timed, writer, clock=lambda: 0.0)  # type: ignore[arg-type]
+        job.full_from_ns = job.quarter_done_ns = start_s * NS  # the quarters before are done
 
         def minute_runs() -> None:
-            for m in range(1, args.minutes + 1):
+            for m in range(1, 15):
                 job.clock = lambda m=m: start_s + 60 * m + 20.0
                 job.run()
 
         own, server, wall = measured(pid, minute_runs)
-        print(f"1a. {args.minutes} minute runs ({args.devices} devices): own {own:.2f} s + influxd {server:.2f} s "
-              f"CPU, {wall:.1f} s wall")
-        hour_start = start_s * NS // HOUR_NS * HOUR_NS
-        share = 60.0 / args.minutes * 15 / 60  # a lookback redoes an hour every hour: 15 minutes' worth per 15 min
-        own2, server2, wall2 = measured(pid, lambda: run_tiers(plant, client, writer, hour_start, end_s * NS,
-                                                               hourly=True))
-        print(f"1b. the hourly lookback over the same {args.minutes} min (with device_1h): own {own2:.2f} s + "
-              f"influxd {server2:.2f} s CPU, {wall2:.1f} s wall")
-        per_15 = (own + server) * 15 / args.minutes + (own2 + server2) * share
+        print(f"1a. 14 minute runs (power_1m): own {own:.2f} s + influxd {server:.2f} s CPU, {wall:.1f} s wall "
+              f"({by_kind(timed.calls)})")
+        timed.calls.clear()
+        job.clock = lambda: end_s + 20.0
+        own2, server2, wall2 = measured(pid, job.run)
+        print(f"1b. the quarter run (every tier of the 15 min, late-sample check of the hour, device_1h, energy_1h): "
+              f"own {own2:.2f} s + influxd {server2:.2f} s CPU, {wall2:.1f} s wall ({by_kind(timed.calls)})")
+        # device_1h reads the hour's first 45 minutes back from device_1m once an hour: 3 quarters' rows per hour
+        own3, server3, _ = measured(pid, lambda: read_stored_minutes(client, plant, start_s * NS, end_s * NS))
+        print(f"1c. reading one quarter of device_1m back: own {own3:.2f} s + influxd {server3:.2f} s CPU "
+              "(x 3 per hour, so x 3/4 per quarter)")
+        per_15 = own + server + own2 + server2 + 0.75 * (own3 + server3)
         print(f"=> tier jobs per 15 minutes for {args.devices} devices: {per_15:.2f} s CPU "
               f"({per_15 / GOAL_CPU_S:.2f} x the {GOAL_CPU_S:g} s goal)")
-
         if args.backfill:
-            time_backfill(plant, client, writer, start_s, end_s)
+            time_backfill(plant, client, writer, start_s, end_s, hours=args.backfill_hours)
     finally:
         influxd.stop()
 

@@ -251,8 +251,10 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
             raise click.BadParameter(f"{last} is before {first}", param_hint="--backfill")
         count = backfill_energy(plant, tariffs, client, writer, first, last)
         click.echo(f"energy_15m: {count} points for {first} .. {last}")
-        tiers = backfill_tiers(plant, client, writer, *tier_range(plant, first, last))
-        click.echo(f"dashboard tiers: {tiers} points for {first} .. {last}")
+        tier_start, tier_end = tier_range(plant, first, last)
+        if tier_end > tier_start:  # days in the future have no tiers yet
+            tiers = backfill_tiers(plant, client, writer, tier_start, tier_end)
+            click.echo(f"dashboard tiers: {tiers} points for {first} .. {last}")
         try:  # then the days' EnPIs, from the energy just written and the production imported so far
             enpis = backfill_enpi(plant, client, writer, first, last, config_dir=config_path.parent,
                                   as_of=datetime.now(plant.site.tz).date())

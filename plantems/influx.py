@@ -14,7 +14,7 @@ import gzip
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # imported lazily: influxdb-client is only needed on the v2 p
     from influxdb_client.rest import ApiException
 
 __all__ = [
+    "CHUNK_ROWS",
     "RETRY_AFTER_MAX_S",
     "ROLE_GRANTS",
     "InfluxBadRequest",
@@ -49,6 +50,7 @@ __all__ = [
     "init_databases",
     "init_users",
     "make_writer",
+    "merge_chunks",
     "parse_retry_after",
     "replace_window",
     "tag_in",
@@ -296,27 +298,61 @@ class Series:
     values: list[list[Any]]
 
 
-class InfluxClient(_HttpBase):
-    """InfluxQL over ``/query`` (reads and administration)."""
+# Rows per streamed chunk of a query answer (InfluxQL ``chunked=true``): the server sends each chunk as soon as it
+# has it, so a large answer keeps the connection busy instead of running silent into the timeout.
+CHUNK_ROWS: Final = 10_000
 
-    def query(self, q: str, *, database: str | None = None, epoch: str = "ns") -> list[Series]:
-        """Run one InfluxQL statement; return its series. Raises InfluxError with the server's reason."""
+
+def merge_chunks(lines: Iterable[bytes | str], *, where: str, q: str) -> list[Series]:
+    """The series of a chunked InfluxQL answer (one JSON object per line, pure): a series cut across chunks
+    (``partial``) is joined again, so the result equals the unchunked answer. Raises on an error in it."""
+    series: list[Series] = []
+    open_key: tuple[object, ...] | None = None  # the series the last chunk left partial
+    for line in lines:
+        if not line:
+            continue
+        body = json.loads(line)
+        if "error" in body:
+            raise InfluxError(f"{where}: query {q!r} failed: {body['error']}")
+        for result in body.get("results", []):
+            if "error" in result:
+                raise InfluxError(f"{where}: query {q!r} failed: {result['error']}")
+            for s in result.get("series", []):
+                key = (result.get("statement_id"), s.get("name", ""), tuple(sorted((s.get("tags") or {}).items())))
+                if key == open_key and series:
+                    series[-1].values.extend(s.get("values", []))
+                else:
+                    series.append(Series(s.get("name", ""), s.get("tags", {}), s["columns"], list(s.get("values", []))))
+                open_key = key if s.get("partial") else None
+    return series
+
+
+class InfluxClient(_HttpBase):
+    """InfluxQL over ``/query`` (reads and administration), answers streamed in chunks."""
+
+    def query(self, q: str, *, database: str | None = None, epoch: str = "ns",
+              chunk_rows: int | None = CHUNK_ROWS) -> list[Series]:
+        """Run InfluxQL; return its series. Raises InfluxError with the server's reason.
+
+        The answer is streamed (``chunked=true``, ``chunk_rows`` rows a chunk; None: one answer): the
+        timeout then bounds the silence between chunks, not the whole answer, and a long read never
+        holds a whole JSON document in memory twice."""
         url = self.cfg.url.rstrip("/") + "/query"
         params = {"q": q, "epoch": epoch}
         if database:
             params["db"] = database
+        if chunk_rows:
+            params.update(chunked="true", chunk_size=str(int(chunk_rows)))
         try:
-            response = self.session.post(url, data=params, timeout=self.cfg.timeout_s)
+            with self.session.post(url, data=params, timeout=self.cfg.timeout_s, stream=bool(chunk_rows)) as response:
+                _raise_for(response, url)
+                if chunk_rows:
+                    return merge_chunks(response.iter_lines(), where=url, q=q)
+                return merge_chunks([response.content], where=url, q=q)
         except requests.RequestException as exc:
             raise InfluxUnavailable(f"{url}: {type(exc).__name__}: {exc}") from exc
-        _raise_for(response, url)
-        series: list[Series] = []
-        for result in response.json().get("results", []):
-            if "error" in result:
-                raise InfluxError(f"{url}: query {q!r} failed: {result['error']}")
-            for s in result.get("series", []):
-                series.append(Series(s.get("name", ""), s.get("tags", {}), s["columns"], s.get("values", [])))
-        return series
+        except ValueError as exc:  # an answer cut off mid-chunk
+            raise InfluxUnavailable(f"{url}: unreadable answer to {q!r}: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)

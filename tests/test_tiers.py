@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from plantems.analytics.tiers import counter_increments
-from plantems.analytics.tiers_job import RecentTiers, backfill_tiers
+from plantems.analytics.tiers_job import RecentTiers, backfill_tiers, late_quarters
 from plantems.config import PlantConfig, load_plant
-from plantems.influx import InfluxClient, V1Writer
+from plantems.influx import InfluxClient, InfluxError, V1Writer
 from tests.support import rows, write_plant
 
 NS = 10**9
@@ -235,12 +235,12 @@ def _other_site(folder: Path, influx_url: str, db: str) -> PlantConfig:
     return load_plant(path)
 
 
-def test_scheduled_job_picks_up_late_data_in_its_hourly_lookback(site):
+def test_scheduled_job_recomputes_quarters_that_got_late_samples(site):
     plant, t0_s = site
     client, writer = InfluxClient(plant.influxdb), V1Writer(plant.influxdb)
     now = [t0_s + SPAN_S + 20.0]
     job = RecentTiers(plant, client, writer, clock=lambda: now[0])
-    job.run()  # first run: the hour before and this one so far
+    job.run()  # first run: the quarter just closed, and the hour before it (nothing written there yet)
     late_minute = (t0_s + 65 * 60) * NS
     url, derived = plant.influxdb.url, plant.influxdb.derived_database
 
@@ -248,17 +248,33 @@ def test_scheduled_job_picks_up_late_data_in_its_hourly_lookback(site):
         return rows(url, derived, f"SELECT devices FROM power_1m WHERE area = 'west' AND time = {late_minute}")[0][
             "devices"]
 
+    def a4_hour_samples() -> float:
+        return rows(url, derived, f"SELECT samples FROM device_1h WHERE device = 'a4' AND time = {(t0_s + 3600) * NS}"
+                    )[0]["samples"]
+
     assert west_devices() == 1
+    assert a4_hour_samples() == SPAN_S - 3600 - 60
     write_raw(writer, plant, t0_s, only={"a4": np.arange(65 * 60, 66 * 60)})  # a4's spool drains: late samples
     now[0] += 60
-    job.run()  # a minute run: only the last minutes
+    job.run()  # a minute run: power_1m of the last minutes only
     assert west_devices() == 1
-    now[0] = t0_s + 2 * 3600 + 20.0
-    job.run()  # the next hour: its lookback redoes the hour before
+    broken = RecentTiers(plant, InfluxClient(plant.influxdb.model_copy(update={"url": "http://127.0.0.1:9"})),
+                         writer, clock=lambda: now[0] + 15 * 60)
+    broken.full_from_ns, broken.quarter_done_ns = job.full_from_ns, job.quarter_done_ns
+    with pytest.raises(InfluxError):
+        broken.run()  # InfluxDB away at the next quarter: nothing written, the window stays pending
+    assert broken.full_from_ns == job.full_from_ns
+    now[0] = t0_s + SPAN_S + 15 * 60 + 20.0
+    job.run()  # the next quarter: the late samples are found by their count and their quarter redone
     assert west_devices() == 2
+    assert a4_hour_samples() == SPAN_S - 3600
     a4 = rows(url, derived, f"SELECT p_kw_mean, samples FROM device_1m WHERE device = 'a4' AND time = {late_minute}")
     assert a4[0]["samples"] == 60
     assert a4[0]["p_kw_mean"] == pytest.approx(profile("a4", np.arange(65 * 60, 66 * 60))["p_kw"].mean(), rel=1e-9)
+
+
+def test_late_quarters_by_sample_count():
+    assert late_quarters({1: 900.0, 2: 900.0, 3: 40.0}, {1: 900.0, 2: 840.0}) == [2, 3]
 
 
 def test_cli_backfill_writes_the_tiers_and_the_scheduler_runs_the_job(site, tmp_path):
@@ -293,3 +309,19 @@ def test_cli_backfill_writes_the_tiers_and_the_scheduler_runs_the_job(site, tmp_
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
     assert rows(url, derived, "SELECT ok FROM analytics_status WHERE source = 'tiers'")[0]["ok"] == 1
+
+
+def test_first_run_catches_up_from_the_last_tiers_written(site):
+    """An analytics process that was down for hours resumes after the newest device_1m minute."""
+    plant, t0_s = site
+    client, writer = InfluxClient(plant.influxdb), V1Writer(plant.influxdb)
+    backfill_tiers(plant, client, writer, datetime.fromtimestamp(t0_s, UTC),
+                   datetime.fromtimestamp(t0_s + 1800, UTC), progress=False)
+    url, derived = plant.influxdb.url, plant.influxdb.derived_database
+    minute_70 = f"SELECT samples FROM device_1m WHERE device = 'a1' AND time = {(t0_s + 70 * 60) * NS}"
+    assert rows(url, derived, minute_70) == []
+    job = RecentTiers(plant, client, writer, clock=lambda: t0_s + SPAN_S + 2 * 3600 + 20.0)
+    job.run()  # 2 h after the data ended: past the late-sample check, within the catch-up
+    assert rows(url, derived, minute_70)[0]["samples"] == 60
+    stored = rows(url, derived, "SELECT count(samples) FROM device_1m WHERE device = 'a1'")[0]["count"]
+    assert stored == SPAN_S // 60
