@@ -69,7 +69,9 @@ _NOT_LOADS = (DeviceKind.INCOMER.value, DeviceKind.FEEDER.value, DeviceKind.PV.v
 _TOU_ORDER = (Period.SHARP, Period.PEAK, Period.FLAT, Period.VALLEY)
 DASHBOARDS = ("overview", "equipment", "energy-cost", "power-factor", "scope2", "collector", "group")
 TIER_INTERVAL = "1m"  # the finest tier: a panel's $__interval never goes below it
-LIVE_FROM = "15m"  # the fixed range of the live panels that read raw 1-s points
+# The fixed range of the live panels that read raw points: it covers the minute tiers' lag (device_1m and
+# collector_1m are written each quarter hour, docs/operations.md) with a margin.
+LIVE_FROM = "30m"
 AREA_POINTS = 500  # buckets per area series: 34 areas stay under ~1 MB at any range (Grafana rounds up to 720)
 WORST_N = 10  # rows of a worst-N table (InfluxDB returns no more: the response stays small at any plant size)
 EQUIPMENT_UID = "plantems-equipment"
@@ -205,7 +207,12 @@ def overview(ctx: _Ctx, factors: dict[str, Factor]) -> Dashboard:
     board.with_panel(_scope2_month_stat(ctx, factors, grid))
     board.with_panel(panel("timeseries", "Site power by incomer 进线功率", [InfluxQL(
         "A", _incomer_trend(ctx, Field.P_KW), datasource=DERIVED, alias="$tag_device")],
-        unit=KW, grid=grid, w=12, datasource=DERIVED, stacked=True, min_interval=TIER_INTERVAL))
+        unit=KW, grid=grid, w=12, datasource=DERIVED, stacked=True, min_interval=TIER_INTERVAL,
+        description="The 1-minute tier (up to 15 minutes behind); the live panel beside it has every poll."))
+    board.with_panel(panel("timeseries", f"Incomer power, live 进线实时功率 (last {LIVE_FROM})", [InfluxQL(
+        "A", f"SELECT mean({p}) FROM {_q(ELECTRICAL)} WHERE {ctx.site} AND {ctx.incomers} AND $timeFilter "
+             f"GROUP BY time($__interval), {_q(Tag.DEVICE)} fill(null)", datasource=RAW, alias="$tag_device")],
+        unit=KW, grid=grid, w=12, datasource=RAW, stacked=True, time_from=LIVE_FROM))
     for group_id, groups in ctx.demand_groups.items():
         group = groups[0][1]
         board.with_panel(panel("timeseries", f"15-minute demand 需量: {ctx.label(group.name, group.name_zh, group_id)}",
@@ -511,6 +518,11 @@ def _collector_trends(board: Dashboard, grid: Grid, devices: str) -> None:
     """Latency and faults of all device sources together, from the 1-minute tier: two series whatever
     the number of devices (the worst-N tables name the devices). ``devices`` filters site, sources, time."""
     where = f"{devices} GROUP BY time($__interval) fill(null)"
+    latency = _q(Field.LATENCY_MS)
+    board.with_panel(panel("timeseries", f"Poll latency, all devices, live 实时采集延迟 (last {LIVE_FROM})", [InfluxQL(
+        "A", f"SELECT mean({latency}) AS {_q('mean')}, max({latency}) AS {_q('max')} FROM {_q(COLLECTOR_STATUS)} "
+             f"WHERE {where}", datasource=RAW)], unit=MS, grid=grid, w=24, h=6, datasource=RAW, time_from=LIVE_FROM,
+        description="Every status point (raw); the panels below read the 1-minute tier, up to 15 minutes behind."))
     board.with_panel(panel("timeseries", "Poll latency, all devices 采集延迟", [InfluxQL(
         "A", f"SELECT mean({_t(Field.LATENCY_MS)}) AS {_q('mean')}, max({_t(Field.LATENCY_MS, Stat.MAX)}) AS "
              f"{_q('max')} FROM {_q(COLLECTOR_1M)} WHERE {where}", datasource=DERIVED)],
