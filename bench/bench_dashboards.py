@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -211,6 +212,15 @@ def slowest(queries: list[Query], reads: set[str], heading: str) -> None:
         print(f"  {mark}{q.seconds['30d']:.2f} s, {mark}{q.bytes['30d'] / 1e6:.2f} MB  {q.dashboard}: {q.title}")
 
 
+def report(queries: list[Query]) -> None:
+    table(queries)
+    slowest([q for q in queries if not q.empty], {"tiers", "derived", "raw live", "raw"}, "slowest panels now (30 d):")
+    slowest(queries, {"old raw"}, "slowest old raw panels (30 d):")
+    over = [q for q in queries if q.reads != "old raw" and max(q.bytes.values()) > BUDGET_BYTES]
+    print(f"\npanels now over {BUDGET_BYTES / 1e6:g} MB at some range: "
+          + (", ".join(f"{q.dashboard}: {q.title}" for q in over) or "none"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=200)
@@ -263,15 +273,10 @@ def main() -> None:
         print(f"timed {len(queries)} queries x {len(RANGES)} ranges, median of {args.repeat}, in "
               f"{time.monotonic() - t0:.0f} s. '~' = EXTRAPOLATED from {args.hours:g} h of data (range / data "
               "span x the time above an empty window's; null buckets sized as full ones).")
-        table(queries)
-        slowest([q for q in queries if not q.empty], {"tiers", "derived", "raw live", "raw"},
-                "slowest panels now (30 d):")
-        slowest(queries, {"old raw"}, "slowest old raw panels (30 d):")
-        over = [q for q in queries if q.reads != "old raw" and max(q.bytes.values()) > BUDGET_BYTES]
-        print(f"\npanels now over {BUDGET_BYTES / 1e6:g} MB at some range: "
-              + (", ".join(f"{q.dashboard}: {q.title}" for q in over) or "none"))
+        report(queries)
     finally:
         influxd.stop()
+        shutil.rmtree(folder, ignore_errors=True)  # the bench's InfluxDB data (hundreds of MB)
 
 
 if __name__ == "__main__":
