@@ -1,5 +1,5 @@
 # Each target does its own set-up (idempotent): a fresh Debian machine needs nothing else.
-.PHONY: setup demo test bench bench-mqtt bench-analytics bench-alerts bench-tiers check-config clean
+.PHONY: setup demo test bench bench-mqtt bench-analytics bench-alerts bench-tiers bench-dashboards check-config clean
 
 setup:
 	./deploy/setup-debian.sh
@@ -24,7 +24,8 @@ MYPY_STRICT = plantems/calendar.py plantems/lineproto.py plantems/ratelog.py pla
 	plantems/store/__init__.py plantems/store/query.py plantems/store/window.py \
 	analytics/sections.py analytics/report_sections.py analytics/group_sections.py analytics/inventory_html.py \
 	analytics/plan.py analytics/plan_job.py analytics/plan_report.py grafana/plan_dashboards.py \
-	analytics/tiers.py analytics/tiers_job.py
+	analytics/tiers.py analytics/tiers_job.py \
+	grafana/model.py grafana/dashboards.py grafana/macros.py grafana/legacy.py
 
 test: setup
 	.venv/bin/ruff check plantems collector analytics simulator grafana bench tests
@@ -39,6 +40,9 @@ bench-mqtt: setup
 
 bench-analytics: setup
 	.venv/bin/python bench/bench_analytics.py
+
+bench-dashboards: setup
+	.venv/bin/python bench/bench_dashboards.py --devices 200 --hours 2
 
 bench-alerts: setup
 	.venv/bin/python bench/bench_alerts.py --groups 20

@@ -4,6 +4,12 @@ A new device, area, incomer or billing group appears without editing JSON. Queri
 InfluxQL (every InfluxDB version speaks it); names come from ``plantems.schema``. Prices
 and the month-to-date emission factor are taken from the tariff and factor files at build
 time and named in the panel titles and descriptions, so a figure says what it rests on.
+
+Trends read the analytics' tiers (``power_1m``, ``device_1m``, ``device_1h``, ``collector_1m``),
+whatever the range: a panel's minimum interval is the tier's period, so its response is bounded by
+the panel's width, not by the plant's size or the range. Per-device panels are worst-N tables with
+a drill-down to the equipment dashboard. Only live views read raw points, over a fixed short
+range (a panel time override), so they never scan months of 1-s data.
 """
 
 from __future__ import annotations
@@ -15,22 +21,31 @@ from typing import Any
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard, QueryVariable, TimePicker
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.dashboard import DashboardCursorSync, VariableRefresh, VariableSort
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardCursorSync,
+    DynamicConfigValue,
+    VariableRefresh,
+    VariableSort,
+)
 
 from plantems.config import DeviceKind, PlantConfig
 from plantems.demandconfig import MeterGroup
 from plantems.factors import Factor, select_factor
-from plantems.grafana.model import DERIVED, RAW, Grid, InfluxQL, panel
+from plantems.grafana.model import DERIVED, RAW, Grid, InfluxQL, data_link, panel, sort_and_limit
 from plantems.schema import (
     AIR,
     ALERT,
     ANALYTICS_STATUS,
+    COLLECTOR_1M,
     COLLECTOR_STATUS,
     DEMAND,
+    DEVICE_1H,
+    DEVICE_1M,
     ELECTRICAL,
     ENERGY_15M,
     MQTT_SOURCE,
     OPPORTUNITY,
+    POWER_1M,
     SCOPE2,
     SPOOL_SOURCE,
     Area,
@@ -38,7 +53,9 @@ from plantems.schema import (
     Granularity,
     Method,
     OpportunityType,
+    Stat,
     Tag,
+    tier_field,
 )
 from plantems.store.query import ident, literal
 from plantems.tariffs import Period, Tariff, tariff_for
@@ -51,10 +68,29 @@ LIVE_REFRESH, HISTORY_REFRESH = "10s", "5m"
 _NOT_LOADS = (DeviceKind.INCOMER.value, DeviceKind.FEEDER.value, DeviceKind.PV.value)
 _TOU_ORDER = (Period.SHARP, Period.PEAK, Period.FLAT, Period.VALLEY)
 DASHBOARDS = ("overview", "equipment", "energy-cost", "power-factor", "scope2", "collector", "group", "plan", "enpi")
+TIER_INTERVAL = "1m"  # the finest tier: a panel's $__interval never goes below it
+# The fixed range of the live panels that read raw points: it covers the minute tiers' lag (device_1m and
+# collector_1m are written each quarter hour, docs/operations.md) with a margin.
+LIVE_FROM = "30m"
+AREA_POINTS = 500  # buckets per area series: 34 areas stay under ~1 MB at any range (Grafana rounds up to 720)
+WORST_N = 10  # rows of a worst-N table (InfluxDB returns no more: the response stays small at any plant size)
+EQUIPMENT_UID = "plantems-equipment"
 
 
 # Quoting as in the store's query layer: identifiers, and tag values escaped
 _q, _s = ident, literal
+
+
+def _t(field: Field, stat: Stat = Stat.MEAN) -> str:
+    """A quoted tier field, e.g. ``"p_kw_mean"``."""
+    return _q(tier_field(field, stat))
+
+
+def _device_link(column: str) -> Any:
+    """Drill-down from a worst-N row to the equipment dashboard of that device, same site and time range."""
+    return data_link(f"Equipment ${{__data.fields.{column}}}",
+                     f"/d/{EQUIPMENT_UID}/equipment?var-site=$site&var-area=$__all&var-kind=$__all"
+                     f"&var-device=${{__data.fields.{column}}}&${{__url_time_range}}")
 
 
 class _Ctx:
@@ -102,9 +138,15 @@ class _Ctx:
 
 
 def _incomer_pf(ctx: _Ctx) -> str:
-    p, q = _q(Field.P_KW), _q(Field.Q_KVAR)
-    return (f"SELECT mean({p}) / SQRT(POW(mean({p}), 2) + POW(mean({q}), 2)) FROM {_q(ELECTRICAL)} "
+    p, q = _t(Field.P_KW), _t(Field.Q_KVAR)
+    return (f"SELECT mean({p}) / SQRT(POW(mean({p}), 2) + POW(mean({q}), 2)) FROM {_q(DEVICE_1M)} "
             f"WHERE {ctx.site} AND {ctx.incomers} AND $timeFilter "
+            f"GROUP BY time($__interval), {_q(Tag.DEVICE)} fill(null)")
+
+
+def _incomer_trend(ctx: _Ctx, field: Field) -> str:
+    """One incomer series per device from the 1-minute tier (a site has a handful of incomers)."""
+    return (f"SELECT mean({_t(field)}) FROM {_q(DEVICE_1M)} WHERE {ctx.site} AND {ctx.incomers} AND $timeFilter "
             f"GROUP BY time($__interval), {_q(Tag.DEVICE)} fill(null)")
 
 
@@ -153,7 +195,8 @@ def overview(ctx: _Ctx, factors: dict[str, Factor]) -> Dashboard:
     board.with_panel(panel("stat", "Site power 全厂功率", [InfluxQL(
         "A", f"SELECT sum({_q('p')}) FROM (SELECT last({p}) AS {_q('p')} FROM {_q(ELECTRICAL)} WHERE {ctx.site} "
              f"AND {ctx.incomers} AND $timeFilter GROUP BY {_q(Tag.DEVICE)})", datasource=RAW)],
-        unit=KW, grid=grid, w=6, h=5, datasource=RAW, description="Sum of the incomers' latest active power."))
+        unit=KW, grid=grid, w=6, h=5, datasource=RAW, time_from=LIVE_FROM,
+        description=f"Sum of the incomers' latest active power (raw, the last {LIVE_FROM})."))
     for group_id, groups in ctx.demand_groups.items():
         where = f"{ctx.site} AND {_q(Tag.METER_GROUP)} = {_s(group_id)} AND $timeFilter"
         board.with_panel(panel("stat", f"Demand {group_id} 当前需量", [InfluxQL(
@@ -163,9 +206,13 @@ def overview(ctx: _Ctx, factors: dict[str, Factor]) -> Dashboard:
             description=_limits_note(groups)))
     board.with_panel(_scope2_month_stat(ctx, factors, grid))
     board.with_panel(panel("timeseries", "Site power by incomer 进线功率", [InfluxQL(
+        "A", _incomer_trend(ctx, Field.P_KW), datasource=DERIVED, alias="$tag_device")],
+        unit=KW, grid=grid, w=12, datasource=DERIVED, stacked=True, min_interval=TIER_INTERVAL,
+        description="The 1-minute tier (up to 15 minutes behind); the live panel beside it has every poll."))
+    board.with_panel(panel("timeseries", f"Incomer power, live 进线实时功率 (last {LIVE_FROM})", [InfluxQL(
         "A", f"SELECT mean({p}) FROM {_q(ELECTRICAL)} WHERE {ctx.site} AND {ctx.incomers} AND $timeFilter "
              f"GROUP BY time($__interval), {_q(Tag.DEVICE)} fill(null)", datasource=RAW, alias="$tag_device")],
-        unit=KW, grid=grid, w=12, datasource=RAW, stacked=True))
+        unit=KW, grid=grid, w=12, datasource=RAW, stacked=True, time_from=LIVE_FROM))
     for group_id, groups in ctx.demand_groups.items():
         group = groups[0][1]
         board.with_panel(panel("timeseries", f"15-minute demand 需量: {ctx.label(group.name, group.name_zh, group_id)}",
@@ -177,15 +224,18 @@ def overview(ctx: _Ctx, factors: dict[str, Factor]) -> Dashboard:
                                unit=KW, grid=grid, w=12, datasource=DERIVED, threshold_lines=True,
                                steps=_shared_steps(groups),
                                description=f"{_limits_note(groups)}; alerts are annotations"))
+    # power_1m rows per billing group have no area tag; each area row is the sum of its loads' minute means
     board.with_panel(panel("timeseries", "Power by area 分区功率", [InfluxQL(
-        "A", f"SELECT sum({_q('p')}) FROM (SELECT mean({p}) AS {_q('p')} FROM {_q(ELECTRICAL)} WHERE {ctx.site} AND "
-             f"{ctx.loads} AND $timeFilter GROUP BY time($__interval), {_q(Tag.DEVICE)}, {_q(Tag.AREA)}) "
-             f"WHERE $timeFilter GROUP BY time($__interval), {_q(Tag.AREA)} fill(null)", datasource=RAW,
-        alias="$tag_area")], unit=KW, grid=grid, w=12, datasource=RAW, stacked=True))
+        "A", f"SELECT mean({p}) FROM {_q(POWER_1M)} WHERE {ctx.site} AND {_q(Tag.AREA)} != '' AND $timeFilter "
+             f"GROUP BY time($__interval), {_q(Tag.AREA)} fill(null)", datasource=DERIVED, alias="$tag_area")],
+        unit=KW, grid=grid, w=12, datasource=DERIVED, stacked=True, min_interval=TIER_INTERVAL,
+        max_data_points=AREA_POINTS,
+        description="The loads of each area (incomers, feeders and PV excluded), from the 1-minute tier."))
     standard = ctx.pf_standard
     board.with_panel(panel("timeseries", "Power factor per incomer 进线功率因数", [InfluxQL(
-        "A", _incomer_pf(ctx), datasource=RAW, alias="$tag_device")], unit=NONE, grid=grid, w=12, datasource=RAW,
-        steps=[(None, "red"), (standard, "green")], threshold_lines=True, min_value=0.5, max_value=1, decimals=3))
+        "A", _incomer_pf(ctx), datasource=DERIVED, alias="$tag_device")], unit=NONE, grid=grid, w=12,
+        datasource=DERIVED, min_interval=TIER_INTERVAL, steps=[(None, "red"), (standard, "green")],
+        threshold_lines=True, min_value=0.5, max_value=1, decimals=3))
     board.with_panel(panel("bargauge", "Today's energy by tariff period 今日分时电量", [InfluxQL(
         "A", f"SELECT sum({_q(Field.ENERGY_KWH)}) FROM {_q(ENERGY_15M)} WHERE {ctx.site} AND {ctx.incomers} AND "
              f"$timeFilter GROUP BY {_q(Tag.TOU)}", datasource=DERIVED, alias="$tag_tou")],
@@ -206,7 +256,7 @@ def _variable(name: str, label: str, measurement: str, key: str, where: str) -> 
 
 def equipment(ctx: _Ctx, tariff: Tariff) -> Dashboard:
     grid = Grid()
-    board = _dashboard("plantems-equipment", "Equipment 设备", refresh=LIVE_REFRESH, time_from="now-6h",
+    board = _dashboard(EQUIPMENT_UID, "Equipment 设备", refresh=LIVE_REFRESH, time_from="now-6h",
                        tags=["equipment"])
     board.with_variable(_variable("area", "Area 区域", ELECTRICAL, Tag.AREA, ctx.site))
     board.with_variable(_variable("kind", "Kind 类型", ELECTRICAL, Tag.KIND,
@@ -215,23 +265,38 @@ def equipment(ctx: _Ctx, tariff: Tariff) -> Dashboard:
                                   f"{ctx.site} AND {_q(Tag.AREA)} =~ /^$area$/ AND {_q(Tag.KIND)} =~ /^$kind$/")
                         .include_all(False))
     device = f"{ctx.site} AND {_q(Tag.DEVICE)} =~ /^$device$/ AND $timeFilter"
+    p = _q(Field.P_KW)
+    board.with_panel(panel("timeseries", f"Live active power $device 实时有功功率 (last {LIVE_FROM})", [InfluxQL(
+        "A", f"SELECT mean({p}) AS {p} FROM {_q(ELECTRICAL)} WHERE {device} GROUP BY time($__interval) fill(null)",
+        datasource=RAW)], unit=KW, grid=grid, w=24, h=6, datasource=RAW, time_from=LIVE_FROM,
+        description="Every poll (raw points), always the last minutes; the panels below read the 1-minute tier."))
 
-    def raw(title: str, fields: Sequence[Field], unit: str, **options: Any) -> None:
-        select = ", ".join(f"mean({_q(f)}) AS {_q(f)}" for f in fields)
-        query = f"SELECT {select} FROM {_q(ELECTRICAL)} WHERE {device} GROUP BY time($__interval) fill(null)"
-        board.with_panel(panel("timeseries", title, [InfluxQL("A", query, datasource=RAW)],
-                               unit=unit, grid=grid, w=12, datasource=RAW, **options))
+    def tier(title: str, fields: Sequence[Field], unit: str, *, band: bool = False, **options: Any) -> None:
+        """Minute means; with ``band`` also the lowest minimum and highest maximum of each bucket."""
+        stats = ((Stat.MIN, "min"), (Stat.MEAN, "mean"), (Stat.MAX, "max")) if band else ((Stat.MEAN, "mean"),)
+        select = ", ".join(f"{agg}({_t(f, stat)}) AS {_q(tier_field(f, stat) if band else f)}"
+                           for f in fields for stat, agg in stats)
+        query = f"SELECT {select} FROM {_q(DEVICE_1M)} WHERE {device} GROUP BY time($__interval) fill(null)"
+        # alias $col: the series are named by their column, which the band's overrides name
+        built = panel("timeseries", title, [InfluxQL("A", query, datasource=DERIVED, alias="$col")], unit=unit,
+                      grid=grid, w=12, datasource=DERIVED, min_interval=TIER_INTERVAL, **options)
+        for f in fields if band else ():  # the min-max range as a shaded band around the mean line
+            low, high = tier_field(f, Stat.MIN), tier_field(f, Stat.MAX)
+            built = built.override_by_name(high, [DynamicConfigValue(id_val="custom.fillBelowTo", value=low),
+                                                  DynamicConfigValue(id_val="custom.lineWidth", value=0)])
+            built = built.override_by_name(low, [DynamicConfigValue(id_val="custom.lineWidth", value=0)])
+        board.with_panel(built)
 
-    raw("Active power $device 有功功率", [Field.P_KW], KW)
-    raw("Reactive power $device 无功功率", [Field.Q_KVAR], KVAR)
-    raw("Currents $device 电流", [Field.I_L1_A, Field.I_L2_A, Field.I_L3_A], "amp")
-    raw("Voltages $device 电压", [Field.V_L1_V, Field.V_L2_V, Field.V_L3_V], "volt")
-    p, q = _q(Field.P_KW), _q(Field.Q_KVAR)
+    tier("Active power $device 有功功率 (min, mean, max)", [Field.P_KW], KW, band=True)
+    tier("Reactive power $device 无功功率 (min, mean, max)", [Field.Q_KVAR], KVAR, band=True)
+    tier("Currents $device 电流", [Field.I_L1_A, Field.I_L2_A, Field.I_L3_A], "amp")
+    tier("Voltages $device 电压", [Field.V_L1_V, Field.V_L2_V, Field.V_L3_V], "volt")
+    p, q = _t(Field.P_KW), _t(Field.Q_KVAR)
     board.with_panel(panel("timeseries", "Power factor $device 功率因数 (from P and Q)", [InfluxQL(
-        "A", f"SELECT mean({p}) / SQRT(POW(mean({p}), 2) + POW(mean({q}), 2)) AS {_q('pf')} FROM {_q(ELECTRICAL)} "
-             f"WHERE {device} GROUP BY time($__interval) fill(null)", datasource=RAW)],
-        unit=NONE, grid=grid, w=12, datasource=RAW, min_value=0, max_value=1, decimals=3,
-        steps=[(None, "red"), (0.9, "green")]))
+        "A", f"SELECT mean({p}) / SQRT(POW(mean({p}), 2) + POW(mean({q}), 2)) AS {_q('pf')} FROM {_q(DEVICE_1M)} "
+             f"WHERE {device} GROUP BY time($__interval) fill(null)", datasource=DERIVED)],
+        unit=NONE, grid=grid, w=12, datasource=DERIVED, min_interval=TIER_INTERVAL, min_value=0, max_value=1,
+        decimals=3, steps=[(None, "red"), (0.9, "green")]))
     board.with_panel(panel("timeseries", "Energy per 15 minutes $device 15分钟电量", [InfluxQL(
         "A", f"SELECT sum({_q(Field.ENERGY_KWH)}) FROM {_q(ENERGY_15M)} WHERE {device} GROUP BY time(15m), "
              f"{_q(Tag.TOU)} fill(none)", datasource=DERIVED, alias="$tag_tou")],
@@ -329,12 +394,12 @@ def power_factor(ctx: _Ctx) -> Dashboard:
                        refresh=HISTORY_REFRESH, time_from="now-7d", tags=["power-factor"])
     standard = ctx.pf_standard
     board.with_panel(panel("timeseries", "Power factor per incomer 进线功率因数", [InfluxQL(
-        "A", _incomer_pf(ctx), datasource=RAW, alias="$tag_device")], unit=NONE, grid=grid, w=12, datasource=RAW,
-        steps=[(None, "red"), (standard, "green")], threshold_lines=True, min_value=0.5, max_value=1, decimals=3))
+        "A", _incomer_pf(ctx), datasource=DERIVED, alias="$tag_device")], unit=NONE, grid=grid, w=12,
+        datasource=DERIVED, min_interval=TIER_INTERVAL, steps=[(None, "red"), (standard, "green")],
+        threshold_lines=True, min_value=0.5, max_value=1, decimals=3))
     board.with_panel(panel("timeseries", "Reactive power per incomer 进线无功 (negative: fed back)", [InfluxQL(
-        "A", f"SELECT mean({_q(Field.Q_KVAR)}) FROM {_q(ELECTRICAL)} WHERE {ctx.site} AND {ctx.incomers} AND "
-             f"$timeFilter GROUP BY time($__interval), {_q(Tag.DEVICE)} fill(null)", datasource=RAW,
-        alias="$tag_device")], unit=KVAR, grid=grid, w=12, datasource=RAW))
+        "A", _incomer_trend(ctx, Field.Q_KVAR), datasource=DERIVED, alias="$tag_device")], unit=KVAR, grid=grid,
+        w=12, datasource=DERIVED, min_interval=TIER_INTERVAL))
     month = f"{ctx.site} AND {_q(Tag.GRANULARITY)} = {_s(Granularity.MONTH)} AND $timeFilter"
     board.with_panel(panel("table", "Monthly PF, bill adjustment and capacitor bank 力调电费与补偿容量", [InfluxQL(
         "A", f"SELECT {_q(Field.PF)}, {_q(Field.ADJUSTMENT_PCT)}, {_q(Field.ADJUSTMENT_CNY)}, {_q(Field.KVAR)} "
@@ -349,12 +414,26 @@ def power_factor(ctx: _Ctx) -> Dashboard:
              f"{_q(Field.REACTIVE_KVARH)} FROM {_q(OPPORTUNITY)} WHERE {month} AND {_q(Tag.TYPE)} = "
              f"{_s(OpportunityType.LOW_PF)} GROUP BY {_q(Tag.DEVICE)}", datasource=DERIVED, result_format="table")],
         unit=NONE, grid=grid, w=12, datasource=DERIVED, time_from="1y"))
-    board.with_panel(panel("timeseries", "Device power factor 设备功率因数", [InfluxQL(
-        "A", f"SELECT mean({_q(Field.PF)}) FROM {_q(ELECTRICAL)} WHERE {ctx.site} AND {ctx.loads} AND $timeFilter "
-             f"GROUP BY time($__interval), {_q(Tag.DEVICE)} fill(null)", datasource=RAW, alias="$tag_device")],
-        unit=NONE, grid=grid, w=24, datasource=RAW, min_value=0, max_value=1, decimals=2,
-        steps=[(None, "red"), (standard, "green")]))
+    board.with_panel(_lowest_pf(ctx, grid, standard))
     return board
+
+
+def _lowest_pf(ctx: _Ctx, grid: Grid, standard: float) -> Any:
+    """The WORST_N loads with the lowest PF over the range, from hourly P and Q means (one row per device,
+    picked by InfluxDB's bottom(): the response is WORST_N rows whatever the plant's size)."""
+    p, q, pf, kw, kvar = _t(Field.P_KW), _t(Field.Q_KVAR), _q(Field.PF), _q("mean kW"), _q("mean kvar")
+    inner = (f"SELECT mean({p}) / SQRT(POW(mean({p}), 2) + POW(mean({q}), 2)) AS {pf}, mean({p}) AS {kw}, "
+             f"mean({q}) AS {kvar} FROM {_q(DEVICE_1H)} WHERE {ctx.site} AND {ctx.loads} AND $timeFilter "
+             f"GROUP BY {_q(Tag.DEVICE)}, {_q(Tag.AREA)}")
+    # an idle device (no mean power) has no meaningful PF: it is left out rather than ranked worst
+    query = (f"SELECT bottom({pf}, {_q(Tag.DEVICE)}, {WORST_N}) AS {pf}, {_q(Tag.AREA)}, {kw}, {kvar} "
+             f"FROM ({inner}) WHERE {kw} > 0")
+    return panel("table", f"Lowest power factor: the worst {WORST_N} devices 功率因数最低的设备", [InfluxQL(
+        "A", query, datasource=DERIVED, result_format="table")], unit=NONE, grid=grid, w=24, datasource=DERIVED,
+        decimals=3, steps=[(None, "red"), (standard, "green")], links=[_device_link(Tag.DEVICE.value)],
+        transformations=sort_and_limit(Field.PF.value, descending=False, limit=WORST_N),
+        description=f"PF from the mean active and reactive power over the range (hourly tier), loads only; "
+                    f"below {standard:g} in red. Click a device for its equipment dashboard.")
 
 
 def scope2(ctx: _Ctx) -> Dashboard:
@@ -393,16 +472,10 @@ def collector(ctx: _Ctx) -> Dashboard:
     devices = f"{ctx.site} AND {source} !~ {own} AND $timeFilter"
     board.with_panel(panel("stat", "Devices up 设备在线", [InfluxQL(
         "A", f"SELECT last({_q(Field.UP)}) FROM {status} WHERE {devices} GROUP BY {source}", datasource=RAW,
-        alias="$tag_source")], unit=NONE, grid=grid, w=24, h=6, datasource=RAW,
-        steps=[(None, "red"), (1, "green")]))
-    board.with_panel(panel("timeseries", "Poll latency 采集延迟", [InfluxQL(
-        "A", f"SELECT mean({_q(Field.LATENCY_MS)}) FROM {status} WHERE {devices} GROUP BY time($__interval), {source} "
-             f"fill(null)", datasource=RAW, alias="$tag_source")], unit=MS, grid=grid, w=12, datasource=RAW))
-    board.with_panel(panel("timeseries", "Errors and missed polls per interval 错误与漏采", [InfluxQL(
-        "A", f"SELECT non_negative_difference(last({_q(Field.ERRORS)})) AS {_q('errors')}, "
-             f"non_negative_difference(last({_q(Field.MISSED_POLLS)})) AS {_q('missed')} FROM {status} WHERE {devices} "
-             f"GROUP BY time($__interval), {source} fill(null)", datasource=RAW, alias="$tag_source $col")],
-        unit=NONE, grid=grid, w=12, datasource=RAW))
+        alias="$tag_source")], unit=NONE, grid=grid, w=24, h=6, datasource=RAW, time_from=LIVE_FROM,
+        steps=[(None, "red"), (1, "green")], description=f"Each source's latest state (raw, the last {LIVE_FROM})."))
+    _collector_trends(board, grid, devices)
+    _collector_worst(board, grid, devices)
     spool = f"{ctx.site} AND {source} =~ /^{SPOOL_SOURCE}/ AND $timeFilter"
     board.with_panel(panel("timeseries", "Spool depth 缓存积压", [InfluxQL(
         "A", f"SELECT last({_q(Field.SPOOL_LINES)}) AS {_q('lines')} FROM {status} WHERE {spool} "
@@ -439,6 +512,49 @@ def collector(ctx: _Ctx) -> Dashboard:
                  f"{ctx.site} AND {source} =~ /^{MQTT_SOURCE}/ AND $timeFilter GROUP BY time($__interval), {source} "
                  "fill(null)", datasource=RAW, alias="$tag_source $col")], unit=NONE, grid=grid, w=24, datasource=RAW))
     return board
+
+
+def _collector_trends(board: Dashboard, grid: Grid, devices: str) -> None:
+    """Latency and faults of all device sources together, from the 1-minute tier: two series whatever
+    the number of devices (the worst-N tables name the devices). ``devices`` filters site, sources, time."""
+    where = f"{devices} GROUP BY time($__interval) fill(null)"
+    latency = _q(Field.LATENCY_MS)
+    board.with_panel(panel("timeseries", f"Poll latency, all devices, live 实时采集延迟 (last {LIVE_FROM})", [InfluxQL(
+        "A", f"SELECT mean({latency}) AS {_q('mean')}, max({latency}) AS {_q('max')} FROM {_q(COLLECTOR_STATUS)} "
+             f"WHERE {where}", datasource=RAW)], unit=MS, grid=grid, w=24, h=6, datasource=RAW, time_from=LIVE_FROM,
+        description="Every status point (raw); the panels below read the 1-minute tier, up to 15 minutes behind."))
+    board.with_panel(panel("timeseries", "Poll latency, all devices 采集延迟", [InfluxQL(
+        "A", f"SELECT mean({_t(Field.LATENCY_MS)}) AS {_q('mean')}, max({_t(Field.LATENCY_MS, Stat.MAX)}) AS "
+             f"{_q('max')} FROM {_q(COLLECTOR_1M)} WHERE {where}", datasource=DERIVED)],
+        unit=MS, grid=grid, w=12, datasource=DERIVED, min_interval=TIER_INTERVAL))
+    board.with_panel(panel("timeseries", "Errors and missed polls per interval, all devices 错误与漏采", [InfluxQL(
+        "A", f"SELECT sum({_q(Field.ERRORS)}) AS {_q('errors')}, sum({_q(Field.MISSED_POLLS)}) AS {_q('missed')} "
+             f"FROM {_q(COLLECTOR_1M)} WHERE {where}", datasource=DERIVED)],
+        unit=NONE, grid=grid, w=12, datasource=DERIVED, min_interval=TIER_INTERVAL, bars=True))
+
+
+def _collector_worst(board: Dashboard, grid: Grid, devices: str) -> None:
+    """The WORST_N device sources by latency and by errors plus missed polls over the range, picked by
+    InfluxDB's top() over per-source aggregates of the 1-minute tier; each row links to its device."""
+    where = f"{devices} GROUP BY {_q(Tag.SOURCE)}"
+    source, mean, worst = _q(Tag.SOURCE), _q("mean ms"), _q("max ms")
+    board.with_panel(panel("table", f"Slowest devices: the worst {WORST_N} 延迟最高的设备", [InfluxQL(
+        "A", f"SELECT top({mean}, {source}, {WORST_N}) AS {mean}, {worst} FROM (SELECT mean({_t(Field.LATENCY_MS)}) "
+             f"AS {mean}, max({_t(Field.LATENCY_MS, Stat.MAX)}) AS {worst} FROM {_q(COLLECTOR_1M)} WHERE {where})",
+        datasource=DERIVED, result_format="table")], unit=MS, grid=grid, w=12, datasource=DERIVED,
+        links=[_device_link(Tag.SOURCE.value)], transformations=sort_and_limit("mean ms", descending=True,
+                                                                               limit=WORST_N),
+        description="Mean poll latency over the range per device; click a device for its equipment dashboard."))
+    problems, errors, missed = _q("errors + missed"), _q("errors"), _q("missed polls")
+    title = f"Most errors and missed polls: the worst {WORST_N} 错误与漏采最多的设备"
+    board.with_panel(panel("table", title, [InfluxQL(
+        "A", f"SELECT top({problems}, {source}, {WORST_N}) AS {problems}, {errors}, {missed} FROM (SELECT "
+             f"sum({_q(Field.ERRORS)}) + sum({_q(Field.MISSED_POLLS)}) AS {problems}, sum({_q(Field.ERRORS)}) AS "
+             f"{errors}, sum({_q(Field.MISSED_POLLS)}) AS {missed} FROM {_q(COLLECTOR_1M)} WHERE {where}) "
+             f"WHERE {problems} > 0", datasource=DERIVED, result_format="table")],
+        unit=NONE, grid=grid, w=12, datasource=DERIVED, links=[_device_link(Tag.SOURCE.value)],
+        transformations=sort_and_limit("errors + missed", descending=True, limit=WORST_N),
+        description="Failed requests and missed polls over the range; only devices that had any."))
 
 
 def group(ctx: _Ctx) -> Dashboard:

@@ -18,6 +18,7 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 from plantems.cli import main
 from plantems.config import load_plant
 from plantems.factors import load_factors
+from plantems.grafana import macros
 from plantems.grafana.build import drift, render
 from plantems.grafana.dashboards import DASHBOARDS
 from plantems.tariffs import load_tariffs
@@ -184,6 +185,7 @@ def _load_site(plant: Any, tmp: Any, end: datetime) -> None:
     from plantems.analytics.demand_job import DemandMonitor
     from plantems.analytics.notify.roster import Roster
     from plantems.analytics.service import backfill_energy, run_rollup
+    from plantems.analytics.tiers_job import backfill_tiers
     from plantems.collector.points import status_line
     from plantems.demo import write_demo_production
     from plantems.influx import InfluxClient, V1Writer, init_databases
@@ -231,6 +233,7 @@ def _load_site(plant: Any, tmp: Any, end: datetime) -> None:
                                      time_ns=int(end.timestamp() - 3600 * (k + 1)) * 10**9))
             for k, job in enumerate(Job)]
     writer.write(plant.influxdb.derived_database, jobs)
+    backfill_tiers(plant, client, writer, end - timedelta(days=3), end, progress=False)  # the dashboards' tiers
     client.close()
 
 
@@ -241,30 +244,13 @@ def _range(panel: dict[str, Any], dashboard_from: str, end: datetime) -> tuple[d
         return end.replace(hour=0, minute=0, second=0, microsecond=0), end
     if relative == "now/M":
         return end.replace(day=1, hour=0, minute=0, second=0, microsecond=0), end
-    amount, unit = int(relative[:-1]), relative[-1]
-    hours = {"h": 1, "d": 24, "y": 24 * 365}[unit] * amount
-    return end - timedelta(hours=hours), end
-
-
-def _interval(start: datetime, end: datetime) -> str:
-    """$__interval: the range over ~1,000 points, rounded up to Grafana's steps."""
-    seconds = (end - start).total_seconds() / 1000
-    for step, text in ((1, "1s"), (10, "10s"), (60, "1m"), (300, "5m"), (600, "10m"), (1800, "30m"), (3600, "1h"),
-                       (86400, "1d")):
-        if seconds <= step:
-            return text
-    return "1d"
+    return end - timedelta(seconds=macros.parse_duration_s(relative)), end
 
 
 def expand(query: str, start: datetime, end: datetime, variables: dict[str, str]) -> str:
-    """Grafana's InfluxDB macros: $timeFilter in epoch ms, $__interval, regex-escaped variables."""
-    text = query.replace("$timeFilter", f"time >= {int(start.timestamp() * 1000)}ms and "
-                                        f"time <= {int(end.timestamp() * 1000)}ms")
-    text = text.replace("$__interval", _interval(start, end))
-    for name, value in sorted(variables.items(), key=lambda item: -len(item[0])):
-        text = text.replace(f"${name}", value)
-    assert not re.search(r"\$[A-Za-z_{]", text), f"unexpanded macro or variable in {text}"
-    return text
+    """Grafana's InfluxDB macros ($timeFilter in epoch ms, $__interval for a 1,600-px panel) and the
+    regex-escaped variables."""
+    return macros.expand(query, start, end, variables)
 
 
 def _has_data(influx_url: str, database: str, query: str) -> bool:
@@ -296,7 +282,7 @@ def test_every_panel_query_returns_data(loaded, influx_url, name, site):
     for panel in model["panels"]:
         start, stop = _range(panel, model["time"]["from"], end)
         for target in panel["targets"]:
-            query = expand(target["query"], start, stop, variables)
+            query = macros.expand_target(panel, target["query"], start, stop, variables)
             if not _has_data(influx_url, databases[target["datasource"]["uid"]], query):
                 empty.append(f"{panel['title']}: {query}")
     for annotation in model.get("annotations", {}).get("list", []):
