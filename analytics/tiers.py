@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +40,7 @@ from plantems.schema import (
     tier_columns,
     tier_field,
 )
+from plantems.store.window import SeriesLike
 
 __all__ = ["COLLECTOR_COUNTERS", "ENERGY_FIELDS", "HOUR_NS", "MINUTE_NS", "Rows", "collector_points",
            "counter_increments", "device_hour_points", "device_minute_points", "energy_hour_points",
@@ -57,15 +58,6 @@ ENERGY_FIELDS: Final = (Field.ENERGY_KWH, Field.ENERGY_EXP_KWH, Field.REACTIVE_K
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-
-class SeriesLike(Protocol):
-    @property
-    def tags(self) -> Mapping[str, str]: ...
-    @property
-    def columns(self) -> Sequence[str]: ...
-    @property
-    def values(self) -> Sequence[Sequence[Any]]: ...
 
 
 @dataclass(frozen=True)
