@@ -76,7 +76,8 @@ def test_publish_upserts_in_order_and_is_idempotent(grafana):
                          ("POST", "/api/datasources"), ("GET", "/api/datasources/uid/plantems-derived"),
                          ("POST", "/api/datasources"), ("GET", "/api/folders/plantems")]
     assert calls[6] == ("POST", "/api/folders")
-    assert calls[7:] == [("POST", "/api/dashboards/db")] * 7  # six site dashboards and the group one
+    # six site dashboards, the group one, the plan and the EnPIs
+    assert calls[7:] == [("POST", "/api/dashboards/db")] * 9
     assert all(r["auth"] == f"Bearer {TOKEN}" for r in fake.requests)
     assert fake.datasources["plantems-derived"]["jsonData"]["dbName"] == "plantems_derived"
     assert fake.datasources["plantems-raw"]["url"] == "http://influxdb:8086"
@@ -90,7 +91,7 @@ def test_publish_upserts_in_order_and_is_idempotent(grafana):
     methods = [(r["method"], r["path"]) for r in fake.requests]
     assert ("POST", "/api/datasources") not in methods and ("POST", "/api/folders") not in methods
     assert ("PUT", "/api/datasources/uid/plantems-raw") in methods
-    assert len(fake.datasources) == 2 and len(fake.folders) == 1 and len(fake.dashboards) == 7
+    assert len(fake.datasources) == 2 and len(fake.folders) == 1 and len(fake.dashboards) == 9
     assert "datasource plantems-raw: updated" in second.output
 
 

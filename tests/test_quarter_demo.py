@@ -3,24 +3,19 @@
 The expected savings come from the simulator's own model: the same plant simulated without the
 measures (the counterfactual) minus with them, integrated over the reporting days."""
 
-import json
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from plantems.cli import main
 from plantems.config import load_plant
 from plantems.influx import V1Writer, init_databases
 from plantems.localservers import free_port
 from plantems.simulator.economy import Economy, economy_for, line_output_t
 from plantems.simulator.plant import SimulatedPlant
-from plantems.simulator.run import backfill
+from tests.quarter_support import TZ, local_s, model_kwh, simulated_quarter
 from tests.support import copy_reference_data, write_plant
 
-TZ = ZoneInfo("Asia/Shanghai")
 BODY = """\
 production_lines:
   - {{id: roll-1, areas: [util]}}
@@ -66,18 +61,6 @@ enpi_baseline: {start: 2026-10-01, end: 2026-10-12, reason: before the compresse
 FIRST, LAST = date(2026, 10, 1), date(2026, 10, 22)
 
 
-def local_s(day: date) -> float:
-    return datetime(day.year, day.month, day.day, tzinfo=TZ).timestamp()
-
-
-def model_kwh(model: SimulatedPlant, device: str, first: date, last: date, quantity: str = "p_kw") -> float:
-    """The device's energy (or gas, quantity gas_m3h) over the local days first..last from the model's
-    rate (60-s trapezoid)."""
-    grid = np.arange(local_s(first), local_s(last + timedelta(days=1)) + 1, 60.0)
-    power = model.instantaneous(grid)[device][quantity]
-    return float(((power[1:] + power[:-1]) * 0.5 * 60.0 / 3600.0).sum())
-
-
 @pytest.fixture(scope="module")
 def demo_report(tmp_path_factory, influx_url):
     tmp = tmp_path_factory.mktemp("quarterdemo")
@@ -90,23 +73,7 @@ def demo_report(tmp_path_factory, influx_url):
     economy = economy_for(plant, tmp)
     assert economy is not None and {m.measure_id for m in economy.measures} == {"air-pressure-0.5bar", "fan-1-vsd",
                                                                                  "furnace-switch"}
-    end = local_s(LAST + timedelta(days=1)) + 3600
-    backfill(plant, V1Writer(plant.influxdb), days=(end - local_s(FIRST)) / 86400 + 1 / 24, end_s=end,
-             progress=False, economy=economy)
-    runner = CliRunner()
-    result = runner.invoke(main, ["analyze", "--config", str(path), "--backfill", str(FIRST), str(LAST)])
-    assert result.exit_code == 0, result.output
-    days = [FIRST + timedelta(days=n) for n in range((LAST - FIRST).days + 1)]
-    (tmp / "production.csv").write_text("date,line,output_t\n" + "".join(
-        f"{d},roll-1,{line_output_t(0, d):.3f}\n" for d in days))
-    result = runner.invoke(main, ["production", "import", "--config", str(path), str(tmp / "production.csv")])
-    assert result.exit_code == 0, result.output
-    from plantems.analytics.quarter_job import run_quarter
-    from plantems.influx import InfluxClient
-
-    run_quarter(plant, "2026Q4", config_dir=tmp, client=InfluxClient(plant.influxdb), out_root=tmp / "reports",
-                as_of=LAST + timedelta(days=1))
-    report = json.loads((tmp / "reports" / "2026Q4" / "quarter.json").read_text())
+    report = simulated_quarter(plant, path, economy, FIRST, LAST)
     return plant, report
 
 

@@ -7,33 +7,28 @@ it, over the reporting days); early October is warm (CDD up to ~5.5 K·d), the s
 
 from __future__ import annotations
 
-import json
 import shutil
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from plantems.analytics.enpi_job import CALORIFIC, read_days
 from plantems.analytics.quarter import BoundaryDay, QuarterFactors, verify_measure
 from plantems.analytics.quarter_job import boundary_days
-from plantems.cli import main
 from plantems.config import load_plant
-from plantems.influx import InfluxClient, V1Writer, init_databases
+from plantems.influx import InfluxClient, init_databases
 from plantems.localservers import free_port
 from plantems.measures import Measure
 from plantems.predictors import read_series_csv
 from plantems.simulator.economy import FAN_SHARE_PER_KD, Economy, economy_for, line_output_t
 from plantems.simulator.plant import SimulatedPlant
-from plantems.simulator.run import backfill
 from plantems.simulator.weather import changsha_mean_temperature_c
+from tests.quarter_support import model_kwh, simulated_quarter
 from tests.support import REPO, copy_reference_data, write_plant
 
-TZ = ZoneInfo("Asia/Shanghai")
 BODY = """\
 production_lines:
   - {{id: roll-1, areas: [util]}}
@@ -63,16 +58,6 @@ measures:
 FIRST, GO_LIVE, LAST = date(2026, 10, 1), date(2026, 10, 15), date(2026, 10, 31)
 
 
-def local_s(day: date) -> float:
-    return datetime(day.year, day.month, day.day, tzinfo=TZ).timestamp()
-
-
-def model_kwh(model: SimulatedPlant, first: date, last: date) -> float:
-    grid = np.arange(local_s(first), local_s(last + timedelta(days=1)) + 1, 60.0)
-    power = model.instantaneous(grid)["fan-1"]["p_kw"]
-    return float(((power[1:] + power[:-1]) * 0.5 * 60.0 / 3600.0).sum())
-
-
 def test_the_shipped_weather_csv_is_the_simulators_and_has_warm_and_cool_days() -> None:
     values = read_series_csv(REPO / "config" / "weather.changsha.csv", series_id="t", column="temp_mean_c")
     days = [date(2025, 1, 1) + timedelta(days=n) for n in range(0, 4 * 365, 17)]
@@ -95,22 +80,7 @@ def weather_report(tmp_path_factory: pytest.TempPathFactory, influx_url: str) ->
     plant = load_plant(path)
     economy = economy_for(plant, tmp)
     assert economy is not None and economy.cooling_kd  # the fan follows the register's degree-days
-    end = local_s(LAST + timedelta(days=1)) + 3600
-    backfill(plant, V1Writer(plant.influxdb), days=(end - local_s(FIRST)) / 86400 + 1 / 24, end_s=end,
-             progress=False, economy=economy)
-    runner = CliRunner()
-    result = runner.invoke(main, ["analyze", "--config", str(path), "--backfill", str(FIRST), str(LAST)])
-    assert result.exit_code == 0, result.output
-    days = [FIRST + timedelta(days=n) for n in range((LAST - FIRST).days + 1)]
-    (tmp / "production.csv").write_text("date,line,output_t\n" + "".join(
-        f"{d},roll-1,{line_output_t(0, d):.3f}\n" for d in days))
-    result = runner.invoke(main, ["production", "import", "--config", str(path), str(tmp / "production.csv")])
-    assert result.exit_code == 0, result.output
-    from plantems.analytics.quarter_job import run_quarter
-
-    run_quarter(plant, "2026Q4", config_dir=tmp, client=InfluxClient(plant.influxdb), out_root=tmp / "reports",
-                as_of=LAST + timedelta(days=1))
-    return plant, tmp, json.loads((tmp / "reports" / "2026Q4" / "quarter.json").read_text())
+    return plant, tmp, simulated_quarter(plant, path, economy, FIRST, LAST)
 
 
 def true_saving(plant: Any, tmp: Path) -> float:
@@ -118,8 +88,8 @@ def true_saving(plant: Any, tmp: Path) -> float:
     counterfactual = economy_for(plant, tmp)
     assert counterfactual is not None
     without = SimulatedPlant(plant, economy=Economy(plant, (), {d: kd for d, kd in _cdd(tmp).items()}))
-    saving = model_kwh(without, GO_LIVE, LAST) - model_kwh(with_vsd, GO_LIVE, LAST)
-    assert saving == pytest.approx(0.25 * model_kwh(without, GO_LIVE, LAST), rel=1e-9)  # the VSD's built-in size
+    saving = model_kwh(without, "fan-1", GO_LIVE, LAST) - model_kwh(with_vsd, "fan-1", GO_LIVE, LAST)
+    assert saving == pytest.approx(0.25 * model_kwh(without, "fan-1", GO_LIVE, LAST), rel=1e-9)  # the VSD built in
     return saving
 
 
@@ -137,7 +107,7 @@ def test_the_weather_drives_the_fan_by_its_degree_days(weather_report: tuple[Any
     still = SimulatedPlant(plant, economy=Economy(plant, ()))
     # the fan's level that day: 0.5 + 0.5 f without weather, + 0.05 x 5.5 with it
     level = 0.5 + 0.5 * line_output_t(0, warm_day) / 180.0
-    ratio = model_kwh(weather, warm_day, warm_day) / model_kwh(still, warm_day, warm_day)
+    ratio = model_kwh(weather, "fan-1", warm_day, warm_day) / model_kwh(still, "fan-1", warm_day, warm_day)
     assert ratio == pytest.approx((level + FAN_SHARE_PER_KD * 5.5) / level, rel=1e-5)  # the trapezoid: next day
 
 
@@ -208,4 +178,4 @@ def test_the_shipped_demo_register_recovers_the_fan_vsd_with_its_weather_baselin
 
 
 def fan_kwh(model: SimulatedPlant, when: date) -> float:
-    return model_kwh(model, when, when)
+    return model_kwh(model, "fan-1", when, when)
