@@ -193,7 +193,7 @@ def main() -> None:
         timed.calls.clear()
         job.clock = lambda: end_s + 20.0
         own2, server2, wall2 = measured(pid, job.run)
-        print(f"1b. the quarter run (every tier of the 15 min, late-sample check of the hour, device_1h, energy_1h): "
+        print(f"1b. the quarter run (every tier of the 15 min, late-sample check, device_1h, collector_1h, energy_1h): "
               f"own {own2:.2f} s + influxd {server2:.2f} s CPU, {wall2:.1f} s wall ({by_kind(timed.calls)})")
         # device_1h reads the hour's first 45 minutes back from device_1m once an hour: 3 quarters' rows per hour
         own3, server3, _ = measured(pid, lambda: read_stored_minutes(client, plant, start_s * NS, end_s * NS))
