@@ -550,8 +550,9 @@ def _collector_worst(board: Dashboard, grid: Grid, devices: str) -> None:
         datasource=DERIVED, result_format="table")], unit=MS, grid=grid, w=12, datasource=DERIVED,
         links=[_device_link(Tag.SOURCE.value)], transformations=sort_and_limit("mean ms", descending=True,
                                                                                limit=WORST_N),
-        description="Mean poll latency per device over the hours of the range (hourly tier, up to 15 minutes "
-                    "behind); click a device for its equipment dashboard."))
+        description="Mean poll latency per device over the hours that start in the range (hourly tier; the "
+                    "current hour so far, up to 15 minutes behind, so a 1-hour range shows nothing in an hour's "
+                    "first quarter); click a device for its equipment dashboard."))
     problems, errors, missed = _q("errors + missed"), _q("errors"), _q("missed polls")
     title = f"Most errors and missed polls: the worst {WORST_N} 错误与漏采最多的设备"
     board.with_panel(panel("table", title, [InfluxQL(
@@ -561,8 +562,8 @@ def _collector_worst(board: Dashboard, grid: Grid, devices: str) -> None:
              f"WHERE {problems} > 0", datasource=DERIVED, result_format="table")],
         unit=NONE, grid=grid, w=12, datasource=DERIVED, links=[_device_link(Tag.SOURCE.value)],
         transformations=sort_and_limit("errors + missed", descending=True, limit=WORST_N),
-        description="Failed requests and missed polls over the hours of the range (hourly tier); only devices "
-                    "that had any."))
+        description="Failed requests and missed polls over the hours that start in the range (hourly tier, the "
+                    "current hour up to 15 minutes behind); only devices that had any."))
 
 
 def group(ctx: _Ctx) -> Dashboard:
