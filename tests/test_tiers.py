@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from plantems.analytics.tiers import counter_increments
-from plantems.analytics.tiers_job import RecentTiers, backfill_tiers, late_quarters
+from plantems.analytics.tiers_job import RecentTiers, backfill_tiers, late_quarters, run_tiers
 from plantems.config import PlantConfig, load_plant
 from plantems.influx import InfluxClient, InfluxError, V1Writer
 from tests.support import rows, write_plant
@@ -203,13 +203,20 @@ def test_minute_and_hour_tiers_match_the_raw_samples(site):
                       (h1, "flat"): pytest.approx(29.0)}
 
 
-def test_collector_tiers_match_the_raw_status(site):
+@pytest.mark.parametrize("by_quarter", [False, True], ids=["backfill", "quarter-runs"])
+def test_collector_tiers_match_the_raw_status(site, by_quarter):
     """collector_1m per source and for all devices, collector_1h per source: latency mean (every sample weighs
-    the same) and max, the counts' increments (across a restart), against the raw status samples."""
+    the same) and max, the counts' increments (across a restart), against the raw status samples. Built by the
+    back-fill (whole hours) or quarter by quarter as the scheduled job does (each hour so far rewritten, its
+    earlier minutes read back from collector_1m)."""
     plant, t0_s = site
     client, writer = InfluxClient(plant.influxdb), V1Writer(plant.influxdb)
-    backfill_tiers(plant, client, writer, datetime.fromtimestamp(t0_s, UTC),
-                   datetime.fromtimestamp(t0_s + SPAN_S, UTC), progress=False)
+    if by_quarter:
+        for q in range(0, SPAN_S, 900):
+            run_tiers(plant, client, writer, (t0_s + q) * NS, (t0_s + q + 900) * NS)
+    else:
+        backfill_tiers(plant, client, writer, datetime.fromtimestamp(t0_s, UTC),
+                       datetime.fromtimestamp(t0_s + SPAN_S, UTC), progress=False)
     url, derived = plant.influxdb.url, plant.influxdb.derived_database
     minutes = {(r["source"], r["time"]): r for r in rows(url, derived, "SELECT * FROM collector_1m GROUP BY *")}
     hours = {(r["source"], r["time"]): r for r in rows(url, derived, "SELECT * FROM collector_1h GROUP BY *")}
