@@ -9,8 +9,10 @@ device``); this module turns those rows into the derived measurements the dashbo
 - ``power_1m``: per area the summed minute means of its loads (the overview's "Power by area"
   devices: not incomers, feeders or PV), and per billing group the summed means of its meters (the
   demand monitor's members), each with the number of devices that reported;
-- ``collector_1m``: per collector source, latency min/mean/max, the poll errors and missed polls
-  added in the minute (from the collector's running counts), and ``up`` as the minute's minimum;
+- ``collector_1m``: per collector source, latency mean/max and the sample count, the poll errors and
+  missed polls added in the minute (from the collector's running counts); and per site the same over
+  every device source (source ``ALL_DEVICES_SOURCE``: the mean weighted by samples, the max, the sums);
+- ``collector_1h``: the per-source minute rows per hour (the mean weighted by samples, the max, the sums);
 - ``energy_1h``: ``energy_15m`` summed per hour (InfluxDB sums; rows become points here).
 
 Tag values come from the configuration, never from the rows: a device that is not in the plant
@@ -29,11 +31,16 @@ import numpy.typing as npt
 from plantems.config import Device, DeviceKind, PlantConfig
 from plantems.lineproto import Point
 from plantems.schema import (
+    ALL_DEVICES_SOURCE,
+    COLLECTOR_1H,
     COLLECTOR_1M,
+    COLLECTOR_TIER_STATS,
     DEVICE_1H,
     DEVICE_1M,
     ENERGY_1H,
+    MQTT_SOURCE,
     POWER_1M,
+    SPOOL_SOURCE,
     Field,
     Stat,
     Tag,
@@ -42,9 +49,10 @@ from plantems.schema import (
 )
 from plantems.store.window import SeriesLike
 
-__all__ = ["COLLECTOR_COUNTERS", "ENERGY_FIELDS", "HOUR_NS", "MINUTE_NS", "Rows", "collector_points",
-           "counter_increments", "device_hour_points", "device_minute_points", "energy_hour_points",
-           "join_rows", "power_points", "rows_by_tag"]
+__all__ = ["COLLECTOR_COUNTERS", "ENERGY_FIELDS", "HOUR_NS", "MINUTE_NS", "Rows", "collector_columns",
+           "collector_hour_points", "collector_minute_points", "collector_minutes", "counter_increments",
+           "device_hour_points", "device_minute_points", "energy_hour_points", "join_rows", "power_points",
+           "rows_by_tag"]
 
 MINUTE_NS: Final = 60 * 1_000_000_000
 HOUR_NS: Final = 60 * MINUTE_NS
@@ -122,29 +130,35 @@ def _device_tags(site: str, device: Device) -> dict[str, str]:
             Tag.DEVICE.value: device.id}
 
 
-def _hour_stats(rows: Rows) -> tuple[IntArray, dict[str, FloatArray]]:
-    """Per hour of ``rows``: min of the minute mins, max of the maxes, the means weighted by samples."""
-    hours = rows.times_ns // HOUR_NS * HOUR_NS
-    starts, slot = np.unique(hours, return_inverse=True)
-    weights = np.nan_to_num(rows.column(Field.SAMPLES.value), nan=0.0)
-    weights = np.where(weights > 0, weights, 1.0)  # a minute without a count still weighs one sample
+def _bucket_stats(keys: IntArray, rows: Rows, columns: Sequence[tuple[Stat | None, str]]
+                  ) -> tuple[IntArray, dict[str, FloatArray]]:
+    """Per distinct key (a bucket start) of ``rows``: min of the mins, max of the maxes, the means weighted by
+    ``samples``, and the sums of the columns whose statistic is None (NaN where a bucket has no value)."""
+    starts, slot = np.unique(keys, return_inverse=True)
+    samples = np.nan_to_num(rows.column(Field.SAMPLES.value), nan=0.0)
+    weights = np.where(samples > 0, samples, 1.0)  # a minute without a count still weighs one sample
     out: dict[str, FloatArray] = {}
-    for _, stat, name in tier_columns():
+    for stat, name in columns:
         values = rows.column(name)
         present = np.isfinite(values)
-        if stat is Stat.MEAN:
-            total = np.bincount(slot, weights=np.where(present, values * weights, 0.0), minlength=len(starts))
-            weight = np.bincount(slot, weights=np.where(present, weights, 0.0), minlength=len(starts))
+        if stat is Stat.MEAN or stat is None:
+            w = weights if stat is Stat.MEAN else np.ones(len(values))
+            total = np.bincount(slot, weights=np.where(present, values * w, 0.0), minlength=len(starts))
+            weight = np.bincount(slot, weights=np.where(present, w, 0.0), minlength=len(starts))
             with np.errstate(invalid="ignore", divide="ignore"):
-                out[name] = np.where(weight > 0, total / weight, np.nan)
+                out[name] = np.where(weight > 0, total / weight if stat is Stat.MEAN else total, np.nan)
         else:
             reduce = np.fmin if stat is Stat.MIN else np.fmax
             result = np.full(len(starts), np.nan)
             reduce.at(result, slot[present], values[present])
             out[name] = result
-    out[Field.SAMPLES.value] = np.bincount(slot, weights=np.nan_to_num(rows.column(Field.SAMPLES.value), nan=0.0),
-                                           minlength=len(starts)).astype(np.float64)
+    out[Field.SAMPLES.value] = np.bincount(slot, weights=samples, minlength=len(starts)).astype(np.float64)
     return starts.astype(np.int64), out
+
+
+def _hour_stats(rows: Rows, columns: Sequence[tuple[Stat | None, str]]) -> tuple[IntArray, dict[str, FloatArray]]:
+    """Per hour of ``rows``: min of the minute mins, max of the maxes, the means weighted by samples, the sums."""
+    return _bucket_stats(rows.times_ns // HOUR_NS * HOUR_NS, rows, columns)
 
 
 def device_hour_points(site: str, devices: Mapping[str, Device], minutes: Mapping[str, Rows]) -> list[Point]:
@@ -155,11 +169,8 @@ def device_hour_points(site: str, devices: Mapping[str, Device], minutes: Mappin
         if device is None or not len(rows.times_ns):
             continue
         tags = _device_tags(site, device)
-        starts, stats = _hour_stats(rows)
-        for i, t in enumerate(starts.tolist()):
-            fields = _fields({n: v[i] for n, v in stats.items()})
-            if any(k != Field.SAMPLES.value for k in fields):
-                points.append(Point(DEVICE_1H, tags, fields, int(t)))
+        starts, stats = _hour_stats(rows, [(stat, name) for _, stat, name in tier_columns()])
+        points += _stat_points(DEVICE_1H, tags, starts, stats)
     return points
 
 
@@ -215,25 +226,74 @@ def counter_increments(last: FloatArray, peak: FloatArray) -> FloatArray:
     return out
 
 
-def collector_points(site: str, sources: Mapping[str, Rows], *, start_ns: int) -> list[Point]:
-    """``collector_1m`` points from the minute rows of each source (columns: latency min/mean/max, up
-    min, ``last`` of each running count under its own name and its ``max`` as ``tier_field(count, max)``),
-    from ``start_ns`` on. Rows before
-    ``start_ns`` only give the counts their starting value."""
-    latency = [tier_field(Field.LATENCY_MS, s) for s in Stat]
-    up = tier_field(Field.UP, Stat.MIN)
+def collector_columns() -> list[tuple[Stat | None, str]]:
+    """The ``collector_1m``/``collector_1h`` fields beside ``samples``: the kept latency statistics, and the
+    running counts' increments (statistic None: they add up)."""
+    kept: list[tuple[Stat | None, str]] = [(s, tier_field(f, s)) for f, stats in COLLECTOR_TIER_STATS.items()
+                                           for s in stats]
+    return kept + [(None, f.value) for f in COLLECTOR_COUNTERS]
+
+
+def _stat_points(measurement: str, tags: Mapping[str, str], starts: IntArray, stats: Mapping[str, FloatArray]
+                 ) -> list[Point]:
+    """A point per bucket that has a value beside its sample count."""
     points = []
-    for source, rows in sorted(sources.items()):
-        increments = {f.value: counter_increments(rows.column(f.value), rows.column(tier_field(f, Stat.MAX)))
-                      for f in COLLECTOR_COUNTERS}
-        tags = {Tag.SITE.value: site, Tag.SOURCE.value: source}
-        for i, t in enumerate(rows.times_ns.tolist()):
-            if t < start_ns:
-                continue
-            fields = _fields({**{n: rows.column(n)[i] for n in [*latency, up]},
-                              **{n: v[i] for n, v in increments.items()}})
-            if fields:
-                points.append(Point(COLLECTOR_1M, tags, fields, int(t)))
+    for i, t in enumerate(starts.tolist()):
+        fields = _fields({n: v[i] for n, v in stats.items()})
+        if any(k != Field.SAMPLES.value for k in fields):
+            points.append(Point(measurement, dict(tags), fields, int(t)))
+    return points
+
+
+def collector_minutes(sources: Mapping[str, Rows], *, start_ns: int) -> dict[str, Rows]:
+    """Each source's ``collector_1m`` rows from ``start_ns`` on (pure), from its minute aggregates of
+    ``collector_status`` (columns: the kept latency statistics, ``samples``, ``last`` of each running count under
+    its own name and its ``max`` as ``tier_field(count, max)``). Rows before ``start_ns`` only give the counts their
+    starting value."""
+    names = [name for stat, name in collector_columns() if stat is not None] + [Field.SAMPLES.value]
+    out = {}
+    for source, rows in sources.items():
+        keep = rows.times_ns >= start_ns
+        columns = {n: rows.column(n)[keep] for n in names}
+        for f in COLLECTOR_COUNTERS:
+            increments = counter_increments(rows.column(f.value), rows.column(tier_field(f, Stat.MAX)))
+            columns[f.value] = increments[keep]
+        out[source] = Rows(rows.times_ns[keep], columns)
+    return out
+
+
+def _device_source(source: str) -> bool:
+    """A device's source: not the collector's own spool or MQTT client (``spool-0of2`` when sharded)."""
+    return not source.startswith((SPOOL_SOURCE, MQTT_SOURCE)) and source != ALL_DEVICES_SOURCE
+
+
+def collector_minute_points(site: str, minutes: Mapping[str, Rows]) -> list[Point]:
+    """``collector_1m`` points: each source's minute rows, and per minute those of every device source together
+    (source ``ALL_DEVICES_SOURCE``: latency mean weighted by samples and max, errors and missed polls summed)."""
+    names = [name for _, name in collector_columns()] + [Field.SAMPLES.value]
+    points = []
+    for source, rows in sorted(minutes.items()):
+        points += _stat_points(COLLECTOR_1M, {Tag.SITE.value: site, Tag.SOURCE.value: source}, rows.times_ns,
+                               {n: rows.column(n) for n in names})
+    devices = [rows for source, rows in sorted(minutes.items()) if _device_source(source)]
+    if devices:
+        together = Rows(np.concatenate([r.times_ns for r in devices]),
+                        {n: np.concatenate([r.column(n) for r in devices]) for n in names})
+        starts, stats = _bucket_stats(together.times_ns, together, collector_columns())
+        points += _stat_points(COLLECTOR_1M, {Tag.SITE.value: site, Tag.SOURCE.value: ALL_DEVICES_SOURCE}, starts,
+                               stats)
+    return points
+
+
+def collector_hour_points(site: str, minutes: Mapping[str, Rows]) -> list[Point]:
+    """``collector_1h`` points per source (not ``ALL_DEVICES_SOURCE``) from its ``collector_1m`` rows: the latency
+    mean weighted by samples, the max, errors and missed polls summed (a partial hour: its minutes so far)."""
+    points = []
+    for source, rows in sorted(minutes.items()):
+        if source == ALL_DEVICES_SOURCE or not len(rows.times_ns):
+            continue
+        starts, stats = _hour_stats(rows, collector_columns())
+        points += _stat_points(COLLECTOR_1H, {Tag.SITE.value: site, Tag.SOURCE.value: source}, starts, stats)
     return points
 
 

@@ -13,7 +13,8 @@ the scheduled job (:class:`RecentTiers`) splits its work by what each tier is fo
 
 - every minute, ``power_1m`` (3 calls) for the minutes just closed: the live "Power by area";
 - every quarter hour, all minute tiers of the quarter just closed, ``device_1h`` when it closes an
-  hour, and ``energy_1h`` of the last hours;
+  hour, ``collector_1h`` of the hour so far (the collector dashboard's worst-N tables follow the
+  current hour), and ``energy_1h`` of the last hours;
 - at each quarter, late data: the raw sample count of each of the last hour's quarters is compared
   with the ``samples`` the tiers hold, and a quarter that gained samples (a spool drained after an
   outage) is recomputed. A failed run leaves its windows pending; the next run redoes them.
@@ -38,7 +39,10 @@ from plantems.analytics.tiers import (
     MINUTE_NS,
     Rows,
     SeriesLike,
-    collector_points,
+    collector_columns,
+    collector_hour_points,
+    collector_minute_points,
+    collector_minutes,
     device_hour_points,
     device_minute_points,
     energy_hour_points,
@@ -50,6 +54,7 @@ from plantems.config import PlantConfig
 from plantems.influx import InfluxClient, LineWriter
 from plantems.lineproto import Point
 from plantems.schema import (
+    COLLECTOR_1H,
     COLLECTOR_1M,
     COLLECTOR_STATUS,
     DEVICE_1H,
@@ -121,10 +126,11 @@ def read_stored_minutes(client: InfluxClient, plant: PlantConfig, start_ns: int,
 
 
 def read_collector(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int) -> dict[str, Rows]:
-    """Per collector source and minute of [start - context, end): latency min/mean/max, up min and
-    the last and highest value of each running count."""
-    columns = [agg(stat.value, Field.LATENCY_MS.value, alias=tier_field(Field.LATENCY_MS, stat)) for stat in Stat]
-    columns.append(agg("min", Field.UP.value, alias=tier_field(Field.UP, Stat.MIN)))
+    """Per collector source and minute of [start - context, end): the kept latency statistics, the latency sample
+    count and the last and highest value of each running count."""
+    columns = [agg(stat.value, Field.LATENCY_MS.value, alias=name) for stat, name in collector_columns()
+               if stat is not None]
+    columns.append(agg("count", Field.LATENCY_MS.value, alias=Field.SAMPLES.value))
     columns += [agg("last", f.value, alias=f.value) for f in COLLECTOR_COUNTERS]
     columns += [agg("max", f.value, alias=tier_field(f, Stat.MAX)) for f in COLLECTOR_COUNTERS]
     site, found = SiteScope(plant.site.id), []
@@ -137,6 +143,16 @@ def read_collector(client: InfluxClient, plant: PlantConfig, start_ns: int, end_
         found += client.query(query, database=plant.influxdb.raw_database)
     sources: dict[str, Rows] = rows_by_tag(found, Tag.SOURCE.value)
     return sources
+
+
+def read_stored_collector(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int) -> dict[str, Rows]:
+    """The ``collector_1m`` rows already written for [start, end) (to complete an hour), per source."""
+    names = [name for _, name in collector_columns()] + [Field.SAMPLES.value]
+    query = SiteScope(plant.site.id).select(COLLECTOR_1M, [col(n) for n in names], start_ns=start_ns, end_ns=end_ns,
+                                            group_by=[Tag.SOURCE.value])
+    stored: dict[str, Rows] = rows_by_tag(client.query(query, database=plant.influxdb.derived_database),
+                                          Tag.SOURCE.value)
+    return stored
 
 
 def read_energy_hours(client: InfluxClient, plant: PlantConfig, start_ns: int, end_ns: int) -> list[Point]:
@@ -176,12 +192,12 @@ def _hours_of(start_ns: int, end_ns: int, *, every_hour: bool) -> list[int]:
     return [h for h in range(first, end_ns, HOUR_NS) if every_hour or h >= start_ns or end_ns >= h + HOUR_NS]
 
 
-def _with_stored(client: InfluxClient, plant: PlantConfig, minutes: dict[str, Rows], ranges: Sequence[tuple[int, int]]
-                 ) -> dict[str, Rows]:
-    """``minutes`` completed with the ``device_1m`` rows already written in ``ranges``."""
+def _with_stored(minutes: dict[str, Rows], ranges: Sequence[tuple[int, int]],
+                 read: Callable[[int, int], dict[str, Rows]]) -> dict[str, Rows]:
+    """``minutes`` completed with the minute rows already written in ``ranges`` (``read(start, end)``)."""
     for a, b in ranges:
         if b > a:
-            stored = read_stored_minutes(client, plant, a, b)
+            stored = read(a, b)
             minutes = {d: join_rows(stored[d], r) if d in stored else r for d, r in minutes.items()} | {
                 d: r for d, r in stored.items() if d not in minutes}
     return minutes
@@ -200,21 +216,33 @@ def run_tiers(plant: PlantConfig, client: InfluxClient, writer: LineWriter, star
     written = _replace(client, writer, plant, DEVICE_1M, start_ns, end_ns,
                        device_minute_points(site, devices, minutes))
     written += _replace(client, writer, plant, POWER_1M, start_ns, end_ns, power_points(site, plant, minutes))
-    sources = read_collector(client, plant, start_ns, end_ns)
-    written += _replace(client, writer, plant, COLLECTOR_1M, start_ns, end_ns,
-                        collector_points(site, sources, start_ns=start_ns))
+    sources = collector_minutes(read_collector(client, plant, start_ns, end_ns), start_ns=start_ns)
+    written += _replace(client, writer, plant, COLLECTOR_1M, start_ns, end_ns, collector_minute_points(site, sources))
     hours = _hours_of(start_ns, end_ns, every_hour=every_hour)
     if hours:
         hours_start = hours[0]
         hours_end = hours[-1] + HOUR_NS if every_hour else min(hours[-1] + HOUR_NS, -(-end_ns // HOUR_NS) * HOUR_NS)
-        whole = _with_stored(client, plant, minutes, [(hours_start, start_ns)] + ([(end_ns, hours_end)]
-                                                                                   if every_hour else []))
+        whole = _with_stored(minutes, [(hours_start, start_ns)] + ([(end_ns, hours_end)] if every_hour else []),
+                             lambda a, b: read_stored_minutes(client, plant, a, b))
         written += _replace(client, writer, plant, DEVICE_1H, hours_start, hours_end,
                             device_hour_points(site, devices, whole))
+    written += _collector_hours(plant, client, writer, sources, start_ns, end_ns, every_hour=every_hour)
     energy_start, energy_end = start_ns // HOUR_NS * HOUR_NS, -(-end_ns // HOUR_NS) * HOUR_NS
     written += _replace(client, writer, plant, ENERGY_1H, energy_start, energy_end,
                         read_energy_hours(client, plant, energy_start, energy_end))
     return written
+
+
+def _collector_hours(plant: PlantConfig, client: InfluxClient, writer: LineWriter, sources: dict[str, Rows],
+                     start_ns: int, end_ns: int, *, every_hour: bool) -> int:
+    """``collector_1h`` of every hour [start, end) touches, its earlier minutes (and with ``every_hour`` its later
+    ones) read back from ``collector_1m``: the current hour is rewritten at each quarter, so the worst-N tables
+    over a short range follow it."""
+    hours_start, hours_end = start_ns // HOUR_NS * HOUR_NS, -(-end_ns // HOUR_NS) * HOUR_NS
+    whole = _with_stored(sources, [(hours_start, start_ns)] + ([(end_ns, hours_end)] if every_hour else []),
+                         lambda a, b: read_stored_collector(client, plant, a, b))
+    return _replace(client, writer, plant, COLLECTOR_1H, hours_start, hours_end,
+                    collector_hour_points(plant.site.id, whole))
 
 
 def tier_windows(start_ns: int, end_ns: int) -> list[tuple[int, int]]:

@@ -3,21 +3,23 @@ tiers (the dashboards as built now) beside the old raw queries (``plantems.grafa
 
 N meters of ``--fields`` values every second for ``--hours`` (and collector status every 10 s) are written
 into InfluxDB 1.6 (Debian) on this machine; ``backfill_tiers`` (the analytics job) builds the tiers from
-them. The tiers the panels read for the site and the chosen device (power_1m, device_1h of every device,
-device_1m of the incomer and the equipment dashboard's device) are then copied back over 30 days, so
+them. The tiers the panels read for the site and the chosen device (power_1m, device_1h and collector_1h of
+every device, collector_1m of all devices together, device_1m of the incomer and the equipment dashboard's
+device) are then copied back over 30 days, so
 tier panels are MEASURED at every range. Each query is sent as Grafana sends it: ``$timeFilter`` for the
 range, ``$__interval`` for a 1,600-px panel (no finer than the panel's minimum interval, no more buckets
 than its max data points), POST with epoch=ms; a panel with a fixed time override (the live raw views)
 is queried over its own range. Medians of ``--repeat``.
 
-Queries over raw points and collector_1m (every source's minutes) at ranges longer than the data are
-EXTRAPOLATED, marked ``~``: the query runs over the whole range (Grafana's buckets, nulls included, are
-real), and its time above that of the same query over an empty window of the same length is scaled by
-range / data span, as the points scanned grow with the range. Sizes past the data count each null
-bucket as a full one. Panels over the analytics' other results (energy_15m, scope2, ...), which this
-bench does not generate, are not timed. Prints figures; asserts nothing.
+Queries over raw points at ranges longer than the data are EXTRAPOLATED, marked ``~``: the query runs
+over the whole range (Grafana's buckets, nulls included, are real), and its time above that of the same
+query over an empty window of the same length is scaled by range / data span, as the points scanned
+grow with the range. Sizes past the data count each null bucket as a full one. Panels over the
+analytics' other results (energy_15m, scope2, ...), which this bench does not generate, are not timed.
+Prints figures; asserts nothing.
 
     .venv/bin/python bench/bench_dashboards.py [--devices 200] [--hours 1] [--fields 20] [--repeat 3]
+        [--dashboard collector ...]
 """
 
 from __future__ import annotations
@@ -71,10 +73,10 @@ def shown_fields(available: list[str], count: int) -> list[str]:
 
 
 def _reads(query: str, uid: str, time_from: str) -> str:
-    from plantems.schema import COLLECTOR_1M, DEVICE_1H, DEVICE_1M, ENERGY_1H, POWER_1M
+    from plantems.schema import COLLECTOR_1H, COLLECTOR_1M, DEVICE_1H, DEVICE_1M, ENERGY_1H, POWER_1M
 
     if uid == "plantems-derived":
-        tiers = any(f'"{m}"' in query for m in (POWER_1M, DEVICE_1M, DEVICE_1H, COLLECTOR_1M, ENERGY_1H))
+        tiers = any(f'"{m}"' in query for m in (POWER_1M, DEVICE_1M, DEVICE_1H, COLLECTOR_1M, COLLECTOR_1H, ENERGY_1H))
         return "tiers" if tiers else "derived"
     return "raw live" if time_from and time_from.endswith(("m", "h")) else "raw"
 
@@ -101,13 +103,13 @@ def panel_queries(plant: Any) -> list[Query]:
     return out
 
 
-def history(devices_1m: list[str], collector_days: int) -> dict[str, tuple[str, int]]:
-    """What is copied back, by measurement: (filter, days). collector_1m holds every source's minutes
-    (500 x 43,200 rows at 30 d), too many to write here: it gets ``collector_days`` and beyond that the
-    collector panels are extrapolated."""
-    from plantems.schema import COLLECTOR_1M, DEVICE_1H, DEVICE_1M, POWER_1M, Tag
+def history(devices_1m: list[str]) -> dict[str, tuple[str, int]]:
+    """What is copied back over 30 days, by measurement: (filter, days). Of collector_1m only the site's
+    all-devices rows (the trends'); the worst-N tables read collector_1h."""
+    from plantems.schema import ALL_DEVICES_SOURCE, COLLECTOR_1H, COLLECTOR_1M, DEVICE_1H, DEVICE_1M, POWER_1M, Tag
 
-    return {POWER_1M: ("", 30), DEVICE_1H: ("", 30), COLLECTOR_1M: ("", collector_days),
+    return {POWER_1M: ("", 30), DEVICE_1H: ("", 30), COLLECTOR_1H: ("", 30),
+            COLLECTOR_1M: (f"AND {Tag.SOURCE.value} = '{ALL_DEVICES_SOURCE}'", 30),
             DEVICE_1M: (f"AND {Tag.DEVICE.value} =~ /^({'|'.join(devices_1m)})$/", 30)}
 
 
@@ -227,7 +229,7 @@ def main() -> None:
     parser.add_argument("--hours", type=int, default=1, help="of 1-s data, whole hours (the hourly tier)")
     parser.add_argument("--fields", type=int, default=20, help="values per poll (a 40-register meter: 20 floats)")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--collector-days", type=int, default=1, help="collector_1m history copied back")
+    parser.add_argument("--dashboard", action="append", default=[], help="only these dashboards (repeatable)")
     args = parser.parse_args()
     from bench_analytics import write_energy_15m
     from bench_tiers import electrical_fields, plant_file, write_raw
@@ -257,14 +259,15 @@ def main() -> None:
         print(f"tiers: backfill_tiers wrote {written:,} points in {time.monotonic() - t0:.1f} s")
         client.close()
         t0 = time.monotonic()
-        copied = history([d.id for d in plant.devices if d.kind is DeviceKind.INCOMER] + ["d0"], args.collector_days)
+        queries = [q for q in panel_queries(plant) if not args.dashboard or q.dashboard in args.dashboard]
+        copied = {m: kept for m, kept in history([d.id for d in plant.devices if d.kind is DeviceKind.INCOMER]
+                                                 + ["d0"]).items() if any(f'"{m}"' in q.query for q in queries)}
         points = replicate_tiers(url, plant.influxdb.derived_database, end_s=end_s, span_s=args.hours * 3600,
                                  copied=copied)
         points += write_energy_15m(writer, [d.id for d in plant.devices], end_s - 30 * 86400, end_s)
-        print(f"tiers copied back: power_1m, device_1h and device_1m of the incomer and d0 over 30 d, collector_1m "
-              f"over {args.collector_days} d; energy_15m over 30 d: {points:,} points in {time.monotonic() - t0:.0f} s")
+        print(f"tiers copied back over 30 d: {', '.join(copied)}; energy_15m over 30 d: {points:,} points in "
+              f"{time.monotonic() - t0:.0f} s")
         databases = {"plantems-raw": plant.influxdb.raw_database, "plantems-derived": plant.influxdb.derived_database}
-        queries = panel_queries(plant)
         t0 = time.monotonic()
         for n, q in enumerate(queries, start=1):
             measure(q, url=url, databases=databases, end=end, data_s=covered_s(q, copied, args.hours * 3600),

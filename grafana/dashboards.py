@@ -5,7 +5,7 @@ InfluxQL (every InfluxDB version speaks it); names come from ``plantems.schema``
 and the month-to-date emission factor are taken from the tariff and factor files at build
 time and named in the panel titles and descriptions, so a figure says what it rests on.
 
-Trends read the analytics' tiers (``power_1m``, ``device_1m``, ``device_1h``, ``collector_1m``),
+Trends read the analytics' tiers (``power_1m``, ``device_1m``, ``device_1h``, ``collector_1m``/``1h``),
 whatever the range: a panel's minimum interval is the tier's period, so its response is bounded by
 the panel's width, not by the plant's size or the range. Per-device panels are worst-N tables with
 a drill-down to the equipment dashboard. Only live views read raw points, over a fixed short
@@ -35,7 +35,9 @@ from plantems.grafana.model import DERIVED, RAW, Grid, InfluxQL, data_link, pane
 from plantems.schema import (
     AIR,
     ALERT,
+    ALL_DEVICES_SOURCE,
     ANALYTICS_STATUS,
+    COLLECTOR_1H,
     COLLECTOR_1M,
     COLLECTOR_STATUS,
     DEMAND,
@@ -474,7 +476,7 @@ def collector(ctx: _Ctx) -> Dashboard:
         "A", f"SELECT last({_q(Field.UP)}) FROM {status} WHERE {devices} GROUP BY {source}", datasource=RAW,
         alias="$tag_source")], unit=NONE, grid=grid, w=24, h=6, datasource=RAW, time_from=LIVE_FROM,
         steps=[(None, "red"), (1, "green")], description=f"Each source's latest state (raw, the last {LIVE_FROM})."))
-    _collector_trends(board, grid, devices)
+    _collector_trends(board, grid, ctx.site, devices)
     _collector_worst(board, grid, devices)
     spool = f"{ctx.site} AND {source} =~ /^{SPOOL_SOURCE}/ AND $timeFilter"
     board.with_panel(panel("timeseries", "Spool depth 缓存积压", [InfluxQL(
@@ -514,47 +516,54 @@ def collector(ctx: _Ctx) -> Dashboard:
     return board
 
 
-def _collector_trends(board: Dashboard, grid: Grid, devices: str) -> None:
-    """Latency and faults of all device sources together, from the 1-minute tier: two series whatever
-    the number of devices (the worst-N tables name the devices). ``devices`` filters site, sources, time."""
+def _collector_trends(board: Dashboard, grid: Grid, site: str, devices: str) -> None:
+    """Latency and faults of all device sources together: live from raw, over the range from the site's
+    ``ALL_DEVICES_SOURCE`` rows of the 1-minute tier (one series per site whatever the number of devices; the
+    worst-N tables name the devices). ``devices`` filters site, device sources and time; ``site`` the site."""
     where = f"{devices} GROUP BY time($__interval) fill(null)"
     latency = _q(Field.LATENCY_MS)
     board.with_panel(panel("timeseries", f"Poll latency, all devices, live 实时采集延迟 (last {LIVE_FROM})", [InfluxQL(
         "A", f"SELECT mean({latency}) AS {_q('mean')}, max({latency}) AS {_q('max')} FROM {_q(COLLECTOR_STATUS)} "
              f"WHERE {where}", datasource=RAW)], unit=MS, grid=grid, w=24, h=6, datasource=RAW, time_from=LIVE_FROM,
         description="Every status point (raw); the panels below read the 1-minute tier, up to 15 minutes behind."))
+    every = (f"{site} AND {_q(Tag.SOURCE)} = {_s(ALL_DEVICES_SOURCE)} AND $timeFilter "
+             "GROUP BY time($__interval) fill(null)")
     board.with_panel(panel("timeseries", "Poll latency, all devices 采集延迟", [InfluxQL(
         "A", f"SELECT mean({_t(Field.LATENCY_MS)}) AS {_q('mean')}, max({_t(Field.LATENCY_MS, Stat.MAX)}) AS "
-             f"{_q('max')} FROM {_q(COLLECTOR_1M)} WHERE {where}", datasource=DERIVED)],
+             f"{_q('max')} FROM {_q(COLLECTOR_1M)} WHERE {every}", datasource=DERIVED)],
         unit=MS, grid=grid, w=12, datasource=DERIVED, min_interval=TIER_INTERVAL))
     board.with_panel(panel("timeseries", "Errors and missed polls per interval, all devices 错误与漏采", [InfluxQL(
         "A", f"SELECT sum({_q(Field.ERRORS)}) AS {_q('errors')}, sum({_q(Field.MISSED_POLLS)}) AS {_q('missed')} "
-             f"FROM {_q(COLLECTOR_1M)} WHERE {where}", datasource=DERIVED)],
+             f"FROM {_q(COLLECTOR_1M)} WHERE {every}", datasource=DERIVED)],
         unit=NONE, grid=grid, w=12, datasource=DERIVED, min_interval=TIER_INTERVAL, bars=True))
 
 
 def _collector_worst(board: Dashboard, grid: Grid, devices: str) -> None:
     """The WORST_N device sources by latency and by errors plus missed polls over the range, picked by
-    InfluxDB's top() over per-source aggregates of the 1-minute tier; each row links to its device."""
+    InfluxDB's top() over per-source aggregates of the hourly tier (the hours starting in the range; the current
+    hour's is rewritten each quarter); each row links to its device."""
     where = f"{devices} GROUP BY {_q(Tag.SOURCE)}"
     source, mean, worst = _q(Tag.SOURCE), _q("mean ms"), _q("max ms")
     board.with_panel(panel("table", f"Slowest devices: the worst {WORST_N} 延迟最高的设备", [InfluxQL(
         "A", f"SELECT top({mean}, {source}, {WORST_N}) AS {mean}, {worst} FROM (SELECT mean({_t(Field.LATENCY_MS)}) "
-             f"AS {mean}, max({_t(Field.LATENCY_MS, Stat.MAX)}) AS {worst} FROM {_q(COLLECTOR_1M)} WHERE {where})",
+             f"AS {mean}, max({_t(Field.LATENCY_MS, Stat.MAX)}) AS {worst} FROM {_q(COLLECTOR_1H)} WHERE {where})",
         datasource=DERIVED, result_format="table")], unit=MS, grid=grid, w=12, datasource=DERIVED,
         links=[_device_link(Tag.SOURCE.value)], transformations=sort_and_limit("mean ms", descending=True,
                                                                                limit=WORST_N),
-        description="Mean poll latency over the range per device; click a device for its equipment dashboard."))
+        description="Mean poll latency per device over the hours that start in the range (hourly tier; the "
+                    "current hour so far, up to 15 minutes behind, so a 1-hour range shows nothing in an hour's "
+                    "first quarter); click a device for its equipment dashboard."))
     problems, errors, missed = _q("errors + missed"), _q("errors"), _q("missed polls")
     title = f"Most errors and missed polls: the worst {WORST_N} 错误与漏采最多的设备"
     board.with_panel(panel("table", title, [InfluxQL(
         "A", f"SELECT top({problems}, {source}, {WORST_N}) AS {problems}, {errors}, {missed} FROM (SELECT "
              f"sum({_q(Field.ERRORS)}) + sum({_q(Field.MISSED_POLLS)}) AS {problems}, sum({_q(Field.ERRORS)}) AS "
-             f"{errors}, sum({_q(Field.MISSED_POLLS)}) AS {missed} FROM {_q(COLLECTOR_1M)} WHERE {where}) "
+             f"{errors}, sum({_q(Field.MISSED_POLLS)}) AS {missed} FROM {_q(COLLECTOR_1H)} WHERE {where}) "
              f"WHERE {problems} > 0", datasource=DERIVED, result_format="table")],
         unit=NONE, grid=grid, w=12, datasource=DERIVED, links=[_device_link(Tag.SOURCE.value)],
         transformations=sort_and_limit("errors + missed", descending=True, limit=WORST_N),
-        description="Failed requests and missed polls over the range; only devices that had any."))
+        description="Failed requests and missed polls over the hours that start in the range (hourly tier, the "
+                    "current hour up to 15 minutes behind); only devices that had any."))
 
 
 def group(ctx: _Ctx) -> Dashboard:

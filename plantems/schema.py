@@ -15,9 +15,12 @@ __all__ = [
     "AIR",
     "AIR_FIELDS",
     "ALERT",
+    "ALL_DEVICES_SOURCE",
     "ANALYTICS_STATUS",
+    "COLLECTOR_1H",
     "COLLECTOR_1M",
     "COLLECTOR_STATUS",
+    "COLLECTOR_TIER_STATS",
     "COUNTER_FIELDS",
     "DEMAND",
     "DERIVED_MEASUREMENTS",
@@ -73,7 +76,8 @@ ANALYTICS_STATUS: Final = "analytics_status"  # per job: ok, failures, last erro
 POWER_1M: Final = "power_1m"  # per area (tag area) or per billing group (tag meter_group): summed device means
 DEVICE_1M: Final = "device_1m"  # per device: min/mean/max of TIER_FIELDS per minute (tier_field names)
 DEVICE_1H: Final = "device_1h"  # the same per hour, for worst-N panels over long ranges
-COLLECTOR_1M: Final = "collector_1m"  # per collector source: latency min/mean/max, errors and missed polls added
+COLLECTOR_1M: Final = "collector_1m"  # per collector source (and ALL_DEVICES_SOURCE): latency, errors, missed polls
+COLLECTOR_1H: Final = "collector_1h"  # the same per source and hour, for the collector's worst-N tables
 ENERGY_1H: Final = "energy_1h"  # energy_15m summed per hour, same tags
 
 
@@ -236,7 +240,8 @@ class Field(StrEnum):
 # Which database holds a measurement: the collector writes raw, analytics derived.
 RAW_MEASUREMENTS: Final = frozenset({ELECTRICAL, FUEL, AIR, PRODUCTION, COLLECTOR_STATUS})
 DERIVED_MEASUREMENTS: Final = frozenset({ENERGY_15M, DEMAND, SCOPE2, OPPORTUNITY, ENPI, PLAN, ALERT, ANALYTICS_STATUS,
-                                        POWER_1M, DEVICE_1M, DEVICE_1H, COLLECTOR_1M, ENERGY_1H})
+                                        POWER_1M, DEVICE_1M, DEVICE_1H, COLLECTOR_1M, COLLECTOR_1H,
+                                        ENERGY_1H})
 # Fields that are running totals. They heal gaps (a later delta covers the
 # missing interval), so the spool drops instantaneous values before them.
 COUNTER_FIELDS: Final = frozenset(
@@ -263,6 +268,9 @@ TIER_STATS: Final[Mapping[Field, tuple[Stat, ...]]] = {
     **{f: (Stat.MEAN,) for f in (Field.I_L1_A, Field.I_L2_A, Field.I_L3_A, Field.V_L1_V, Field.V_L2_V, Field.V_L3_V)},
 }
 TIER_FIELDS: Final = tuple(TIER_STATS)
+# The statistics of collector_status the collector tiers keep beside the errors and missed polls added: the
+# collector dashboard reads the latency's mean and maximum only (no minimum, no `up`: its live panel reads raw).
+COLLECTOR_TIER_STATS: Final[Mapping[Field, tuple[Stat, ...]]] = {Field.LATENCY_MS: (Stat.MEAN, Stat.MAX)}
 
 
 def tier_columns() -> list[tuple[Field, Stat, str]]:
@@ -278,6 +286,9 @@ def tier_field(field: Field, stat: Stat) -> str:
 # Source tag of the collector's own spool in `collector_status`.
 SPOOL_SOURCE: Final = "spool"
 MQTT_SOURCE: Final = "mqtt"
+# Source tag of the collector_1m rows that summarise every device source of a site (not spool, not MQTT) per
+# minute: the collector dashboard's trends read one series whatever the number of devices.
+ALL_DEVICES_SOURCE: Final = "all-devices"
 
 
 def measurement_of(field: str) -> str:
@@ -297,7 +308,7 @@ class Job(StrEnum):
     MONTHLY_ROLLUP = "monthly_rollup"
     QUARTER_REPORT = "quarter_report"  # the carbon committee's quarterly report (plantems quarter)
     GROUP_ROLLUP = "group_rollup"  # tagged with the group id as its site (plantems group analyze)
-    TIERS = "tiers"  # the dashboard tiers (power_1m, device_1m/1h, collector_1m, energy_1h)
+    TIERS = "tiers"  # the dashboard tiers (power_1m, device_1m/1h, collector_1m/1h, energy_1h)
 
 
 # --- Tag values the analytics write and Grafana reads (shared, so a renamed value breaks both at once) ---

@@ -23,7 +23,7 @@ import requests
 from plantems.grafana import macros
 from plantems.grafana.dashboards import DASHBOARDS, WORST_N
 from plantems.grafana.legacy import legacy_panels
-from plantems.schema import TIER_FIELDS, Stat, tier_field
+from plantems.schema import ALL_DEVICES_SOURCE, TIER_FIELDS, Stat, tier_field
 from tests.support import REPO
 
 BUDGET_BYTES = 1_000_000  # "no panel returns more than about 1 MB at any range" (issue 15)
@@ -65,6 +65,8 @@ def _lines(end_s: int) -> tuple[list[str], list[str]]:
             tiers.append(f"power_1m,area=a{area},site={SITE} p_kw={100.0 * (LOADS // AREAS) + area + 0.123456789} "
                          f"{t_ns}")
         tiers.append(f"power_1m,meter_group=grid,site={SITE} p_kw=9999.5 {t_ns}")  # a billing group row, not an area
+        tiers.append(f"collector_1m,site={SITE},source={ALL_DEVICES_SOURCE} latency_ms_mean=20.5,latency_ms_max=45.0,"
+                     f"errors=180.0,missed_polls=0.0,samples=372.0 {t_ns}")  # every device together
         for n, (device, kind, area) in enumerate(devices):
             i = n - INCOMERS
             p, q = 100.0, _kvar(max(i, 0))
@@ -74,9 +76,13 @@ def _lines(end_s: int) -> tuple[list[str], list[str]]:
             errors, latency = float(_errors_per_step(max(i, 0)) * k), _latency_ms(max(i, 0)) + 0.001 * (k % 3)
             raw.append(f"collector_status,site={SITE},source={device} up=1.0,latency_ms={latency!r},errors={errors!r},"
                        f"missed_polls=0.0 {t_ns}")
-            tiers.append(f"collector_1m,site={SITE},source={device} latency_ms_min={latency - 1!r},"
-                         f"latency_ms_mean={latency!r},latency_ms_max={latency + 5!r},"
-                         f"errors={float(_errors_per_step(max(i, 0)))!r},missed_polls=0.0 {t_ns}")
+            step_errors = float(_errors_per_step(max(i, 0)))
+            tiers.append(f"collector_1m,site={SITE},source={device} latency_ms_mean={latency!r},"
+                         f"latency_ms_max={latency + 5!r},errors={step_errors!r},missed_polls=0.0,samples=6.0 {t_ns}")
+            if t % 3600 == 0:  # the hour's two steps
+                tiers.append(f"collector_1h,site={SITE},source={device} latency_ms_mean={latency!r},"
+                             f"latency_ms_max={latency + 5!r},errors={2 * step_errors!r},missed_polls=0.0,"
+                             f"samples=360.0 {t_ns}")
             if device in ("inc0", "inc1", "d0"):  # the minute tier, for the incomer and equipment panels
                 values = {"p_kw": p, "q_kvar": q, "pf": pf}
                 fields = ",".join(f"{tier_field(f, stat)}={values.get(f.value, 230.0) * factor!r}"

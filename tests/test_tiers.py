@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from plantems.analytics.tiers import counter_increments
-from plantems.analytics.tiers_job import RecentTiers, backfill_tiers, late_quarters
+from plantems.analytics.tiers_job import RecentTiers, backfill_tiers, late_quarters, run_tiers
 from plantems.config import PlantConfig, load_plant
 from plantems.influx import InfluxClient, InfluxError, V1Writer
 from tests.support import rows, write_plant
@@ -84,18 +84,50 @@ def collector_raw(s: np.ndarray) -> dict[str, np.ndarray]:
             "latency_ms": 5.0 + (s % 17), "up": np.where((s > 600) & (s < 700), 0.0, 1.0)}
 
 
+# A second device source whose status comes every 4 s in the first 25 minutes, then every 20 s (so the hour's
+# mean weighs its minutes by their samples), slower than a1; and the collector's spool, which is no device.
+A2_S = np.concatenate([np.arange(0, 1500, 4), np.arange(1500, SPAN_S, 20)])
+
+
+def collector_a2(s: np.ndarray) -> dict[str, np.ndarray]:
+    return {"errors": (s // 50).astype(float), "missed_polls": (s // 200).astype(float),
+            "latency_ms": 40.0 + 30.0 * (s < 1500) + (s % 13), "up": np.ones(len(s))}
+
+
+def collector_spool(s: np.ndarray) -> dict[str, np.ndarray]:
+    return {"errors": (s // 20).astype(float), "spool_lines": (s % 7).astype(float)}
+
+
+COLLECTOR_SOURCES = {"a1": (np.arange(0, SPAN_S, 10), collector_raw), "a2": (A2_S, collector_a2),
+                     "spool": (np.arange(0, SPAN_S, 10), collector_spool)}
+
+
+def status_lines(site: str, t0_s: int, source: str, s: np.ndarray, values: dict[str, np.ndarray]) -> list[str]:
+    as_lists = {k: v.tolist() for k, v in values.items()}
+    return [f"collector_status,site={site},source={source} " + ",".join(f"{k}={v[i]!r}" for k, v in as_lists.items())
+            + f" {(t0_s + int(x)) * NS}" for i, x in enumerate(s.tolist())]
+
+
+def increments(s: np.ndarray, v: np.ndarray, t0_s: int, bucket_s: int) -> dict[int, float]:
+    """A running count's increments per bucket start (ns), pair by pair from the samples (a drop counts from 0),
+    each in the bucket of its later sample; the first minute has nothing before it to count from."""
+    steps = np.where(np.diff(v) >= 0, np.diff(v), v[1:])
+    out: dict[int, float] = {}
+    for x, step in zip(s[1:].tolist(), steps.tolist(), strict=True):
+        if x >= 60:
+            key = (t0_s + x // bucket_s * bucket_s) * NS
+            out[key] = out.get(key, 0.0) + step
+    return out
+
+
 @pytest.fixture
 def site(tmp_path: Path, influx_url: str, db: str) -> tuple[PlantConfig, int]:
     plant = load_plant(write_plant(tmp_path, influx_url=influx_url, db=db, body=BODY))
     t0_s = int(time.time()) // 3600 * 3600 - 3 * 3600
     writer = V1Writer(plant.influxdb)
     write_raw(writer, plant, t0_s)
-    s = np.arange(0, SPAN_S, 10)
-    status = collector_raw(s)
-    status = {k: v.tolist() for k, v in status.items()}
-    writer.write(plant.influxdb.raw_database, [
-        f"collector_status,site={plant.site.id},source=a1 " + ",".join(f"{k}={v[i]!r}" for k, v in status.items())
-        + f" {(t0_s + int(x)) * NS}" for i, x in enumerate(s.tolist())])
+    for source, (s, values) in COLLECTOR_SOURCES.items():
+        writer.write(plant.influxdb.raw_database, status_lines(plant.site.id, t0_s, source, s, values(s)))
     # energy_15m as the energy job writes it: two tariff periods in the first hour
     energy = [f"energy_15m,area=east,device=a1,kind=other,site={plant.site.id},tou={'peak' if q < 2 else 'flat'} "
               f"energy_kwh={10.0 + q!r},energy_exp_kwh=0.0 {(t0_s + 900 * q) * NS}" for q in range(6)]
@@ -171,34 +203,60 @@ def test_minute_and_hour_tiers_match_the_raw_samples(site):
                       (h1, "flat"): pytest.approx(29.0)}
 
 
-def test_collector_increments_survive_a_counter_restart(site):
+@pytest.mark.parametrize("by_quarter", [False, True], ids=["backfill", "quarter-runs"])
+def test_collector_tiers_match_the_raw_status(site, by_quarter):
+    """collector_1m per source and for all devices, collector_1h per source: latency mean (every sample weighs
+    the same) and max, the counts' increments (across a restart), against the raw status samples. Built by the
+    back-fill (whole hours) or quarter by quarter as the scheduled job does (each hour so far rewritten, its
+    earlier minutes read back from collector_1m)."""
     plant, t0_s = site
     client, writer = InfluxClient(plant.influxdb), V1Writer(plant.influxdb)
-    backfill_tiers(plant, client, writer, datetime.fromtimestamp(t0_s, UTC),
-                   datetime.fromtimestamp(t0_s + SPAN_S, UTC), progress=False)
-    stored = {r["time"]: r for r in rows(plant.influxdb.url, plant.influxdb.derived_database,
-                                         "SELECT * FROM collector_1m WHERE source = 'a1'")}
-    s = np.arange(0, SPAN_S, 10)
-    raw = collector_raw(s)
-    for name in ("errors", "missed_polls"):
-        v = raw[name]
-        steps = np.where(np.diff(v) >= 0, np.diff(v), v[1:])  # pair by pair: a drop counts from 0
-        expected: dict[int, float] = {}
-        for x, step in zip(s[1:].tolist(), steps.tolist(), strict=True):
-            key = (t0_s + x // 60 * 60) * NS
-            expected[key] = expected.get(key, 0.0) + step
-        for t, total in expected.items():
-            if t == t0_s * NS:
-                continue  # the first minute has nothing before it to count from
-            assert stored[t][name] == pytest.approx(total), (name, (t - t0_s * NS) // NS)
-        assert all(r[name] is None or r[name] >= 0 for r in stored.values())
-    for m in range(SPAN_S // 60):
-        x = s[s // 60 == m]
-        row = stored[(t0_s + 60 * m) * NS]
-        assert row["latency_ms_min"] == 5.0 + (x % 17).min()
-        assert row["latency_ms_max"] == 5.0 + (x % 17).max()
-        assert row["latency_ms_mean"] == pytest.approx(5.0 + (x % 17).mean())
-        assert row["up_min"] == (0.0 if ((x > 600) & (x < 700)).any() else 1.0)
+    if by_quarter:
+        for q in range(0, SPAN_S, 900):
+            run_tiers(plant, client, writer, (t0_s + q) * NS, (t0_s + q + 900) * NS)
+    else:
+        backfill_tiers(plant, client, writer, datetime.fromtimestamp(t0_s, UTC),
+                       datetime.fromtimestamp(t0_s + SPAN_S, UTC), progress=False)
+    url, derived = plant.influxdb.url, plant.influxdb.derived_database
+    minutes = {(r["source"], r["time"]): r for r in rows(url, derived, "SELECT * FROM collector_1m GROUP BY *")}
+    hours = {(r["source"], r["time"]): r for r in rows(url, derived, "SELECT * FROM collector_1h GROUP BY *")}
+    assert {source for source, _ in minutes} == {"a1", "a2", "spool", "all-devices"}
+    assert {source for source, _ in hours} == {"a1", "a2", "spool"}
+    assert all("latency_ms_min" not in r and "up_min" not in r for r in [*minutes.values(), *hours.values()])
+    raw = {source: (s, values(s)) for source, (s, values) in COLLECTOR_SOURCES.items()}
+    for bucket_s, stored in ((60, minutes), (3600, hours)):
+        for source, (s, values) in raw.items():
+            for name in ("errors", "missed_polls"):
+                if name not in values:
+                    continue
+                expected = increments(s, values[name], t0_s, bucket_s)
+                assert {t: stored[(source, t)][name] for t in expected} == pytest.approx(expected), (source, name)
+                assert all(r.get(name) is None or r[name] >= 0 for (src, _), r in stored.items() if src == source)
+            if "latency_ms" not in values:
+                assert all(r.get("latency_ms_mean") is None for (src, _), r in stored.items() if src == source)
+                continue
+            for b in np.unique(s // bucket_s).tolist():
+                x = values["latency_ms"][s // bucket_s == b]
+                row = stored[(source, (t0_s + b * bucket_s) * NS)]
+                assert row["latency_ms_mean"] == pytest.approx(x.mean(), rel=1e-12), (source, bucket_s, b)
+                assert row["latency_ms_max"] == x.max()
+                assert row["samples"] == len(x)
+    # the hour of a2 is not the plain mean of its minute means: its first 25 minutes have 5 times the samples
+    s, values = raw["a2"]
+    first = values["latency_ms"][s < 3600]
+    minute_means = [first[s[s < 3600] // 60 == m].mean() for m in range(60)]
+    assert abs(float(np.mean(minute_means)) - first.mean()) > 1.0
+    # all devices: a1 and a2 pooled per minute (not the spool, whose errors are failed writes)
+    for m in range(1, SPAN_S // 60):
+        together = [(s, v) for source, (s, v) in raw.items() if source != "spool"]
+        latency = np.concatenate([v["latency_ms"][s // 60 == m] for s, v in together])
+        row = minutes[("all-devices", (t0_s + 60 * m) * NS)]
+        assert row["latency_ms_mean"] == pytest.approx(latency.mean(), rel=1e-12)
+        assert row["latency_ms_max"] == latency.max()
+        assert row["samples"] == len(latency)
+        for name in ("errors", "missed_polls"):
+            key = (t0_s + 60 * m) * NS
+            assert row[name] == pytest.approx(sum(increments(s, v[name], t0_s, 60).get(key, 0.0) for s, v in together))
 
 
 def test_counter_increments_pure():
@@ -216,7 +274,7 @@ def _snapshot(plant: PlantConfig, site_id: str | None = None) -> dict[str, list[
             plant.influxdb.url, plant.influxdb.derived_database, f"SELECT * FROM {measurement}{where} GROUP BY *")]
 
     return {m: sorted(found(m), key=lambda r: sorted((k, str(v)) for k, v in r.items()))
-            for m in ("device_1m", "device_1h", "power_1m", "collector_1m", "energy_1h")}
+            for m in ("device_1m", "device_1h", "power_1m", "collector_1m", "collector_1h", "energy_1h")}
 
 
 def test_rerun_is_idempotent_and_two_sites_stay_apart(site, tmp_path, influx_url, db):
@@ -226,9 +284,14 @@ def test_rerun_is_idempotent_and_two_sites_stay_apart(site, tmp_path, influx_url
     (tmp_path / "b").mkdir()
     other = _other_site(tmp_path / "b", influx_url, db)
     write_raw(writer, other, t0_s, only={"b1": np.arange(0, 600)})
+    b1_s = np.arange(0, 600, 10)  # the other site's device source, slow and steady
+    writer.write(plant.influxdb.raw_database, status_lines("siteb", t0_s, "b1", b1_s, {
+        "latency_ms": np.full(len(b1_s), 999.0), "errors": np.zeros(len(b1_s)), "missed_polls": np.zeros(len(b1_s))}))
     backfill_tiers(other, client, writer, start, end, progress=False)
     theirs = _snapshot(plant, "siteb")
     assert theirs["device_1m"] and {r["device"] for r in theirs["device_1m"]} == {"b1"}
+    assert {r["source"] for r in theirs["collector_1h"]} == {"b1"}
+    assert {r["latency_ms_mean"] for r in theirs["collector_1m"]} == {999.0}  # b1's and its site's all-devices
     first = backfill_tiers(plant, client, writer, start, end, progress=False)
     once = _snapshot(plant, plant.site.id)
     again = backfill_tiers(plant, client, writer, start, end, progress=False)
@@ -236,6 +299,8 @@ def test_rerun_is_idempotent_and_two_sites_stay_apart(site, tmp_path, influx_url
     assert _snapshot(plant, plant.site.id) == once  # same points, no duplicates
     assert _snapshot(plant, "siteb") == theirs  # the other site's tiers untouched by both runs
     assert "b1" not in {r["device"] for r in once["device_1m"]}
+    assert {r["source"] for r in once["collector_1m"]} == {"a1", "a2", "spool", "all-devices"}
+    assert max(r["latency_ms_max"] or 0.0 for r in once["collector_1m"]) < 999.0
 
 
 def _other_site(folder: Path, influx_url: str, db: str) -> PlantConfig:
