@@ -20,9 +20,9 @@ Modelling choices (README "Quarterly report"):
 - a baseline that fails its validity tests is flagged and its figure is shown as unverified, never
   counted in a verified total;
 - a fuel switch counts the gas saved (Scope 1 removed) and the electricity added (Scope 2): the gas
-  on its baseline; the electricity on its baseline too, or, when its own meter (option B) read zero
-  over the baseline days, as a metered new load (saving = - its use, no model uncertainty); its net
-  t CO2e is what it changed;
+  on its baseline; the electricity on its baseline too, or, when its own meter (option B) read under
+  1 % of its new daily use over at least 10 baseline days (commissioning runs), as a metered new load
+  (saving = that baseline mean - its use, no model uncertainty); its net t CO2e is what it changed;
 - CNY: verified kWh at the boundary's reporting-period tariff mix (its cost at the tariff by
   time-of-use period over its kWh; the baseline period's mix if it used nothing), gas at the
   configured price; absent, never guessed, when a price is missing;
