@@ -540,9 +540,11 @@ def _collector_trends(board: Dashboard, grid: Grid, site: str, devices: str) -> 
 
 def _collector_worst(board: Dashboard, grid: Grid, devices: str) -> None:
     """The WORST_N device sources by latency and by errors plus missed polls over the range, picked by
-    InfluxDB's top() over per-source aggregates of the hourly tier (the hours starting in the range; the current
-    hour's is rewritten each quarter); each row links to its device."""
-    where = f"{devices} GROUP BY {_q(Tag.SOURCE)}"
+    InfluxDB's top() over per-source aggregates of the hourly tier (the hours overlapping the range, so a short
+    range still has the last complete hour; the current hour's row is rewritten each quarter); each row links to
+    its device."""
+    overlapping = devices.replace("$timeFilter", "time > ${__from}ms - 1h AND time <= ${__to}ms")
+    where = f"{overlapping} GROUP BY {_q(Tag.SOURCE)}"
     source, mean, worst = _q(Tag.SOURCE), _q("mean ms"), _q("max ms")
     board.with_panel(panel("table", f"Slowest devices: the worst {WORST_N} 延迟最高的设备", [InfluxQL(
         "A", f"SELECT top({mean}, {source}, {WORST_N}) AS {mean}, {worst} FROM (SELECT mean({_t(Field.LATENCY_MS)}) "
@@ -550,9 +552,8 @@ def _collector_worst(board: Dashboard, grid: Grid, devices: str) -> None:
         datasource=DERIVED, result_format="table")], unit=MS, grid=grid, w=12, datasource=DERIVED,
         links=[_device_link(Tag.SOURCE.value)], transformations=sort_and_limit("mean ms", descending=True,
                                                                                limit=WORST_N),
-        description="Mean poll latency per device over the hours that start in the range (hourly tier; the "
-                    "current hour so far, up to 15 minutes behind, so a 1-hour range shows nothing in an hour's "
-                    "first quarter); click a device for its equipment dashboard."))
+        description="Mean poll latency per device over the hours that overlap the range (hourly tier; the "
+                    "current hour so far is up to 15 minutes behind); click a device for its equipment dashboard."))
     problems, errors, missed = _q("errors + missed"), _q("errors"), _q("missed polls")
     title = f"Most errors and missed polls: the worst {WORST_N} 错误与漏采最多的设备"
     board.with_panel(panel("table", title, [InfluxQL(
@@ -562,7 +563,7 @@ def _collector_worst(board: Dashboard, grid: Grid, devices: str) -> None:
              f"WHERE {problems} > 0", datasource=DERIVED, result_format="table")],
         unit=NONE, grid=grid, w=12, datasource=DERIVED, links=[_device_link(Tag.SOURCE.value)],
         transformations=sort_and_limit("errors + missed", descending=True, limit=WORST_N),
-        description="Failed requests and missed polls over the hours that start in the range (hourly tier, the "
+        description="Failed requests and missed polls over the hours that overlap the range (hourly tier, the "
                     "current hour up to 15 minutes behind); only devices that had any."))
 
 

@@ -64,8 +64,9 @@ def expand_target(panel: Mapping[str, Any], query: str, start: datetime, end: da
 def expand(query: str, start: datetime, end: datetime, variables: Mapping[str, str], *,
            width_px: int = PANEL_WIDTH_PX, min_interval: str = "") -> str:
     """The query as Grafana sends it; a macro or variable left unexpanded is an error."""
-    text = query.replace("$timeFilter", f"time >= {int(start.timestamp() * 1000)}ms and "
-                                        f"time <= {int(end.timestamp() * 1000)}ms")
+    from_ms, to_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+    text = query.replace("$timeFilter", f"time >= {from_ms}ms and time <= {to_ms}ms")
+    text = text.replace("${__from}", str(from_ms)).replace("${__to}", str(to_ms))  # the range's ends, epoch ms
     step_s = interval_s((end - start).total_seconds(), width_px=width_px, min_interval=min_interval)
     text = text.replace("$__interval", interval_text(step_s))
     for name, value in sorted(variables.items(), key=lambda item: -len(item[0])):
