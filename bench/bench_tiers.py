@@ -38,17 +38,10 @@ GOAL_CPU_S = 2.0
 
 
 def plant_file(folder: Path, influx_url: str, devices: int) -> Path:
-    lines = ["site: {id: bench, timezone: Asia/Shanghai}",
-             f"influxdb: {{url: '{influx_url}', api: v1, raw_database: raw, derived_database: derived}}",
-             "devices:",
-             "  - {id: inc, area: sub, kind: incomer, meter: generic_float32, host: 127.0.0.1, port: 1502, "
-             "max_kw: 50000}"]
-    lines += [f"  - {{id: d{i}, area: a{i % 20}, kind: other, meter: generic_float32, host: 127.0.0.1, "
-              f"port: 1502, unit_id: {i % 200 + 1}, max_kw: 200}}" for i in range(devices - 1)]
-    lines += ["demand:", "  groups: [{id: grid, meters: [inc], limit_kw: 50000}]"]
-    path = folder / "plant.yaml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    """bench_analytics' plant with ``devices`` meters in all, its incomer among them."""
+    from bench_analytics import plant_file as with_loads
+
+    return with_loads(folder, influx_url, devices - 1)
 
 
 def electrical_fields(count: int) -> list[str]:
