@@ -120,6 +120,22 @@ def _plausible(times_ns: np.ndarray, values: np.ndarray, a: int, b: int, spec: C
     return bool(ok[0])
 
 
+def _wrap_ignored(times_ns: np.ndarray, values: np.ndarray, last: int, i: int, spec: CounterSpec) -> bool:
+    """The step ``last -> i`` is plausible only through a wrap point, and a later sample carries on from
+    ``last`` without one: ``i`` is a glitch that happened to land where a wrap could (after a gap, the
+    tolerance of a large register lets a reading of 0 pass as one)."""
+    _, _, wrapped = _pair_steps(values[last:last + 1], values[i:i + 1], times_ns[i:i + 1] - times_ns[last:last + 1],
+                                spec)
+    if not wrapped[0]:
+        return False
+    for j in range(i + 1, min(len(values), i + 1 + LOOKAHEAD)):
+        _, ok, through = _pair_steps(values[last:last + 1], values[j:j + 1],
+                                     times_ns[j:j + 1] - times_ns[last:last + 1], spec)
+        if ok[0] and not through[0]:
+            return True
+    return False
+
+
 class _Verdict(Enum):
     GLITCH = "glitch"
     NEW_METER = "new meter"
@@ -148,17 +164,18 @@ def judge_counter(times_ns: np.ndarray, values: np.ndarray, spec: CounterSpec) -
     n = len(values)
     kept, new_meter, rejected = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     kept[:1] = True
-    _, ok, _ = _pair_steps(values[:-1], values[1:], np.diff(times_ns), spec)
-    bad = np.flatnonzero(~ok) + 1  # samples whose step from the one before is implausible
+    _, ok, wraps = _pair_steps(values[:-1], values[1:], np.diff(times_ns), spec)
+    bad = np.flatnonzero(~ok | wraps) + 1  # samples whose step from the one before is implausible or a wrap
     last, i = 0, 1
     while i < n:
-        if last == i - 1 and ok[i - 1]:
+        if last == i - 1 and ok[i - 1] and not wraps[i - 1]:
             k = int(np.searchsorted(bad, i))
             nxt = int(bad[k]) if k < len(bad) else n
             kept[i:nxt] = True
             last, i = nxt - 1, nxt
             continue
-        if last != i - 1 and _plausible(times_ns, values, last, i, spec):
+        plausible = bool(ok[i - 1]) if last == i - 1 else _plausible(times_ns, values, last, i, spec)
+        if plausible and not _wrap_ignored(times_ns, values, last, i, spec):
             kept[i], last = True, i
         else:
             verdict = _odd_sample(times_ns, values, last, i, spec)

@@ -269,6 +269,18 @@ def test_a_glitch_as_the_very_first_sample_is_rejected_not_a_replacement():
     assert frame["rejected"].tolist() == [1, 0] and frame["replaced"].tolist() == [0, 0]
 
 
+def test_a_zero_after_a_gap_near_the_wrap_point_is_a_glitch_when_the_counter_carries_on():
+    """A float32 register near its 2^32 x 0.01 wrap point: 60 kW, read every minute, a 90-minute gap, then a
+    reading of 0 (through the wrap and the register's tolerance, as plausible as a wrap), then the counter
+    going on from where it was: the 0 is a glitch, not a wrap followed by a new meter."""
+    t_min = [*range(0, 30), 120, *range(121, 150)]
+    values = [U32 - 100.0 + m for m in t_min]  # 1 kWh a minute
+    values[30] = 0.0
+    steps = judge_counter(minutes(*t_min), np.array(values), CounterSpec((U32,), 120.0))
+    assert steps.rejected_ns.tolist() == [int(minutes(120)[0])] and steps.replaced_ns.tolist() == []
+    assert steps.wraps == 0 and steps.energy.sum() == pytest.approx(149.0)  # minute 0 to 149, 1 kWh each
+
+
 PAC = """\
 vendor: test
 model: two tariff registers

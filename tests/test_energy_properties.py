@@ -86,6 +86,8 @@ def cases(draw: st.DrawFn) -> Case:
         near = glitch[max(0, i - LOOKAHEAD - 1):i + LOOKAHEAD + 2].any()
         # a reading of 0 within a minute's energy of the wrap point is a plausible wrap: indistinguishable
         near |= bool(values[i] % R32 > R32 - profile.max_kw * MARGIN / 60 - 1e-6 * R32)
+        # nor one while the counter is within a step's energy past its wrap: a stalled reading, harmless
+        near |= bool(values[i] % R32 < profile.max_kw * MARGIN * (times[i] - times[i - 1]) / NS / 3600 + 1e-6 * R32)
         if not near and (lost is None or abs(int(np.searchsorted(times, lost[1])) - i) > LOOKAHEAD + 1):
             glitch[i] = True
     accepted = times[~glitch]
