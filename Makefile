@@ -30,7 +30,7 @@ MYPY_STRICT = plantems/calendar.py plantems/lineproto.py plantems/ratelog.py pla
 test: setup
 	.venv/bin/ruff check plantems collector analytics simulator grafana bench tests
 	.venv/bin/mypy --strict $(MYPY_STRICT)
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n 2 --dist loadfile
 
 bench: setup
 	.venv/bin/python bench/bench_collector.py
