@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -120,6 +120,12 @@ def _check_plant(config_path: Path) -> None:
         click.echo(f"  measures register {measures[0]}: {measures[1]}")
 
 
+def _refuse(what: str, problems: Sequence[str]) -> NoReturn:
+    """Exit 2 listing every problem of ``what`` (a configuration, a register, a ledger), one per line."""
+    click.echo(f"{what} refused:\n  " + "\n  ".join(problems), err=True)
+    sys.exit(2)
+
+
 def _check_measures(plant: PlantConfig, folder: Path) -> tuple[Path, str] | None:
     """The measures register beside a plant file, if any: one of this site that is wrong refuses the
     command (exit 2), at start rather than on the quarter's first day; another site's is named as such."""
@@ -131,8 +137,7 @@ def _check_measures(plant: PlantConfig, folder: Path) -> tuple[Path, str] | None
     try:
         register = site_register(folder, plant.site.id, PlantNames.of(plant))
     except ConfigError as exc:
-        click.echo("measures register refused:\n  " + "\n  ".join(exc.problems), err=True)
-        sys.exit(2)
+        _refuse("measures register", exc.problems)
     if register is None:
         return path, "another site's register (its site: key), left alone"
     return path, f"{len(register.measures)} measures, {len(register.predictors)} predictor series"
@@ -149,8 +154,7 @@ def _check_metal_ledger(folder: Path) -> tuple[Path, int] | None:
     try:
         return path, len(load_metal_ledger(path))
     except ConfigError as exc:
-        click.echo("metal ledger refused:\n  " + "\n  ".join(exc.problems), err=True)
-        sys.exit(2)
+        _refuse("metal ledger", exc.problems)
 
 
 @main.command()
@@ -282,8 +286,7 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
     try:
         tariffs = load_tariffs(tariffs_dir or reference_path(config_path.parent, "tariffs"))
     except ConfigError as exc:
-        click.echo("tariffs refused:\n  " + "\n  ".join(exc.problems), err=True)
-        sys.exit(2)
+        _refuse("tariffs", exc.problems)
     if not tariffs:
         click.echo(f"no tariff in {tariffs_dir or config_path.parent / 'tariffs'}", err=True)
         sys.exit(2)
@@ -317,8 +320,7 @@ def analyze(config_path: Path, tariffs_dir: Path | None, backfill: tuple[datetim
         try:
             monitor = DemandMonitor(plant, client, writer, Roster(plant))
         except ConfigError as exc:
-            click.echo("alert channels refused:\n  " + "\n  ".join(exc.problems), err=True)
-            sys.exit(2)
+            _refuse("alert channels", exc.problems)
     run_scheduler(plant, tariffs, client, writer, config_dir=config_path.parent, reports_dir=reports_dir,
                   monitor=monitor)
 
@@ -350,8 +352,7 @@ def quarter(config_path: Path, quarter_id: str, reports_dir: Path, langs: tuple[
                             client=InfluxClient(plant.influxdb), out_root=reports_dir / "quarter",
                             as_of=datetime.now(plant.site.tz).date(), langs=parse_langs(langs))
     except ConfigError as exc:
-        click.echo("configuration refused:\n  " + "\n  ".join(exc.problems), err=True)
-        sys.exit(2)
+        _refuse("configuration", exc.problems)
     except (InfluxError, LookupError, ValueError) as exc:
         click.echo(f"quarter {quarter_id} failed: {exc}", err=True)
         sys.exit(1)
@@ -397,8 +398,7 @@ def rollup(config_path: Path, month: str | None, langs: tuple[str, ...], restate
         paths = run_rollup(plant, month, config_dir=config_path.parent, client=client, writer=writer,
                            out_root=reports_dir, as_of=today, langs=parse_langs(langs))
     except ConfigError as exc:
-        click.echo("configuration refused:\n  " + "\n  ".join(exc.problems), err=True)
-        sys.exit(2)
+        _refuse("configuration", exc.problems)
     except (InfluxError, LookupError) as exc:
         click.echo(f"rollup {month} failed: {exc}", err=True)
         sys.exit(1)
@@ -461,8 +461,7 @@ def group_rollup(group_path: Path, month: str, reports_dir: Path, langs: tuple[s
         _, paths = run_group_rollup(group, month, reports_dir=reports_dir,
                                     as_of=datetime.now(group.plants[0].site.tz).date(), langs=parse_langs(langs))
     except ConfigError as exc:
-        click.echo("configuration refused:\n  " + "\n  ".join(exc.problems), err=True)
-        sys.exit(2)
+        _refuse("configuration", exc.problems)
     except (InfluxError, LookupError, GroupError) as exc:
         click.echo(f"group rollup {month} failed: {exc}", err=True)
         sys.exit(1)
@@ -544,8 +543,7 @@ def inventory(year: int, config_path: Path | None, group_path: Path | None, repo
                                    as_of=now[plants[0].site.id].date(), docs=docs, green_ledger=green, metal=metal,
                                    coefficients=coefficients, base=base, targets=targets)
     except ConfigError as exc:
-        click.echo("configuration refused:\n  " + "\n  ".join(exc.problems), err=True)
-        sys.exit(2)
+        _refuse("configuration", exc.problems)
     except (InfluxError, LookupError, InventoryError) as exc:
         click.echo(f"inventory {year} failed: {exc}", err=True)
         sys.exit(1)
@@ -632,8 +630,7 @@ def _reference(config_path: Path) -> tuple[list, list]:
         return (load_tariffs(reference_path(config_dir, "tariffs")),
                 load_factors(reference_path(config_dir, "emission_factors.yaml")))
     except ConfigError as exc:
-        click.echo("reference data refused:\n  " + "\n  ".join(exc.problems), err=True)
-        sys.exit(2)
+        _refuse("reference data", exc.problems)
 
 
 SITES_OPTION = click.option(
